@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv test-deps provision clean bench
+
+$(BIN)/envlock: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+venv: $(BIN)/envlock
+
+test-deps: venv
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+# Capture this machine, then replay and verify when a Docker engine is reachable.
+demo: venv
+	@bash scripts/demo.sh $(BIN)
+
+# Everything the suite needs that is not a Python package (Docker base image, ...).
+provision: test-deps
+	@bash scripts/provision.sh $(BIN)
+
+test: provision
+	$(BIN)/python -m pytest -q tests
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

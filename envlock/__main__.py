@@ -1,0 +1,5 @@
+import sys
+
+from envlock.cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""Run every probe and assemble one ``Lock``.
+
+Each probe owns one layer and is called through ``_guarded`` so that a probe
+that fails unexpectedly costs only its own layer (recorded as a capture
+warning), never the capture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from envlock import __version__
+from envlock.capture.distributions import InstalledDist, scan_distributions
+from envlock.capture.interpreter import InterpreterInfo, inspect_interpreter
+from envlock.lockfile import codec
+from envlock.lockfile import model as m
+
+
+@dataclass
+class CaptureContext:
+    """What the probes share: the interpreter, its distributions, and the warnings they collect."""
+
+    interpreter: InterpreterInfo
+    dists: list[InstalledDist]
+    include_private: bool = False
+    project_dir: str = "."
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def _guarded(ctx: CaptureContext, layer: str, probe: Callable[[CaptureContext], Any]) -> Any:
+    try:
+        return probe(ctx)
+    except Exception as exc:  # a bug in one probe must not lose the other layers
+        import os
+
+        if os.environ.get("ENVLOCK_DEBUG"):
+            traceback.print_exc()
+        ctx.warn(f"{layer}: probe failed ({type(exc).__name__}: {exc}); layer recorded as unknown")
+        return None
+
+
+def _probe_python(ctx: CaptureContext) -> m.PythonSection:
+    from envlock.capture.python_env import probe_python
+
+    return probe_python(ctx)
+
+
+def _probe_conda(ctx: CaptureContext) -> m.CondaSection | None:
+    from envlock.capture.conda import probe_conda
+
+    return probe_conda(ctx)
+
+
+def _probe_os(ctx: CaptureContext) -> m.OsSection:
+    from envlock.capture.os_info import probe_os
+
+    return probe_os(ctx)
+
+
+def _probe_cuda(ctx: CaptureContext) -> m.CudaSection:
+    from envlock.capture.cuda import probe_cuda
+
+    return probe_cuda(ctx)
+
+
+def _probe_nvidia(ctx: CaptureContext) -> m.NvidiaSection:
+    from envlock.capture.nvml import probe_nvidia
+
+    return probe_nvidia(ctx)
+
+
+def _probe_cpu(ctx: CaptureContext) -> m.CpuSection:
+    from envlock.capture.cpu import probe_cpu
+
+    return probe_cpu(ctx)
+
+
+def _probe_runtime(ctx: CaptureContext) -> m.RuntimeSection:
+    from envlock.capture.runtime import probe_runtime
+
+    return probe_runtime(ctx)
+
+
+def _probe_project(ctx: CaptureContext) -> m.ProjectSection | None:
+    from envlock.capture.git import probe_project
+
+    return probe_project(ctx)
+
+
+LAYERS: dict[str, Callable[[CaptureContext], Any]] = {
+    "python": _probe_python,
+    "conda": _probe_conda,
+    "os": _probe_os,
+    "cuda": _probe_cuda,
+    "nvidia": _probe_nvidia,
+    "cpu": _probe_cpu,
+    "runtime": _probe_runtime,
+    "project": _probe_project,
+}
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def capture_lock(
+    python: str | None = None,
+    *,
+    include_private: bool = False,
+    project_dir: str = ".",
+    layers: tuple[str, ...] | None = None,
+) -> m.Lock:
+    """Capture this machine and the given (or running) interpreter's environment."""
+    interpreter = inspect_interpreter(python)
+    dists = scan_distributions(interpreter.site_dirs)
+    ctx = CaptureContext(interpreter, dists, include_private=include_private, project_dir=project_dir)
+    for dist in dists:
+        ctx.warnings.extend(dist.warnings)
+    sections = {}
+    for layer, probe in LAYERS.items():
+        if layers is not None and layer not in layers:
+            continue
+        sections[layer] = _guarded(ctx, layer, probe)
+    lock = m.Lock(
+        created_by=f"envlock {__version__}",
+        created_at=utc_now(),
+        origin="capture",
+        capture_warnings=tuple(sorted(set(_scrub_warning(w) for w in ctx.warnings))),
+        **sections,
+    )
+    if not include_private:
+        lock = codec.strip_private(lock)
+    return codec.with_fingerprint(lock)
+
+
+def _scrub_warning(message: str) -> str:
+    """Warnings name files; write the home directory as ``~`` and keep them to one line."""
+    from envlock.capture.privacy import scrub_text
+
+    return scrub_text(" ".join(message.split()))[:2000]
+
+
+def replace_sections(lock: m.Lock, **sections: Any) -> m.Lock:
+    return codec.with_fingerprint(dataclasses.replace(lock, **sections))

@@ -1,0 +1,150 @@
+"""Find the installed distributions in a set of site-packages directories.
+
+Read straight from ``*.dist-info`` / ``*.egg-info`` files (no ``importlib``
+machinery, no imports of the packages): the header of ``METADATA`` for name
+and version, ``INSTALLER``, ``REQUESTED``, ``direct_url.json`` and, on demand,
+``RECORD``.  Several probes (Python packages, CUDA wheels, bundled BLAS, kernel
+architectures) share one scan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+_METADATA_HEAD_BYTES = 16 * 1024
+
+
+@dataclass(slots=True)
+class InstalledDist:
+    name: str  # as written in METADATA
+    version: str
+    path: Path  # the .dist-info / .egg-info directory
+    site_dir: Path
+    installer: str | None = None
+    requested: bool | None = None
+    direct_url_text: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def normalized_name(self) -> str:
+        return canonicalize_name(self.name)
+
+    def record_files(self) -> list[Path]:
+        """Files listed in RECORD, resolved against the site directory (empty when unreadable)."""
+        try:
+            text = (self.path / "RECORD").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        files = []
+        for line in text.splitlines():
+            rel = line.split(",", 1)[0]
+            if rel.startswith('"') and rel.endswith('"'):
+                rel = rel[1:-1]
+            if rel:
+                files.append(self.site_dir / rel)
+        return files
+
+
+def parse_metadata_head(text: str) -> tuple[str | None, str | None]:
+    """Name and Version from the header block of METADATA/PKG-INFO (pure)."""
+    name = version = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip().lower()
+        if key == "name" and name is None:
+            name = value.strip()
+        elif key == "version" and version is None:
+            version = value.strip()
+        if name and version:
+            break
+    return name, version
+
+
+def _read_head(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(_METADATA_HEAD_BYTES)
+    except OSError:
+        return None
+    return raw.decode("utf-8", errors="replace")
+
+
+def _read_small(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(64 * 1024)
+    except OSError:
+        return None
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
+    warnings: list[str] = []
+    is_egg = info_dir.name.endswith(".egg-info")
+    meta_path = info_dir / ("PKG-INFO" if is_egg else "METADATA")
+    if is_egg and info_dir.is_file():
+        meta_path = info_dir
+    head = _read_head(meta_path)
+    name = version = None
+    if head is None:
+        warnings.append(f"{meta_path}: missing or unreadable; name and version taken from the directory name")
+    else:
+        if "\ufffd" in head:
+            warnings.append(f"{meta_path}: not valid UTF-8; undecodable bytes were replaced")
+        name, version = parse_metadata_head(head)
+    if not name or not version:
+        stem = info_dir.name.rsplit(".", 1)[0]
+        dir_name, _, dir_version = stem.partition("-")
+        name = name or dir_name
+        version = version or dir_version.split("-")[0]
+        if head is not None:
+            warnings.append(f"{meta_path}: no Name/Version header; taken from the directory name")
+    if not name or not version:
+        return None
+    installer = None
+    requested = None
+    direct_url = None
+    if not is_egg:
+        installer_text = _read_small(info_dir / "INSTALLER")
+        installer = installer_text.strip() or None if installer_text else None
+        requested = (info_dir / "REQUESTED").exists()
+        direct_url = _read_small(info_dir / "direct_url.json")
+    return InstalledDist(
+        name=name,
+        version=version,
+        path=info_dir,
+        site_dir=site_dir,
+        installer=installer,
+        requested=requested,
+        direct_url_text=direct_url,
+        warnings=warnings,
+    )
+
+
+def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[InstalledDist]:
+    """Every distribution in ``site_dirs``; the first directory wins for a duplicated name, as on sys.path."""
+    found: dict[str, InstalledDist] = {}
+    for site in site_dirs:
+        site_dir = Path(site)
+        try:
+            entries = os.listdir(site_dir)
+        except OSError:
+            continue
+        for entry in sorted(entries):
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = read_dist(site_dir / entry, site_dir)
+            if dist is None:
+                continue
+            key = dist.normalized_name
+            if key not in found:
+                found[key] = dist
+    return sorted(found.values(), key=lambda d: d.normalized_name)

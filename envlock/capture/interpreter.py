@@ -1,0 +1,142 @@
+"""Describe the Python interpreter whose environment is captured.
+
+For the running interpreter this is read in-process.  For another one
+(``envlock capture --python PATH``) a small stdlib-only script runs under that
+interpreter and prints JSON, so envlock never has to be installed there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from envlock.errors import UsageError
+
+# Runs under the target interpreter: stdlib only, and valid on Python 3.6+.
+_PROBE_SCRIPT = r"""
+import json, os, platform, sys, sysconfig
+paths = sysconfig.get_paths()
+site_dirs = []
+for key in ("purelib", "platlib"):
+    p = paths.get(key)
+    if p and p not in site_dirs:
+        site_dirs.append(p)
+for p in sys.path:
+    if p and p.endswith(("site-packages", "dist-packages")) and p not in site_dirs and os.path.isdir(p):
+        site_dirs.append(p)
+print(json.dumps({
+    "executable": sys.executable,
+    "implementation": sys.implementation.name,
+    "version": platform.python_version(),
+    "version_info": list(sys.version_info[:3]),
+    "prefix": sys.prefix,
+    "base_prefix": getattr(sys, "base_prefix", sys.prefix),
+    "site_dirs": site_dirs,
+    "soabi": sysconfig.get_config_var("SOABI"),
+    "platform": sysconfig.get_platform(),
+    "machine": platform.machine(),
+    "py_debug": bool(sysconfig.get_config_var("Py_DEBUG")),
+    "gil_disabled": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+}))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InterpreterInfo:
+    executable: str
+    implementation: str
+    version: str
+    version_info: tuple[int, int, int]
+    prefix: str
+    base_prefix: str
+    site_dirs: tuple[str, ...]
+    soabi: str | None
+    platform: str
+    machine: str
+    py_debug: bool = False
+    gil_disabled: bool = False
+
+    @property
+    def is_venv(self) -> bool:
+        return self.prefix != self.base_prefix or os.path.exists(os.path.join(self.prefix, "pyvenv.cfg"))
+
+    @property
+    def is_conda(self) -> bool:
+        return os.path.isdir(os.path.join(self.prefix, "conda-meta"))
+
+    @property
+    def environment_kind(self) -> str:
+        if self.is_conda:
+            return "conda"
+        if self.is_venv:
+            return "venv"
+        return "system"
+
+
+def parse_interpreter_json(text: str) -> InterpreterInfo:
+    data = json.loads(text)
+    return InterpreterInfo(
+        executable=data["executable"],
+        implementation=data["implementation"],
+        version=data["version"],
+        version_info=tuple(data["version_info"]),
+        prefix=data["prefix"],
+        base_prefix=data["base_prefix"],
+        site_dirs=tuple(data["site_dirs"]),
+        soabi=data.get("soabi"),
+        platform=data["platform"],
+        machine=data["machine"],
+        py_debug=bool(data.get("py_debug")),
+        gil_disabled=bool(data.get("gil_disabled")),
+    )
+
+
+def current_interpreter() -> InterpreterInfo:
+    """The running interpreter, read in-process (no subprocess: capture must be fast)."""
+    namespace: dict = {}
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        exec(compile(_PROBE_SCRIPT, "<envlock-interpreter-probe>", "exec"), namespace)
+    return parse_interpreter_json(buffer.getvalue())
+
+
+def inspect_interpreter(executable: str | None = None) -> InterpreterInfo:
+    """The interpreter at ``executable`` (a file, or a venv/conda prefix), or the running one."""
+    if executable is None:
+        return current_interpreter()
+    path = Path(executable).expanduser()
+    if path.is_dir():
+        for candidate in (path / "bin" / "python", path / "bin" / "python3", path / "python.exe"):
+            if candidate.exists():
+                path = candidate
+                break
+        else:
+            raise UsageError(
+                f"--python {executable}: a directory with no bin/python in it",
+                hint="pass the interpreter itself, e.g. --python ~/venvs/paper/bin/python",
+            )
+    if not path.exists():
+        raise UsageError(f"--python {executable}: no such file", hint="pass the path of a python executable")
+    if not os.access(path, os.X_OK):
+        raise UsageError(f"--python {executable}: not executable")
+    if Path(sys.executable).resolve() == path.resolve() and sys.prefix == str(Path(path).parent.parent):
+        return current_interpreter()
+    from envlock.proc import run
+
+    result = run([str(path), "-I", "-c", _PROBE_SCRIPT], timeout=30)
+    if result is None or result.returncode != 0:
+        detail = "" if result is None else (result.stderr.strip().splitlines() or [""])[-1]
+        raise UsageError(
+            f"--python {executable}: could not run it as a Python interpreter {detail}".rstrip(),
+            hint="pass the path of a working python executable (Python 3.6 or newer)",
+        )
+    try:
+        return parse_interpreter_json(result.stdout)
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"--python {executable}: it did not answer like a Python interpreter") from None

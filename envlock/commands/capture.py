@@ -1,0 +1,46 @@
+"""`envlock capture`: snapshot every layer of this environment into envlock.lock."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DESCRIPTION = (
+    "Snapshot every layer that decides a result (Python packages, interpreter, OS packages, "
+    "CUDA stack, NVIDIA driver and GPUs, CPU, numerics variables, git state) into one lockfile. "
+    "Never imports your frameworks and never uses the network."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", default="envlock.lock", help="where to write the lock (default: envlock.lock; '-' for stdout)")
+    parser.add_argument("--python", metavar="PATH", help="capture this interpreter's environment (a venv or conda env) instead of envlock's own")
+    parser.add_argument("--json", action="store_true", help="print the lock as JSON instead of writing TOML")
+    parser.add_argument("--include-private", action="store_true", help="also record GPU UUIDs and serial numbers (off by default)")
+    parser.add_argument("--project", metavar="DIR", default=".", help="the project whose git state is recorded (default: .)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from envlock.capture.collect import capture_lock
+    from envlock.lockfile import codec, io
+    from envlock.summary import summary_line
+
+    lock = capture_lock(args.python, include_private=args.include_private, project_dir=args.project)
+    command = "envlock capture" + ("" if args.output == "envlock.lock" else f" -o {args.output}")
+    if args.python:
+        command += f" --python {args.python}"
+    if args.json:
+        sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if args.output == "-":
+        sys.stdout.write(io.dumps_lock(lock, command))
+        return 0
+    io.write_lock(lock, args.output, command)
+    if not args.quiet:
+        print(f"wrote {args.output}: {summary_line(lock)}", file=sys.stderr)
+        for warning in lock.capture_warnings:
+            print(f"envlock: warning: {warning}", file=sys.stderr)
+    return 0

@@ -1,0 +1,305 @@
+"""Convert between the lock model and plain data, validating on the way in.
+
+``to_dict`` drops ``None``, sorts lists of models by their key and turns
+``snake_case`` into ``kebab-case``; ``from_dict`` is its inverse and collects
+*every* problem with its path (``python.packages[3].version``) instead of
+stopping at the first one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from functools import lru_cache
+from typing import Any
+
+from envlock.errors import LockfileError
+from envlock.lockfile import model as m
+
+MAX_LIST_ITEMS = 200_000
+MAX_INT = 2**53
+
+
+class _Spec(typing.NamedTuple):
+    attr: str
+    key: str
+    kind: str  # "str", "int", "bool", "strs", "models", "model", "strmap"
+    model: type | None
+    check: Any
+    sort_key: str | None
+    optional: bool
+    private: bool
+
+
+def _key(attr: str) -> str:
+    return attr.replace("_", "-")
+
+
+@lru_cache(maxsize=None)
+def _specs(cls: type) -> tuple[_Spec, ...]:
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for fld in dataclasses.fields(cls):
+        hint = hints[fld.name]
+        optional = False
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+            optional = True
+            hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+        model = None
+        if hint is str:
+            kind = "str"
+        elif hint is bool:
+            kind = "bool"
+        elif hint is int:
+            kind = "int"
+        elif origin is tuple:
+            inner = typing.get_args(hint)[0]
+            if inner is str:
+                kind = "strs"
+            else:
+                kind, model = "models", inner
+        elif origin is dict:
+            kind = "strmap"
+        elif dataclasses.is_dataclass(hint):
+            kind, model = "model", hint
+        else:  # pragma: no cover - a programming error in model.py
+            raise TypeError(f"unsupported field type {hint!r} on {cls.__name__}.{fld.name}")
+        meta = fld.metadata
+        specs.append(
+            _Spec(fld.name, _key(fld.name), kind, model, meta.get("check"), meta.get("sort_key"), optional, meta.get("private", False))
+        )
+    return tuple(specs)
+
+
+# --- model -> data ----------------------------------------------------------------
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Plain, deterministic data for a model object (``None`` dropped, lists sorted)."""
+    out: dict[str, Any] = {}
+    for spec in _specs(type(obj)):
+        value = getattr(obj, spec.attr)
+        # None is unknown; an empty list or table says nothing more than its
+        # absence, so neither is written (the loader reads both back as empty).
+        if value is None or (spec.kind in ("models", "strs", "strmap") and not value):
+            continue
+        if spec.kind == "model":
+            out[spec.key] = to_dict(value)
+        elif spec.kind == "models":
+            items = list(value)
+            if spec.sort_key:
+                items.sort(key=lambda item: _sort_value(getattr(item, spec.sort_key)))
+            out[spec.key] = [to_dict(item) for item in items]
+        elif spec.kind == "strs":
+            out[spec.key] = list(value)
+        elif spec.kind == "strmap":
+            out[spec.key] = {k: value[k] for k in sorted(value)}
+        else:
+            out[spec.key] = value
+    return out
+
+
+def _sort_value(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
+
+
+# --- data -> model ---------------------------------------------------------------
+
+
+def from_dict(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+    """Build ``cls`` from plain data; append ``path: message`` to ``problems`` for each problem.
+
+    Returns ``None`` when the value is not a table at all.
+    """
+    if not isinstance(data, dict):
+        problems.append(f"{path or '<top>'}: must be a table, not {_type_name(data)}")
+        return None
+    specs = _specs(cls)
+    known = {spec.key: spec for spec in specs}
+    for key in data:
+        if key not in known:
+            where = f"{path}.{key}" if path else str(key)
+            problems.append(f"{where}: unknown key (check the spelling; see docs/lockfile.md)")
+    kwargs: dict[str, Any] = {}
+    for spec in specs:
+        where = f"{path}.{spec.key}" if path else spec.key
+        if spec.key not in data:
+            continue
+        value = _convert(spec, data[spec.key], where, problems)
+        if value is not _INVALID:
+            kwargs[spec.attr] = value
+    return cls(**kwargs)
+
+
+_INVALID = object()
+
+
+def _convert(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
+    kind = spec.kind
+    if kind == "str":
+        return _string(spec, value, where, problems)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            problems.append(f"{where}: must be true or false, not {_type_name(value)}")
+            return _INVALID
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{where}: must be an integer, not {_type_name(value)}")
+            return _INVALID
+        if not 0 <= value <= MAX_INT:
+            problems.append(f"{where}: {value} is out of range (0 to {MAX_INT})")
+            return _INVALID
+        return value
+    if kind == "model":
+        return from_dict(spec.model, value, where, problems) or _INVALID
+    if kind in ("models", "strs"):
+        if not isinstance(value, list):
+            problems.append(f"{where}: must be an array, not {_type_name(value)}")
+            return _INVALID
+        if len(value) > MAX_LIST_ITEMS:
+            problems.append(f"{where}: has {len(value)} items; at most {MAX_LIST_ITEMS} are allowed")
+            return _INVALID
+        items = []
+        for i, item in enumerate(value):
+            item_where = f"{where}[{i}]"
+            if kind == "strs":
+                converted = _string(spec, item, item_where, problems)
+            else:
+                converted = from_dict(spec.model, item, item_where, problems)
+            if converted is not _INVALID and converted is not None:
+                items.append(converted)
+        return tuple(items)
+    if kind == "strmap":
+        if not isinstance(value, dict):
+            problems.append(f"{where}: must be a table, not {_type_name(value)}")
+            return _INVALID
+        out = {}
+        for key, item in value.items():
+            problem = m.chk.env_name(key)
+            if problem:
+                problems.append(f"{where}: key {problem}")
+                continue
+            converted = _string(spec, item, f"{where}.{key}", problems)
+            if converted is not _INVALID:
+                out[key] = converted
+        return out
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _string(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(value, str):
+        problems.append(f"{where}: must be a string, not {_type_name(value)}")
+        return _INVALID
+    check = spec.check or m.chk.text
+    problem = check(value)
+    if problem:
+        problems.append(f"{where}: {problem}")
+        return _INVALID
+    return value
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return f"a float ({value!r})"
+    return {
+        dict: "a table",
+        list: "an array",
+        int: "an integer",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
+
+
+# --- identity ---------------------------------------------------------------------
+
+
+def canonical_json(lock: m.Lock) -> str:
+    """The content that the fingerprint covers: everything but the creation time."""
+    data = to_dict(lock)
+    for attr in m.FINGERPRINT_EXCLUDED:
+        data.pop(_key(attr), None)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(lock: m.Lock) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(lock).encode("utf-8")).hexdigest()
+
+
+def with_fingerprint(lock: m.Lock) -> m.Lock:
+    return dataclasses.replace(lock, fingerprint=fingerprint(lock))
+
+
+def strip_private(obj: Any) -> Any:
+    """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
+    if obj is None or not dataclasses.is_dataclass(obj):
+        return obj
+    changes = {}
+    for spec in _specs(type(obj)):
+        value = getattr(obj, spec.attr)
+        if spec.private and value is not None:
+            changes[spec.attr] = None
+        elif spec.kind == "model" and value is not None:
+            changes[spec.attr] = strip_private(value)
+        elif spec.kind == "models" and value:
+            changes[spec.attr] = tuple(strip_private(item) for item in value)
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def validate_lock_data(data: Any) -> m.Lock:
+    """Plain data (a parsed TOML document) to a validated Lock, or LockfileError listing every problem."""
+    problems: list[str] = []
+    lock = from_dict(m.Lock, data, "", problems)
+    if lock is not None:
+        problems.extend(semantic_problems(lock))
+    if problems:
+        raise LockfileError(
+            f"the lockfile has {len(problems)} problem{'s' if len(problems) != 1 else ''}:",
+            hint="fix the fields named above, or re-create the file with `envlock capture`",
+            problems=problems,
+        )
+    return lock
+
+
+def semantic_problems(lock: m.Lock) -> list[str]:
+    """Checks that span fields: duplicates after normalisation, allowed env names."""
+    from packaging.utils import canonicalize_name
+
+    from envlock.capture.env_vars import is_allowed_env_name
+
+    problems = []
+    if lock.python is not None:
+        seen: dict[str, int] = {}
+        for i, pkg in enumerate(lock.python.packages):
+            norm = canonicalize_name(pkg.name)
+            if norm in seen:
+                problems.append(
+                    f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"
+                )
+            seen.setdefault(norm, i)
+    if lock.conda is not None:
+        seen_conda: dict[str, int] = {}
+        for i, cpkg in enumerate(lock.conda.packages):
+            if cpkg.name in seen_conda:
+                problems.append(f"conda.packages[{i}].name: {cpkg.name!r} is listed twice")
+            seen_conda.setdefault(cpkg.name, i)
+    if lock.os is not None:
+        seen_os: dict[tuple, int] = {}
+        for i, opkg in enumerate(lock.os.packages):
+            ident = (opkg.name, opkg.architecture)
+            if ident in seen_os:
+                problems.append(f"os.packages[{i}].name: {opkg.name!r} is listed twice")
+            seen_os.setdefault(ident, i)
+    if lock.runtime is not None:
+        for name in lock.runtime.env:
+            if not is_allowed_env_name(name):
+                problems.append(
+                    f"runtime.env.{name}: not an allow-listed numerics variable; envlock never records or sets it"
+                )
+    return problems

@@ -1,0 +1,140 @@
+"""Readable summaries of a lock: one line, a layer-by-layer text, and a paper appendix."""
+
+from __future__ import annotations
+
+from envlock.lockfile import model as m
+from envlock.report import markdown_table, safe, table
+
+UNKNOWN = "unknown"
+
+
+def _component(lock: m.Lock, name: str) -> str | None:
+    if lock.cuda is None:
+        return None
+    found = [c for c in lock.cuda.components if c.name == name]
+    if not found:
+        return None
+    return ", ".join(f"{c.version} ({c.source})" for c in found)
+
+
+def _gpus(lock: m.Lock) -> str:
+    if lock.nvidia is None:
+        return UNKNOWN
+    if not lock.nvidia.gpus:
+        return "none"
+    counts: dict[str, int] = {}
+    for gpu in lock.nvidia.gpus:
+        label = gpu.name + (f" (cc {gpu.compute_capability})" if gpu.compute_capability else "")
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n}× {label}" for label, n in counts.items())
+
+
+def _driver(lock: m.Lock) -> str:
+    if lock.nvidia is None:
+        return UNKNOWN
+    if not lock.nvidia.driver_present:
+        return "absent"
+    text = lock.nvidia.driver_version or "present"
+    if lock.nvidia.cuda_driver_version:
+        text += f" (CUDA {lock.nvidia.cuda_driver_version})"
+    return text
+
+
+def layer_rows(lock: m.Lock) -> list[tuple[str, str]]:
+    """(layer, summary) pairs, in the order a reader cares about."""
+    rows: list[tuple[str, str]] = []
+    py = lock.python
+    if py is not None:
+        kind = f", {py.environment_kind}" if py.environment_kind else ""
+        rows.append(("Python", f"{py.implementation or ''} {py.version or UNKNOWN}{kind}".strip()))
+        rows.append(("Python packages", str(len(py.packages))))
+        frameworks = [p for p in py.packages if p.name in ("torch", "jax", "jaxlib", "tensorflow", "numpy", "scipy")]
+        for pkg in frameworks:
+            rows.append((f"  {pkg.name}", pkg.version))
+    else:
+        rows.append(("Python", UNKNOWN))
+    if lock.conda is not None:
+        rows.append(("conda packages", str(len(lock.conda.packages))))
+    if lock.os is not None:
+        o = lock.os
+        name = o.name or " ".join(x for x in (o.id, o.version_id) if x) or UNKNOWN
+        rows.append(("OS", f"{name}, kernel {o.kernel or UNKNOWN}, {o.architecture or ''}".rstrip(", ")))
+        rows.append(("glibc / libstdc++", f"{o.glibc or UNKNOWN} / {o.libstdcxx or UNKNOWN}"))
+        if o.package_manager:
+            rows.append(("OS packages", f"{len(o.packages)} ({o.package_manager})"))
+    else:
+        rows.append(("OS", UNKNOWN))
+    if lock.cuda is not None:
+        for name in ("nvcc", "cudart", "cudnn", "cublas", "nccl"):
+            value = _component(lock, name)
+            if value:
+                rows.append((f"CUDA {name}", value))
+        for fw in lock.cuda.frameworks:
+            built = ", ".join(x for x in (f"CUDA {fw.cuda}" if fw.cuda else "", f"cuDNN {fw.cudnn}" if fw.cudnn else "", f"ROCm {fw.rocm}" if fw.rocm else "") if x)
+            rows.append((f"{fw.name} built with", built or "no CUDA"))
+        if not lock.cuda.components and not lock.cuda.frameworks:
+            rows.append(("CUDA", "none found"))
+    else:
+        rows.append(("CUDA", UNKNOWN))
+    rows.append(("NVIDIA driver", _driver(lock)))
+    rows.append(("GPUs", _gpus(lock)))
+    if lock.cpu is not None:
+        c = lock.cpu
+        cores = f"{c.physical_cores or '?'} cores / {c.logical_cores or '?'} threads"
+        arch = f", {c.microarchitecture}" if c.microarchitecture else ""
+        rows.append(("CPU", f"{c.model_name or UNKNOWN}{arch}, {cores}"))
+        if c.flags:
+            rows.append(("CPU ISA", " ".join(c.flags)))
+    else:
+        rows.append(("CPU", UNKNOWN))
+    if lock.runtime is not None:
+        if lock.runtime.libraries:
+            rows.append(("BLAS/OpenMP", ", ".join(sorted({f"{lib.name} ({lib.package})" for lib in lock.runtime.libraries}))))
+        if lock.runtime.env:
+            rows.append(("numerics env", " ".join(f"{k}={v}" for k, v in lock.runtime.env.items())))
+    if lock.project is not None and lock.project.commit:
+        dirty = " (uncommitted changes)" if lock.project.dirty else ""
+        rows.append(("git", f"{lock.project.commit[:12]}{dirty}"))
+    return rows
+
+
+def summary_line(lock: m.Lock) -> str:
+    parts = []
+    if lock.python is not None:
+        parts.append(f"Python {lock.python.version} with {len(lock.python.packages)} packages")
+    if lock.os is not None and lock.os.packages:
+        parts.append(f"{len(lock.os.packages)} OS packages")
+    if lock.cuda is not None and lock.cuda.components:
+        parts.append(f"{len(lock.cuda.components)} CUDA components")
+    parts.append(f"driver {_driver(lock)}")
+    parts.append(f"GPUs {_gpus(lock)}")
+    return "; ".join(parts)
+
+
+def summary_text(lock: m.Lock) -> str:
+    head = f"envlock lock {lock.lock_version}"
+    if lock.created_at:
+        head += f", captured {lock.created_at}"
+    if lock.origin and lock.origin != "capture":
+        head += f" ({lock.origin})"
+    out = [safe(head), "", table(("layer", "value"), layer_rows(lock), max_width=100)]
+    if lock.capture_warnings:
+        out.append("")
+        out.append(f"{len(lock.capture_warnings)} capture warning(s):")
+        out.extend(f"  - {safe(w)}" for w in lock.capture_warnings)
+    return "\n".join(out)
+
+
+def markdown_appendix(lock: m.Lock) -> str:
+    """The 'Computational environment' table a paper can include."""
+    lines = ["## Computational environment", ""]
+    lines.append(markdown_table(("Component", "Version"), [(k.strip(), v) for k, v in layer_rows(lock)]))
+    if lock.fingerprint:
+        lines += ["", f"Captured with {md(lock.created_by or 'envlock')}; lock fingerprint `{lock.fingerprint}`."]
+    return "\n".join(lines)
+
+
+def md(text: str) -> str:
+    from envlock.report import md_escape
+
+    return md_escape(text)
