@@ -106,6 +106,23 @@ LAYERS: dict[str, Callable[[CaptureContext], Any]] = {
 }
 
 
+def _attach_kernels(ctx: CaptureContext, python: m.PythonSection) -> m.PythonSection:
+    """Record the SASS/PTX architectures embedded in each package's CUDA libraries (issue 4)."""
+    from envlock.capture.fatbin import probe_package_kernels
+
+    kernels = probe_package_kernels(ctx)
+    if not kernels:
+        return python
+    packages = []
+    for pkg in python.packages:
+        found = kernels.get(pkg.name)
+        if found:
+            sass, ptx = found
+            pkg = dataclasses.replace(pkg, cuda_sass=tuple(sass), cuda_ptx=tuple(ptx))
+        packages.append(pkg)
+    return dataclasses.replace(python, packages=tuple(packages))
+
+
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -128,6 +145,8 @@ def capture_lock(
         if layers is not None and layer not in layers:
             continue
         sections[layer] = _guarded(ctx, layer, probe)
+    if sections.get("python") is not None and (layers is None or "kernels" in layers or "python" in layers):
+        sections["python"] = _guarded(ctx, "kernels", lambda c: _attach_kernels(c, sections["python"])) or sections["python"]
     lock = m.Lock(
         created_by=f"envlock {__version__}",
         created_at=utc_now(),
