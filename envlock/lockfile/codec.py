@@ -32,6 +32,7 @@ class _Spec(typing.NamedTuple):
     sort_key: str | None
     optional: bool
     private: bool
+    required: bool
 
 
 def _key(attr: str) -> str:
@@ -70,8 +71,13 @@ def _specs(cls: type) -> tuple[_Spec, ...]:
         else:  # pragma: no cover - a programming error in model.py
             raise TypeError(f"unsupported field type {hint!r} on {cls.__name__}.{fld.name}")
         meta = fld.metadata
+        # A non-optional string whose default is empty has no sensible default: the key must be there.
+        required = kind == "str" and not optional and fld.default == ""
         specs.append(
-            _Spec(fld.name, _key(fld.name), kind, model, meta.get("check"), meta.get("sort_key"), optional, meta.get("private", False))
+            _Spec(
+                fld.name, _key(fld.name), kind, model, meta.get("check"), meta.get("sort_key"), optional,
+                meta.get("private", False), required,
+            )
         )
     return tuple(specs)
 
@@ -129,6 +135,8 @@ def from_dict(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     for spec in specs:
         where = f"{path}.{spec.key}" if path else spec.key
         if spec.key not in data:
+            if spec.required:
+                problems.append(f"{where}: missing; this field is required")
             continue
         value = _convert(spec, data[spec.key], where, problems)
         if value is not _INVALID:
