@@ -21,15 +21,17 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     input_text: str | None = None,
-) -> subprocess.CompletedProcess[str] | None:
+    text: bool = True,
+) -> subprocess.CompletedProcess | None:
+    """``text=False`` gives stdout as bytes, untranslated (a hash of ``git diff`` output needs its exact bytes)."""
     if os.environ.get("ENVLOCK_DEBUG"):
         print(f"envlock: running {shlex.join(argv)}", file=sys.stderr)
     try:
         return subprocess.run(
             list(argv),
             capture_output=True,
-            text=True,
-            errors="replace",
+            text=text,
+            errors="replace" if text else None,
             timeout=timeout,
             env=dict(env) if env is not None else None,
             cwd=cwd,
