@@ -68,13 +68,30 @@ def parse_metadata_head(text: str) -> tuple[str | None, str | None]:
     return name, version
 
 
-def _read_head(path: Path) -> str | None:
+def _read_head(path: Path) -> tuple[str | None, str | None]:
+    """(text, problem): the start of a metadata file, decoded; ``problem`` says why it is missing or odd."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(_METADATA_HEAD_BYTES)
-    except OSError:
-        return None
-    return raw.decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:  # a directory in its place, EACCES for non-root, EIO
+        return None, f"unreadable ({type(exc).__name__})"
+    return decode_metadata(raw, truncated=len(raw) == _METADATA_HEAD_BYTES)
+
+
+def decode_metadata(raw: bytes, truncated: bool = False) -> tuple[str, str | None]:
+    """UTF-8 text of metadata bytes (pure); undecodable bytes are replaced and reported.
+
+    A read that stopped at the chunk limit may cut a multi-byte character in
+    two; that is not the file's fault and is not reported.
+    """
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        if truncated and exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
+            return raw[: exc.start].decode("utf-8", errors="replace"), None
+        return raw.decode("utf-8", errors="replace"), f"not valid UTF-8 (byte {exc.start}); undecodable bytes were replaced"
 
 
 def _read_small(path: Path) -> str | None:
@@ -92,13 +109,13 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
     meta_path = info_dir / ("PKG-INFO" if is_egg else "METADATA")
     if is_egg and info_dir.is_file():
         meta_path = info_dir
-    head = _read_head(meta_path)
+    head, problem = _read_head(meta_path)
     name = version = None
     if head is None:
-        warnings.append(f"{meta_path}: missing or unreadable; name and version taken from the directory name")
+        warnings.append(f"{meta_path}: {problem}; name and version taken from the directory name")
     else:
-        if "\ufffd" in head:
-            warnings.append(f"{meta_path}: not valid UTF-8; undecodable bytes were replaced")
+        if problem:
+            warnings.append(f"{meta_path}: {problem}")
         name, version = parse_metadata_head(head)
     if not name or not version:
         stem = info_dir.name.rsplit(".", 1)[0]
@@ -132,7 +149,14 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
 def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[InstalledDist]:
     """Every distribution in ``site_dirs``; the first directory wins for a duplicated name, as on sys.path."""
     found: dict[str, InstalledDist] = {}
+    seen_dirs: set[str] = set()
     for site in site_dirs:
+        # The same directory twice on sys.path (a symlinked lib64) must not
+        # report every package as a duplicate.
+        real = os.path.realpath(site)
+        if real in seen_dirs:
+            continue
+        seen_dirs.add(real)
         site_dir = Path(site)
         try:
             entries = os.listdir(site_dir)
@@ -145,6 +169,15 @@ def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[Installed
             if dist is None:
                 continue
             key = dist.normalized_name
-            if key not in found:
+            first = found.get(key)
+            if first is None:
                 found[key] = dist
+            elif first.site_dir == dist.site_dir:
+                # Two metadata directories for one name in one site-packages: a
+                # half-finished upgrade or a crashed uninstall.  Which one
+                # Python sees depends on directory order, so say so.
+                first.warnings.append(
+                    f"{dist.path}: a second copy of {first.name} (version {dist.version}) beside "
+                    f"{first.path.name}; recorded {first.version}"
+                )
     return sorted(found.values(), key=lambda d: d.normalized_name)

@@ -17,7 +17,11 @@ from envlock.errors import UsageError
 
 # Runs under the target interpreter: stdlib only, and valid on Python 3.6+.
 _PROBE_SCRIPT = r"""
-import json, os, platform, sys, sysconfig
+import json, os, platform, struct, sys, sysconfig
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION")
+except (AttributeError, ValueError, OSError):
+    libc = None
 paths = sysconfig.get_paths()
 site_dirs = []
 for key in ("purelib", "platlib"):
@@ -36,6 +40,9 @@ print(json.dumps({
     "base_prefix": getattr(sys, "base_prefix", sys.prefix),
     "site_dirs": site_dirs,
     "soabi": sysconfig.get_config_var("SOABI"),
+    "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+    "libc": libc,
+    "pointer_bits": struct.calcsize("P") * 8,
     "platform": sysconfig.get_platform(),
     "machine": platform.machine(),
     "py_debug": bool(sysconfig.get_config_var("Py_DEBUG")),
@@ -58,6 +65,11 @@ class InterpreterInfo:
     machine: str
     py_debug: bool = False
     gil_disabled: bool = False
+    # The target interpreter's own view, so that tags are computed for it and
+    # not for the interpreter envlock runs in (``--python``).
+    ext_suffix: str | None = None
+    libc: str | None = None  # "glibc 2.36", from os.confstr
+    pointer_bits: int = 64
 
     @property
     def is_venv(self) -> bool:
@@ -91,6 +103,9 @@ def parse_interpreter_json(text: str) -> InterpreterInfo:
         machine=data["machine"],
         py_debug=bool(data.get("py_debug")),
         gil_disabled=bool(data.get("gil_disabled")),
+        ext_suffix=data.get("ext_suffix"),
+        libc=data.get("libc"),
+        pointer_bits=int(data.get("pointer_bits") or 64),
     )
 
 

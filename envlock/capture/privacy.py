@@ -2,7 +2,9 @@
 
 Every string that a probe takes from the machine and that could carry such a
 thing (paths, URLs, warnings, env values) passes through ``scrub_text`` or
-``strip_url_credentials``.
+``strip_url_credentials``.  ``scrub_text`` also escapes the control, bidi and
+zero-width characters that the lockfile loader rejects, so a strange file name
+on the machine can never make a written lock unloadable.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import socket
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
+from envlock.lockfile.fields import _FORBIDDEN_CHARS
+
 
 @lru_cache(maxsize=1)
 def _private_words() -> tuple[tuple[str, str], ...]:
@@ -21,16 +25,22 @@ def _private_words() -> tuple[tuple[str, str], ...]:
     home = os.path.expanduser("~")
     if home and home not in ("/", "~"):
         pairs.append((home.rstrip("/"), "~"))
+        real_home = os.path.realpath(home)
+        if real_home != home.rstrip("/") and real_home != "/":
+            pairs.append((real_home, "~"))  # /home -> /data/home symlinks: both spellings
     for name in {os.environ.get("USER"), os.environ.get("LOGNAME"), _login_name()}:
         if name and len(name) >= 3 and name not in ("root",):
             pairs.append((f"/home/{name}", "~"))
+            pairs.append((f"/Users/{name}", "~"))
     host = socket.gethostname()
+    # Host names shorter than 3 characters ("vm") would replace parts of
+    # ordinary words; they identify nobody anyway.
     if host and len(host) >= 3 and host not in ("localhost",):
         pairs.append((host, "<host>"))
         short = host.split(".")[0]
         if short != host and len(short) >= 3:
             pairs.append((short, "<host>"))
-    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+    return tuple(sorted(set(pairs), key=lambda p: (-len(p[0]), p[0])))
 
 
 def _login_name() -> str | None:
@@ -47,21 +57,66 @@ def reset_cache() -> None:
     _private_words.cache_clear()
 
 
+def _escape_forbidden(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def scrub_text(text: str) -> str:
+    """``text`` with home/host/user names replaced and unloadable characters escaped."""
     for word, replacement in _private_words():
-        text = text.replace(word, replacement)
+        if word in text:
+            text = text.replace(word, replacement)
+    if _FORBIDDEN_CHARS.search(text):
+        text = _FORBIDDEN_CHARS.sub(_escape_forbidden, text)
     return text
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """An untrusted value quoted for a warning: ASCII-escaped, private words scrubbed, shortened."""
+    text = ascii(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return scrub_text(text)
+
+
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Secrets that ride in query strings (signed URLs, tokens).
+_SECRET_QUERY = re.compile(r"(?i)(token|key|secret|password|passwd|sig|auth|credential)")
+# SSH URLs name the account that the server expects; ``git`` is the shared
+# account of every forge and says nothing about the person.
+_SSH_SCHEMES = ("ssh", "git+ssh")
 
 
 def strip_url_credentials(url: str) -> str:
-    """``https://user:token@host/x`` → ``https://host/x``; also drops ``?token=``-style queries."""
+    """``https://user:token@host/x`` → ``https://host/x``; also drops secret-looking queries and ``/t/<token>/``."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return _USERINFO.sub("", url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = "" if re.search(r"(?i)(token|key|secret|password|sig|auth)", parts.query) else parts.query
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    path = parts.path
+    if path.startswith("/t/"):  # conda's token-in-path form: https://host/t/<token>/channel/...
+        path = "/" + path[3:].partition("/")[2]
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = hostport
+    if at and parts.scheme in _SSH_SCHEMES and userinfo == "git":
+        netloc = f"git@{hostport}"
+    query = "" if _SECRET_QUERY.search(parts.query) else parts.query
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+_SCP_LIKE = re.compile(r"(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]*)")
+
+
+def normalize_remote_url(remote: str) -> str:
+    """A git remote as a URL: scp-like ``git@host:org/repo`` becomes ``ssh://git@host/org/repo``,
+    a local path becomes ``file://`` (home written as ``~``), credentials removed."""
+    remote = remote.strip()
+    if "://" not in remote:
+        scp = _SCP_LIKE.fullmatch(remote)
+        if scp and not remote.startswith(("/", ".", "~")):
+            user = scp.group("user")
+            prefix = f"{user}@" if user else ""
+            remote = f"ssh://{prefix}{scp.group('host')}/{scp.group('path').lstrip('/')}"
+        else:
+            remote = "file://" + os.path.abspath(os.path.expanduser(remote))
+    return scrub_text(strip_url_credentials(remote))

@@ -1,0 +1,261 @@
+"""The numerics runtime: allow-listed environment variables and bundled BLAS/OpenMP libraries.
+
+Which BLAS and which OpenMP runtime a process loads changes results (summation
+order, kernel choice, thread scheduling).  Wheels bundle their own: numpy and
+scipy vendor OpenBLAS in ``numpy.libs``/``scipy.libs``, scikit-learn vendors
+libgomp, torch ships ``torch/lib/libgomp.so.1``, the ``mkl`` and
+``intel-openmp`` wheels put MKL and libiomp5 into the prefix.  All of that is
+found from files: directory listings, a few RECORDs, and numpy/scipy's
+generated ``__config__.py`` (read as text) for the BLAS version.  Nothing is
+imported: importing numpy alone costs ~80 ms and loads the very libraries we
+are describing.
+
+Budget: ~20 ms on a 60-package env (measured in tests/unit/test_capture_runtime.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from packaging.utils import canonicalize_name
+
+from envlock.capture.env_vars import select_numerics_env
+from envlock.capture.privacy import scrub_text
+from envlock.lockfile import fields as chk
+from envlock.lockfile import model as m
+
+# (substring of the lower-case file name, kind, library name, preference).
+# The first pattern that matches wins, so scipy_openblas is tried before
+# openblas; lower preference is the better representative when one package
+# ships several files of one library (MKL ships ~20: libmkl_rt first).
+_LIBRARY_PATTERNS: tuple[tuple[str, str, str, int], ...] = (
+    ("scipy_openblas", "blas", "scipy_openblas", 0),
+    ("openblas", "blas", "openblas", 0),
+    ("libmkl_rt", "blas", "mkl", 0),
+    ("libmkl_core", "blas", "mkl", 1),
+    ("libmkl_", "blas", "mkl", 2),
+    ("libblis", "blas", "blis", 0),
+    ("libflexiblas", "blas", "flexiblas", 0),
+    ("libarmpl", "blas", "armpl", 0),
+    ("libcblas", "blas", "cblas", 0),
+    ("libblas", "blas", "blas", 0),
+    ("liblapack", "lapack", "lapack", 0),
+    ("libgomp", "openmp", "gomp", 0),
+    ("libiomp5", "openmp", "iomp5", 0),
+    ("libomp", "openmp", "omp", 0),
+    ("libfftw3", "fft", "fftw", 0),
+    ("libdnnl", "dnn", "onednn", 0),
+    ("libmkldnn", "dnn", "onednn", 1),
+)
+
+_SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9.]+)?|dylib|dll)$")
+# OpenBLAS as numpy < 1.26 vendored it: libopenblas64_p-r0-742d56dc.3.20.so
+_VERSION_IN_NAME = re.compile(r"[.-]r?([0-9]+\.[0-9]+\.[0-9]+)(?:\.dev)?\.(?:so|dylib|dll)\b")
+
+# Wheels that exist to ship a native library into the environment; their
+# RECORD says where the files went (often ../../lib, outside site-packages),
+# and the distribution's version is the library's.
+_LIBRARY_DISTS = frozenset(
+    {"mkl", "intel-openmp", "scipy-openblas32", "scipy-openblas64", "blis", "openblas", "llvm-openmp", "tbb"}
+)
+# Packages that keep their native libraries in <package>/lib rather than a
+# *.libs directory.
+_PACKAGE_LIB_DIRS = {"torch": "torch/lib", "mxnet": "mxnet", "paddle": "paddle/libs", "tensorflow": "tensorflow"}
+# Import names that differ from the distribution name, for <package>/.libs.
+_IMPORT_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "skimage": "scikit-image"}
+# Packages whose generated __config__.py names the BLAS they were built with.
+_CONFIG_FILES = {"numpy": "numpy/__config__.py", "scipy": "scipy/__config__.py"}
+
+
+def classify_library(file_name: str) -> tuple[str, str, int] | None:
+    """(kind, library name, preference) for a shared-library file name, or ``None`` (pure)."""
+    lower = file_name.lower()
+    if not _SHARED_LIBRARY.search(lower):
+        return None
+    for needle, kind, name, preference in _LIBRARY_PATTERNS:
+        if needle in lower:
+            return kind, name, preference
+    return None
+
+
+def version_from_file_name(file_name: str) -> str | None:
+    """The library version some vendored names carry (``...-r0-742d56dc.3.20.so`` → ``3.20``... ) (pure)."""
+    match = _VERSION_IN_NAME.search(file_name)
+    return match.group(1) if match else None
+
+
+_BLOCK = re.compile(r'"(blas|lapack)"\s*:\s*\{(.*?)\}', re.S)
+_ENTRY = re.compile(r'"(name|version|openblas configuration)"\s*:\s*r?"([^"\n]*)"')
+
+
+def parse_build_config(text: str) -> dict[str, tuple[str | None, str | None]]:
+    """``{"blas": (name, version), "lapack": (...)}`` from numpy/scipy's generated ``__config__.py`` (pure).
+
+    The file is Python that calls numpy internals, so it is read as text: the
+    "Build Dependencies" table written by meson (numpy >= 1.26, scipy >= 1.11).
+    """
+    start = text.find('"Build Dependencies"')
+    if start < 0:
+        return {}
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for match in _BLOCK.finditer(text, start):
+        entries = dict(_ENTRY.findall(match.group(2)))
+        version = entries.get("version")
+        if not version:
+            config = entries.get("openblas configuration", "")
+            words = config.split()
+            version = words[1] if len(words) > 1 and words[0] == "OpenBLAS" else None
+        found.setdefault(match.group(1), (entries.get("name"), version))
+    return found
+
+
+def _same_library(config_name: str | None, library: str) -> bool:
+    if not config_name:
+        return False
+    normalized = config_name.lower().replace("-", "_")
+    return normalized == library or normalized.startswith(library) or library.startswith(normalized)
+
+
+# --- reading --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FoundLibrary:
+    package: str
+    kind: str
+    name: str
+    path: Path
+    version: str | None
+    preference: int
+
+
+def _list_dir(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def _libraries_in(directory: Path, package: str, version: str | None = None) -> Iterable[FoundLibrary]:
+    for entry in _list_dir(directory):
+        found = classify_library(entry)
+        if found:
+            kind, name, preference = found
+            yield FoundLibrary(package, kind, name, directory / entry, version or version_from_file_name(entry), preference)
+
+
+def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[FoundLibrary]:
+    """Every BLAS/LAPACK/OpenMP library that an installed package bundles, found from files."""
+    by_name = {d.normalized_name: d for d in dists}
+    found: list[FoundLibrary] = []
+    for site in site_dirs:
+        site_dir = Path(site)
+        for entry in _list_dir(site_dir):
+            if entry.endswith(".libs"):  # auditwheel / delvewheel: <dist>.libs
+                stem = entry[: -len(".libs")]
+                found.extend(_libraries_in(site_dir / entry, canonicalize_name(_IMPORT_NAMES.get(stem, stem))))
+            elif "." not in entry and entry != "__pycache__":
+                owner = canonicalize_name(_IMPORT_NAMES.get(entry, entry))
+                for hidden in (".libs", ".dylibs"):  # old auditwheel; delocate on macOS
+                    hidden_dir = site_dir / entry / hidden
+                    if os.path.isdir(hidden_dir):
+                        found.extend(_libraries_in(hidden_dir, owner))
+    for package, rel in _PACKAGE_LIB_DIRS.items():
+        dist = by_name.get(package)
+        if dist is not None:
+            found.extend(_libraries_in(dist.site_dir / rel, package))
+    for name in sorted(_LIBRARY_DISTS & by_name.keys()):
+        dist = by_name[name]
+        for path in dist.record_files():
+            classified = classify_library(path.name)
+            if classified:
+                kind, lib, preference = classified
+                found.append(FoundLibrary(name, kind, lib, path, dist.version, preference))
+    return _with_config_versions(found, by_name)
+
+
+def _with_config_versions(found: list[FoundLibrary], by_name: dict[str, Any]) -> list[FoundLibrary]:
+    """Fill in BLAS versions from numpy/scipy's build configuration (read as text, never imported)."""
+    configs: dict[str, dict] = {}
+    for package, rel in _CONFIG_FILES.items():
+        dist = by_name.get(package)
+        if dist is None or not any(f.package == package for f in found):
+            continue
+        try:
+            text = (dist.site_dir / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        configs[package] = parse_build_config(text)
+    out = []
+    for lib in found:
+        if lib.version is None and lib.package in configs and lib.kind in ("blas", "lapack"):
+            name, version = configs[lib.package].get(lib.kind, (None, None))
+            if version and _same_library(name, lib.name):
+                lib = FoundLibrary(lib.package, lib.kind, lib.name, lib.path, version, lib.preference)
+        out.append(lib)
+    return out
+
+
+def _representatives(found: list[FoundLibrary]) -> list[FoundLibrary]:
+    """One file per (package, library): MKL's twenty files are one library."""
+    best: dict[tuple[str, str], FoundLibrary] = {}
+    for lib in found:
+        key = (lib.package, lib.name)
+        current = best.get(key)
+        if current is None or (lib.preference, lib.path.name) < (current.preference, current.path.name):
+            best[key] = lib
+    return list(best.values())
+
+
+def _display_path(path: Path, site_dirs: Iterable[str], prefix: str) -> str:
+    """A site-packages-relative path (``numpy.libs/libscipy_openblas64_-....so``), else prefix-relative."""
+    text = os.path.normpath(str(path))
+    for site in site_dirs:
+        site = os.path.normpath(site)
+        if text.startswith(site + os.sep):
+            return text[len(site) + 1 :]
+    prefix = os.path.normpath(prefix)
+    if text.startswith(prefix + os.sep):
+        return text[len(prefix) + 1 :]  # mkl's ../../lib/libmkl_rt.so.2 -> lib/libmkl_rt.so.2
+    return scrub_text(text)
+
+
+# --- probe ------------------------------------------------------------------------
+
+
+def numerics_env(environ: dict[str, str], warn: Any) -> dict[str, str]:
+    """The allow-listed variables, values scrubbed of home paths; a value the lock cannot hold is dropped."""
+    out = {}
+    for name, value in select_numerics_env(environ).items():
+        value = scrub_text(value)
+        problem = chk.env_name(name) or chk.long_text(value)
+        if problem:
+            warn(f"runtime.env.{name}: value {problem}; not recorded")
+            continue
+        out[name] = value
+    return out
+
+
+def probe_runtime(ctx: Any) -> m.RuntimeSection:
+    info = ctx.interpreter
+    site_dirs = list(info.site_dirs)
+    libraries = []
+    for lib in _representatives(find_bundled_libraries(site_dirs, ctx.dists)):
+        fields = {
+            "package": lib.package,
+            "kind": lib.kind,
+            "name": lib.name,
+            "file": _display_path(lib.path, site_dirs, info.prefix),
+            "version": lib.version,
+        }
+        if chk.python_name(fields["package"]) or chk.path_text(fields["file"]):
+            ctx.warn(f"{scrub_text(str(lib.path))}: bundled library path cannot be recorded; skipped")
+            continue
+        if fields["version"] and chk.version(fields["version"]):
+            fields["version"] = None
+        libraries.append(m.NativeLibrary(**fields))
+    return m.RuntimeSection(env=numerics_env(dict(os.environ), ctx.warn), libraries=tuple(libraries))
