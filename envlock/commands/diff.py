@@ -1,15 +1,267 @@
-"""`envlock diff`: not built yet (see the open issue)."""
+"""`envlock diff A B [C ...]`: what differs between locks, ranked by how likely it is to change numbers."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+DESCRIPTION = (
+    "Compare two lockfiles layer by layer, most likely to change numbers first (GPU, CUDA libraries, "
+    "driver, BLAS, CPU, numerics variables, frameworks, packages, OS, project), with one sentence on why "
+    "each difference can matter.  With three or more locks, group the machines by identical layers and show "
+    "the outliers.  Exit status: 0 identical, 1 different, 2 bad input.  A layer that one lock does not "
+    "record is reported as unknown, not as a difference."
+)
+
+MAX_MEMBERS_SHOWN = 8
+MAX_FINDINGS_PER_GROUP = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*")
+    parser.add_argument("locks", nargs="+", metavar="LOCK", help="two or more lockfiles")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable findings")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables (for an issue or a paper's appendix)")
 
 
 def run(args: argparse.Namespace) -> int:
     from envlock.errors import UsageError
 
-    raise UsageError("`envlock diff` is not available in this build yet")
+    if len(args.locks) < 2:
+        raise UsageError("diff needs at least two lockfiles", hint="envlock diff a.lock b.lock")
+    locks = _load_all(args.locks)
+    if len(locks) == 2:
+        from envlock.diff import diff, differs
+
+        (label_a, lock_a), (label_b, lock_b) = locks
+        findings = diff(lock_a, lock_b, labels=("A", "B"))
+        legend = {"A": label_a, "B": label_b}
+        if args.json:
+            text = _two_way_json(findings, legend)
+        elif args.markdown:
+            text = two_way_markdown(findings, legend)
+        else:
+            text = two_way_text(findings, legend)
+        _emit(text)
+        return 1 if differs(findings) else 0
+    from envlock.diff_nway import group_locks
+
+    report = group_locks(locks)
+    if args.json:
+        text = nway_json(report)
+    elif args.markdown:
+        text = nway_markdown(report)
+    else:
+        text = nway_text(report)
+    _emit(text)
+    return 0 if report.identical else 1
+
+
+def _load_all(paths: list[str]) -> list:
+    from envlock.commands._common import load_lock_reporting
+
+    seen: dict[str, int] = {}
+    out = []
+    for path in paths:
+        loaded = load_lock_reporting(path)
+        count = seen.get(path, 0) + 1
+        seen[path] = count
+        out.append((path if count == 1 else f"{path}#{count}", loaded.lock))
+    return out
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# --- two locks ----------------------------------------------------------------------
+
+
+def _by_layer(findings: list) -> list[tuple[str, list]]:
+    """Consecutive blocks per layer, layers in the order of their first (best-ranked) finding."""
+    blocks: dict[str, list] = {}
+    for finding in findings:
+        blocks.setdefault(finding.layer, []).append(finding)
+    return list(blocks.items())
+
+
+def _summary(findings: list) -> str:
+    from envlock.findings import NUMERIC, UNKNOWN
+
+    real = [f for f in findings if f.status != UNKNOWN]
+    numeric = sum(1 for f in real if f.severity in (NUMERIC, "blocker"))
+    unknown = len(findings) - len(real)
+    if not real:
+        head = "identical"
+    else:
+        head = f"{len(real)} difference{'s' if len(real) != 1 else ''} ({numeric} likely to change numbers)"
+    if unknown:
+        head += f"; {unknown} layer{'s' if unknown != 1 else ''} not compared (unknown on one side)"
+    return head
+
+
+def two_way_text(findings: list, legend: dict[str, str]) -> str:
+    from envlock.findings import UNKNOWN
+    from envlock.report import safe, table
+
+    lines = [f"{side} = {safe(path)}" for side, path in legend.items()]
+    lines.append(_summary(findings))
+    real = [f for f in findings if f.status != UNKNOWN]
+    for layer, block in _by_layer(real):
+        lines.append("")
+        lines.append(f"[{layer}]")
+        rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message) for f in block]
+        lines.append(table(("severity", "where", "A", "B", "what"), rows))
+        whys = []
+        for f in block:
+            if f.why and f.why not in whys:
+                whys.append(f.why)
+        for why in whys:
+            lines.append(f"  why it can matter: {safe(why)}")
+        for f in block:
+            if f.fix:
+                lines.append(f"  {safe(f.path)}: {safe(f.fix)}")
+    unknown = [f for f in findings if f.status == UNKNOWN]
+    if unknown:
+        lines.append("")
+        lines.append("not compared (unknown is not different):")
+        for f in unknown:
+            lines.append(f"  {safe(f.path)}: {safe(f.message)}")
+    return "\n".join(lines)
+
+
+def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
+    from envlock.findings import UNKNOWN
+    from envlock.report import markdown_table, md_escape
+
+    lines = ["## envlock diff", ""]
+    lines.extend(f"- **{side}**: `{md_escape(path)}`" for side, path in legend.items())
+    lines.extend(["", _summary(findings)])
+    real = [f for f in findings if f.status != UNKNOWN]
+    for layer, block in _by_layer(real):
+        lines.extend(["", f"### {md_escape(layer)}", ""])
+        rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message, f.why or "") for f in block]
+        lines.append(markdown_table(("severity", "where", "A", "B", "what", "why it can matter"), rows))
+    unknown = [f for f in findings if f.status == UNKNOWN]
+    if unknown:
+        lines.extend(["", "### not compared", ""])
+        lines.extend(f"- `{md_escape(f.path)}`: {md_escape(f.message)}" for f in unknown)
+    return "\n".join(lines)
+
+
+def _two_way_json(findings: list, legend: dict[str, str]) -> str:
+    import json
+
+    from envlock.diff import differs
+
+    payload = {
+        "locks": legend,
+        "identical": not differs(findings),
+        # Already in ranking order (envlock.diff.ranking_key), so not re-sorted here.
+        "findings": [f.to_dict() for f in findings],
+    }
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# --- many locks ---------------------------------------------------------------------
+
+
+def _members(names: tuple[str, ...], limit: int = MAX_MEMBERS_SHOWN) -> str:
+    from envlock.report import safe
+
+    shown = ", ".join(safe(n) for n in names[:limit])
+    if len(names) > limit:
+        shown += f", ... and {len(names) - limit} more"
+    return shown
+
+
+def nway_text(report) -> str:
+    from envlock.diff_nway import real_findings
+    from envlock.report import safe, table
+
+    n = len(report.labels)
+    lines = [f"{n} locks compared"]
+    rows = []
+    for layer in report.layers:
+        known = n - len(layer.unknown)
+        if not layer.groups:
+            rows.append((layer.section, "-", "unknown in all locks", ""))
+            continue
+        reference = layer.groups[0]
+        outliers = sum(len(g.members) for g in layer.groups[1:])
+        note = "identical" if layer.uniform else f"{outliers} outlier{'s' if outliers != 1 else ''} in {len(layer.groups) - 1} group{'s' if len(layer.groups) != 2 else ''}"
+        if layer.unknown:
+            note += f"; unknown in {len(layer.unknown)}"
+        rows.append((layer.section, len(layer.groups), f"{len(reference.members)}/{known}", note))
+    lines.append(table(("layer", "groups", "majority", "outliers"), rows))
+    for layer in report.layers:
+        if layer.uniform:
+            continue
+        reference = layer.groups[0]
+        lines.append("")
+        lines.append(f"[{layer.section}] majority: {len(reference.members)} lock{'s' if len(reference.members) != 1 else ''} ({_members(reference.members, 4)})")
+        for group in layer.groups[1:]:
+            found = real_findings(group)
+            lines.append(f"  {len(group.members)} differ{'s' if len(group.members) == 1 else ''}: {_members(group.members)}")
+            for f in found[:MAX_FINDINGS_PER_GROUP]:
+                lines.append(f"    {f.severity:8} {safe(f.path)}: majority {safe(f.locked or '-')}, here {safe(f.actual or '-')}")
+            if len(found) > MAX_FINDINGS_PER_GROUP:
+                lines.append(f"    ... and {len(found) - MAX_FINDINGS_PER_GROUP} more differences")
+            if not found:
+                lines.append("    (differs only in fields the majority does not record)")
+    if report.outlier_layers:
+        ranked = sorted(report.outlier_layers.items(), key=lambda kv: (-len(kv[1]), report.labels.index(kv[0])))
+        lines.append("")
+        lines.append("most unusual locks:")
+        lines.append(table(("lock", "layers outside the majority"), [(label, ", ".join(layers)) for label, layers in ranked[:20]]))
+        if len(ranked) > 20:
+            lines.append(f"... and {len(ranked) - 20} more")
+    return "\n".join(lines)
+
+
+def nway_markdown(report) -> str:
+    from envlock.diff_nway import real_findings
+    from envlock.report import markdown_table, md_escape
+
+    n = len(report.labels)
+    lines = ["## envlock diff", "", f"{n} locks compared.", ""]
+    rows = []
+    for layer in report.layers:
+        if not layer.groups:
+            rows.append((layer.section, "-", "-", "unknown in all locks"))
+            continue
+        outliers = sum(len(g.members) for g in layer.groups[1:])
+        rows.append((layer.section, len(layer.groups), f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}", outliers))
+    lines.append(markdown_table(("layer", "groups", "majority", "outliers"), rows))
+    for layer in report.layers:
+        if layer.uniform:
+            continue
+        lines.extend(["", f"### {md_escape(layer.section)}", ""])
+        rows = []
+        for group in layer.groups[1:]:
+            found = real_findings(group)[:MAX_FINDINGS_PER_GROUP]
+            what = "; ".join(f"{f.path}: {f.locked or '-'} → {f.actual or '-'}" for f in found) or "only unknown fields"
+            rows.append((_members(group.members), what))
+        lines.append(markdown_table(("locks", "differences from the majority"), rows))
+    return "\n".join(lines)
+
+
+def nway_json(report) -> str:
+    import json
+
+    payload = {
+        "locks": list(report.labels),
+        "identical": report.identical,
+        "layers": {
+            layer.section: {
+                "unknown": list(layer.unknown),
+                "groups": [
+                    {"digest": g.digest, "members": list(g.members), "findings": [f.to_dict() for f in g.findings]}
+                    for g in layer.groups
+                ],
+            }
+            for layer in report.layers
+        },
+        "outliers": {label: list(layers) for label, layers in report.outlier_layers.items()},
+    }
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)

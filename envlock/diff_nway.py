@@ -1,0 +1,87 @@
+"""Compare many locks at once: group machines by identical layers, show the outliers.
+
+For a cluster's nodes or a lab's workstations, a pairwise diff of 100 locks
+is unreadable.  Instead, per layer, locks are clustered by a digest of what
+:func:`envlock.diff.diff_section` compares (so two locks in one group never
+differ in that layer), the largest group is taken as the reference, and each
+other group is explained by its diff against the reference.  Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envlock.diff import SECTION_LAYER, SECTIONS, diff_section, ranking_key, section_digest
+from envlock.findings import UNKNOWN, Finding
+from envlock.lockfile import model as m
+
+REFERENCE = "majority"
+
+
+@dataclass(frozen=True)
+class Group:
+    digest: str
+    members: tuple[str, ...]
+    # The differences of this group against the reference group (empty for the reference).
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerGroups:
+    section: str
+    layer: str
+    groups: tuple[Group, ...]  # largest first; groups[0] is the reference
+    unknown: tuple[str, ...]  # locks that do not record this layer
+
+    @property
+    def uniform(self) -> bool:
+        return len(self.groups) <= 1
+
+
+@dataclass(frozen=True)
+class NwayReport:
+    labels: tuple[str, ...]
+    layers: tuple[LayerGroups, ...]
+    # Per lock, the layers where it is outside the reference group.
+    outlier_layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def identical(self) -> bool:
+        return all(layer.uniform for layer in self.layers)
+
+
+def group_locks(locks: list[tuple[str, m.Lock]]) -> NwayReport:
+    """Cluster locks per layer; explain each non-reference group against the reference."""
+    labels = tuple(label for label, _lock in locks)
+    layers = []
+    outliers: dict[str, list[str]] = {label: [] for label in labels}
+    for section in SECTIONS:
+        by_digest: dict[str, list[tuple[str, object]]] = {}
+        unknown = []
+        for label, lock in locks:
+            value = getattr(lock, section)
+            digest = section_digest(section, value)
+            if digest is None:
+                unknown.append(label)
+                continue
+            by_digest.setdefault(digest, []).append((label, value))
+        # Largest group first; ties go to the group seen first, so the order is stable.
+        first_seen = {digest: i for i, digest in enumerate(by_digest)}
+        ordered = sorted(by_digest.items(), key=lambda kv: (-len(kv[1]), first_seen[kv[0]]))
+        groups = []
+        reference = ordered[0][1][0][1] if ordered else None
+        for i, (digest, members) in enumerate(ordered):
+            names = tuple(label for label, _value in members)
+            findings: tuple[Finding, ...] = ()
+            if i > 0:
+                found = diff_section(section, reference, members[0][1], labels=(REFERENCE, "this group"))
+                findings = tuple(sorted(found, key=ranking_key))
+                for name in names:
+                    outliers[name].append(section)
+            groups.append(Group(digest, names, findings))
+        layers.append(LayerGroups(section, SECTION_LAYER[section], tuple(groups), tuple(unknown)))
+    return NwayReport(labels, tuple(layers), {k: tuple(v) for k, v in outliers.items() if v})
+
+
+def real_findings(group: Group) -> list[Finding]:
+    return [f for f in group.findings if f.status != UNKNOWN]
