@@ -1,0 +1,676 @@
+"""The one adapter between envlock and a Docker engine.
+
+Everything Docker-specific lives here and everything it returns is envlock's
+own type (``ImageInfo``, ``BuildResult``, ``RunResult``), so the planner,
+renderer and verifier never see an SDK object.  The SDK client is created on
+first use, never at import time (``envlock --help`` must not touch a socket).
+
+Two ways to build, chosen deliberately (``choose_builder``):
+
+* **BuildKit through a docker CLI** (preferred when one is found).  BuildKit
+  gives build secrets (``RUN --mount=type=secret``: the ``--ca-cert`` of a
+  TLS-intercepting proxy is used by pip and is in no layer, with no extra
+  stage) and cache mounts (pip's download cache survives a change to one
+  package).  The SDK cannot reach BuildKit (docker-py #2230: it speaks only
+  the legacy ``/build`` API), so we drive a CLI that can: a 20.10 client
+  (Debian's ``docker.io``) with ``DOCKER_BUILDKIT=1`` has BuildKit built in;
+  clients from 23.0 on need the ``buildx`` plugin, and without it
+  ``DOCKER_BUILDKIT=1 docker build`` fails ("BuildKit is enabled but the
+  buildx component is missing").  On this machine the ``docker`` first on
+  PATH is such a 28.x client without buildx, while ``/usr/bin/docker`` is
+  20.10: we probe every candidate rather than trusting PATH.
+* **The SDK's legacy builder** when no BuildKit-capable CLI exists.  It
+  needs nothing but the engine socket.  Without secrets, a CA certificate
+  must be kept out of the final image by the Dockerfile itself (a build
+  stage that is not shipped), which the renderer does when told
+  ``buildkit=False``.
+
+The SDK stays in charge of everything that is not a build: ping, inspecting
+and resolving images, importing a root filesystem, running the verification
+container, saving images.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+from envlock.errors import EngineError
+
+BUILDERS = ("auto", "sdk", "buildkit")
+
+# How to get an engine, printed whenever none answers.
+START_ENGINE_HINT = (
+    "start a Docker engine (`sudo systemctl start docker`, or `sudo dockerd &`; "
+    "on Debian/Ubuntu install it with `sudo apt-get install docker.io`), or point "
+    "DOCKER_HOST at one; without Docker, `envlock replay --into-venv DIR` replays "
+    "the Python layer into a virtualenv"
+)
+
+# The context's files get fixed metadata so the same build context always
+# hashes the same way and rebuilds hit the cache (repo2docker does the same).
+_FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
+
+
+# --- envlock's own types ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    server_version: str
+    api_version: str
+    os: str
+    architecture: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    id: str  # sha256:<64 hex>, the image (config) digest
+    tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]  # name@sha256:..., only for images that came from a registry
+    size: int
+    labels: Mapping[str, str]
+    created: str
+    architecture: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFile:
+    """One file of a build context (path inside the context, bytes, mode)."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    files: tuple[ContextFile, ...]
+    dockerfile: str = "Dockerfile"
+    tag: str | None = None
+    network: str | None = "host"
+    # BuildKit secrets: id -> file on this machine.  Never sent as a build
+    # argument (those are recorded in the image history).
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    # Ask the engine not to use its cache (benchmarks: cold builds).
+    no_cache: bool = False
+    # Extra labels applied by the builder (the Dockerfile carries its own).
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    image_id: str
+    tag: str | None
+    builder: str  # "sdk" or "buildkit"
+    seconds: float
+    log: tuple[str, ...]  # the build's output lines, for reports and failures
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BuildkitCli:
+    """A docker CLI that can build with BuildKit, and how."""
+
+    path: str
+    client_version: str
+    mode: str  # "builtin" (20.x-22.x with DOCKER_BUILDKIT=1) or "buildx"
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderChoice:
+    builder: str  # "sdk" or "buildkit"
+    cli: BuildkitCli | None
+    reason: str
+
+
+# --- progress ------------------------------------------------------------------
+
+
+class Progress:
+    """Shows build output: one live line on a terminal, plain lines otherwise.
+
+    On a terminal the last line is redrawn in place (clipped to the width) so
+    a long pip install does not scroll the screen away; everything is kept
+    so that a failure can print the tail in full.
+    """
+
+    def __init__(self, stream=None, live: bool | None = None, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.quiet = quiet
+        self.lines: list[str] = []
+        self._drawn = False
+
+    def line(self, text: str) -> None:
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return
+        from envlock.report import safe
+
+        text = safe(text)
+        self.lines.append(text)
+        if self.quiet:
+            return
+        if self.live:
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            shown = text if len(text) <= width else text[: width - 1] + "…"
+            self.stream.write("\r\x1b[2K" + shown)
+            self._drawn = True
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def step(self, text: str) -> None:
+        """A milestone that stays on screen (build started, image built, ...)."""
+        self.close()
+        if not self.quiet:
+            from envlock.report import safe
+
+            self.stream.write(safe(text) + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._drawn = False
+
+    def tail(self, count: int = 25) -> list[str]:
+        return self.lines[-count:]
+
+
+# --- build contexts ----------------------------------------------------------------
+
+
+def context_tar(files: Iterable[ContextFile]) -> bytes:
+    """A deterministic tar of the build context: sorted, root-owned, fixed mtime."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for item in sorted(files, key=lambda f: f.path):
+            _check_context_path(item.path)
+            info = tarfile.TarInfo(item.path)
+            info.size = len(item.data)
+            info.mode = item.mode
+            info.mtime = _FIXED_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(item.data))
+    return buffer.getvalue()
+
+
+def write_context_dir(files: Iterable[ContextFile], directory: str | os.PathLike) -> None:
+    """Write a build context to a directory, with the same fixed metadata as ``context_tar``."""
+    root = Path(directory)
+    for item in files:
+        _check_context_path(item.path)
+        target = root / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(item.data)
+        os.chmod(target, item.mode)
+        os.utime(target, (_FIXED_MTIME, _FIXED_MTIME))
+
+
+def _check_context_path(path: str) -> None:
+    parts = Path(path).parts
+    if not parts or Path(path).is_absolute() or ".." in parts:
+        raise EngineError(f"build context path {path!r} escapes the context")
+
+
+# --- the engine --------------------------------------------------------------------
+
+
+class DockerEngine:
+    """A Docker engine reached through the SDK (and, for BuildKit builds, a CLI)."""
+
+    def __init__(self, client=None, timeout: int = 600) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._info: EngineInfo | None = None
+
+    # The SDK client, created on first use.
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                import docker
+            except ImportError:  # pragma: no cover - docker is a dependency
+                raise EngineError("the Docker SDK for Python (`docker`) is not installed", hint="pip install docker") from None
+            try:
+                self._client = docker.from_env(timeout=self._timeout)
+            except Exception as exc:
+                raise EngineError(f"no Docker engine is reachable ({_short(exc)})", hint=START_ENGINE_HINT) from None
+        return self._client
+
+    @property
+    def api(self):
+        return self.client.api
+
+    def ping(self) -> EngineInfo:
+        """Check that the engine answers; an ``EngineError`` saying how to start one otherwise."""
+        if self._info is not None:
+            return self._info
+        try:
+            self.client.ping()
+            version = self.client.version()
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"no Docker engine is reachable ({_short(exc)})", hint=START_ENGINE_HINT) from None
+        self._info = EngineInfo(
+            server_version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            os=str(version.get("Os", "?")),
+            architecture=str(version.get("Arch", "?")),
+        )
+        return self._info
+
+    # --- images ---
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """The local image ``ref`` (name:tag, name@digest or id), or None when absent."""
+        import docker.errors
+
+        try:
+            data = self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if getattr(exc, "status_code", None) in (400, 404):
+                return None
+            raise EngineError(f"cannot inspect image {ref!r}: {_short(exc)}") from None
+        return _image_info(data)
+
+    def pull(self, ref: str) -> ImageInfo | None:
+        """Try to pull ``ref``; None when no registry serves it (air-gapped sites, this machine)."""
+        import docker.errors
+
+        try:
+            self.api.pull(ref)
+        except (docker.errors.APIError, docker.errors.DockerException, OSError) as exc:
+            if os.environ.get("ENVLOCK_DEBUG"):
+                print(f"envlock: pull {ref} failed: {_short(exc)}", file=sys.stderr)
+            return None
+        return self.image(ref)
+
+    def resolve(self, ref: str, pull: bool = True) -> ImageInfo | None:
+        """The image for ``ref``, pulling it when it is not local and ``pull`` is set."""
+        found = self.image(ref)
+        if found is None and pull:
+            found = self.pull(ref)
+        return found
+
+    def import_rootfs(self, tar_stream, repository: str, tag: str, changes: Sequence[str] = ()) -> ImageInfo:
+        """``docker import``: a root filesystem tar stream becomes a one-layer image."""
+        try:
+            self.api.import_image_from_stream(tar_stream, repository=repository, tag=tag, changes=list(changes) or None)
+        except Exception as exc:
+            raise EngineError(f"docker import of {repository}:{tag} failed: {_short(exc)}") from None
+        found = self.image(f"{repository}:{tag}")
+        if found is None:
+            raise EngineError(f"docker import reported success but {repository}:{tag} is missing")
+        return found
+
+    def remove_image(self, ref: str, force: bool = False) -> None:
+        import docker.errors
+
+        try:
+            self.api.remove_image(ref, force=force)
+        except docker.errors.ImageNotFound:
+            pass
+
+    def tag(self, image_id: str, repository: str, tag: str) -> None:
+        self.api.tag(image_id, repository, tag)
+
+    def save(self, ref: str) -> Iterator[bytes]:
+        """``docker save`` as a stream of tar chunks."""
+        return self.api.get_image(ref)
+
+    # --- running ---
+
+    def run(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        files: bytes | None = None,
+        files_at: str = "/",
+        network: bool = False,
+        environment: Mapping[str, str] | None = None,
+        timeout: float = 300,
+        user: str | None = None,
+    ) -> RunResult:
+        """Run ``command`` in a fresh container of ``image`` and remove it afterwards.
+
+        ``files`` (a tar) is copied into the container before it starts: unlike
+        a bind mount this works with remote engines and rootless setups, and
+        it touches only the container's throwaway layer, never the image.
+        Networking is off unless asked for.
+        """
+        import docker.errors
+
+        try:
+            created = self.api.create_container(
+                image,
+                command=list(command),
+                environment=dict(environment or {}),
+                network_disabled=not network,
+                user=user,
+                host_config=self.api.create_host_config(network_mode="none" if not network else "host"),
+                labels={"org.envlock.role": "verify"},
+            )
+        except docker.errors.ImageNotFound:
+            raise EngineError(f"image {image!r} not found", hint="build it first, or check the name with `docker images`") from None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot create a container from {image!r}: {_short(exc)}") from None
+        container = created["Id"]
+        timed_out = False
+        try:
+            if files is not None:
+                self.api.put_archive(container, files_at, files)
+            self.api.start(container)
+            try:
+                status = self.api.wait(container, timeout=timeout)
+                exit_code = int(status.get("StatusCode", -1))
+            except Exception:  # requests' ReadTimeout
+                timed_out = True
+                self.api.kill(container)
+                exit_code = -1
+            stdout = self.api.logs(container, stdout=True, stderr=False)
+            stderr = self.api.logs(container, stdout=False, stderr=True)
+        except docker.errors.APIError as exc:
+            raise EngineError(f"running a container of {image!r} failed: {_short(exc)}") from None
+        finally:
+            try:
+                self.api.remove_container(container, force=True)
+            except Exception:
+                pass
+        return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, timed_out=timed_out)
+
+    # --- building ---
+
+    def choose_builder(self, requested: str = "auto") -> BuilderChoice:
+        """Pick the builder: BuildKit through a capable CLI when there is one, else the SDK."""
+        if requested not in BUILDERS:
+            raise EngineError(f"unknown builder {requested!r}", hint="use one of: " + ", ".join(BUILDERS))
+        if requested == "sdk":
+            return BuilderChoice("sdk", None, "asked for with --builder sdk (legacy builder: no build secrets, no cache mounts)")
+        cli = find_buildkit_cli()
+        if cli is not None:
+            how = "DOCKER_BUILDKIT=1" if cli.mode == "builtin" else "buildx"
+            return BuilderChoice(
+                "buildkit",
+                cli,
+                f"BuildKit through {cli.path} (client {cli.client_version}, {how}): build secrets keep "
+                "--ca-cert out of every layer and cache mounts keep pip downloads between builds",
+            )
+        if requested == "buildkit":
+            raise EngineError(
+                "--builder buildkit: no docker CLI that can build with BuildKit was found",
+                hint="install Debian's docker.io (20.10 CLI, BuildKit built in) or the docker-buildx plugin; "
+                "or use --builder sdk",
+            )
+        return BuilderChoice(
+            "sdk",
+            None,
+            "no BuildKit-capable docker CLI found (a 23+ CLI needs the buildx plugin); using the SDK's legacy builder",
+        )
+
+    def build(self, request: BuildRequest, choice: BuilderChoice, progress: Progress | None = None) -> BuildResult:
+        progress = progress or Progress()
+        self.ping()
+        started = time.monotonic()
+        if choice.builder == "buildkit":
+            assert choice.cli is not None
+            image_id = self._build_buildkit(request, choice.cli, progress)
+        else:
+            if request.secrets:
+                raise EngineError(
+                    "the SDK's legacy builder cannot pass build secrets",
+                    hint="render the build context for the legacy builder (it keeps the CA in a stage that is not shipped)",
+                )
+            image_id = self._build_sdk(request, progress)
+        progress.close()
+        return BuildResult(
+            image_id=image_id,
+            tag=request.tag,
+            builder=choice.builder,
+            seconds=time.monotonic() - started,
+            log=tuple(progress.lines),
+        )
+
+    def _build_sdk(self, request: BuildRequest, progress: Progress) -> str:
+        import docker.errors
+
+        context = context_tar(request.files)
+        image_id = None
+        error = None
+        try:
+            stream = self.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                dockerfile=request.dockerfile,
+                tag=request.tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=request.no_cache,
+                network_mode=request.network,
+                labels=dict(request.labels) or None,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for text in str(chunk["stream"]).splitlines():
+                        progress.line(text)
+                        found = re.match(r"Successfully built ([0-9a-f]{12,64})", text)
+                        if found and image_id is None:
+                            image_id = found.group(1)
+                elif "status" in chunk:
+                    progress.line(" ".join(str(chunk.get(k, "")) for k in ("status", "progress")).strip())
+                elif "error" in chunk:
+                    error = str(chunk.get("error") or chunk.get("errorDetail", {}).get("message", "build failed"))
+                    progress.line(error)
+                elif "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    image_id = str(chunk["aux"]["ID"])
+        except docker.errors.APIError as exc:
+            error = _short(exc)
+        except Exception as exc:  # connection dropped mid-build
+            error = f"{type(exc).__name__}: {_short(exc)}"
+        if error or not image_id:
+            progress.close()
+            raise _build_failed(error or "the engine reported no image", progress)
+        found = self.image(image_id)
+        if found is None:
+            raise _build_failed(f"built image {image_id} is missing", progress)
+        return found.id
+
+    def _build_buildkit(self, request: BuildRequest, cli: BuildkitCli, progress: Progress) -> str:
+        with tempfile.TemporaryDirectory(prefix="envlock-build-") as tmp:
+            context_dir = Path(tmp) / "context"
+            context_dir.mkdir()
+            write_context_dir(request.files, context_dir)
+            iidfile = Path(tmp) / "iid"
+            argv = [cli.path]
+            argv += ["buildx", "build", "--load"] if cli.mode == "buildx" else ["build"]
+            argv += ["--progress=plain", "--iidfile", str(iidfile), "-f", str(context_dir / request.dockerfile)]
+            if request.tag:
+                argv += ["-t", request.tag]
+            if request.network:
+                argv += ["--network", request.network]
+            if request.no_cache:
+                argv += ["--no-cache"]
+            for key, value in sorted(request.labels.items()):
+                argv += ["--label", f"{key}={value}"]
+            for secret_id, source in sorted(request.secrets.items()):
+                if not re.fullmatch(r"[A-Za-z0-9_.-]+", secret_id):
+                    raise EngineError(f"invalid build secret id {secret_id!r}")
+                argv += ["--secret", f"id={secret_id},src={os.path.abspath(source)}"]
+            argv.append(str(context_dir))
+            env = dict(os.environ)
+            env["DOCKER_BUILDKIT"] = "1"
+            # The CLI must not pick up a different context than the SDK did.
+            env.pop("DOCKER_CONTEXT", None)
+            rc = _stream_process(argv, env, progress, timeout=self._timeout * 6)
+            if rc != 0:
+                progress.close()
+                raise _build_failed(f"{Path(cli.path).name} build exited with status {rc}", progress)
+            image_id = iidfile.read_text().strip() if iidfile.exists() else ""
+        if not image_id:
+            raise _build_failed("the BuildKit build wrote no image id", progress)
+        return image_id
+
+
+def _image_info(data: Mapping) -> ImageInfo:
+    config = data.get("Config") or {}
+    return ImageInfo(
+        id=str(data.get("Id", "")),
+        tags=tuple(data.get("RepoTags") or ()),
+        repo_digests=tuple(data.get("RepoDigests") or ()),
+        size=int(data.get("Size") or 0),
+        labels=dict(config.get("Labels") or {}),
+        created=str(data.get("Created", "")),
+        architecture=data.get("Architecture"),
+    )
+
+
+def _build_failed(reason: str, progress: Progress) -> EngineError:
+    tail = "\n".join("  " + line for line in progress.tail(30))
+    message = f"image build failed: {reason}"
+    if tail:
+        message += "\nlast lines of the build:\n" + tail
+    return EngineError(message, hint="the lines above come from the build; rerun with ENVLOCK_DEBUG=1 for the full command")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _stream_process(argv: list[str], env: Mapping[str, str], progress: Progress, timeout: float) -> int:
+    """Run a build CLI, feeding each output line to ``progress``; the exit status."""
+    import shlex
+    import subprocess
+
+    if os.environ.get("ENVLOCK_DEBUG"):
+        print(f"envlock: running {shlex.join(argv)}", file=sys.stderr)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+    except OSError as exc:
+        raise EngineError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    try:
+        assert proc.stdout is not None
+        for text in proc.stdout:
+            progress.line(text)
+        return proc.wait()
+    finally:
+        killer.cancel()
+
+
+# --- finding a BuildKit-capable CLI ----------------------------------------------------
+
+
+def parse_client_version(text: str) -> tuple[int, ...] | None:
+    """'20.10.24+dfsg1' -> (20, 10, 24); None when it is not a version."""
+    found = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    if not found:
+        return None
+    return tuple(int(part) for part in found.groups() if part is not None)
+
+
+def buildkit_mode(client_version: str, has_buildx: bool) -> str | None:
+    """How a CLI of this version builds with BuildKit, or None when it cannot.
+
+    buildx wins when present.  Without it, BuildKit is built into the classic
+    ``docker build`` of clients before 23.0 (moby/moby#37151 landed it in
+    18.09); 23.0 made buildx the only BuildKit front end.
+    """
+    if has_buildx:
+        return "buildx"
+    version = parse_client_version(client_version)
+    if version is None:
+        return None
+    return "builtin" if (18, 9) <= version[:2] < (23, 0) else None
+
+
+def candidate_clis() -> list[str]:
+    """docker CLIs to consider: $ENVLOCK_DOCKER_CLI, then PATH, then the distribution's."""
+    seen: set[str] = set()
+    found: list[str] = []
+    names = [os.environ.get("ENVLOCK_DOCKER_CLI") or ""]
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory:
+            names.append(os.path.join(directory, "docker"))
+    names += ["/usr/bin/docker", "/usr/local/bin/docker"]
+    for name in names:
+        if not name or not os.path.isfile(name) or not os.access(name, os.X_OK):
+            continue
+        real = os.path.realpath(name)
+        if real in seen:
+            continue
+        seen.add(real)
+        found.append(name)
+    return found
+
+
+_CLI_CACHE: dict[str, BuildkitCli | None] = {}
+
+
+def find_buildkit_cli() -> BuildkitCli | None:
+    """The first docker CLI that can build with BuildKit (cached per process)."""
+    from envlock import proc
+
+    key = os.environ.get("ENVLOCK_DOCKER_CLI", "") + "|" + os.environ.get("PATH", "")
+    if key in _CLI_CACHE:
+        return _CLI_CACHE[key]
+    result = None
+    for path in candidate_clis():
+        version = proc.run([path, "version", "--format", "{{.Client.Version}}"], timeout=20)
+        if version is None or not parse_client_version(version.stdout):
+            continue
+        buildx = proc.run([path, "buildx", "version"], timeout=20)
+        has_buildx = buildx is not None and buildx.returncode == 0
+        mode = buildkit_mode(version.stdout.strip(), has_buildx)
+        if mode:
+            result = BuildkitCli(path=path, client_version=version.stdout.strip(), mode=mode)
+            break
+    _CLI_CACHE[key] = result
+    return result
+
+
+def engine_available() -> bool:
+    """True when an engine answers (used to skip or choose paths, never to fail)."""
+    try:
+        DockerEngine(timeout=10).ping()
+        return True
+    except EngineError:
+        return False

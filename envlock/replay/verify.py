@@ -1,0 +1,525 @@
+"""Prove a replay: capture inside the built image and compare with the lock.
+
+envlock runs inside the image without becoming part of what it captures:
+
+* its own modules (and the few pure-Python libraries capture needs) are
+  copied into the container at ``/opt/envlock-probe`` just before it starts,
+  so they are in the throwaway container layer, never in the image, and never
+  in a ``site-packages`` that capture scans;
+* it runs under the image's own interpreter with ``-I -S``: no ``PYTHONPATH``,
+  no user site, no ``site-packages`` on ``sys.path``, so nothing installed in
+  the replayed environment can shadow envlock's imports and envlock's copies
+  cannot shadow the environment's; the boot line puts only
+  ``/opt/envlock-probe`` in front of the standard library;
+* it captures ``--python`` of the replayed interpreter, so the packages are read
+  from that environment's metadata, as on the original machine;
+* the container has no network (capture never uses one).
+
+The image is compared with the lock layer by layer, scoped to what a replay
+rebuilds (the OS layer: the lock's manually installed packages; hardware is
+the host's business), and the hardware the image will run on is checked
+against the lock separately as *host findings*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from envlock.errors import ReplayError
+from envlock.findings import (
+    BLOCKER,
+    CHANGED,
+    DIFFERS,
+    EXACT,
+    INFO,
+    NOT_REPRODUCIBLE,
+    NUMERIC,
+    UNKNOWN,
+    Finding,
+    sort_findings,
+)
+from envlock.lockfile import model as m
+
+PROBE_DIR = "/opt/envlock-probe"
+# Pure-Python libraries envlock's capture imports (tomli only below 3.11).
+PROBE_DEPENDENCIES = ("packaging", "tomli_w", "pynvml", "tomli")
+
+# Runs under the image's interpreter with -I -S.  Kept valid on old Pythons so
+# that a too-old interpreter gets a clear message instead of a SyntaxError.
+_BOOT = (
+    "import sys\n"
+    "if sys.version_info < (3, 10):\n"
+    "    sys.stderr.write('envlock-probe: needs Python 3.10+, the image has %d.%d\\n' % sys.version_info[:2])\n"
+    "    sys.exit(3)\n"
+    f"sys.path.insert(0, {PROBE_DIR!r})\n"
+    "import shutil\n"
+    "target = shutil.which(sys.argv[1]) or sys.argv[1]\n"
+    "from envlock.cli import main\n"
+    f"sys.exit(main(['capture', '--python', target, '--json', '--project', {PROBE_DIR!r}]))\n"
+)
+
+# Report layers, and which finding layers roll up into each.
+REPORT_LAYERS = (
+    ("python", ("python", "framework", "blas")),
+    ("conda", ("conda",)),
+    ("os", ("os",)),
+    ("cuda", ("cuda",)),
+    ("runtime", ("runtime",)),
+)
+HOST_LAYERS = ("gpu", "driver", "cpu", "host")
+
+STATUS_LABEL = {
+    EXACT: "reproduced exactly",
+    CHANGED: "differs",
+    NOT_REPRODUCIBLE: "not reproducible",
+    UNKNOWN: "not checked",
+    "not-locked": "not in the lock",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStatus:
+    layer: str
+    status: str  # exact / differs / not-reproducible / unknown / not-locked
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    image: str
+    findings: tuple[Finding, ...]  # what the image does not reproduce
+    host_findings: tuple[Finding, ...]  # this host's hardware against the lock's
+    layers: tuple[LayerStatus, ...]
+    notes: tuple[str, ...] = ()
+    captured: m.Lock | None = None
+
+    @property
+    def mismatches(self) -> list[Finding]:
+        """Findings that keep the replay from being exact (info notes do not)."""
+        return [f for f in (*self.findings, *self.host_findings) if f.status != EXACT and f.severity != INFO]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.mismatches else 0
+
+
+# --- the probe bundle -----------------------------------------------------------
+
+
+def probe_bundle() -> bytes:
+    """A tar (rooted at /) with envlock and its capture dependencies under PROBE_DIR.
+
+    Deterministic (sorted, fixed metadata) and free of ``__pycache__``.
+    """
+    import envlock
+
+    sources: list[tuple[Path, str]] = [(Path(envlock.__file__).resolve().parent, "envlock")]
+    for name in PROBE_DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin).resolve()
+        if origin.name == "__init__.py":
+            sources.append((origin.parent, name))
+        else:
+            sources.append((origin, origin.name))
+    buffer = io.BytesIO()
+    prefix = PROBE_DIR.strip("/")
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in _parents(prefix):
+            tar.addfile(_dir_info(directory))
+        for source, name in sources:
+            if source.is_file():
+                _add_file(tar, source, f"{prefix}/{name}")
+                continue
+            tar.addfile(_dir_info(f"{prefix}/{name}"))
+            for path in sorted(source.rglob("*")):
+                rel = path.relative_to(source)
+                if "__pycache__" in rel.parts or path.suffix in (".pyc", ".pyo") or path.is_symlink():
+                    continue
+                arcname = f"{prefix}/{name}/{rel.as_posix()}"
+                if path.is_dir():
+                    tar.addfile(_dir_info(arcname))
+                elif path.is_file():
+                    _add_file(tar, path, arcname)
+    return buffer.getvalue()
+
+
+def _parents(prefix: str) -> list[str]:
+    parts = prefix.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _dir_info(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    info.mtime = 946684800
+    return info
+
+
+def _add_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    data = path.read_bytes()
+    info = tarfile.TarInfo(arcname)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = 946684800
+    tar.addfile(info, io.BytesIO(data))
+
+
+# --- capturing inside an image ----------------------------------------------------
+
+
+def capture_image(engine, image: str, python: str = "python", runner: str | None = None, timeout: float = 300) -> m.Lock:
+    """Run envlock's capture inside ``image`` against ``python`` and return the lock it saw."""
+    from envlock.errors import EngineError
+    from envlock.lockfile.codec import validate_lock_data
+
+    command = [runner or python, "-I", "-S", "-c", _BOOT, python]
+    try:
+        result = engine.run(image, command, files=probe_bundle(), files_at="/", network=False, timeout=timeout)
+    except EngineError as exc:
+        if "executable file not found" in exc.message or "no such file" in exc.message.lower():
+            raise ReplayError(
+                f"{image}: there is no {runner or python!r} to run envlock's capture with",
+                hint="pass --python PATH with the image's interpreter (envlock verify IMAGE --python /opt/venv/bin/python)",
+            ) from None
+        raise
+    stderr = result.stderr.decode(errors="replace").strip()
+    if result.timed_out:
+        raise ReplayError(f"capture inside {image} did not finish in {timeout:.0f} s")
+    if result.exit_code == 3 and "needs Python 3.10+" in stderr:
+        raise ReplayError(
+            f"{image}: {stderr.splitlines()[-1].replace('envlock-probe: ', 'envlock ')}",
+            hint="verify runs envlock inside the image; give it a Python 3.10+ interpreter with --runner PATH",
+        )
+    if result.exit_code != 0:
+        last = "\n".join(stderr.splitlines()[-8:])
+        raise ReplayError(f"capture inside {image} failed (exit {result.exit_code}):\n{last}")
+    try:
+        data = json.loads(result.stdout.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReplayError(f"capture inside {image} printed something that is not JSON ({exc})") from None
+    # The image is not trusted more than a lockfile: validate it the same way.
+    return validate_lock_data(data)
+
+
+# --- comparing ---------------------------------------------------------------------
+
+
+def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
+    """Both locks reduced to what an image build reproduces.
+
+    Hardware and the kernel belong to the host (checked by ``host_findings``),
+    git state to the project.  Of the OS packages only those installed by
+    hand on the original machine are replayed; the rest come with the base
+    image and are compared only through them.
+    """
+    def trim(lock: m.Lock, os_section: m.OsSection | None) -> m.Lock:
+        return dataclasses.replace(
+            lock,
+            nvidia=None,
+            cpu=None,
+            project=None,
+            os=os_section,
+            capture_warnings=(),
+            created_at=None,
+            created_by=None,
+            fingerprint=None,
+            origin=None,
+        )
+
+    locked_os = captured_os = None
+    if locked.os is not None:
+        manual = tuple(p for p in locked.os.packages if p.manual)
+        wanted = {p.name for p in manual}
+        locked_os = dataclasses.replace(locked.os, kernel=None, packages=manual)
+        if captured.os is not None:
+            captured_os = dataclasses.replace(
+                captured.os, kernel=None, packages=tuple(p for p in captured.os.packages if p.name in wanted)
+            )
+    return trim(locked, locked_os), trim(captured, captured_os)
+
+
+def compare_image(locked: m.Lock, captured: m.Lock) -> tuple[list[Finding], str]:
+    """Findings for what the image does not reproduce, and which comparer produced them."""
+    want, got = scope_to_image(locked, captured)
+    try:
+        from envlock import diff as diff_module
+    except ImportError:
+        diff_module = None
+    compare = getattr(diff_module, "diff_locks", None) if diff_module else None
+    if compare is not None:
+        return [f for f in compare(want, got) if f.status != EXACT], "envlock.diff"
+    return minimal_compare(want, got), "minimal"
+
+
+def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
+    """A small comparison used until (or where) envlock.diff is unavailable: Python, OS, env."""
+    out: list[Finding] = []
+    lp, cp = locked.python, captured.python
+    if lp is not None:
+        if cp is None:
+            out.append(Finding("python", "python", BLOCKER, "no Python environment found in the image", status=NOT_REPRODUCIBLE))
+        else:
+            if lp.version and lp.version != cp.version:
+                out.append(
+                    Finding(
+                        "python",
+                        "python.version",
+                        NUMERIC if _minor(lp.version) == _minor(cp.version) else BLOCKER,
+                        f"interpreter {cp.version} instead of {lp.version}",
+                        why="patch releases change the standard library and bundled libraries (hash seeds, math, ssl)",
+                        fix="use a base image with exactly this interpreter (--base-image)",
+                        locked=lp.version,
+                        actual=cp.version,
+                        rank=40,
+                    )
+                )
+            have = {_norm(p.name): p for p in cp.packages}
+            for pkg in lp.packages:
+                found = have.pop(_norm(pkg.name), None)
+                if found is None:
+                    out.append(Finding("python", f"python.packages[{pkg.name}]", NUMERIC, f"{pkg.name} is missing", locked=pkg.version, status=NOT_REPRODUCIBLE, rank=50))
+                elif found.version != pkg.version:
+                    out.append(Finding("python", f"python.packages[{pkg.name}]", NUMERIC, f"{pkg.name} {found.version} instead of {pkg.version}", locked=pkg.version, actual=found.version, rank=50))
+            for extra in have.values():
+                out.append(Finding("python", f"python.packages[{extra.name}]", DIFFERS, f"{extra.name} is installed but not locked", actual=extra.version, rank=90))
+    lo, co = locked.os, captured.os
+    if lo is not None:
+        have_os = {p.name: p for p in (co.packages if co else ())}
+        for pkg in lo.packages:
+            found = have_os.get(pkg.name)
+            if found is None:
+                out.append(Finding("os", f"os.packages[{pkg.name}]", DIFFERS, f"{pkg.name} is not installed", locked=pkg.version, status=NOT_REPRODUCIBLE, rank=70))
+            elif found.version != pkg.version:
+                out.append(Finding("os", f"os.packages[{pkg.name}]", DIFFERS, f"{pkg.name} {found.version} instead of {pkg.version}", locked=pkg.version, actual=found.version, rank=70))
+    if locked.runtime is not None:
+        got_env = captured.runtime.env if captured.runtime else {}
+        for name, value in sorted(locked.runtime.env.items()):
+            if got_env.get(name) != value:
+                out.append(Finding("runtime", f"runtime.env[{name}]", NUMERIC, f"{name} is {got_env.get(name)!r} instead of {value!r}", locked=value, actual=got_env.get(name), rank=30))
+    return out
+
+
+def _norm(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _minor(version: str | None) -> str:
+    return ".".join((version or "").split(".")[:2])
+
+
+# --- the host ------------------------------------------------------------------------
+
+
+def capture_host() -> m.Lock:
+    """This machine's hardware (driver, GPUs, CPU), captured the same way as on the original one."""
+    from envlock.capture.collect import capture_lock
+
+    return capture_lock(None, layers=("nvidia", "cpu", "os"))
+
+
+def host_findings(locked: m.Lock, host: m.Lock) -> tuple[list[Finding], str]:
+    """The hardware this image will run on, against the lock's; and which rules produced them."""
+    try:
+        from envlock.compat import rules
+    except ImportError:
+        rules = None
+    apply = getattr(rules, "host_findings", None) if rules else None
+    if apply is not None:
+        return [f for f in apply(locked, host) if f.status != EXACT], "envlock.compat.rules"
+    return minimal_host_findings(locked, host), "minimal"
+
+
+def minimal_host_findings(locked: m.Lock, host: m.Lock) -> list[Finding]:
+    """Driver presence and CUDA level, GPU model and count, CPU ISA flags (until envlock.compat lands)."""
+    out: list[Finding] = []
+    ln, hn = locked.nvidia, host.nvidia
+    locked_cuda = _locked_cuda_runtime(locked)
+    if ln is not None and (ln.gpus or locked_cuda):
+        if hn is None or not hn.driver_present:
+            out.append(
+                Finding(
+                    "driver",
+                    "nvidia.driver",
+                    BLOCKER,
+                    "no NVIDIA driver on this host" + (f"; the lock uses CUDA {locked_cuda}" if locked_cuda else ""),
+                    fix="run on a host with an NVIDIA driver and the NVIDIA container toolkit (docker run --gpus all)",
+                    locked=ln.driver_version,
+                    actual="absent",
+                    rank=10,
+                )
+            )
+        elif locked_cuda and hn.cuda_driver_version and _vkey(hn.cuda_driver_version) < _vkey(locked_cuda):
+            out.append(
+                Finding(
+                    "driver",
+                    "nvidia.cuda-driver-version",
+                    BLOCKER,
+                    f"driver {hn.driver_version} supports CUDA up to {hn.cuda_driver_version}; the lock uses CUDA {locked_cuda}",
+                    fix="upgrade the NVIDIA driver",
+                    locked=locked_cuda,
+                    actual=hn.cuda_driver_version,
+                    rank=10,
+                )
+            )
+        want = _gpu_counts(ln)
+        have = _gpu_counts(hn) if hn is not None else {}
+        if want != have:
+            out.append(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    NUMERIC,
+                    f"GPUs here: {_show_counts(have)}; locked: {_show_counts(want)}",
+                    why="a different GPU model or count changes kernels, reduction order and TF32 behaviour",
+                    locked=_show_counts(want),
+                    actual=_show_counts(have),
+                    rank=20,
+                )
+            )
+    lc, hc = locked.cpu, host.cpu
+    if lc is not None and hc is not None:
+        missing = sorted(set(lc.flags) - set(hc.flags))
+        if missing:
+            out.append(
+                Finding(
+                    "cpu",
+                    "cpu.flags",
+                    NUMERIC,
+                    "this CPU lacks " + ", ".join(missing),
+                    why="BLAS and oneDNN pick kernels by ISA; results and speed change",
+                    locked=" ".join(sorted(lc.flags)),
+                    actual=" ".join(sorted(hc.flags)),
+                    rank=30,
+                )
+            )
+        if lc.model_name and hc.model_name and lc.model_name != hc.model_name and not missing:
+            out.append(Finding("cpu", "cpu.model-name", INFO, "a different CPU model", locked=lc.model_name, actual=hc.model_name, rank=60))
+    return out
+
+
+def _locked_cuda_runtime(lock: m.Lock) -> str | None:
+    if lock.cuda is None:
+        return None
+    versions = [c.version for c in lock.cuda.components if c.name in ("cudart", "cuda-runtime")]
+    versions += [fw.cuda for fw in lock.cuda.frameworks if fw.cuda]
+    return max(versions, key=_vkey) if versions else None
+
+
+def _vkey(text: str) -> tuple[int, ...]:
+    import re
+
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _gpu_counts(section: m.NvidiaSection | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for gpu in section.gpus if section else ():
+        counts[gpu.name] = counts.get(gpu.name, 0) + 1
+    return counts
+
+
+def _show_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n}× {name}" for name, n in sorted(counts.items())) or "none"
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[Finding]) -> list[LayerStatus]:
+    """Reproduced exactly / differs / not reproducible, per layer."""
+    findings = list(findings)
+    out = []
+    for layer, members in REPORT_LAYERS:
+        section = getattr(locked, layer, None)
+        mine = [f for f in findings if f.layer in members and f.severity != INFO]
+        if section is None:
+            out.append(LayerStatus(layer, "not-locked", "the lock does not record this layer"))
+            continue
+        if any(f.status == NOT_REPRODUCIBLE for f in mine):
+            status = NOT_REPRODUCIBLE
+        elif mine:
+            status = CHANGED
+        else:
+            status = EXACT
+        count = _layer_size(layer, locked)
+        detail = f"{len(mine)} of {count} differ" if mine else f"{count} checked"
+        out.append(LayerStatus(layer, status, detail))
+    host = [f for f in host if f.severity != INFO]
+    if locked.nvidia is None and locked.cpu is None:
+        out.append(LayerStatus("host", "not-locked", "the lock records no hardware"))
+    else:
+        out.append(LayerStatus("host", CHANGED if host else EXACT, f"{len(host)} hardware differences" if host else "driver, GPUs and CPU flags match"))
+    project = "not-locked" if locked.project is None else UNKNOWN
+    out.append(LayerStatus("project", project, "git state is the project's, not the image's"))
+    return out
+
+
+def _layer_size(layer: str, lock: m.Lock) -> str:
+    if layer == "python" and lock.python:
+        return f"interpreter + {len(lock.python.packages)} packages"
+    if layer == "conda" and lock.conda:
+        return f"{len(lock.conda.packages)} packages"
+    if layer == "os" and lock.os:
+        return f"{sum(1 for p in lock.os.packages if p.manual)} manually installed packages"
+    if layer == "cuda" and lock.cuda:
+        return f"{len(lock.cuda.components)} components"
+    if layer == "runtime" and lock.runtime:
+        return f"{len(lock.runtime.env)} variables"
+    return "0"
+
+
+def verify_image(
+    engine,
+    image: str,
+    locked: m.Lock,
+    *,
+    python: str = "python",
+    runner: str | None = None,
+    host: m.Lock | None = None,
+) -> VerifyReport:
+    """Capture inside ``image``, compare with ``locked``, and check this host's hardware."""
+    captured = capture_image(engine, image, python=python, runner=runner)
+    findings, comparer = compare_image(locked, captured)
+    host_lock = host if host is not None else capture_host()
+    hardware, rules = host_findings(locked, host_lock)
+    notes = []
+    if comparer == "minimal":
+        notes.append("compared with envlock's minimal comparer (Python, manually installed OS packages, numerics variables)")
+    if rules == "minimal":
+        notes.append("host checked with envlock's minimal rules (driver, GPU model and count, CPU flags)")
+    return VerifyReport(
+        image=image,
+        findings=tuple(sort_findings(findings)),
+        host_findings=tuple(sort_findings(hardware)),
+        layers=tuple(layer_statuses(locked, findings, hardware)),
+        notes=tuple(notes),
+        captured=captured,
+    )
+
+
+def host_summary(host: m.Lock) -> list[tuple[str, str]]:
+    """What this host offers, for the report: driver, GPUs, CPU ISA flags."""
+    rows = []
+    nv = host.nvidia
+    if nv is None or not nv.driver_present:
+        rows.append(("NVIDIA driver", "absent"))
+    else:
+        rows.append(("NVIDIA driver", f"{nv.driver_version or '?'} (CUDA {nv.cuda_driver_version or '?'})"))
+    rows.append(("GPUs", _show_counts(_gpu_counts(nv)) if nv else "none"))
+    if host.cpu is not None:
+        rows.append(("CPU", host.cpu.model_name or "?"))
+        rows.append(("CPU ISA flags", " ".join(sorted(host.cpu.flags)) or "none recorded"))
+    return rows
