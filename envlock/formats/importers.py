@@ -1,0 +1,340 @@
+"""How every importer reads its input and becomes a partial ``Lock``.
+
+The dispatch table ``FORMATS`` maps a format name to the module that parses
+it.  Each module has one pure function ``parse(text, ctx) -> dict`` that
+returns lock sections (``python=...``, ``nvidia=...``); a section the format
+does not carry is simply absent, so the lock records it as unknown.
+
+Input from another tool is untrusted like a lockfile (THREATS.md): it is
+bounded (``MAX_IMPORT_BYTES``), must be text, and every value passes the lock
+model's own field checks before it is kept.  A value that fails a check costs
+only its item, with a warning naming the line; input that is not the format
+at all (binary, truncated, another file) is a ``FormatError`` naming the line
+that failed.  Nothing host-identifying is copied: home directories become
+``~`` and UUIDs, serials and bus ids are never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import importlib
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TypeVar
+
+from envlock.errors import FormatError
+
+# 16 MiB: the largest real input in the test corpus is a 185 KB conda-lock.yml
+# and a 73 KB `nvidia-smi -q` of 8 GPUs; a pip freeze of 5,000 packages is
+# ~150 KB.  Anything far larger is not one of these formats.
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+# A lock keeps at most this many per-item warnings; the rest are counted.
+MAX_WARNINGS = 200
+
+
+@dataclass(frozen=True)
+class ImportFormat:
+    name: str
+    module: str
+    summary: str
+
+
+FORMATS: dict[str, ImportFormat] = {
+    f.name: f
+    for f in (
+        ImportFormat("pip-freeze", "envlock.formats.pip_freeze", "`pip freeze` output or a pinned requirements.txt"),
+        ImportFormat("pylock", "envlock.formats.pylock_import", "a PEP 751 pylock.toml (pip lock, uv export)"),
+        ImportFormat("conda-explicit", "envlock.formats.conda_explicit", "`conda list --explicit [--md5]` or a rendered conda-lock .lock"),
+        ImportFormat("conda-env", "envlock.formats.conda_env", "`conda env export` YAML, with its pip: subsection"),
+        ImportFormat("conda-lock", "envlock.formats.conda_lock_import", "a conda-lock.yml (unified lockfile, conda and pip packages)"),
+        ImportFormat("collect-env", "envlock.formats.collect_env", "the text of `python -m torch.utils.collect_env`"),
+        ImportFormat("nvidia-smi", "envlock.formats.nvidia_smi", "`nvidia-smi` table output or `nvidia-smi -q`"),
+    )
+}
+
+
+# --- the context every parser writes its warnings to --------------------------------
+
+
+@dataclass
+class ImportContext:
+    """What a parser needs besides the text: where it came from, options, and a place for warnings."""
+
+    source: str
+    format: str
+    platform: str | None = None  # conda-lock: which platform's packages to take
+    warnings: list[str] = field(default_factory=list)
+    dropped_warnings: int = 0
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        if len(self.warnings) >= MAX_WARNINGS:
+            self.dropped_warnings += 1
+            return
+        prefix = f"line {line}: " if line is not None else ""
+        self.warnings.append(prefix + message)
+
+    def fail(self, message: str, line: int | None = None, hint: str | None = None) -> FormatError:
+        """A ``FormatError`` naming the file and line (raise it)."""
+        where = f"{self.source}, line {line}" if line is not None else self.source
+        return FormatError(f"{where}: {message}", hint=hint or f"is this really {_article(self.format)} file?")
+
+
+def _article(fmt: str) -> str:
+    return f"a `{fmt}`"
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of ``path`` (``-`` is stdin), at most ``MAX_IMPORT_BYTES``."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_IMPORT_BYTES + 1)
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{path}: is a directory, not a file to import") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise FormatError(
+            f"{path}: too large (over {MAX_IMPORT_BYTES // (1024 * 1024)} MiB); none of the importable formats is anywhere near that size",
+            hint="check that this is the right file",
+        )
+    return data
+
+
+def decode_text(data: bytes, ctx: ImportContext) -> str:
+    """Bytes to text, or a ``FormatError`` naming the line of the first byte that is not text.
+
+    UTF-8 (with or without BOM) and BOM-marked UTF-16 are accepted: Windows
+    PowerShell 5 writes ``python -m torch.utils.collect_env > env.txt`` as
+    UTF-16LE with a BOM.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ctx.fail(f"invalid UTF-16 at byte {exc.start}", hint="save the file as UTF-8") from None
+    else:
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ctx.fail(
+                f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); this is not a text file",
+                line,
+                hint="import the text output of the tool, saved as UTF-8",
+            ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ctx.fail(
+            "contains NUL bytes; this is a binary file, not text",
+            text.count("\n", 0, nul) + 1,
+            hint="import the text output of the tool, saved as UTF-8",
+        )
+    return text
+
+
+def split_lines(text: str, ctx: ImportContext) -> list[str]:
+    """Lines without their ends; CRLF is accepted, a bare CR inside a line is not.
+
+    A bare CR is how a requirement line can hide a second line from a reader
+    (the pipenv CVE-2022-21668 shape), so it is refused rather than guessed at.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, 1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if "\r" in line:
+            raise ctx.fail("carriage return (CR) inside a line", number, hint="save the file with LF or CRLF line ends")
+        out.append(line)
+    return out
+
+
+# --- privacy and display ------------------------------------------------------------------
+
+_HOME_PATHS = re.compile(
+    r"/home/[^/\s'\"]+|/Users/[^/\s'\"]+|[A-Za-z]:[\\/]+(?:Users|Documents and Settings)[\\/]+[^\\/\s'\"]+",
+    re.IGNORECASE,
+)
+_UUID = re.compile(r"(?:GPU-|MIG-)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def scrub(text: str) -> str:
+    """Remove what could identify a person or machine from a value taken from another machine's file.
+
+    Any home directory (``/home/NAME``, ``/Users/NAME``, ``C:\\Users\\NAME``)
+    becomes ``~``; UUIDs become ``<uuid>``; then this machine's own home and
+    host names go too (the file may have been written here).
+    """
+    from envlock.capture.privacy import scrub_text
+
+    text = _HOME_PATHS.sub("~", text)
+    text = _UUID.sub("<uuid>", text)
+    return scrub_text(text)
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value quoted for a message: one line, control characters escaped, clipped, scrubbed."""
+    text = scrub(value)
+    text = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"'{text}'"
+
+
+# --- building model objects through the lock's own field checks --------------------------
+
+T = TypeVar("T")
+
+
+def checked(cls: type[T], values: dict[str, Any], where: str, ctx: ImportContext, line: int | None = None) -> T | None:
+    """``cls(**values)`` with every value put through the lock model's field check.
+
+    ``None`` values are left unknown.  A required field (a name, a version)
+    that fails costs the whole item (``None`` is returned, with a warning); an
+    optional field that fails is left unknown, with a warning.
+    """
+    from envlock.lockfile import codec
+    from envlock.lockfile import fields as chk
+
+    specs = {spec.attr: spec for spec in codec._specs(cls)}
+    kwargs: dict[str, Any] = {}
+    for attr, value in values.items():
+        if value is None:
+            continue
+        spec = specs[attr]
+        problem = None
+        if spec.kind == "str":
+            problem = (spec.check or chk.text)(value) if isinstance(value, str) else "is not text"
+        elif spec.kind == "strs":
+            for item in value:
+                problem = (spec.check or chk.text)(item)
+                if problem:
+                    break
+        elif spec.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= codec.MAX_INT:
+                problem = f"{value!r} is not a whole number in range"
+        if problem:
+            if spec.required:
+                ctx.warn(f"{where}: skipped: {spec.key} {problem}", line)
+                return None
+            ctx.warn(f"{where}: {spec.key} left unknown: {problem}", line)
+            continue
+        kwargs[attr] = value
+    for spec in specs.values():
+        if spec.required and spec.attr not in kwargs:
+            ctx.warn(f"{where}: skipped: no {spec.key}", line)
+            return None
+    return cls(**kwargs)
+
+
+K = TypeVar("K")
+
+
+def unique(items: Iterable[T], key: Callable[[T], Any], ctx: ImportContext, what: str) -> tuple[T, ...]:
+    """Keep the first item for each key; later ones are dropped with a warning (a lock lists each once)."""
+    seen: dict[Any, T] = {}
+    for item in items:
+        k = key(item)
+        if k in seen:
+            ctx.warn(f"{what} {k!s} is listed more than once; kept the first ({_describe(seen[k])}), dropped {_describe(item)}")
+            continue
+        seen[k] = item
+    return tuple(seen.values())
+
+
+def _describe(item: Any) -> str:
+    version = getattr(item, "version", None)
+    build = getattr(item, "build", None)
+    return " ".join(str(x) for x in (version, build) if x) or "?"
+
+
+def canonical_name(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_lock(ctx: ImportContext, sections: dict[str, Any]):
+    """The partial lock: the sections the format carries, everything else unknown."""
+    from envlock import __version__
+    from envlock.errors import LockfileError
+    from envlock.lockfile import codec
+    from envlock.lockfile import model as m
+
+    warnings = [_clean_warning(w) for w in ctx.warnings]
+    if ctx.dropped_warnings:
+        warnings.append(f"{ctx.dropped_warnings} more warnings like the ones above were not kept")
+    lock = m.Lock(
+        created_by=f"envlock {__version__}",
+        created_at=utc_now(),
+        origin=f"import:{ctx.format}",
+        capture_warnings=tuple(warnings),
+        **{name: section for name, section in sections.items() if section is not None},
+    )
+    lock = codec.with_fingerprint(codec.strip_private(lock))
+    # The same validation a loaded lockfile gets: an importer must never write
+    # a lock that envlock itself would refuse to read.
+    try:
+        codec.validate_lock_data(codec.to_dict(lock))
+    except LockfileError as exc:
+        raise FormatError(f"{ctx.source}: the imported lock would not validate: {exc.message}") from None
+    return lock
+
+
+def _clean_warning(message: str) -> str:
+    text = _UNPRINTABLE.sub(" ", scrub(message))
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def parse_text(fmt: str, text: str, ctx: ImportContext) -> dict[str, Any]:
+    """Run one format's pure parser over decoded text."""
+    module = importlib.import_module(FORMATS[fmt].module)
+    return module.parse(text, ctx)
+
+
+def import_bytes(fmt: str, data: bytes, source: str, *, platform: str | None = None):
+    """Bytes in a known format to a validated partial ``Lock`` (``FormatError`` on bad input)."""
+    if fmt not in FORMATS:
+        raise FormatError(
+            f"unknown import format {fmt!r}",
+            hint="one of: " + ", ".join(FORMATS),
+        )
+    ctx = ImportContext(source=source, format=fmt, platform=platform)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise FormatError(f"{source}: too large (over {MAX_IMPORT_BYTES // (1024 * 1024)} MiB)")
+    text = decode_text(data, ctx)
+    sections = parse_text(fmt, text, ctx)
+    return build_lock(ctx, sections)
+
+
+def import_file(fmt: str, path: str, *, platform: str | None = None):
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown import format {fmt!r}", hint="one of: " + ", ".join(FORMATS))
+    source = "<stdin>" if path == "-" else scrub(path)
+    return import_bytes(fmt, read_input(path), source, platform=platform)
+
+
+def replace(obj: T, **changes: Any) -> T:
+    return dataclasses.replace(obj, **changes)
