@@ -1,15 +1,60 @@
-"""`envlock check`: not built yet (see the open issue)."""
+"""`envlock check [LOCK]`: is this environment still what the lock says?"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+DESCRIPTION = (
+    "Capture this environment's software layers (Python packages and interpreter, conda, CUDA libraries, "
+    "OS packages, numerics variables) and compare them with a lockfile.  Exit status: 0 match, 1 drift "
+    "(each difference listed), 2 bad input.  Hardware and git state are not compared: use `envlock doctor` "
+    "for the host and `envlock diff` for two locks."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*")
+    parser.add_argument("lock", nargs="?", default="envlock.lock", help="the lockfile (default: envlock.lock)")
+    parser.add_argument("--python", metavar="PATH", help="check this interpreter's environment (a venv or conda env) instead of envlock's own")
+    parser.add_argument(
+        "--layers",
+        metavar="LIST",
+        help="comma-separated layers to compare (default: every software layer the lock records: python,conda,cuda,os,runtime)",
+    )
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable findings")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit status says it all")
 
 
 def run(args: argparse.Namespace) -> int:
+    from envlock.check import SOFTWARE_SECTIONS, check_live
+    from envlock.commands._common import load_lock_reporting
+    from envlock.commands.diff import two_way_json, two_way_markdown, two_way_text
+    from envlock.diff import differs
     from envlock.errors import UsageError
 
-    raise UsageError("`envlock check` is not available in this build yet")
+    sections = SOFTWARE_SECTIONS
+    if args.layers:
+        sections = tuple(part.strip() for part in args.layers.split(",") if part.strip())
+        unknown = [s for s in sections if s not in SOFTWARE_SECTIONS]
+        if unknown or not sections:
+            raise UsageError(
+                f"--layers: {', '.join(unknown) or '(empty)'} is not a software layer",
+                hint=f"choose from {','.join(SOFTWARE_SECTIONS)}",
+            )
+    lock = load_lock_reporting(args.lock).lock
+    findings, _live = check_live(lock, args.python, sections)
+    drift = differs(findings)
+    if args.quiet:
+        return 1 if drift else 0
+    legend = {"the lock": args.lock, "this environment": args.python or sys.executable}
+    if args.json:
+        text = two_way_json(findings, legend)
+    elif args.markdown:
+        text = two_way_markdown(findings, legend)
+    else:
+        text = two_way_text(findings, legend)
+        text = text.replace("\nidentical", "\nno drift: this environment matches the lock", 1)
+    sys.stdout.write(text + "\n")
+    return 1 if drift else 0

@@ -1,0 +1,40 @@
+"""Compare the live environment with a lock, software layers only (``envlock check``).
+
+For CI gates and for "is my venv still what I published?": the hardware
+(GPUs, driver, CPU) and the project's git state are expected to differ
+between machines, so they are left to ``envlock doctor`` and ``envlock diff``.
+"""
+
+from __future__ import annotations
+
+from envlock.diff import diff
+from envlock.findings import Finding
+from envlock.lockfile import model as m
+
+# Lock sections that describe installed software, in capture's layer names.
+SOFTWARE_SECTIONS = ("python", "conda", "cuda", "os", "runtime")
+# Fields of a software section that belong to the host: a container shares
+# the host's kernel, so a different kernel is not drift of the environment.
+HOST_PATHS = frozenset({"os.kernel"})
+LABELS = ("the lock", "this environment")
+
+
+def check_against(lock: m.Lock, live: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> list[Finding]:
+    """Drift of ``live`` from ``lock`` in the given software sections (pure)."""
+    wanted = tuple(s for s in sections if s in SOFTWARE_SECTIONS)
+    findings = diff(lock, live, labels=LABELS, sections=wanted, host=False)
+    return [f for f in findings if f.path not in HOST_PATHS]
+
+
+def sections_to_capture(lock: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> tuple[str, ...]:
+    """The software layers the lock records: the only ones worth capturing for a check."""
+    return tuple(s for s in sections if s in SOFTWARE_SECTIONS and getattr(lock, s) is not None)
+
+
+def check_live(lock: m.Lock, python: str | None = None, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> tuple[list[Finding], m.Lock]:
+    """Capture this environment's software layers and compare them with ``lock``."""
+    from envlock.capture.collect import capture_lock
+
+    layers = sections_to_capture(lock, sections) or ("python",)
+    live = capture_lock(python, layers=layers)
+    return check_against(lock, live, layers), live
