@@ -1,0 +1,258 @@
+"""Every installed OS package: dpkg, rpm or apk.
+
+``parse_*`` functions are pure and return plain ``RawPackage`` tuples;
+``to_os_packages`` turns them into model objects, dropping (with a capture
+warning) any value that would fail the lockfile's field checks.  dpkg and apk
+are read straight from their databases (no subprocess: parsing the 680 KB
+dpkg status of a 738-package Debian 12 host takes a few milliseconds); rpm's
+database is binary (sqlite/BDB), so ``rpm -qa`` is asked when rpm is the
+system's package manager.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from typing import Callable, NamedTuple
+
+from envlock import proc
+from envlock.lockfile import fields as chk
+from envlock.lockfile import model as m
+
+
+class RawPackage(NamedTuple):
+    name: str
+    version: str
+    architecture: str | None
+    manual: bool | None
+
+
+# --- dpkg --------------------------------------------------------------------
+
+def _stanza_field(stanza: str, name: str) -> str | None:
+    """The value of a top-level ``Name: value`` field of a deb822 stanza.
+
+    Fields start at column 0 and continuation lines with a space, so
+    ``"\nName:"`` can only be a field start.  ``str.find`` keeps the parse of a
+    738-package status file at about 3 ms (a per-stanza regex took 14 ms).
+    """
+    if stanza.startswith(name + ":"):
+        start = len(name) + 1
+    else:
+        at = stanza.find("\n" + name + ":")
+        if at < 0:
+            return None
+        start = at + len(name) + 2
+    end = stanza.find("\n", start)
+    return stanza[start : end if end >= 0 else len(stanza)].strip()
+
+
+def parse_dpkg_status(text: str) -> list[tuple[str, str, str | None]]:
+    """Pure: ``(name, version, architecture)`` of every installed package in ``/var/lib/dpkg/status``.
+
+    A package counts as installed when the third word of ``Status`` (the
+    package state) is ``installed``, whatever the selection: a held package
+    (``hold ok installed``) is installed, and so is one selected for removal
+    that has not been removed yet.  This is what ``dpkg-query`` reports as
+    ``${db:Status-Status} = installed``.
+    """
+    installed: list[tuple[str, str, str | None]] = []
+    for stanza in text.split("\n\n"):
+        stanza = stanza.strip("\n")
+        status = (_stanza_field(stanza, "Status") or "").split()
+        if len(status) != 3 or status[2] != "installed":
+            continue
+        name = _stanza_field(stanza, "Package")
+        version = _stanza_field(stanza, "Version")
+        if not name or not version:
+            continue
+        installed.append((name, version, _stanza_field(stanza, "Architecture") or None))
+    return installed
+
+
+def parse_apt_extended_states(text: str) -> dict[tuple[str, str | None], bool]:
+    """Pure: ``{(name, architecture): auto_installed}`` from ``/var/lib/apt/extended_states``."""
+    states: dict[tuple[str, str | None], bool] = {}
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")):
+                fields[key.strip()] = value.strip()
+        name = fields.get("Package")
+        if name:
+            states[(name, fields.get("Architecture"))] = fields.get("Auto-Installed") == "1"
+    return states
+
+
+def _auto_installed(states: dict[tuple[str, str | None], bool], name: str, arch: str | None) -> bool:
+    if (name, arch) in states:
+        return states[(name, arch)]
+    # apt records ``Architecture: all`` packages under the native architecture,
+    # which a pure parser does not know; any architecture's entry stands in.
+    for (state_name, _), auto in states.items():
+        if state_name == name and arch in (None, "all"):
+            return auto
+    # apt lists only packages it was told about; the rest count as manual.
+    return False
+
+
+def merge_dpkg(
+    installed: list[tuple[str, str, str | None]],
+    extended_states: dict[tuple[str, str | None], bool] | None,
+) -> list[RawPackage]:
+    """Pure: attach manual/automatic; ``manual`` is ``None`` when apt's state file is absent."""
+    by_name: dict[str, dict[tuple[str, str | None], bool]] = {}
+    if extended_states is not None:
+        for key, auto in extended_states.items():
+            by_name.setdefault(key[0], {})[key] = auto
+    packages = []
+    for name, version, arch in installed:
+        manual = None
+        if extended_states is not None:
+            manual = not _auto_installed(by_name.get(name, {}), name, arch)
+        packages.append(RawPackage(name, version, arch, manual))
+    return packages
+
+
+# --- rpm -----------------------------------------------------------------------
+
+# Epoch only when set, as rpm itself writes an EVR; ``(none)`` arch marks
+# gpg-pubkey pseudo-packages.
+RPM_QUERY_FORMAT = r"%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\t%{ARCH}\n"
+
+
+def parse_rpm_query(text: str) -> list[RawPackage]:
+    """Pure: the output of ``rpm -qa --qf RPM_QUERY_FORMAT``.
+
+    ``gpg-pubkey`` entries are signing keys imported into the database, not
+    software, and are left out.  rpm keeps no manual/automatic mark (dnf does,
+    in its own history database), so ``manual`` is ``None``.
+    """
+    packages = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            continue
+        name, version, arch = parts
+        if name == "gpg-pubkey":
+            continue
+        packages.append(RawPackage(name, version, None if arch in ("", "(none)") else arch, None))
+    return packages
+
+
+# --- apk -------------------------------------------------------------------------
+
+
+def parse_apk_installed(text: str, world: str | None = None) -> list[RawPackage]:
+    """Pure: ``/lib/apk/db/installed`` (``P:`` name, ``V:`` version, ``A:`` arch per stanza).
+
+    ``/etc/apk/world`` lists what the user asked for; with it, a package is
+    manual when its name appears there (entries may carry a version
+    constraint or a repository tag: ``foo>=1``, ``foo@edge``).
+    """
+    wanted: set[str] | None = None
+    if world is not None:
+        wanted = {re.split(r"[<>=~@]", entry, maxsplit=1)[0] for entry in world.split()}
+    packages = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if len(line) > 2 and line[1] == ":" and line[0] in "PVA":
+                fields.setdefault(line[0], line[2:])
+        name, version = fields.get("P"), fields.get("V")
+        if not name or not version:
+            continue
+        manual = None if wanted is None else name in wanted
+        packages.append(RawPackage(name, version, fields.get("A") or None, manual))
+    return packages
+
+
+# --- model ---------------------------------------------------------------------
+
+
+def to_os_packages(raw: list[RawPackage], warn: Callable[[str], None]) -> tuple[m.OsPackage, ...]:
+    """Model objects sorted by (name, architecture, version); a value that fails its check is skipped with a warning."""
+    packages = []
+    for pkg in raw:
+        problem = (
+            chk.os_package_name(pkg.name)
+            or chk.os_version(pkg.version)
+            or (chk.token(pkg.architecture) if pkg.architecture is not None else None)
+        )
+        if problem:
+            shown = pkg.name if len(pkg.name) <= 60 else pkg.name[:57] + "..."
+            warn(f"os: package {shown!r} skipped: {problem}")
+            continue
+        packages.append(m.OsPackage(name=pkg.name, version=pkg.version, architecture=pkg.architecture, manual=pkg.manual))
+    packages.sort(key=lambda p: (p.name, p.architecture or "", p.version))
+    return tuple(packages)
+
+
+# --- I/O -------------------------------------------------------------------------
+
+
+def _read_text(root: str, path: str) -> str | None:
+    try:
+        with open(os.path.join(root, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def read_dpkg_status(root: str = "/") -> str | None:
+    return _read_text(root, "/var/lib/dpkg/status")
+
+
+def read_apt_extended_states(root: str = "/") -> str | None:
+    return _read_text(root, "/var/lib/apt/extended_states")
+
+
+def read_apk_installed(root: str = "/") -> str | None:
+    return _read_text(root, "/lib/apk/db/installed")
+
+
+def read_apk_world(root: str = "/") -> str | None:
+    return _read_text(root, "/etc/apk/world")
+
+
+_RPM_DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+
+
+def has_rpm_database(root: str = "/") -> bool:
+    return any(os.path.isdir(os.path.join(root, d.lstrip("/"))) and os.listdir(os.path.join(root, d.lstrip("/"))) for d in _RPM_DB_DIRS)
+
+
+def read_rpm_query(root: str = "/") -> str | None:
+    """``rpm -qa`` output, or ``None`` without rpm or its database."""
+    rpm = shutil.which("rpm")
+    if rpm is None or not has_rpm_database(root):
+        return None
+    argv = [rpm, "-qa", "--qf", RPM_QUERY_FORMAT]
+    if os.path.abspath(root) != "/":
+        argv[1:1] = ["--root", root]
+    result = proc.run(argv, timeout=60)
+    if result is None or result.returncode != 0:
+        return None
+    return result.stdout
+
+
+def collect_os_packages(root: str = "/", *, warn: Callable[[str], None]) -> tuple[str | None, tuple[m.OsPackage, ...]]:
+    """(package manager, packages) of the system under ``root``; (None, ()) when none is found.
+
+    dpkg is looked at first, then apk, then rpm: a Debian host may have the
+    ``rpm`` tool installed for building packages without rpm managing it.
+    """
+    status = read_dpkg_status(root)
+    if status is not None:
+        extended = read_apt_extended_states(root)
+        raw = merge_dpkg(parse_dpkg_status(status), parse_apt_extended_states(extended) if extended is not None else None)
+        return "dpkg", to_os_packages(raw, warn)
+    apk = read_apk_installed(root)
+    if apk is not None:
+        return "apk", to_os_packages(parse_apk_installed(apk, read_apk_world(root)), warn)
+    rpm = read_rpm_query(root)
+    if rpm is not None:
+        return "rpm", to_os_packages(parse_rpm_query(rpm), warn)
+    return None, ()
