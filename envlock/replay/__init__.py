@@ -1,0 +1,33 @@
+"""Replay: rebuild an environment from a lock, and prove the match.
+
+API note for the engine (build, base images, verify) and export code
+---------------------------------------------------------------------
+Pure half (this package's plan/render modules; no Docker, no network)::
+
+    from envlock.replay.plan import ReplayOptions, plan_replay
+    from envlock.replay.render import render_context, render_dockerfile
+
+    pins = envlock.resolve.resolve_lock(lock, index_url=..., find_links=...)   # network: the resolver
+    plan = plan_replay(lock, ReplayOptions(pins=pins, base_image=None,
+                                           base_source="registry" | "debootstrap",
+                                           ca_mode="none" | "stage" | "secret", ca_cert=bytes | None,
+                                           require_digest=False, allow_sdists=False))
+    plan = plan.with_base_digest("sha256:...")   # once the engine resolved plan.base_image (registry images)
+    context = render_context(plan)               # BuildContext
+    context.files        # {path: bytes}, sorted; "Dockerfile" at the top; tar it with fixed metadata
+    context.wheelhouse   # {context path: local file} to copy in (wheels may be huge; hashes are in the requirements)
+    context.secret_ids   # ("envlock-ca",) with ca_mode="secret": pass the --ca-cert file as that BuildKit secret
+    plan.findings        # per-layer Findings: exact / differs / not-reproducible, before any build
+
+* ``ca_mode="stage"`` works with both builders (legacy SDK builder included): the CA is copied into
+  stage 1 only, and stage 2 copies just /opt/envlock/venv.  ``"secret"`` needs BuildKit.
+* ``plan_replay`` raises ``ReplayError`` (exit 2) when no base image fits; the message lists the
+  matrix (envlock/replay/data/base_images.csv).  ``base_source="debootstrap"`` chooses the rows
+  named ``envlock/python:<minor>-debian-<suite>`` (what envlock.replay.baseimage builds: python3
+  and the venv module must be in that image).  Other rows get Python from the image or from apt.
+* In the image: the replayed venv is /opt/envlock/venv (first on PATH), the lock is
+  /opt/envlock/envlock.lock, the OS package report is /opt/envlock/os-report.json; turn the report
+  into findings with ``envlock.replay.os_report.os_report_findings(text, codename)``.  Labels:
+  org.envlock.fingerprint, org.envlock.lock, org.envlock.venv, org.envlock.os-report.
+* ``envlock.replay.venv.replay_into_venv(lock, directory, pins)`` is ``--into-venv DIR``.
+"""

@@ -1,0 +1,271 @@
+"""Render a :class:`~envlock.replay.plan.ReplayPlan` into a Docker build context (pure).
+
+The Dockerfile comes from ``templates/Dockerfile.tmpl``; the instructions are
+built here from Python lists:
+
+* every ``RUN`` is exec form (a JSON array from :func:`quote.exec_form`), so no
+  shell ever reads a lockfile value;
+* every ``ENV``/``LABEL`` value goes through :func:`quote.quote_value`;
+* line 1 is the template's fixed comment, so no later line can be read as a
+  parser directive (``# syntax=...`` counts only before the first comment);
+* layers are ordered so that the cache survives small changes: base and OS
+  packages, then one ``COPY`` + ``RUN`` per pip install group, then variables,
+  the lock and the labels;
+* two stages: stage 1 (``envlock-python``) builds the virtual environment and
+  is the only place a CA certificate is copied to (``ca_mode="stage"``, for the
+  legacy builder, which has no build secrets); stage 2 copies only the
+  environment.  With BuildKit (``ca_mode="secret"``) the certificate is a
+  secret mount and is in no layer of either stage.
+
+The same plan always gives byte-identical files; the engine tars them with
+fixed metadata so a rebuild hits the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+from envlock.errors import ReplayError
+from envlock.replay import plan as p
+from envlock.replay.quote import exec_form, key_value, quote_value
+from envlock.replay.templates import fill, read_template, read_template_bytes
+
+DOCKERFILE_FORMAT = "1"
+CONTEXT_DIR = "envlock"  # everything but the Dockerfile lives under this folder of the context
+REQUIREMENTS_DIR = "envlock/python"
+OS_SCRIPT = "envlock/os_packages.py"
+LOCK_FILE = "envlock/envlock.lock"
+CA_FILE = "envlock/ca.crt"
+PLAN_FILE = "envlock/plan.json"
+WHEELS_DIR = "envlock/wheels"
+
+STAGE_NAME = "envlock-python"
+VENV_PYTHON = f"{p.VENV_DIR}/bin/python"
+# Fixed text (no lockfile value): the distribution's Python and venv, for bases without one.
+_APT_BOOTSTRAP = (
+    "apt-get {options}update && DEBIAN_FRONTEND=noninteractive apt-get {options}install -y --no-install-recommends -- {packages}"
+    " && rm -rf /var/lib/apt/lists/*"
+)
+_PIP_COMMON = ["--isolated", "--disable-pip-version-check", "--no-input", "--no-cache-dir"]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """The build context: ``files`` maps a context path to its bytes.
+
+    ``wheelhouse`` maps a context path to a file on this machine (wheels can be
+    gigabytes, so the caller copies them; each entry's sha256 is in the
+    requirements file, and pip checks it in the build).  ``secret_ids`` are the
+    BuildKit secrets the build needs (``envlock-ca``: the ``--ca-cert`` file).
+    """
+
+    files: Mapping[str, bytes]
+    wheelhouse: Mapping[str, str] = field(default_factory=dict)
+    secret_ids: tuple[str, ...] = ()
+    dockerfile_path: str = "Dockerfile"
+
+    @property
+    def dockerfile(self) -> str:
+        return self.files[self.dockerfile_path].decode("utf-8")
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """(path, bytes) in sorted order, for the engine's tar writer."""
+        for path in sorted(self.files):
+            yield path, self.files[path]
+
+
+# --- Dockerfile ----------------------------------------------------------------------
+
+
+def render_dockerfile(plan: p.ReplayPlan) -> str:
+    """The Dockerfile text for ``plan`` (pure, deterministic)."""
+    if plan.require_digest and not plan.pinned_by_digest:
+        raise ReplayError(
+            f"strict mode refuses the base image {plan.base_image}: it is pinned only by tag",
+            hint="let replay resolve the digest (the engine must reach the image), or pass --base-image NAME@sha256:<digest>",
+        )
+    secret = plan.ca_mode == "secret"
+    python_stage = _python_stage(plan)
+    final_stage = _final_stage(plan, secret)
+    text = fill(
+        read_template("Dockerfile.tmpl"),
+        {"from_ref": plan.from_ref, "python_stage": "\n".join(python_stage), "final_stage": "\n".join(final_stage)},
+    )
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _run(argv: list[str], secret: bool, what: str) -> str:
+    mount = f"--mount=type=secret,id={p.CA_SECRET_ID},target={p.CA_SECRET_PATH} " if secret else ""
+    return f"RUN {mount}{exec_form(argv, what)}"
+
+
+def _ca_path(plan: p.ReplayPlan, stage: int) -> str | None:
+    if plan.ca_mode == "secret":
+        return p.CA_SECRET_PATH
+    if plan.ca_mode == "stage" and stage == 1:
+        return p.CA_STAGE_PATH
+    return None
+
+
+def _apt_bootstrap(plan: p.ReplayPlan, stage: int) -> list[str]:
+    if not plan.apt_bootstrap:
+        return []
+    for name in plan.apt_bootstrap:
+        if not p.DEBIAN_NAME.fullmatch(name):  # our own data; checked anyway
+            raise ReplayError(f"base bootstrap package {name!r} is not a Debian package name")
+    ca = _ca_path(plan, stage)
+    options = f"-o Acquire::https::CAInfo={ca} " if ca else ""
+    command = _APT_BOOTSTRAP.format(options=options, packages=" ".join(plan.apt_bootstrap))
+    return [_run(["/bin/sh", "-c", command], plan.ca_mode == "secret", "python bootstrap")]
+
+
+def _python_stage(plan: p.ReplayPlan) -> list[str]:
+    lines: list[str] = []
+    if plan.ca_mode == "stage":
+        lines.append(f"COPY {CA_FILE} {p.CA_STAGE_PATH}")
+    lines.extend(_apt_bootstrap(plan, 1))
+    lines.append(_run(["python3", "-m", "venv", p.VENV_DIR], False, "venv"))
+    if plan.wheelhouse:
+        lines.append(f"COPY {WHEELS_DIR}/ {p.WHEEL_DIR}/")
+    ca = _ca_path(plan, 1)
+    for number, group in enumerate(plan.install_groups, start=1):
+        name = f"requirements-{number}.txt"
+        lines.append(f"COPY {REQUIREMENTS_DIR}/{name} {p.BUILD_DIR}/python/{name}")
+        argv = [VENV_PYTHON, "-m", "pip", "install", *_PIP_COMMON, "--require-hashes", "--no-deps"]
+        if group.binary_only:
+            argv += ["--only-binary", ":all:"]
+        if ca:
+            argv += ["--cert", ca]
+        if group.kind == "index":
+            argv += ["--index-url", group.index_url]
+        elif group.kind == "wheelhouse":
+            argv += ["--no-index", "--find-links", p.WHEEL_DIR]
+        else:
+            argv += ["--no-index"]
+        argv += ["-r", f"{p.BUILD_DIR}/python/{name}"]
+        lines.append(_run(argv, plan.ca_mode == "secret", f"pip install group {number}"))
+    if plan.remove_after_install:
+        argv = [VENV_PYTHON, "-m", "pip", "uninstall", "--isolated", "--disable-pip-version-check", "--no-input", "--yes", *plan.remove_after_install]
+        lines.append(_run(argv, False, "pip uninstall"))
+    return lines
+
+
+def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
+    lines: list[str] = []
+    lines.extend(_apt_bootstrap(plan, 2))
+    if plan.os_step:
+        lines.append(f"COPY {OS_SCRIPT} {p.OS_SCRIPT_PATH}")
+        argv = ["python3", p.OS_SCRIPT_PATH, "--report", p.OS_REPORT_PATH]
+        if secret:
+            argv += ["--ca-file", p.CA_SECRET_PATH]
+        argv.append("--")
+        for pin in plan.os_packages:
+            if not (p.DEBIAN_NAME.fullmatch(pin.name) and p.DEBIAN_VERSION.fullmatch(pin.version)):
+                raise ReplayError(f"os.packages[{pin.name}]: not a Debian name=version; it cannot be rendered")
+            argv.append(pin.arg())
+        lines.append(_run(argv, secret, "OS packages"))
+    lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
+    # Static text: ${PATH} is the base image's own PATH, expanded by Docker on purpose.
+    lines.append(f'ENV VIRTUAL_ENV="{p.VENV_DIR}" PATH="{p.VENV_DIR}/bin:${{PATH}}"')
+    for name, value in plan.env:
+        if p.is_image_owned_env(name):
+            raise ReplayError(f"runtime.env.{name}: the image owns this name; it cannot be set")
+        lines.append("ENV " + key_value(name, value, f"runtime.env.{name}"))
+    lines.append(f"COPY {LOCK_FILE} {p.LOCK_PATH}")
+    for key, value in _labels(plan):
+        lines.append("LABEL " + key_value(key, value, f"label {key}"))
+    return lines
+
+
+def _labels(plan: p.ReplayPlan) -> list[tuple[str, str]]:
+    lock = plan.lock
+    labels = [
+        ("org.envlock.fingerprint", plan.fingerprint),
+        ("org.envlock.lock-version", lock.lock_version),
+        ("org.envlock.dockerfile-format", DOCKERFILE_FORMAT),
+        ("org.envlock.base-source", plan.base_source),
+        ("org.envlock.lock", p.LOCK_PATH),
+        ("org.envlock.venv", p.VENV_DIR),
+    ]
+    if lock.created_by:
+        labels.append(("org.envlock.lock-created-by", lock.created_by))
+    if lock.created_at:
+        labels.append(("org.envlock.lock-created-at", lock.created_at))
+    if plan.os_step:
+        labels.append(("org.envlock.os-report", p.OS_REPORT_PATH))
+    labels.append(("org.opencontainers.image.base.name", plan.base_image))
+    if plan.base_digest:
+        labels.append(("org.opencontainers.image.base.digest", plan.base_digest))
+    return labels
+
+
+# --- the other files -----------------------------------------------------------------
+
+
+def render_requirements(group: p.InstallGroup, number: int, total: int) -> str:
+    """One hash-pinned requirements file (pure)."""
+    how = {
+        "index": f"from {group.index_url}",
+        "wheelhouse": "from the wheelhouse in the build context",
+        "direct": "from their recorded URLs",
+    }[group.kind]
+    lines = [
+        f"# envlock: hash-pinned install set, group {number} of {total}, {how}.",
+        "# Installed with pip install --require-hashes --no-deps"
+        + (" --only-binary :all:" if group.binary_only else "")
+        + ": exactly these files, no resolution.",
+    ]
+    for requirement in group.requirements:
+        line = requirement.line()
+        if line.startswith("-") or "\n" in line or "\r" in line:
+            raise ReplayError(f"python.packages[{requirement.name}]: refusing a requirement line that pip would read as an option")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def render_plan_json(plan: p.ReplayPlan) -> str:
+    """The plan for programs (the engine's report, `--output-dir`); not copied into the image."""
+    data = {
+        "dockerfile-format": DOCKERFILE_FORMAT,
+        "fingerprint": plan.fingerprint,
+        "base-image": plan.base_image,
+        "base-digest": plan.base_digest,
+        "base-source": plan.base_source,
+        "python-from": plan.python_from,
+        "install-groups": [
+            {
+                "kind": g.kind,
+                "index-url": g.index_url,
+                "binary-only": g.binary_only,
+                "requirements": [{"name": r.name, "version": r.version, "sha256": r.sha256} for r in g.requirements],
+            }
+            for g in plan.install_groups
+        ],
+        "os-packages": [{"name": o.name, "version": o.version} for o in plan.os_packages],
+        "env": dict(plan.env),
+        "findings": [f.to_dict() for f in plan.findings],
+    }
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def render_context(plan: p.ReplayPlan) -> BuildContext:
+    """Every file of the build context (pure apart from reading envlock's own templates)."""
+    from envlock.lockfile import dumps_lock
+
+    files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
+    total = len(plan.install_groups)
+    for number, group in enumerate(plan.install_groups, start=1):
+        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode("utf-8")
+    if plan.os_step:
+        files[OS_SCRIPT] = read_template_bytes("os_packages.py")
+    if plan.ca_mode == "stage":
+        if not plan.ca_cert:
+            raise ReplayError("CA mode 'stage' needs the certificate's bytes")
+        files[CA_FILE] = plan.ca_cert
+    files[LOCK_FILE] = dumps_lock(plan.lock).encode("utf-8")
+    files[PLAN_FILE] = render_plan_json(plan).encode("utf-8")
+    wheelhouse = {f"{WHEELS_DIR}/{w.filename}": w.local_path for w in plan.wheelhouse}
+    secret_ids = (p.CA_SECRET_ID,) if plan.ca_mode == "secret" else ()
+    return BuildContext(files=dict(sorted(files.items())), wheelhouse=wheelhouse, secret_ids=secret_ids)
