@@ -96,11 +96,15 @@ def parse_cpuinfo_blocks(text: str) -> list[dict[str, str]]:
 def guess_architecture(blocks: list[dict[str, str]]) -> str | None:
     """For a recorded cpuinfo without ``uname -m``: x86 blocks name a vendor, Arm ones an implementer."""
     for block in blocks:
-        if "vendor_id" in block:
+        if block.get("vendor_id") in _X86_VENDORS:
             return "x86_64"
         if "CPU implementer" in block:
             return "aarch64"
     return None
+
+
+# s390x also prints a vendor_id ("IBM/S390"), so only these mean x86.
+_X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls", "  Shanghai  ", "Shanghai"})
 
 
 def parse_cpuinfo(text: str, architecture: str | None = None) -> CpuInfo:
@@ -149,6 +153,8 @@ def parse_cpuinfo(text: str, architecture: str | None = None) -> CpuInfo:
 def microarchitecture(info: CpuInfo) -> str | None:
     if info.arm_implementer is not None:
         return cpu_microarch.arm_microarchitecture(info.arm_implementer, info.arm_part)
+    if info.architecture is None and info.vendor not in _X86_VENDORS:
+        return None
     if info.architecture not in (None, "x86_64", "i686", "i386", "amd64"):
         return None
     return cpu_microarch.x86_microarchitecture(info.vendor, info.family, info.model, info.flags)

@@ -221,7 +221,14 @@ _RPM_DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 
 
 def has_rpm_database(root: str = "/") -> bool:
-    return any(os.path.isdir(os.path.join(root, d.lstrip("/"))) and os.listdir(os.path.join(root, d.lstrip("/"))) for d in _RPM_DB_DIRS)
+    """A non-empty rpm database folder (Debian's ``rpm`` package alone leaves none)."""
+    for directory in _RPM_DB_DIRS:
+        try:
+            if os.listdir(os.path.join(root, directory.lstrip("/"))):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def read_rpm_query(root: str = "/") -> str | None:
