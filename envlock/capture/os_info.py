@@ -290,11 +290,20 @@ def library_search_dirs(root: str = "/") -> list[str]:
 
 
 def find_library(soname: str, root: str = "/") -> str | None:
-    """The file the loader would pick for ``soname`` from the system directories, or ``None``."""
+    """The file the loader would pick for ``soname`` from the system directories, or ``None``.
+
+    Under another root, a candidate reached through an absolute symlink that
+    leaves the root is skipped: it would describe this host, not that system.
+    """
+    live = _is_live(root)
+    real_root = os.path.realpath(root)
     for directory in library_search_dirs(root):
         path = os.path.join(root, directory.lstrip("/"), soname)
-        if os.path.isfile(path):
-            return path
+        if not os.path.isfile(path):
+            continue
+        if not live and os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+            continue
+        return path
     return None
 
 

@@ -338,3 +338,15 @@ def test_library_lookup_follows_ld_so_conf_includes(tmp_path):
     assert os_info.library_search_dirs(str(tmp_path))[:2] == ["/opt/vendor/lib", "/lib/x86_64-linux-gnu"]
     assert os_info.find_library("libstdc++.so.6", str(tmp_path)) == str(tmp_path / "opt/vendor/lib/libstdc++.so.6")
     assert os_info.read_libstdcxx_version(str(tmp_path)) == os_info.read_libstdcxx_version("/")
+
+
+def test_library_outside_a_recorded_root_is_not_reported(tmp_path):
+    """An absolute symlink in another system's tree must not make this host's library count as its own."""
+    real = os.path.realpath(os.path.dirname(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6")))
+    if not os.path.isdir(real):
+        pytest.skip("no x86_64 multiarch libc here")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/ld.so.conf").write_text("/hostlib\n")
+    (tmp_path / "hostlib").symlink_to(real)  # absolute: resolves to this host's folder
+    assert os_info.find_library("libc.so.6", str(tmp_path)) is None
+    assert os_info.read_glibc_version(str(tmp_path)) is None
