@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from envlock.capture import cpu_microarch
@@ -63,7 +63,7 @@ class CpuInfo:
     logical_cores: int | None = None
     physical_cores: int | None = None
     sockets: int | None = None
-    problems: tuple[str, ...] = field(default=())
+    problems: tuple[str, ...] = ()
 
 
 _INT = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)")

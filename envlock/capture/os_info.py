@@ -93,7 +93,7 @@ def read_machine(root: str = "/") -> str | None:
         except AttributeError:
             return None
     text = _read_text(root, "commands/uname-m.txt")
-    return text.strip() or None if text else None
+    return (text.strip() or None) if text else None
 
 
 # --- C and C++ runtimes ------------------------------------------------------------------

@@ -260,3 +260,12 @@ def test_microarchitecture_tables_are_sorted_and_unambiguous():
                 key = (row.vendor, row.family, model, row.requires)
                 assert key not in seen, f"{row.name} and {seen[key]} both claim {key}"
                 seen[key] = row.name
+
+
+def test_doctor_compares_the_same_kernel_choice_flags_as_capture_defines():
+    """compat/ keeps its own copy (compat and capture never import each other); keep the two equal."""
+    from envlock.compat import rules
+
+    assert rules.KERNEL_CHOICE_FLAGS == cpu.KERNEL_CHOICE_FLAGS
+    # and every flag doctor compares is one that capture records
+    assert cpu.KERNEL_CHOICE_FLAGS <= cpu.RECORDED_FLAGS
