@@ -30,22 +30,20 @@ class RawPackage(NamedTuple):
 
 # --- dpkg --------------------------------------------------------------------
 
-def _stanza_field(stanza: str, name: str) -> str | None:
-    """The value of a top-level ``Name: value`` field of a deb822 stanza.
+def _field(stanza: str, tag: str) -> str | None:
+    """The value of a top-level field of a deb822 stanza; ``tag`` is ``"\nName:"``.
 
     Fields start at column 0 and continuation lines with a space, so
-    ``"\nName:"`` can only be a field start.  ``str.find`` keeps the parse of a
-    738-package status file at about 3 ms (a per-stanza regex took 14 ms).
+    ``"\nName:"`` can only be a field start (the stanza is given a leading
+    newline so its first field is found the same way).  ``str.find`` keeps the
+    parse of a 738-package status file at about 3 ms; a per-stanza regex took 14 ms.
     """
-    if stanza.startswith(name + ":"):
-        start = len(name) + 1
-    else:
-        at = stanza.find("\n" + name + ":")
-        if at < 0:
-            return None
-        start = at + len(name) + 2
+    at = stanza.find(tag)
+    if at < 0:
+        return None
+    start = at + len(tag)
     end = stanza.find("\n", start)
-    return stanza[start : end if end >= 0 else len(stanza)].strip()
+    return stanza[start:end].strip() if end >= 0 else stanza[start:].strip()
 
 
 def parse_dpkg_status(text: str) -> list[tuple[str, str, str | None]]:
@@ -58,31 +56,27 @@ def parse_dpkg_status(text: str) -> list[tuple[str, str, str | None]]:
     ``${db:Status-Status} = installed``.
     """
     installed: list[tuple[str, str, str | None]] = []
-    for stanza in text.split("\n\n"):
-        stanza = stanza.strip("\n")
-        status = (_stanza_field(stanza, "Status") or "").split()
-        if len(status) != 3 or status[2] != "installed":
+    for stanza in ("\n" + text).split("\n\n"):
+        stanza = "\n" + stanza.lstrip("\n")
+        status = _field(stanza, "\nStatus:")
+        if status is None or not status.endswith(" installed") or len(status.split()) != 3:
             continue
-        name = _stanza_field(stanza, "Package")
-        version = _stanza_field(stanza, "Version")
+        name = _field(stanza, "\nPackage:")
+        version = _field(stanza, "\nVersion:")
         if not name or not version:
             continue
-        installed.append((name, version, _stanza_field(stanza, "Architecture") or None))
+        installed.append((name, version, _field(stanza, "\nArchitecture:") or None))
     return installed
 
 
 def parse_apt_extended_states(text: str) -> dict[tuple[str, str | None], bool]:
     """Pure: ``{(name, architecture): auto_installed}`` from ``/var/lib/apt/extended_states``."""
     states: dict[tuple[str, str | None], bool] = {}
-    for stanza in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not line.startswith((" ", "\t")):
-                fields[key.strip()] = value.strip()
-        name = fields.get("Package")
+    for stanza in ("\n" + text).split("\n\n"):
+        stanza = "\n" + stanza.lstrip("\n")
+        name = _field(stanza, "\nPackage:")
         if name:
-            states[(name, fields.get("Architecture"))] = fields.get("Auto-Installed") == "1"
+            states[(name, _field(stanza, "\nArchitecture:"))] = _field(stanza, "\nAuto-Installed:") == "1"
     return states
 
 
