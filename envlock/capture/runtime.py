@@ -53,8 +53,10 @@ _LIBRARY_PATTERNS: tuple[tuple[str, str, str, int], ...] = (
 )
 
 _SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9.]+)?|dylib|dll)$")
-# OpenBLAS as numpy < 1.26 vendored it: libopenblas64_p-r0-742d56dc.3.20.so
-_VERSION_IN_NAME = re.compile(r"[.-]r?([0-9]+\.[0-9]+\.[0-9]+)(?:\.dev)?\.(?:so|dylib|dll)\b")
+# OpenBLAS names its library libopenblasp-r0.3.21.so (release 0.3.21);
+# auditwheel, vendoring it into numpy < 1.26, put a hash after "r0":
+# libopenblas64_p-r0-742d56dc.3.20.so is OpenBLAS 0.3.20.
+_VERSION_IN_NAME = re.compile(r"-r([0-9]+)(?:-[0-9a-f]{8})?\.([0-9]+\.[0-9]+)(?:\.dev)?\.(?:so|dylib|dll)\b")
 
 # Wheels that exist to ship a native library into the environment; their
 # RECORD says where the files went (often ../../lib, outside site-packages),
@@ -83,9 +85,9 @@ def classify_library(file_name: str) -> tuple[str, str, int] | None:
 
 
 def version_from_file_name(file_name: str) -> str | None:
-    """The library version some vendored names carry (``...-r0-742d56dc.3.20.so`` → ``3.20``... ) (pure)."""
+    """The OpenBLAS release a library's file name carries (``...-r0-742d56dc.3.20.so`` → ``0.3.20``) (pure)."""
     match = _VERSION_IN_NAME.search(file_name)
-    return match.group(1) if match else None
+    return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
 _BLOCK = re.compile(r'"(blas|lapack)"\s*:\s*\{(.*?)\}', re.S)
