@@ -1,15 +1,110 @@
-"""`envlock replay`: not built yet (see the open issue)."""
+"""`envlock replay`: rebuild a matching container image from a lockfile, then prove the match."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+DESCRIPTION = (
+    "Rebuild a container image that matches a lockfile (hash-pinned Python packages, OS packages at "
+    "their locked versions, numerics variables), verify it by capturing inside the image, and report "
+    "what is reproduced exactly, what differs and what cannot be reproduced. Exit 0: all exact; "
+    "1: mismatches remain (all listed); 2: bad input or engine error. Without a registry, envlock "
+    "builds its own base image from the Debian mirror (debootstrap)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*")
+    parser.add_argument("lock", nargs="?", default="envlock.lock", help="the lockfile (default: envlock.lock)")
+    parser.add_argument("-t", "--tag", help="name the image (default: envlock-replay:<fingerprint>)")
+    parser.add_argument("--base-image", metavar="IMAGE", help="start from this image instead of the matrix's choice")
+    parser.add_argument("--network", default="host", help="network for the build's RUN steps (default: host)")
+    parser.add_argument("--ca-cert", metavar="FILE", help="CA bundle of a TLS-intercepting proxy: used during installs, in no layer of the image")
+    parser.add_argument("--index-url", metavar="URL", help="package index to pin from (default: https://pypi.org/simple)")
+    parser.add_argument("--extra-index-url", metavar="URL", action="append", default=[], help="another index to pin from (repeatable)")
+    parser.add_argument("--find-links", metavar="DIR", action="append", default=[], help="a wheelhouse directory; its files are copied into the build context")
+    parser.add_argument("--dry-run", action="store_true", help="print the Dockerfile and build nothing")
+    parser.add_argument("--output-dir", metavar="DIR", help="write the whole build context to DIR (for `docker build DIR`)")
+    parser.add_argument("--into-venv", metavar="DIR", help="no Docker: replay only the Python layer into a new virtualenv at DIR")
+    parser.add_argument("--builder", choices=("auto", "sdk", "buildkit"), default="auto", help="auto: BuildKit through a capable docker CLI, else the SDK's legacy builder")
+    parser.add_argument("--no-cache", action="store_true", help="build without the engine's cache")
+    parser.add_argument("--no-verify", action="store_true", help="build only; do not capture inside the image")
+    parser.add_argument("--allow-sdists", action="store_true", help="allow source distributions (they run code while building)")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="the report as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
 
 
 def run(args: argparse.Namespace) -> int:
+    from envlock.commands._common import load_lock_reporting
     from envlock.errors import UsageError
 
-    raise UsageError("`envlock replay` is not available in this build yet")
+    if args.into_venv and (args.dry_run or args.output_dir):
+        raise UsageError("--into-venv cannot be combined with --dry-run or --output-dir")
+    lock = load_lock_reporting(args.lock).lock
+    fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    if args.into_venv:
+        return _into_venv(lock, args, fmt)
+    from envlock.replay.engine import Progress
+    from envlock.replay.orchestrate import ReplayRequest, replay
+
+    request = ReplayRequest(
+        tag=args.tag,
+        base_image=args.base_image,
+        network=args.network,
+        ca_cert=args.ca_cert,
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        find_links=tuple(args.find_links),
+        builder=args.builder,
+        dry_run=args.dry_run,
+        output_dir=args.output_dir,
+        no_cache=args.no_cache,
+        verify=not args.no_verify,
+        allow_sdists=args.allow_sdists,
+    )
+    progress = Progress(quiet=args.quiet or args.dry_run)
+    outcome = replay(lock, request, progress=progress)
+    if args.dry_run:
+        sys.stdout.write(outcome.dockerfile)
+        return 0
+    sys.stdout.write(format_outcome(lock, outcome, fmt) + "\n")
+    if outcome.build is None:  # --output-dir only: nothing was built, nothing is proven yet
+        return 0
+    return outcome.exit_code
+
+
+def format_outcome(lock, outcome, fmt: str) -> str:
+    from envlock.replay.verify import LayerStatus, format_report, layer_statuses
+
+    report = outcome.verify
+    findings = outcome.all_findings()
+    host_layers = ("gpu", "driver", "cpu", "host")
+    if report is not None:
+        layers = layer_statuses(lock, [f for f in findings if f.layer not in host_layers], report.host_findings)
+        host_rows = report.host_rows
+        notes = list(outcome.notes) + list(report.notes)
+        title = f"envlock replay: {outcome.image}"
+    else:
+        layers = [LayerStatus("image", "unknown", "not built" if outcome.build is None else "built, not verified")]
+        host_rows = ()
+        notes = list(outcome.notes)
+        title = "envlock replay plan" if outcome.build is None else f"envlock replay: {outcome.image} (not verified)"
+    extra = {
+        "image": outcome.image,
+        "image_id": outcome.build.image_id if outcome.build else None,
+        "builder": outcome.builder.builder if outcome.builder else None,
+        "build_seconds": round(outcome.build.seconds, 2) if outcome.build else None,
+        "base_image": outcome.plan.from_ref,
+        "exit_code": outcome.exit_code if outcome.build else 0,
+    }
+    if outcome.builder and fmt != "json":
+        notes.insert(0, f"builder: {outcome.builder.reason}")
+    return format_report(title=title, layers=layers, findings=findings, host_rows=host_rows, notes=notes, fmt=fmt, extra=extra)
+
+
+def _into_venv(lock, args, fmt: str) -> int:
+    from envlock.replay import venv
+
+    return venv.run_into_venv(lock, args, fmt)

@@ -61,6 +61,7 @@ START_ENGINE_HINT = (
 # The context's files get fixed metadata so the same build context always
 # hashes the same way and rebuilds hit the cache (repo2docker does the same).
 _FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
+_BUILDKIT_DIGEST_LINE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")
 
 
 # --- envlock's own types ----------------------------------------------------------
@@ -90,8 +91,11 @@ class ContextFile:
     """One file of a build context (path inside the context, bytes, mode)."""
 
     path: str
-    data: bytes
+    data: bytes = b""
     mode: int = 0o644
+    # A file on this machine to send instead of ``data`` (wheels can be
+    # gigabytes: they are streamed from disk, never read into memory).
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,8 @@ class Progress:
 
     def line(self, text: str) -> None:
         text = text.rstrip("\r\n")
-        if not text.strip():
+        # BuildKit's plain output repeats every step's cache key ("#7 sha256:<64 hex>"): noise.
+        if not text.strip() or _BUILDKIT_DIGEST_LINE.fullmatch(text):
             return
         from envlock.report import safe
 
@@ -208,12 +213,17 @@ def context_tar(files: Iterable[ContextFile]) -> bytes:
         for item in sorted(files, key=lambda f: f.path):
             _check_context_path(item.path)
             info = tarfile.TarInfo(item.path)
-            info.size = len(item.data)
             info.mode = item.mode
             info.mtime = _FIXED_MTIME
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(item.data))
+            if item.source is not None:
+                info.size = os.path.getsize(item.source)
+                with open(item.source, "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                info.size = len(item.data)
+                tar.addfile(info, io.BytesIO(item.data))
     return buffer.getvalue()
 
 
@@ -224,7 +234,10 @@ def write_context_dir(files: Iterable[ContextFile], directory: str | os.PathLike
         _check_context_path(item.path)
         target = root / item.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(item.data)
+        if item.source is not None:
+            shutil.copyfile(item.source, target)
+        else:
+            target.write_bytes(item.data)
         os.chmod(target, item.mode)
         os.utime(target, (_FIXED_MTIME, _FIXED_MTIME))
 
@@ -299,13 +312,23 @@ class DockerEngine:
             raise EngineError(f"cannot inspect image {ref!r}: {_short(exc)}") from None
         return _image_info(data)
 
-    def pull(self, ref: str) -> ImageInfo | None:
-        """Try to pull ``ref``; None when no registry serves it (air-gapped sites, this machine)."""
+    def pull(self, ref: str, timeout: int = 120) -> ImageInfo | None:
+        """Try to pull ``ref``; None when no registry serves it (air-gapped sites, this machine).
+
+        A separate client with a short timeout: where DNS or a firewall drops
+        registry traffic, a pull hangs rather than fails, and replay must fall
+        back to its own base image instead of waiting for the build timeout.
+        """
+        import docker
         import docker.errors
 
         try:
-            self.api.pull(ref)
-        except (docker.errors.APIError, docker.errors.DockerException, OSError) as exc:
+            puller = docker.APIClient(base_url=self.api.base_url, version=self.api.api_version, timeout=timeout)
+            try:
+                puller.pull(ref)
+            finally:
+                puller.close()
+        except Exception as exc:  # APIError, ReadTimeout, ConnectionError: all mean "not pullable here"
             if os.environ.get("ENVLOCK_DEBUG"):
                 print(f"envlock: pull {ref} failed: {_short(exc)}", file=sys.stderr)
             return None
@@ -328,6 +351,37 @@ class DockerEngine:
         if found is None:
             raise EngineError(f"docker import reported success but {repository}:{tag} is missing")
         return found
+
+    def read_file(self, image: str, path: str, max_bytes: int = 16 * 1024 * 1024) -> bytes | None:
+        """One file's bytes from an image, without running anything in it; None when absent."""
+        import docker.errors
+
+        try:
+            container = self.api.create_container(image, command=["/nonexistent"], network_disabled=True)["Id"]
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot open image {image!r}: {_short(exc)}") from None
+        try:
+            for _ in range(8):  # follow a few symbolic links (/etc/os-release is one)
+                try:
+                    stream, _stat = self.api.get_archive(container, path)
+                except docker.errors.NotFound:
+                    return None
+                data = b"".join(stream)
+                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                    member = next(iter(tar.getmembers()), None)
+                    if member is not None and member.issym():
+                        path = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
+                        continue
+                    if member is None or not member.isfile() or member.size > max_bytes:
+                        return None
+                    handle = tar.extractfile(member)
+                    return handle.read() if handle else None
+            return None
+        finally:
+            try:
+                self.api.remove_container(container, force=True)
+            except Exception:
+                pass
 
     def remove_image(self, ref: str, force: bool = False) -> None:
         import docker.errors

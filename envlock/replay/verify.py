@@ -75,6 +75,8 @@ REPORT_LAYERS = (
     ("runtime", ("runtime",)),
 )
 HOST_LAYERS = ("gpu", "driver", "cpu", "host")
+# The lock sections an image build reproduces (hardware and git are not the image's).
+IMAGE_SECTIONS = ("cuda", "runtime", "python", "conda", "os")
 
 STATUS_LABEL = {
     EXACT: "reproduced exactly",
@@ -100,6 +102,7 @@ class VerifyReport:
     layers: tuple[LayerStatus, ...]
     notes: tuple[str, ...] = ()
     captured: m.Lock | None = None
+    host_rows: tuple[tuple[str, str], ...] = ()
 
     @property
     def mismatches(self) -> list[Finding]:
@@ -256,9 +259,10 @@ def compare_image(locked: m.Lock, captured: m.Lock) -> tuple[list[Finding], str]
         from envlock import diff as diff_module
     except ImportError:
         diff_module = None
-    compare = getattr(diff_module, "diff_locks", None) if diff_module else None
+    compare = getattr(diff_module, "diff", None) if diff_module else None
     if compare is not None:
-        return [f for f in compare(want, got) if f.status != EXACT], "envlock.diff"
+        found = compare(want, got, ("lock", "image"), sections=IMAGE_SECTIONS, host=False)
+        return [f for f in found if f.status != EXACT], "envlock.diff"
     return minimal_compare(want, got), "minimal"
 
 
@@ -327,7 +331,7 @@ def capture_host() -> m.Lock:
     """This machine's hardware (driver, GPUs, CPU), captured the same way as on the original one."""
     from envlock.capture.collect import capture_lock
 
-    return capture_lock(None, layers=("nvidia", "cpu", "os"))
+    return capture_lock(None, layers=("nvidia", "cpu"))
 
 
 def host_findings(locked: m.Lock, host: m.Lock) -> tuple[list[Finding], str]:
@@ -455,7 +459,8 @@ def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[F
         else:
             status = EXACT
         count = _layer_size(layer, locked)
-        detail = f"{len(mine)} of {count} differ" if mine else f"{count} checked"
+        places = len({f.path.split(":")[0].rstrip("]") for f in mine})
+        detail = f"{places} of {count} differ" if mine else f"{count} checked"
         out.append(LayerStatus(layer, status, detail))
     host = [f for f in host if f.severity != INFO]
     if locked.nvidia is None and locked.cpu is None:
@@ -507,6 +512,7 @@ def verify_image(
         layers=tuple(layer_statuses(locked, findings, hardware)),
         notes=tuple(notes),
         captured=captured,
+        host_rows=tuple(host_summary(host_lock)),
     )
 
 
@@ -523,3 +529,48 @@ def host_summary(host: m.Lock) -> list[tuple[str, str]]:
         rows.append(("CPU", host.cpu.model_name or "?"))
         rows.append(("CPU ISA flags", " ".join(sorted(host.cpu.flags)) or "none recorded"))
     return rows
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def format_report(
+    *,
+    title: str,
+    layers: Iterable[LayerStatus],
+    findings: Iterable[Finding],
+    host_rows: Iterable[tuple[str, str]] = (),
+    notes: Iterable[str] = (),
+    fmt: str = "text",
+    extra: dict | None = None,
+) -> str:
+    """The report: layer table, host, then every finding (text, markdown or json)."""
+    from envlock.report import findings_json, findings_markdown, findings_text, markdown_table, md_escape, safe, table
+
+    layers = list(layers)
+    findings = [f for f in findings]
+    host_rows = list(host_rows)
+    notes = list(notes)
+    if fmt == "json":
+        payload = dict(extra or {})
+        payload["layers"] = [{"layer": l.layer, "status": l.status, "detail": l.detail} for l in layers]
+        payload["host"] = dict(host_rows)
+        payload["notes"] = notes
+        return findings_json(findings, **payload)
+    layer_rows = [(l.layer, STATUS_LABEL.get(l.status, l.status), l.detail) for l in layers]
+    shown = [f for f in findings if f.severity != INFO or f.status not in (EXACT,)]
+    if fmt == "markdown":
+        out = [f"## {md_escape(title)}", "", markdown_table(("layer", "result", "detail"), layer_rows)]
+        if host_rows:
+            out += ["", "### This host", "", markdown_table(("what", "value"), host_rows)]
+        if notes:
+            out += [""] + [f"- {md_escape(n)}" for n in notes]
+        out += ["", findings_markdown(shown, "Findings")]
+        return "\n".join(out)
+    out = [safe(title), "", table(("layer", "result", "detail"), layer_rows)]
+    if host_rows:
+        out += ["", "this host:", table(("what", "value"), host_rows)]
+    if notes:
+        out += [""] + [f"note: {safe(n)}" for n in notes]
+    out += ["", findings_text(shown, "findings:")]
+    return "\n".join(out)
