@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from envlock.capture.cpu import recorded_flags
+from envlock.capture.cpu_microarch import x86_microarchitecture
 from envlock.capture.env_vars import is_allowed_env_name
 from envlock.formats.importers import ImportContext, canonical_name, checked, shown, split_lines, unique
 from envlock.formats.nvidia_smi import compute_capability
@@ -63,22 +65,6 @@ SECTION_ENV = "ENV Variables"
 
 # "Could not collect", "N/A", "No CUDA", "None": collect_env's ways of saying it does not know.
 _NOT_KNOWN = {"could not collect", "n/a", "no cuda", "none", "", "unknown"}
-
-# The CPU flags that change numerics or kernel choice (the CPU section keeps
-# only these): SIMD width and FMA decide reduction order and rounding in
-# BLAS/oneDNN/XNNPACK; the bf16/fp16/int8 extensions switch kernels.
-NUMERIC_CPU_FLAGS = frozenset(
-    {
-        "sse", "sse2", "pni", "ssse3", "sse4_1", "sse4_2", "sse4a", "avx", "avx2", "fma", "fma4", "f16c",
-        "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512ifma", "avx512vbmi", "avx512_vbmi2",
-        "avx512_vnni", "avx512_bitalg", "avx512_vpopcntdq", "avx512_bf16", "avx512_fp16", "avx512_vp2intersect",
-        "avx512er", "avx512pf", "avx_vnni", "avx_vnni_int8", "avx_ifma", "avx_ne_convert", "amx_bf16", "amx_int8", "amx_tile",
-        "amx_fp16", "vaes", "vpclmulqdq", "gfni",
-        # Arm (lscpu prints /proc/cpuinfo "Features")
-        "asimd", "asimdhp", "asimddp", "asimdfhm", "asimdrdm", "fphp", "sve", "sve2", "svebf16", "svei8mm", "bf16", "i8mm", "sme",
-    }
-)
-
 
 @dataclass
 class LibraryRow:
@@ -562,9 +548,13 @@ def _cpu(report: CollectEnvReport, ctx: ImportContext) -> m.CpuSection | None:
         values["sockets"] = sockets
         values["physical_cores"] = sockets * per_socket if sockets and per_socket else None
         values["numa_nodes"] = _int(cpu.get("NUMA node(s)"))
-        flags = cpu.get("Flags")
+        flags = frozenset((cpu.get("Flags") or "").split())
         if flags:
-            values["flags"] = tuple(sorted(set(flags.split()) & NUMERIC_CPU_FLAGS))
+            # The same flag selection and microarchitecture rules as `envlock capture`,
+            # so an imported CPU and a captured one compare field by field.
+            values["flags"] = recorded_flags(flags)
+        if values["architecture"] in ("x86_64", "i686") or (values["vendor"] in ("GenuineIntel", "AuthenticAMD") and flags):
+            values["microarchitecture"] = x86_microarchitecture(values["vendor"], values["family"], values["model"], flags)
     elif report.cpu_text:
         values["model_name"] = report.cpu_text[0]  # macOS: the brand string alone
     values = {k: v for k, v in values.items() if v not in (None, "", ())}
