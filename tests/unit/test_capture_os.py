@@ -350,3 +350,49 @@ def test_library_outside_a_recorded_root_is_not_reported(tmp_path):
     (tmp_path / "hostlib").symlink_to(real)  # absolute: resolves to this host's folder
     assert os_info.find_library("libc.so.6", str(tmp_path)) is None
     assert os_info.read_glibc_version(str(tmp_path)) is None
+
+
+# --- scripts/record_host.sh ------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.mark.skipif(shutil.which("bash") is None or not os.path.exists("/proc/cpuinfo"), reason="needs bash and Linux /proc")
+def test_record_host_script_scrubs_host_name_uuids_and_serials(tmp_path):
+    """Run the real script with stand-ins for `hostname` and `nvidia-smi` (the GPU this machine lacks)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # A host name that occurs in the recorded files (os-release says bookworm on Debian 12).
+    release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    word = (re.findall(r"\b[a-z]{5,}\b", release) or ["absentword"])[0]
+    (bin_dir / "hostname").write_text(f"#!/bin/sh\necho {word}\n")
+    (bin_dir / "nvidia-smi").write_text(
+        "#!/bin/sh\n"
+        "echo 'GPU 0: NVIDIA H200 (UUID: GPU-12345678-abcd-ef01-2345-6789abcdef01)'\n"
+        "echo '    Serial Number                         : 1654321098765'\n"
+        "echo '    MIG 1g.18gb Device 0: (UUID: MIG-87654321-abcd-ef01-2345-6789abcdef01)'\n"
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts/record_host.sh"), str(tmp_path / "hosts"), "recorded"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "hosts" / "recorded"
+    # cpuinfo is copied as is ("cpu MHz" moves between reads, so compare the stable lines)
+    stable = re.compile(r"^(?:processor|vendor_id|model name|flags)\s*:.*$", re.M)
+    assert stable.findall((out / "proc/cpuinfo").read_text()) == stable.findall(Path("/proc/cpuinfo").read_text())
+    assert (out / "commands/uname-m.txt").read_text().strip() == os.uname().machine
+    smi = (out / "commands/nvidia-smi-q.txt").read_text()
+    assert "12345678" not in smi and "1654321098765" not in smi and "87654321" not in smi
+    assert "GPU-00000000-0000-0000-0000-000000000000" in smi and "<scrubbed>" in smi
+    everything = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    if word != "absentword":
+        assert re.search(rf"\b{word}\b", everything) is None
+        assert "<host>" in everything
+    # A second run refuses to overwrite the recording.
+    again = subprocess.run(["bash", str(REPO / "scripts/record_host.sh"), str(tmp_path / "hosts"), "recorded"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 2 and "exists" in again.stderr
