@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
     command = "envlock capture" + ("" if args.output == "envlock.lock" else f" -o {args.output}")
     if args.python:
         command += f" --python {args.python}"
+    # The header is part of the file: no home path, user or host name, and no
+    # newline that would end the comment (privacy.scrub_text escapes it).
+    from envlock.capture.privacy import scrub_text
+
+    command = scrub_text(command)
     if args.json:
         sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
         return 0
