@@ -158,10 +158,21 @@ def main(argv):
                     if entry["installed"] is None:
                         continue
                     one_code, one_out = _run(install + ["%s=%s" % (entry["name"], entry["installed"])], env)
-                    if one_code != 0:
-                        entry["status"] = "failed"
-                        entry["error"] = one_out.strip()[-300:]
-                        entry["installed"] = None
+                    if one_code == 0:
+                        continue
+                    entry["error"] = one_out.strip()[-300:]
+                    # An old version often needs old versions of its own dependencies
+                    # (curl=X needs libcurl4=X), which apt will not pick by itself:
+                    # take the mirror's candidate and report the difference.
+                    candidate = available.get((entry["name"], "candidate"))
+                    if candidate and candidate != entry["installed"]:
+                        cand_code, _ = _run(install + ["%s=%s" % (entry["name"], candidate)], env)
+                        if cand_code == 0:
+                            entry["status"] = "differs"
+                            entry["installed"] = candidate
+                            continue
+                    entry["status"] = "failed"
+                    entry["installed"] = None
         report["packages"] = entries
         _run(["apt-get", "clean"], env)
         _clear_directory("/var/lib/apt/lists")

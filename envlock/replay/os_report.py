@@ -67,12 +67,16 @@ def os_report_findings(text: str | bytes, codename: str | None = None) -> list[F
         if pkg["status"] == "exact":
             out.append(Finding("os", path, INFO, f"{pkg['name']} {pkg['locked']} installed exactly", locked=pkg["locked"], actual=pkg["locked"], status=EXACT, rank=200))
         elif pkg["status"] == "differs":
+            if pkg["locked"] in pkg["available"]:
+                what = f"{pkg['locked']} could not be installed (the versions it depends on are gone from the mirror)"
+            else:
+                what = f"the mirror no longer has {pkg['locked']}"
             out.append(
                 Finding(
                     "os",
                     path,
                     DIFFERS,
-                    f"{pkg['name']}: the mirror no longer has {pkg['locked']}; installed {pkg['installed']}",
+                    f"{pkg['name']}: {what}; installed {pkg['installed']}",
                     why="distribution mirrors keep only the current version of each package",
                     fix=fix,
                     locked=pkg["locked"],

@@ -77,6 +77,8 @@ _IMAGE_OWNED_SUFFIXES = ("_PROXY", "_proxy")
 _ENV_ALLOWED_BACK = frozenset({"CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING", "NVIDIA_TF32_OVERRIDE"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# Installers and build tools: a conda build of these carries no native library.
+_PURE_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 # Packages a fresh venv brings (ensurepip); removed when the lock does not have them.
 _BOOTSTRAP_EXTRAS = ("setuptools",)
 
@@ -439,7 +441,7 @@ def _python_layer(
                 Finding(
                     "python",
                     f"python.packages[{locked.name}]",
-                    NUMERIC,
+                    DIFFERS if key in _PURE_TOOLS else NUMERIC,
                     f"{locked.name} {locked.version} was installed by conda; the image gets the wheel from {pin.index or 'its URL'}",
                     why="a conda build and a PyPI wheel of the same version can link different BLAS/OpenMP libraries",
                     fix="replay the conda environment with conda itself (conda-lock / conda list --explicit)",
@@ -663,6 +665,8 @@ def _os_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: 
             continue
         pins.append(OsPin(pkg.name, pkg.version))
     pins.sort(key=lambda p: p.name)
+    if not pins:
+        return False, ()
     if pins:
         findings.append(
             Finding(

@@ -169,13 +169,16 @@ def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
     lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
     # Static text: ${PATH} is the base image's own PATH, expanded by Docker on purpose.
     lines.append(f'ENV VIRTUAL_ENV="{p.VENV_DIR}" PATH="{p.VENV_DIR}/bin:${{PATH}}"')
+    # One ENV and one LABEL instruction: the legacy builder runs a container per instruction.
+    pairs = []
     for name, value in plan.env:
         if p.is_image_owned_env(name):
             raise ReplayError(f"runtime.env.{name}: the image owns this name; it cannot be set")
-        lines.append("ENV " + key_value(name, value, f"runtime.env.{name}"))
+        pairs.append(key_value(name, value, f"runtime.env.{name}"))
+    if pairs:
+        lines.append("ENV " + " ".join(pairs))
     lines.append(f"COPY {LOCK_FILE} {p.LOCK_PATH}")
-    for key, value in _labels(plan):
-        lines.append("LABEL " + key_value(key, value, f"label {key}"))
+    lines.append("LABEL " + " ".join(key_value(key, value, f"label {key}") for key, value in _labels(plan)))
     return lines
 
 
