@@ -39,7 +39,7 @@ import re
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from envlock.findings import CHANGED, DIFFERS, INFO, LAYER_ORDER, NUMERIC, UNKNOWN, Finding
+from envlock.findings import BLOCKER, CHANGED, DIFFERS, INFO, LAYER_ORDER, NUMERIC, UNKNOWN, Finding
 from envlock.lockfile import model as m
 
 # --- ranks --------------------------------------------------------------------
@@ -668,7 +668,7 @@ def _first_rank(section: str) -> int:
 def ranking_key(finding: Finding) -> tuple:
     """Order of a diff report: blockers, then by rank and layer; unknowns last."""
     layer = LAYER_ORDER.index(finding.layer) if finding.layer in LAYER_ORDER else len(LAYER_ORDER)
-    return (finding.status == UNKNOWN, finding.severity != "blocker", finding.rank, layer, finding.path, finding.message)
+    return (finding.status == UNKNOWN, finding.severity != BLOCKER, finding.rank, layer, finding.path, finding.message)
 
 
 def host_findings_both_ways(a: m.Lock, b: m.Lock, labels: tuple[str, str]) -> list[Finding]:
@@ -679,7 +679,14 @@ def host_findings_both_ways(a: m.Lock, b: m.Lock, labels: tuple[str, str]) -> li
         return []
     findings = []
     for locked, host, locked_name, host_name in ((a, b, labels[0], labels[1]), (b, a, labels[1], labels[0])):
+        # A problem the lock already has on its own host is not a difference.
+        own = {(f.path, f.message) for f in host_findings(locked, locked) if f.severity == BLOCKER}
         for finding in host_findings(locked, host):
+            # Only what would stop one lock's software on the other's host: the
+            # rules' numeric and info findings (another GPU architecture, other
+            # ISA flags) restate differences this diff already ranks.
+            if finding.severity != BLOCKER or (finding.path, finding.message) in own:
+                continue
             findings.append(
                 Finding(
                     layer=finding.layer,
