@@ -1,0 +1,349 @@
+"""The replay engine's pure parts and its CLI behaviour without an engine.
+
+No Docker here: builder choice from CLI versions, deterministic build
+contexts, the progress display, the own-base-image choice, the verifier's
+scoping and fallback comparers, the report merge, and `envlock replay` /
+`envlock verify` pointed at an engine that does not exist.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from envlock.errors import EngineError
+from envlock.findings import BLOCKER, EXACT, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
+from envlock.lockfile import model as m
+from envlock.lockfile import write_lock
+from envlock.replay import baseimage, engine, verify
+from envlock.replay.base_images import load_matrix
+from envlock.replay.orchestrate import ReplayOutcome
+from tests.conftest import run_envlock
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/envlock-test/docker.sock"}
+
+
+# --- builder choice ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("20.10.24+dfsg1", (20, 10, 24)),
+        ("28.2.2", (28, 2, 2)),
+        ("v23.0", (23, 0)),
+        ("  19.03.15\n", (19, 3, 15)),
+        ("dev", None),
+        ("", None),
+    ],
+)
+def test_parse_client_version(text, expected):
+    assert engine.parse_client_version(text) == expected
+
+
+@pytest.mark.parametrize(
+    "version, has_buildx, mode",
+    [
+        ("20.10.24+dfsg1", False, "builtin"),  # Debian's docker.io: BuildKit built in
+        ("22.06.0", False, "builtin"),
+        ("28.2.2", False, None),  # 23+ without the buildx plugin cannot use BuildKit
+        ("23.0.0", False, None),
+        ("28.2.2", True, "buildx"),
+        ("20.10.24", True, "buildx"),
+        ("18.06.3", False, None),  # before BuildKit landed in the CLI
+        ("nonsense", False, None),
+    ],
+)
+def test_buildkit_mode(version, has_buildx, mode):
+    assert engine.buildkit_mode(version, has_buildx) == mode
+
+
+def test_unknown_builder_is_rejected():
+    with pytest.raises(EngineError, match="unknown builder"):
+        engine.DockerEngine(client=object()).choose_builder("kaniko")
+
+
+def test_sdk_builder_refuses_secrets_before_contacting_anything():
+    class Unreachable:
+        def ping(self):
+            raise AssertionError("must not be reached")
+
+    request = engine.BuildRequest(files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), secrets={"ca": "/etc/hostname"})
+    eng = engine.DockerEngine(client=Unreachable())
+    eng._info = engine.EngineInfo("20.10", "1.41", "linux", "amd64")
+    with pytest.raises(EngineError, match="cannot pass build secrets"):
+        eng.build(request, engine.BuilderChoice("sdk", None, "test"), engine.Progress(stream=io.StringIO(), live=False))
+
+
+# --- build contexts -----------------------------------------------------------------
+
+
+def test_context_tar_is_deterministic_and_normalised(tmp_path):
+    wheel = tmp_path / "w.whl"
+    wheel.write_bytes(b"wheel-bytes")
+    a = (engine.ContextFile("b.txt", b"B"), engine.ContextFile("Dockerfile", b"FROM x\n"), engine.ContextFile("w/w.whl", source=str(wheel)))
+    first = engine.context_tar(a)
+    second = engine.context_tar(tuple(reversed(a)))
+    assert first == second
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        members = tar.getmembers()
+        assert [x.name for x in members] == ["Dockerfile", "b.txt", "w/w.whl"]
+        assert {x.mtime for x in members} == {946684800}
+        assert {(x.uid, x.gid, x.uname, x.gname) for x in members} == {(0, 0, "", "")}
+        assert tar.extractfile("w/w.whl").read() == b"wheel-bytes"
+
+
+@pytest.mark.parametrize("path", ["../evil", "/etc/passwd", "a/../../b", ""])
+def test_context_paths_cannot_escape(path, tmp_path):
+    with pytest.raises(EngineError, match="escapes the context"):
+        engine.context_tar((engine.ContextFile(path, b"x"),))
+    with pytest.raises(EngineError, match="escapes the context"):
+        engine.write_context_dir((engine.ContextFile(path, b"x"),), tmp_path)
+
+
+def test_write_context_dir_matches_the_tar(tmp_path):
+    files = (engine.ContextFile("Dockerfile", b"FROM x\n"), engine.ContextFile("envlock/run.sh", b"#!/bin/sh\n", 0o755))
+    engine.write_context_dir(files, tmp_path)
+    assert (tmp_path / "Dockerfile").read_bytes() == b"FROM x\n"
+    assert (tmp_path / "envlock/run.sh").stat().st_mode & 0o777 == 0o755
+    assert int((tmp_path / "Dockerfile").stat().st_mtime) == 946684800
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+def test_progress_plain_lines_when_not_a_terminal():
+    out = io.StringIO()
+    progress = engine.Progress(stream=out, live=False)
+    progress.line("Step 1/3 : FROM base\n")
+    progress.line("#7 sha256:" + "a" * 64)  # BuildKit cache-key noise
+    progress.line("   ")
+    progress.line("\x1b]0;owned\x07 done")
+    assert out.getvalue().splitlines() == ["Step 1/3 : FROM base", "\\u001b]0;owned\\u0007 done"]
+    assert progress.tail(1) == ["\\u001b]0;owned\\u0007 done"]
+
+
+def test_progress_live_redraws_one_line():
+    out = io.StringIO()
+    progress = engine.Progress(stream=out, live=True)
+    progress.line("first")
+    progress.line("x" * 500)
+    progress.step("built")
+    text = out.getvalue()
+    assert text.startswith("\r\x1b[2Kfirst\r\x1b[2K")
+    assert "\n" not in text.split("built")[0]  # only the milestone ends a line
+    longest = max(len(part) for part in text.split("\r\x1b[2K"))
+    assert longest < 500  # clipped to the terminal width
+    assert text.endswith("\r\x1b[2Kbuilt\n")
+    assert len(progress.lines) == 2  # everything is kept for a failure report
+
+
+# --- the own base image ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "python, os_id, os_version, suite, minor",
+    [
+        ("3.11.7", "debian", "12", "bookworm", "3.11"),
+        ("3.11.2", None, None, "bookworm", "3.11"),
+        ("3.13.1", "debian", "12", "trixie", "3.13"),  # the Python minor decides first
+        ("3.9.18", "ubuntu", "22.04", "bullseye", "3.9"),
+        ("3.12.4", "debian", "13", "trixie", "3.13"),  # no Debian ships 3.12: the lock's release
+        ("3.12.4", "ubuntu", "24.04", "bookworm", "3.11"),
+        (None, None, None, "bookworm", "3.11"),
+    ],
+)
+def test_choose_spec(python, os_id, os_version, suite, minor):
+    spec = baseimage.choose_spec(python, os_id, os_version)
+    assert (spec.suite, spec.python_minor) == (suite, minor)
+    assert spec.ref == f"envlock/python:{minor}-debian-{suite}"
+
+
+def test_matrix_debootstrap_rows_are_the_images_baseimage_builds():
+    rows = [r for r in load_matrix() if r.kind == "debootstrap"]
+    assert rows, "the base-image matrix has no debootstrap rows"
+    for row in rows:
+        suite = baseimage.DEBIAN_CODENAME[row.distro_version]
+        spec = baseimage.BaseImageSpec(suite, row.python)
+        assert row.image == spec.ref
+        assert baseimage.DEBIAN_PYTHON[suite] == row.python
+
+
+def test_python_dockerfile_uses_exec_form_and_fixed_text():
+    text = baseimage.python_dockerfile(baseimage.BaseImageSpec("bookworm", "3.11"))
+    lines = text.splitlines()
+    assert lines[0].startswith("# Generated by envlock")
+    assert "FROM envlock/debian-minbase:bookworm" in lines
+    run = next(line for line in lines if line.startswith("RUN "))
+    argv = json.loads(run[4:])
+    assert argv[:2] == ["/bin/sh", "-c"]
+    assert "python3.11-venv" in argv[2] and "rm -rf /var/lib/apt/lists/*" in argv[2]
+
+
+def test_sources_cover_release_updates_and_security():
+    text = baseimage.sources_deb822(baseimage.BaseImageSpec("bookworm", "3.11"))
+    assert "Suites: bookworm bookworm-updates" in text
+    assert "Suites: bookworm-security" in text
+    assert text.count("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg") == 2
+
+
+# --- verification: scoping, fallback comparers, statuses ---------------------------------------
+
+
+def _lock(python_version="3.11.7", packages=(("six", "1.16.0"), ("PyYAML", "6.0.2")), os_packages=(), gpus=(), flags=("avx2",), cudart=None):
+    return m.Lock(
+        python=m.PythonSection(
+            implementation="cpython",
+            version=python_version,
+            environment_kind="venv",
+            packages=tuple(m.PythonPackage(name=n, version=v) for n, v in packages),
+        ),
+        os=m.OsSection(id="debian", version_id="12", kernel="6.1.0", packages=tuple(m.OsPackage(name=n, version=v, manual=man) for n, v, man in os_packages)),
+        nvidia=m.NvidiaSection(driver_present=bool(gpus), driver_version="535.54" if gpus else None, cuda_driver_version="12.6" if gpus else None, gpus=tuple(m.Gpu(index=i, name=g) for i, g in enumerate(gpus))),
+        cpu=m.CpuSection(model_name="Xeon", flags=tuple(flags)),
+        cuda=m.CudaSection(components=(m.CudaComponent(name="cudart", version=cudart, source="pip"),)) if cudart else None,
+        project=m.ProjectSection(commit="a" * 40),
+    )
+
+
+def test_scope_keeps_only_what_an_image_reproduces():
+    locked = _lock(os_packages=(("jq", "1.6-2.1", True), ("libc6", "2.36-9", False)))
+    image = _lock(python_version="3.11.2", os_packages=(("jq", "1.6-2.1+deb12u3", False), ("zstd", "1.5", False), ("libc6", "2.36-9+deb12u13", False)))
+    want, got = verify.scope_to_image(locked, image)
+    assert [p.name for p in want.os.packages] == ["jq"]
+    assert [p.name for p in got.os.packages] == ["jq"]
+    assert want.os.kernel is None and got.os.kernel is None
+    for scoped in (want, got):
+        assert scoped.nvidia is None and scoped.cpu is None and scoped.project is None
+
+
+def test_minimal_compare_reports_interpreter_and_package_differences():
+    locked = _lock(packages=(("six", "1.16.0"), ("PyYAML", "6.0.2"), ("idna", "3.7")), os_packages=(("jq", "1.6-2.1", True),))
+    image = _lock(python_version="3.11.2", packages=(("six", "1.16.0"), ("pyyaml", "6.0.1"), ("extra-pkg", "1.0")), os_packages=(("jq", "1.6-2.1+deb12u3", True),))
+    found = {f.path: f for f in verify.minimal_compare(*verify.scope_to_image(locked, image))}
+    assert found["python.version"].locked == "3.11.7" and found["python.version"].actual == "3.11.2"
+    assert found["python.version"].severity == NUMERIC  # same minor: a patch-level finding, not hidden
+    assert found["python.packages[PyYAML]"].actual == "6.0.1"
+    assert found["python.packages[idna]"].status == NOT_REPRODUCIBLE
+    assert "python.packages[extra-pkg]" in found
+    assert "python.packages[six]" not in found
+    assert found["os.packages[jq]"].actual == "1.6-2.1+deb12u3"
+
+
+def test_minimal_host_findings_driver_gpus_and_isa():
+    locked = _lock(gpus=("NVIDIA H100 80GB HBM3",) * 8, flags=("avx2", "avx512f", "amx_tile"), cudart="12.4")
+    bare_host = _lock(flags=("avx2",))
+    found = {f.path: f for f in verify.minimal_host_findings(locked, bare_host)}
+    assert found["nvidia.driver"].severity == BLOCKER
+    assert "CUDA 12.4" in found["nvidia.driver"].message
+    assert found["nvidia.gpus"].locked == "8× NVIDIA H100 80GB HBM3" and found["nvidia.gpus"].actual == "none"
+    assert "amx_tile" in found["cpu.flags"].message and "avx512f" in found["cpu.flags"].message
+    old_driver = _lock(gpus=("NVIDIA H100 80GB HBM3",) * 8, flags=("avx2", "avx512f", "amx_tile"))
+    old_driver = m.Lock(**{**{k: getattr(old_driver, k) for k in ("python", "os", "cpu")}, "nvidia": m.NvidiaSection(driver_present=True, driver_version="470.1", cuda_driver_version="11.4", gpus=old_driver.nvidia.gpus)})
+    found = {f.path: f for f in verify.minimal_host_findings(locked, old_driver)}
+    assert found["nvidia.cuda-driver-version"].actual == "11.4"
+    assert "nvidia.gpus" not in found and "cpu.flags" not in found
+    assert verify.minimal_host_findings(locked, locked) == []
+
+
+def test_layer_statuses():
+    locked = _lock(os_packages=(("jq", "1.6-2.1", True),))
+    findings = [
+        Finding("python", "python.version", NUMERIC, "differs", status="differs"),
+        Finding("os", "os.packages[jq]", "differs", "gone", status=NOT_REPRODUCIBLE),
+        Finding("runtime", "runtime.env", INFO, "set", status=EXACT),
+    ]
+    statuses = {s.layer: s for s in verify.layer_statuses(locked, findings, [])}
+    assert statuses["python"].status == "differs"
+    assert statuses["os"].status == NOT_REPRODUCIBLE
+    assert statuses["conda"].status == "not-locked"
+    assert statuses["host"].status == EXACT
+    assert statuses["runtime"].status == "not-locked"
+
+
+def test_probe_bundle_holds_envlock_and_its_capture_dependencies():
+    data = verify.probe_bundle()
+    assert data == verify.probe_bundle()  # deterministic
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert "opt/envlock-probe/envlock/cli.py" in names
+    assert "opt/envlock-probe/envlock/capture/collect.py" in names
+    assert "opt/envlock-probe/packaging/version.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert all(n.startswith("opt") for n in names)
+
+
+def test_report_merges_plan_and_verify_findings_per_place():
+    plan_finding = Finding("os", "os.packages[jq]", "differs", "the mirror no longer has 1.6-2.1", fix="snapshot.debian.org", status=NOT_REPRODUCIBLE)
+    verify_finding = Finding("os", "os.packages[jq:amd64]", "differs", "jq: 1.6-2.1 in lock, 1.6-2.1+deb12u3 in image")
+    info = Finding("python", "python.packages", INFO, "installed hash-pinned", status=EXACT)
+
+    class Plan:
+        findings = (plan_finding, info)
+
+    class Report:
+        findings = (verify_finding,)
+        host_findings = ()
+
+    outcome = ReplayOutcome(plan=Plan(), dockerfile="", files=(), verify=Report())
+    merged = outcome.all_findings()
+    jq = [f for f in merged if f.layer == "os"]
+    assert len(jq) == 1 and jq[0].fix == "snapshot.debian.org" and jq[0].message.startswith("jq: 1.6-2.1 in lock")
+    assert outcome.exit_code == 1
+    assert ReplayOutcome(plan=Plan(), dockerfile="", files=()).exit_code == 1
+    assert ReplayOutcome(plan=type("P", (), {"findings": (info,)})(), dockerfile="", files=()).exit_code == 0
+
+
+# --- the commands without an engine --------------------------------------------------------
+
+
+@pytest.fixture()
+def tiny_lock(tmp_path):
+    path = tmp_path / "envlock.lock"
+    write_lock(m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", packages=())), path, "test")
+    return path
+
+
+def test_replay_without_engine_says_how_to_start_one(tiny_lock):
+    result = run_envlock("replay", str(tiny_lock), env=NO_ENGINE)
+    assert result.returncode == 2
+    assert "no Docker engine is reachable" in result.stderr
+    assert "dockerd" in result.stderr and "--into-venv" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_verify_without_engine_is_a_clean_error(tiny_lock):
+    result = run_envlock("verify", "some-image:1", str(tiny_lock), env=NO_ENGINE)
+    assert result.returncode == 2
+    assert "no Docker engine is reachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dry_run_needs_no_engine(tiny_lock):
+    result = run_envlock("replay", str(tiny_lock), "--dry-run", "--builder", "sdk", env=NO_ENGINE)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# envlock replay:")
+    # No OS layer in the lock: the matrix's newest Debian with the locked Python minor.
+    assert [line for line in lines if line.startswith("FROM python:3.11-slim-") and line.endswith(" AS envlock-python")]
+
+
+def test_output_dir_writes_the_context_without_an_engine(tiny_lock, tmp_path):
+    out = tmp_path / "ctx"
+    result = run_envlock("replay", str(tiny_lock), "--output-dir", str(out), "--builder", "sdk", env=NO_ENGINE)
+    assert result.returncode == 0, result.stderr
+    assert (out / "Dockerfile").read_text().startswith("# envlock replay:")
+    assert (out / "envlock" / "envlock.lock").is_file()
+    again = run_envlock("replay", str(tiny_lock), "--output-dir", str(out), "--builder", "sdk", env=NO_ENGINE)
+    assert again.returncode == 2 and "not an empty directory" in again.stderr
+
+
+def test_bad_ca_cert_is_bad_input(tiny_lock, tmp_path):
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate")
+    result = run_envlock("replay", str(tiny_lock), "--dry-run", "--ca-cert", str(bogus), env=NO_ENGINE)
+    assert result.returncode == 2
+    assert "not a PEM certificate bundle" in result.stderr
