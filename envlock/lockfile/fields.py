@@ -107,7 +107,31 @@ def url(value: str) -> str | None:
         return "carries credentials (user@ or user:password@); remove them"
     if ":" in authority.split("@")[-1] and "@" in authority:
         return "carries credentials; remove them"
+    if authority.split("@")[-1].startswith("-"):
+        # ssh://-oProxyCommand=... is read as an option by ssh/git (CVE-2017-1000117).
+        return "has a host that starts with '-'"
+    if _ENCODED_UNSAFE.search(value):
+        return "has a percent-encoded dot, slash, backslash or control character; write the URL plainly"
     return None
+
+
+# Percent-encoded '.', '/', '\\' and controls: the shapes of double-decoding path traversal (THREATS.md C8).
+_ENCODED_UNSAFE = re.compile(r"%(?:2e|2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def relative_path(value: str) -> str | None:
+    """A path inside an archive or project (PEP 610 ``subdirectory``): relative, no ``..`` (THREATS.md C10)."""
+    problem = path_text(value)
+    if problem:
+        return problem
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "~")) or ".." in parts:
+        return f"{value[:60]!r} must be a relative path without '..'"
+    return None
+
+
+# Named like the pattern() checks, so docs/lockfile.md describes it in words.
+relative_path.__name__ = "check_relative_path_without_.."
 
 
 def path_text(value: str) -> str | None:

@@ -48,7 +48,7 @@ class PythonPackage:
     url: str | None = f(chk.url)
     vcs: str | None = f(chk.one_of("git", "hg", "svn", "bzr"))
     commit: str | None = f(chk.pattern(r"[0-9a-f]{7,64}", "VCS commit id", 64))
-    subdirectory: str | None = f(chk.path_text)
+    subdirectory: str | None = f(chk.relative_path)
     archive_hash: str | None = f(chk.sha256)
     # Kernel architectures embedded in the package's CUDA libraries (issue 4).
     cuda_sass: tuple[str, ...] = f(chk.arch_name, ())
