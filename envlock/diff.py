@@ -22,7 +22,8 @@ arithmetic outwards:
 98   project (git state)
 ==== ==========================================================================
 
-Ranks below 80 are ``numeric`` findings, the rest ``differs``.  Unknown is not
+Ranks below 80 are ``numeric`` findings (except GPU clocks, power and ECC,
+rank 17), the rest ``differs``.  Unknown is not
 different: a layer that one lock does not record gives one ``unknown``
 finding (severity ``info``), and fields one side does not know are listed
 in one ``unknown`` finding per layer, never as differences.
@@ -162,7 +163,8 @@ CONTENT_WHY = "the same version with a different file hash means the content cha
 
 
 def _severity(rank: int) -> str:
-    return NUMERIC if rank < NUMERIC_BELOW else DIFFERS
+    # Clocks, power limit, ECC and persistence change speed, not arithmetic.
+    return NUMERIC if rank < NUMERIC_BELOW and rank != RANK_GPU_OTHER else DIFFERS
 
 
 def classify_library(name: str) -> tuple[int, str, str] | None:
