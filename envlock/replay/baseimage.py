@@ -233,9 +233,11 @@ def build_rootfs_image(engine: DockerEngine, spec: BaseImageSpec, progress: Prog
             if tar.stdout:
                 tar.stdout.close()
             tar_rc = tar.wait()
+            error = tar.stderr.read().decode(errors="replace") if tar.stderr else ""
+            if tar.stderr:
+                tar.stderr.close()
         if tar_rc != 0:
             engine.remove_image(spec.rootfs_ref, force=True)
-            error = tar.stderr.read().decode(errors="replace") if tar.stderr else ""
             raise EngineError(f"tar of the root filesystem failed: {error.strip()[:300]}")
         return image
     finally:

@@ -641,13 +641,14 @@ def _stream_process(argv: list[str], env: Mapping[str, str], progress: Progress,
         raise EngineError(f"cannot run {argv[0]}: {exc.strerror}") from None
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
-    try:
-        assert proc.stdout is not None
-        for text in proc.stdout:
-            progress.line(text)
-        return proc.wait()
-    finally:
-        killer.cancel()
+    with proc:  # closes the pipe whatever happens
+        try:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                progress.line(text)
+            return proc.wait()
+        finally:
+            killer.cancel()
 
 
 # --- finding a BuildKit-capable CLI ----------------------------------------------------
