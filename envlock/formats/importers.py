@@ -373,7 +373,9 @@ def load_yaml(text: str, ctx: ImportContext) -> Any:
         root = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        # libyaml places an end-of-stream problem one line past a last line without "\n".
+        last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
+        line = min(mark.line + 1, max(last_line, 1)) if mark is not None else None
         raise ctx.fail(f"invalid YAML: {exc.problem or exc.context}", line, hint="the file may be cut off or damaged") from None
     except yaml.YAMLError as exc:
         raise ctx.fail(f"invalid YAML: {str(exc).splitlines()[0]}", hint="the file may be cut off or damaged") from None
