@@ -1,0 +1,184 @@
+"""Rendering the build context: whole expected Dockerfiles, determinism, CA handling, layer order.
+
+The expected Dockerfiles in tests/data/dockerfiles/ were written once from the
+renderer's output after reading them line by line; the tests never rewrite
+them.  A deliberate change to the output means editing those files by hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from envlock.errors import ReplayError
+from envlock.lockfile import parse_lock
+from envlock.replay.plan import ReplayOptions, plan_replay
+from envlock.replay.render import render_context, render_dockerfile, render_requirements
+from envlock.replay.templates import fill, read_template
+from tests.unit.replay_data import DOCKERFILES, lock, pins
+
+CA = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+HEADER = "# envlock replay: generated from a lockfile by envlock; do not edit by hand"
+
+
+@pytest.mark.parametrize(
+    "lock_name, pins_name",
+    [
+        ("cpu", "cpu"),
+        ("cuda-system", "cuda-system"),
+        ("conda", "conda"),
+        ("torch-cu121", "torch-cu121"),
+        ("torch-cu121", "torch-cu121-wheelhouse"),
+    ],
+)
+def test_whole_dockerfile_matches_the_expected_file(lock_name, pins_name):
+    expected = (DOCKERFILES / f"{pins_name}.Dockerfile").read_text(encoding="utf-8")
+    rendered = render_dockerfile(plan_replay(lock(lock_name), ReplayOptions(pins=pins(pins_name))))
+    assert rendered == expected
+
+
+def _stages(text: str) -> tuple[list[str], list[str]]:
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    second = [i for i, line in enumerate(lines) if line.startswith("FROM ")][1]
+    return lines[:second], lines[second:]
+
+
+def test_the_same_plan_renders_the_same_bytes():
+    first = render_context(plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"))))
+    second = render_context(plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"))))
+    assert dict(first.items()) == dict(second.items())
+    assert list(first.files) == sorted(first.files)
+
+
+def test_context_files():
+    context = render_context(plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"))))
+    assert sorted(context.files) == [
+        "Dockerfile",
+        "envlock/envlock.lock",
+        "envlock/os_packages.py",
+        "envlock/plan.json",
+        "envlock/python/requirements-1.txt",
+    ]
+    requirements = context.files["envlock/python/requirements-1.txt"].decode()
+    assert requirements.splitlines()[2:] == [
+        "idna==3.7 --hash=sha256:82fee1fc78add43492d3a1898bfa6d8a904cc97d8427f683ed8e798d07761aa0",
+        "numpy==1.26.4 --hash=sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5",
+        "pip==24.0 --hash=sha256:ba0d021a166865d2265246961bec0152ff124de910c5cc39f1156ce3fa7c69dc",
+        "six==1.16.0 --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254",
+    ]
+    assert requirements.startswith("# envlock: hash-pinned install set, group 1 of 1, from https://pypi.org/simple.")
+    # the lock travels in the image, unchanged in content
+    assert parse_lock(context.files["envlock/envlock.lock"]).lock == lock("cpu")
+    # the OS script is the template, verbatim
+    assert context.files["envlock/os_packages.py"].decode() == read_template("os_packages.py")
+    plan_json = json.loads(context.files["envlock/plan.json"])
+    assert plan_json["fingerprint"] == "sha256:9645f9b239afb624e0840afac3a64bb05264c445b53081eb1eef8f195fc51594"
+    assert {f["path"] for f in plan_json["findings"]} >= {"python.version", "cpu", "os.packages"}
+    assert context.wheelhouse == {} and context.secret_ids == ()
+
+
+def test_wheelhouse_files_are_listed_for_the_caller_to_copy():
+    context = render_context(plan_replay(lock("torch-cu121"), ReplayOptions(pins=pins("torch-cu121-wheelhouse"))))
+    assert context.wheelhouse == {
+        "envlock/wheels/torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl": "/wheelhouse/torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl"
+    }
+
+
+def test_ca_in_stage_mode_is_only_in_the_first_stage():
+    plan = plan_replay(lock("cuda-system"), ReplayOptions(pins=pins("cuda-system"), ca_mode="stage", ca_cert=CA))
+    context = render_context(plan)
+    assert context.files["envlock/ca.crt"] == CA
+    first, final = _stages(context.dockerfile)
+    assert "COPY envlock/ca.crt /tmp/envlock/ca.crt" in first
+    assert any('"--cert", "/tmp/envlock/ca.crt"' in line for line in first)
+    assert any("Acquire::https::CAInfo=/tmp/envlock/ca.crt" in line for line in first)
+    assert not any("ca.crt" in line or "CAInfo" in line or "--cert" in line for line in final)
+    # the final stage takes nothing from stage 1 but the virtual environment
+    assert [line for line in final if "--from=" in line] == ["COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv"]
+
+
+def test_ca_in_secret_mode_is_a_buildkit_secret_mount_and_never_copied():
+    plan = plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"), ca_mode="secret"))
+    context = render_context(plan)
+    assert "envlock/ca.crt" not in context.files
+    assert context.secret_ids == ("envlock-ca",)
+    text = context.dockerfile
+    mount = "RUN --mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca "
+    pip_lines = [line for line in text.splitlines() if '"pip", "install"' in line]
+    assert pip_lines and all(line.startswith(mount) and '"--cert", "/run/secrets/envlock-ca"' in line for line in pip_lines)
+    os_line = next(line for line in text.splitlines() if "os_packages.py\", \"--report" in line)
+    assert os_line.startswith(mount) and '"--ca-file", "/run/secrets/envlock-ca"' in os_line
+    assert "COPY envlock/ca.crt" not in text
+
+
+def test_layer_order_keeps_the_cache():
+    text = render_dockerfile(plan_replay(lock("cuda-system"), ReplayOptions(pins=pins("cuda-system"))))
+    _, final = _stages(text)
+    kinds = []
+    for line in final[1:]:
+        if "apt-get update" in line:
+            kinds.append("python-bootstrap")
+        elif "os_packages.py" in line:
+            kinds.append("os")
+        elif line.startswith("COPY --from="):
+            kinds.append("python-packages")
+        elif line.startswith("ENV "):
+            kinds.append("env")
+        elif line.startswith("COPY envlock/envlock.lock"):
+            kinds.append("lock")
+        elif line.startswith("LABEL "):
+            kinds.append("labels")
+    assert kinds == ["python-bootstrap", "os", "os", "python-packages", "env", "env", "lock", "labels"]
+
+
+def test_one_copy_and_install_per_index_group():
+    from envlock.resolve import Pin, PinSet
+
+    recorded = pins("torch-cu121")
+    torch = Pin("torch", "2.1.2+cu121", "torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl", "2" * 64, "wheel",
+                url="https://download.pytorch.org/whl/cu121/torch-2.1.2%2Bcu121-cp311-cp311-linux_x86_64.whl",
+                index="https://download.pytorch.org/whl/cu121")
+    context = render_context(plan_replay(lock("torch-cu121"), ReplayOptions(pins=PinSet(pins=recorded.pins + (torch,)))))
+    installs = [line for line in context.dockerfile.splitlines() if '"pip", "install"' in line]
+    assert len(installs) == 2
+    assert '"--index-url", "https://download.pytorch.org/whl/cu121", "-r", "/tmp/envlock/python/requirements-1.txt"' in installs[0]
+    assert '"--index-url", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2.txt"' in installs[1]
+    assert "--extra-index-url" not in context.dockerfile  # THREATS.md C7
+    for line in installs:
+        for flag in ('"--require-hashes"', '"--no-deps"', '"--only-binary", ":all:"', '"--isolated"'):
+            assert flag in line  # THREATS.md C6
+    assert context.files["envlock/python/requirements-1.txt"].decode().splitlines()[2:] == ["torch==2.1.2+cu121 --hash=sha256:" + "2" * 64]
+
+
+def test_strict_mode_refuses_a_tag_and_accepts_a_digest():
+    plan = plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"), require_digest=True))
+    with pytest.raises(ReplayError, match="strict mode refuses the base image python:3.11-slim-bookworm"):
+        render_dockerfile(plan)
+    digest = "sha256:" + "0f" * 32
+    text = render_dockerfile(plan.with_base_digest(digest))
+    froms = [line for line in text.splitlines() if line.startswith("FROM ")]
+    assert froms == [f"FROM python:3.11-slim-bookworm@{digest} AS envlock-python", f"FROM python:3.11-slim-bookworm@{digest}"]
+    assert f'org.opencontainers.image.base.digest="{digest}"' in text
+
+
+def test_line_one_is_the_fixed_header_for_every_lock():
+    for name in ("cpu", "cuda-system", "conda", "torch-cu121"):
+        assert render_dockerfile(plan_replay(lock(name))).splitlines()[0] == HEADER
+    assert "=" not in HEADER  # a parser directive is `# key=value`
+
+
+def test_template_filling_is_strict():
+    assert fill("a {{ x }} b", {"x": "{{ y }}"}) == "a {{ y }} b"  # values are not expanded again
+    with pytest.raises(KeyError, match="missing values: \\['x'\\]"):
+        fill("a {{ x }}", {})
+    with pytest.raises(KeyError, match="values without placeholders: \\['y'\\]"):
+        fill("a {{ x }}", {"x": "1", "y": "2"})
+
+
+def test_requirements_never_start_with_an_option():
+    from envlock.replay.plan import InstallGroup, Requirement
+
+    group = InstallGroup("index", "https://pypi.org/simple", True, (Requirement("-e", "1.0", "0" * 64),))
+    with pytest.raises(ReplayError, match="read as an option"):
+        render_requirements(group, 1, 1)
