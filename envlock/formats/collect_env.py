@@ -56,6 +56,7 @@ LABELS = {
     "HIP runtime version": "hip_runtime",
     "MIOpen runtime version": "miopen_runtime",
     "Is XNNPACK available": "xnnpack",
+    "Is XPU available": "xpu_available",  # torch 2.9+
 }
 # Fields whose value may continue on the following lines (a list of GPUs, of cuDNN files).
 LIST_FIELDS = ("gpu_config", "cudnn")
@@ -359,6 +360,7 @@ _OS_IDS = (
     (r"^Fedora (?:release |Linux )?(?P<v>[0-9]+)", "fedora"),
     (r"^Arch Linux", "arch"),
     (r"^(?:macOS|Mac OSX|Mac OS X) (?P<v>[0-9]+(?:\.[0-9]+)*)", "macos"),
+    (r"Windows (?P<v>[0-9]+)\b", "windows"),
     (r"Windows", "windows"),
 )
 
@@ -594,6 +596,7 @@ def _note_unmapped(report: CollectEnvReport, ctx: ImportContext) -> None:
         ("debug_build", "debug build"),
         ("cuda_available", "CUDA available"),
         ("xnnpack", "XNNPACK available"),
+        ("xpu_available", "XPU available"),
         ("gcc", "GCC"),
         ("clang", "Clang"),
         ("cmake", "CMake"),

@@ -1,4 +1,4 @@
-"""`envlock import collect-env` on the 25 real collect_env reports of tests/data/corpus/collect_env.
+"""`envlock import collect-env` on the 27 real collect_env reports of tests/data/corpus/collect_env.
 
 Every expected value below was read by eye from the report text (see each
 file and its .source.txt); none is computed by the code under test.
@@ -28,8 +28,8 @@ CASES = {
     "07": ("1.9.0a0+gitd69c22d", "11.0", "450.51.06", ["Tesla V100-SXM2-32GB"] * 4, [], "3.8.11", ("debian", "10"), "11.0.221", 2, 10),
     "08": ("1.9.0+cu111", "11.1", None, [], [], "3.6", ("centos", "7"), "11.1.105", 3, 0),
     "09": ("1.7.1", None, None, [], [], "3.7", ("macos", "11.1"), None, 7, 12),
-    "10": ("1.4.0+cpu", None, None, [], [], "3.7", ("windows", None), None, 3, 0),
-    "11": ("1.3.0a0+de394b6", "10.0", "411.31", ["GeForce GTX 1080 Ti"], ["7"], "3.6", ("windows", None), "10.0.130", 6, 6),
+    "10": ("1.4.0+cpu", None, None, [], [], "3.7", ("windows", "10"), None, 3, 0),
+    "11": ("1.3.0a0+de394b6", "10.0", "411.31", ["GeForce GTX 1080 Ti"], ["7"], "3.6", ("windows", "10"), "10.0.130", 6, 6),
     "12": ("1.2.0.dev20190605", "9.0.176", "396.26", ["Tesla P100-PCIE-16GB"] * 2, [], "3.7", ("centos", "7"), "9.2.88", 2, 5),
     "13": ("1.10.1", "11.5", "495.46", ["NVIDIA GeForce MX250"], ["8.3.0"], "3.10.1", ("arch", None), "11.5.119", 4, 0),
     "14": ("1.11.0", None, None, [], [], "3.8.12", ("fedora", "34"), None, 2, 10),
@@ -44,6 +44,9 @@ CASES = {
     "23": ("2.2.2", None, None, [], [], "3.10.13", ("macos", "14.5"), None, 4, 0),
     "24": ("1.8.0a0+c068180", None, None, [], [], "3.9", ("macos", "11.1"), None, 3, 1),
     "25": ("1.1.0a0+4335aac", "10.0", "1.1.0", ["GeForce GTX 1060 with Max-Q Design"], [], "3.7", ("macos", "10.13.6"), "10.0.130", 2, 5),
+    # Added beyond ../shared/corpus (see their .source.txt): a Colab T4, and Windows 11 + ROCm on torch 2.9.
+    "26": ("2.0.1+cu118", "11.8", "525.85.12", ["Tesla T4"], ["8.9.0"], "3.10.12", ("ubuntu", "20.04"), "11.8.89", 8, 0),
+    "27": ("2.9.1+rocmsdk20260116", None, None, [], [], "3.12.0", ("windows", "11"), None, 5, 0),
 }
 
 
@@ -115,6 +118,16 @@ def test_lscpu_block_becomes_the_cpu_section():
     assert {"asimd", "asimddp", "asimdhp"} <= set(cpu.flags)
     assert load("23").cpu.model_name == "Intel(R) Core(TM) i9-9880H CPU @ 2.30GHz"  # macOS short block
     assert load("02").cpu is None  # 1.x reports have no CPU block
+
+
+def test_t4_and_windows_2x_shapes():
+    lock = load("26")  # Colab: "Flags:" comes after the Vulnerability lines
+    assert lock.nvidia.gpus[0].compute_capability == "7.5"
+    assert lock.cpu.microarchitecture == "skylake_avx512" and "avx512f" in lock.cpu.flags
+    lock = load("27")  # Windows CPU block is wmic Name/Manufacturer; "Family: 107" is not a CPUID family
+    assert (lock.cpu.vendor, lock.cpu.model_name, lock.cpu.family) == ("AuthenticAMD", "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S", None)
+    assert lock.runtime is None  # "CUDA_MODULE_LOADING set to: " (empty)
+    assert any("XPU available: no" in w for w in lock.capture_warnings)
 
 
 def test_rocm_report_records_hip_and_miopen_and_no_nvidia_gpu():
