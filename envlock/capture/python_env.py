@@ -18,9 +18,8 @@ import json
 import re
 from typing import Any, Callable
 
-from packaging.utils import canonicalize_name
 
-from envlock.capture.distributions import InstalledDist
+from envlock.capture.distributions import InstalledDist, canonical_name
 from envlock.capture.interpreter import InterpreterInfo
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import fields as chk
@@ -181,7 +180,7 @@ def _version_for_lock(where: str, version: str, warn: Callable[[str], None]) -> 
 def package_from_dist(dist: InstalledDist, warn: Callable[[str], None]) -> m.PythonPackage | None:
     """One distribution as a lock record (``None`` when not even its name can be recorded)."""
     where = str(dist.path)
-    name = canonicalize_name(dist.name)
+    name = canonical_name(dist.name)
     if chk.python_name(name) is not None:
         warn(f"{where}: distribution name {shown(dist.name)} is not a valid name; package skipped")
         return None

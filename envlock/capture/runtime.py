@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from packaging.utils import canonicalize_name
 
+from envlock.capture.distributions import canonical_name
 from envlock.capture.env_vars import select_numerics_env
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
@@ -159,9 +159,9 @@ def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[F
         for entry in _list_dir(site_dir):
             if entry.endswith(".libs"):  # auditwheel / delvewheel: <dist>.libs
                 stem = entry[: -len(".libs")]
-                found.extend(_libraries_in(site_dir / entry, canonicalize_name(_IMPORT_NAMES.get(stem, stem))))
+                found.extend(_libraries_in(site_dir / entry, canonical_name(_IMPORT_NAMES.get(stem, stem))))
             elif "." not in entry and entry != "__pycache__":
-                owner = canonicalize_name(_IMPORT_NAMES.get(entry, entry))
+                owner = canonical_name(_IMPORT_NAMES.get(entry, entry))
                 for hidden in (".libs", ".dylibs"):  # old auditwheel; delocate on macOS
                     hidden_dir = site_dir / entry / hidden
                     if os.path.isdir(hidden_dir):

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import packaging.tags
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 
+from envlock.capture.distributions import canonical_name
 from envlock.capture.interpreter import inspect_interpreter, parse_interpreter_json
 from envlock.capture.python_env import abi_tag, parse_direct_url, platform_tag
 from envlock.lockfile import load_lock
@@ -228,3 +232,9 @@ def test_torch_cpu_wheel_keeps_its_local_label(tmp_path: Path) -> None:
     assert packages["torch"].version == "2.13.0+cpu"
     assert packages["torch"].source == "index"
     assert "numpy" in packages
+
+
+@given(st.text(alphabet="AbZz09-_.", min_size=1, max_size=24))
+def test_canonical_name_is_packagings(name: str) -> None:
+    """capture normalises names without importing packaging (import cost); it must agree with it."""
+    assert canonical_name(name) == canonicalize_name(name)
