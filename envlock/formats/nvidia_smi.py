@@ -56,8 +56,19 @@ def compute_capability(name: str) -> str | None:
     return None
 
 
+# What nvidia-smi prints instead of a table when there is no driver, or no GPU.
+_NO_DRIVER = "couldn't communicate with the NVIDIA driver"
+_NO_DEVICES = "No devices were found"
+
+
 def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
     lines = split_lines(text, ctx)
+    head = [line.strip() for line in lines[:5]]
+    if any(_NO_DRIVER in line for line in head):
+        return {"nvidia": m.NvidiaSection(driver_present=False, source="import")}
+    if any(line == _NO_DEVICES for line in head):
+        ctx.warn("nvidia-smi found no GPU; the driver version is not in its output")
+        return {"nvidia": m.NvidiaSection(driver_present=True, source="import")}
     for line in lines[:10]:
         if "NVSMI LOG" in line:
             return {"nvidia": parse_query(lines, ctx)}

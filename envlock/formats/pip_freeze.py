@@ -165,8 +165,8 @@ def _local_url(value: str) -> str | None:
         path = value
     else:
         return None  # relative to a directory that is not known here
-    path = scrub(path)
-    return "file://" + path if path.startswith(("/", "~")) else "file:///" + path.replace("\\", "/")
+    path = scrub(path).replace("\\", "/")
+    return "file://" + path if path.startswith(("/", "~")) else "file:///" + path
 
 
 def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.PythonPackage | None, bool]:

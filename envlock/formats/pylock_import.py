@@ -143,5 +143,5 @@ def _path_url(path: str) -> str | None:
     """A ``file://`` URL for an absolute path (home as ``~``); relative paths depend on where the lock lives."""
     if not path or not (path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path)):
         return None
-    clean = scrub(path)
-    return "file://" + clean if clean.startswith(("/", "~")) else "file:///" + clean.replace("\\", "/")
+    clean = scrub(path).replace("\\", "/")
+    return "file://" + clean if clean.startswith(("/", "~")) else "file:///" + clean

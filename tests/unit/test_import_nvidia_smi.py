@@ -95,3 +95,15 @@ def test_compute_capability_table_only_names_it_is_sure_of():
     assert compute_capability("NVIDIA GeForce ...") is None
     assert compute_capability("AMD Radeon RX 7900 XTX") is None
     assert compute_capability("Some Future GPU 9000") is None
+
+
+def test_no_driver_and_no_devices_messages():
+    # What nvidia-smi prints on a host without a loaded driver, and on one without GPUs.
+    no_driver = (
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running.\n"
+    )
+    lock = import_bytes("nvidia-smi", no_driver.encode(), "smi.txt")
+    assert (lock.nvidia.driver_present, lock.nvidia.gpus) == (False, ())
+    lock = import_bytes("nvidia-smi", b"No devices were found\n", "smi.txt")
+    assert (lock.nvidia.driver_present, lock.nvidia.driver_version, lock.nvidia.gpus) == (True, None, ())

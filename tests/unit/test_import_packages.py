@@ -241,3 +241,15 @@ def test_conda_lock_older_key_order_with_version_last():
 def test_conda_lock_unknown_platform_is_a_usage_problem():
     with pytest.raises(FormatError, match="osx-arm64"):
         load("conda-lock", "conda_lock/conda-lock.install-with-pip-deps.yml", platform="osx-arm64")
+
+
+def test_pip_freeze_windows_editable_path_is_scrubbed():
+    lock = text_import("pip-freeze", "# Editable install with no version control (tool==2.0)\n-e C:\\Users\\bob-canary\\src\\tool\n")
+    (package,) = lock.python.packages
+    assert (package.source, package.url) == ("editable", "file://~/src/tool")
+
+
+def test_pip_freeze_relative_editable_has_no_url():
+    lock = text_import("pip-freeze", "# Editable install with no version control (tool==2.0)\n-e .\n")
+    (package,) = lock.python.packages
+    assert (package.name, package.version, package.source, package.url) == ("tool", "2.0", "editable", None)
