@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     output = args.output or FORMATS[args.format]
     lock = load_lock_reporting(args.lock).lock
-    command = f"envlock export {args.format} {args.lock} -o {output}"
+    command = _command_text(f"envlock export {args.format} {args.lock} -o {output}")
     handler = {
         "pylock": _export_pylock,
         "requirements": _export_requirements,
@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _command_text(command: str) -> str:
+    """The re-create command for a file header: one line, home written as ~, no host or user name."""
+    from envlock.capture.privacy import scrub_text
+
+    return scrub_text(command)
 
 
 def _write(output: str, text: str) -> None:
