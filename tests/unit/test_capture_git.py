@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from envlock.capture.git import parse_rev_parse
+from envlock.capture.git import parse_status_v2
 from envlock.lockfile import load_lock
 from tests.unit._capture_envs import capture, make_venv
 
@@ -148,11 +148,12 @@ def test_repository_configured_programs_are_not_run(tmp_path: Path, venv, repo: 
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        ("true\n" + "a" * 40 + "\nmain\n", ("a" * 40, "main")),
-        ("true\n" + "b" * 40 + "\nHEAD\n", ("b" * 40, None)),  # detached
-        ("false\n", (None, None)),
-        ("true\nnot-a-hash\nmain\n", (None, "main")),
+        ("# branch.oid " + "a" * 40 + "\0# branch.head main\0", ("a" * 40, "main", False)),
+        ("# branch.oid " + "b" * 40 + "\0# branch.head (detached)\0", ("b" * 40, None, False)),
+        ("# branch.oid (initial)\0# branch.head start\0? new.py\0", (None, "start", True)),
+        ("# branch.oid " + "c" * 40 + "\0# branch.head main\0# branch.upstream origin/main\0"
+         "1 .M N... 100644 100644 100644 " + "d" * 40 + " " + "d" * 40 + " train.py\0", ("c" * 40, "main", True)),
     ],
 )
-def test_parse_rev_parse(output: str, expected) -> None:
-    assert parse_rev_parse(output) == expected
+def test_parse_status_v2(output: str, expected) -> None:
+    assert parse_status_v2(output) == expected
