@@ -45,6 +45,9 @@ with ctypes and json) costs ~60 ms.  The calls run in one child anyway:
 The cost is paid once per library file: answers are cached by file identity
 (resolved path, size, mtime, inode) under ``ENVLOCK_CACHE_DIR`` (default
 ``~/.cache/envlock``), so a repeated capture asks no library at all.
+Measured for the whole CUDA probe over the cuDNN + cuBLAS + cudart test venv
+plus the system toolkit: 143-178 ms with an empty cache (one child), 8-12 ms
+with a warm one (most of it ``nvcc --version``).
 """
 
 from __future__ import annotations

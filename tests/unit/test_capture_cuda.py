@@ -7,6 +7,7 @@ from envlock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -401,3 +402,18 @@ def test_batches_never_hold_two_libraries_of_one_file_name():
         [("cublas", "/a/libcublas.so.12"), ("cudnn", "/a/libcudnn.so.9")],
         [("cublas", "/b/libcublas.so.12")],
     ]
+
+
+def test_conda_env_libraries_are_asked_too(tmp_path, cuda_venv, monkeypatch):
+    """A conda prefix whose cuda-cudart package put a real libcudart.so.12 in lib/: the library's answer wins."""
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    (prefix / "conda-meta" / "cuda-cudart-12.8.90-h5888daf_1.json").write_text("{}")
+    shutil.copy(cuda_venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.12", prefix / "lib" / "libcudart.so.12")
+    interpreter = dataclasses.replace(inspect_interpreter(None), prefix=str(prefix), site_dirs=())
+    ctx = CaptureContext(interpreter, [])
+    section = cuda.probe_cuda(ctx)
+    conda = [(c.name, c.version, c.location) for c in section.components if c.source == "conda"]
+    assert conda == [("cudart", "12.8", "cuda-cudart-12.8.90-h5888daf_1")]

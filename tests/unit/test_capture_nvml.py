@@ -153,6 +153,12 @@ def test_driver_missing_system_fields_do_not_lose_gpus(fake_nvml, tmp_path):
     assert nvidia.gpus[0].name == "Tesla T4"
 
 
+def test_driver_without_gpus(fake_nvml, tmp_path):
+    nvidia, warnings = capture(fake_nvml.env(FakeHost(driver_version="570.172.08", cuda_driver_version=12080)), tmp_path)
+    assert (nvidia.driver_present, nvidia.driver_version, nvidia.cuda_driver_version, nvidia.gpus) == (True, "570.172.08", "12.8", ())
+    assert warnings == []
+
+
 def test_driver_not_loaded_is_recorded_absent(fake_nvml, tmp_path):
     nvidia, warnings = capture(fake_nvml.env(FakeHost.driver_not_loaded()), tmp_path)
     assert nvidia.driver_present is False
