@@ -81,6 +81,8 @@ _SHT_NOBITS = 8
 _MAX_SECTIONS = 1 << 16
 _MAX_SHSTRTAB = 16 << 20
 
+_RANDOM_ACCESS = getattr(mmap, "MADV_RANDOM", None)
+
 _SHARED_LIBRARY = re.compile(r"\.so(?:\.[0-9]+)*$")
 
 
@@ -322,6 +324,14 @@ def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, s
         mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
         return LibraryKernels(warnings=(f"{label}: cannot map ({exc})",))
+    if _RANDOM_ACCESS is not None:
+        # Only entry headers are read, kilobytes to megabytes apart: without this
+        # hint every page fault pulls in the kernel's readahead window of
+        # payload bytes that are never looked at.
+        try:
+            mm.madvise(_RANDOM_ACCESS)
+        except OSError:
+            pass
     try:
         for section in sections:
             start, end = section.offset, section.offset + section.size

@@ -1,0 +1,104 @@
+"""Fat-binary scan throughput (issue 4), side by side with cuobjdump.
+
+    .venv/bin/python benchmarks/bench_fatbin.py [--runs 5] [--site DIR]
+
+Scans every shared library of a site-packages directory (default: the test
+env with the real nvidia-cublas-cu12 and nvidia-cudnn-cu12 wheels,
+tests/envs.py ``cuda_wheels_venv``) and reports GB/s of library bytes:
+
+* cold: the libraries evicted from the page cache first (``posix_fadvise
+  DONTNEED`` on those files only; nothing else on the machine is touched),
+  no envlock cache;
+* warm: page cache warm, no envlock cache (the reader's own cost);
+* cached: served from envlock's cache by file identity (what a second
+  capture of an unchanged environment pays);
+* cuobjdump --list-elf --list-ptx over the same files (warm), when the wheel's
+  binary is in .cache/envlock-tools (the fatbin tests download it).
+
+Figures are medians of in-process timings of the scan itself (no interpreter start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from envlock.capture import fatbin  # noqa: E402
+
+CUOBJDUMP = ROOT / ".cache" / "envlock-tools" / "cuobjdump" / "nvidia" / "cu13" / "bin" / "cuobjdump"
+
+
+def libraries_under(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*") if p.is_file() and fatbin._SHARED_LIBRARY.search(p.name))
+
+
+def evict(paths: list[Path]) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--site", type=Path, help="site-packages to scan (default: the cuda-wheels test env)")
+    args = parser.parse_args()
+    site = args.site
+    if site is None:
+        from tests.envs import cuda_wheels_venv
+
+        site = cuda_wheels_venv().site_packages
+    libs = libraries_under(site)
+    total = sum(p.stat().st_size for p in libs)
+    with_kernels = [p for p in libs if fatbin.read_library_kernels(p).has_fatbin]
+    print(f"{len(libs)} shared libraries, {total / 1e9:.2f} GB, {len(with_kernels)} with fat binaries ({site})")
+
+    cold, warm, cached, cuobj = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_path = Path(tmp) / "kernels.json"
+        cache = fatbin.KernelCache(cache_path)
+        fatbin.scan_libraries(libs, cache)
+        cache.save()
+        for _ in range(args.runs):
+            evict(libs)
+            cold.append(timed(lambda: fatbin.scan_libraries(libs)))
+            warm.append(timed(lambda: fatbin.scan_libraries(libs)))
+            cached.append(timed(lambda: fatbin.scan_libraries(libs, fatbin.KernelCache(cache_path))))
+            if CUOBJDUMP.is_file():
+                cuobj.append(timed(lambda: [subprocess.run([str(CUOBJDUMP), "--list-elf", "--list-ptx", str(p)],
+                                                           capture_output=True) for p in with_kernels]))
+
+    def line(name: str, values: list[float]) -> str:
+        median = statistics.median(values)
+        return f"{name:<34} {median * 1000:9.1f} ms  {total / median / 1e9:8.1f} GB/s"
+
+    print(f"median of {args.runs} runs")
+    print(line("envlock, cold page cache", cold))
+    print(line("envlock, warm page cache", warm))
+    print(line("envlock, from its cache", cached))
+    if cuobj:
+        print(line("cuobjdump --list-elf --list-ptx", cuobj))
+        print(f"cuobjdump / envlock (warm): {statistics.median(cuobj) / statistics.median(warm):.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
