@@ -238,3 +238,12 @@ def test_torch_cpu_wheel_keeps_its_local_label(tmp_path: Path) -> None:
 def test_canonical_name_is_packagings(name: str) -> None:
     """capture normalises names without importing packaging (import cost); it must agree with it."""
     assert canonical_name(name) == canonicalize_name(name)
+
+
+def test_an_interpreter_outside_any_venv_is_a_system_environment(tmp_path: Path) -> None:
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if sys.prefix == sys.base_prefix or not base.exists():
+        pytest.skip("the tests do not run from a virtualenv, so there is no separate base interpreter")
+    result, _ = capture(tmp_path / "base.lock", "--python", str(base))
+    assert result.returncode == 0, result.stderr
+    assert load_lock(tmp_path / "base.lock").lock.python.environment_kind == "system"
