@@ -6,7 +6,8 @@ This is the only module that talks to NVML.  Following gpustat's practice:
 * every field is read on its own: ``NVMLError_NotSupported`` (a GeForce board
   has no ECC or MIG; ``nvmlDeviceGetAttributes`` answers only for MIG
   instances) costs that field alone and is not worth a warning; any other
-  NVML error costs that field and is recorded as a capture warning naming it.
+  NVML error costs that field and is recorded as a capture warning naming it
+  (``FunctionNotFound``, a driver older than the binding, counts as not supported).
 
 When NVML is missing (``NVMLError_LibraryNotFound``, the driver not loaded)
 the kernel module's version files are the fallback
@@ -120,7 +121,10 @@ class _FieldReader:
     def __call__(self, where: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
-        except self.pynvml.NVMLError_NotSupported:
+        except (self.pynvml.NVMLError_NotSupported, self.pynvml.NVMLError_FunctionNotFound):
+            # The board lacks the feature, or the binding is newer than the driver
+            # and asks for an entry point the driver's library does not export:
+            # unknown, and nothing the user can fix.
             return None
         except self.pynvml.NVMLError as exc:
             self.warn(f"nvidia: {where}: NVML answered {_describe(exc)}; left unknown")
