@@ -15,10 +15,13 @@ import csv
 import functools
 import io
 import re
-from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
 
-DATA_DIR = "data"  # envlock/compat/data/, shipped inside the wheel
+# envlock/compat/data/, shipped inside the wheel.  Read by path rather than
+# through importlib.resources: envlock is never imported from a zip, and the
+# import of importlib.resources was a measurable part of doctor's start-up.
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # --- versions ------------------------------------------------------------------
 
@@ -69,12 +72,11 @@ def cc_tuple(text: str | None) -> tuple[int, int] | None:
 
 def read_rows(name: str) -> list[dict[str, str]]:
     """The rows of one data file as dicts (header names as keys, empty cells as ``""``)."""
-    text = resources.files("envlock.compat").joinpath(DATA_DIR, name).read_text(encoding="utf-8")
+    text = (DATA_DIR / name).read_text(encoding="utf-8")
     return list(csv.DictReader(io.StringIO(text)))
 
 
-@dataclass(frozen=True, slots=True)
-class DriverMinimum:
+class DriverMinimum(NamedTuple):
     """One row of NVIDIA's "CUDA Toolkit and Corresponding Driver Versions" table."""
 
     cuda: tuple[int, int]
@@ -88,8 +90,7 @@ class DriverMinimum:
         return self.windows if platform == "windows" else self.linux
 
 
-@dataclass(frozen=True, slots=True)
-class MinorCompat:
+class MinorCompat(NamedTuple):
     """Minor-version compatibility: the lowest driver that runs any ``cuda_major.x`` runtime (with limits)."""
 
     cuda_major: int
@@ -101,8 +102,7 @@ class MinorCompat:
         return self.windows if platform == "windows" else self.linux
 
 
-@dataclass(frozen=True, slots=True)
-class GpuModel:
+class GpuModel(NamedTuple):
     gpu: str  # canonical model name, e.g. "A100", "RTX PRO 6000 Blackwell"
     compute_capability: tuple[int, int]
     architecture: str
@@ -120,8 +120,7 @@ class GpuModel:
         return self.segment in ("datacenter", "embedded")
 
 
-@dataclass(frozen=True, slots=True)
-class ArchChange:
+class ArchChange(NamedTuple):
     cuda: tuple[int, int]
     status: str  # last-supported, removed, deprecated
     patterns: tuple[str, ...]  # "3.5", "5.*"
@@ -136,8 +135,7 @@ class ArchChange:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class TorchArchList:
+class TorchArchList(NamedTuple):
     torch: str  # "2.7.0" (exact) or "2.8" (every 2.8.x)
     cuda: tuple[int, int]
     sass: tuple[str, ...]

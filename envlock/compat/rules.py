@@ -23,7 +23,7 @@ The rules encode ``shared/facts/CUDA.md`` section 3.2, with the tables in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from envlock.compat import data
 from envlock.findings import BLOCKER, EXACT, INFO, NUMERIC, UNKNOWN, Finding
@@ -34,8 +34,7 @@ from envlock.lockfile import model as m
 _ARCH = re.compile(r"(sm|compute)_([0-9]{2,3})([af]?)")
 
 
-@dataclass(frozen=True, slots=True)
-class Arch:
+class Arch(NamedTuple):
     kind: str  # "sm" (SASS) or "compute" (PTX)
     cc: tuple[int, int]
     suffix: str  # "", "a" (arch-specific) or "f" (family-specific)
@@ -127,8 +126,7 @@ def cuda_runtimes(lock: m.Lock) -> dict[tuple[int, int], list[str]]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class PackageKernels:
+class PackageKernels(NamedTuple):
     name: str
     version: str
     sass: tuple[str, ...]
@@ -160,13 +158,12 @@ def uses_cuda(lock: m.Lock) -> bool:
 # --- what host B offers -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HostGpu:
+class HostGpu(NamedTuple):
     name: str
     cc: tuple[int, int] | None
     count: int
     memory_mib: int | None
-    indexes: tuple[int, ...] = field(default=())
+    indexes: tuple[int, ...] = ()
 
 
 def host_gpus(lock: m.Lock) -> list[HostGpu]:
@@ -200,18 +197,20 @@ def _gpu_label(gpu: HostGpu) -> str:
 # --- the rules ----------------------------------------------------------------------
 
 
-@dataclass
 class _Context:
-    a: m.Lock
-    b: m.Lock
-    include_passed: bool
-    platform: str
-    runtimes: dict[tuple[int, int], list[str]]
-    kernels: list[PackageKernels]
-    findings: list[Finding] = field(default_factory=list)
-    # False when B's driver runs some locked runtime only through minor-version
-    # compatibility: then PTX from that toolkit cannot be JIT-compiled.
-    ptx_jit_ok: bool = True
+    """What the rules share while judging one pair of locks (a plain class: cheaper to import than a dataclass)."""
+
+    def __init__(self, a: m.Lock, b: m.Lock, include_passed: bool, platform: str,
+                 runtimes: dict[tuple[int, int], list[str]], kernels: list[PackageKernels]) -> None:
+        self.a, self.b = a, b
+        self.include_passed = include_passed
+        self.platform = platform
+        self.runtimes = runtimes
+        self.kernels = kernels
+        self.findings: list[Finding] = []
+        # False when B's driver runs some locked runtime only through minor-version
+        # compatibility: then PTX from that toolkit cannot be JIT-compiled.
+        self.ptx_jit_ok = True
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
