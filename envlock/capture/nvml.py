@@ -133,6 +133,18 @@ class _FieldReader:
             self.warn(f"nvidia: {where}: {type(exc).__name__}: {exc}; left unknown")
         return None
 
+    def text(self, where: str, check: chk.Check, function: Callable[..., Any], *args: Any) -> str | None:
+        """A string field, kept only if it passes the lockfile's own check (NVML's answers are untrusted too)."""
+        value = self(where, function, *args)
+        if value is None:
+            return None
+        cleaned = _text(value, check)
+        if cleaned is None:
+            from envlock.capture.privacy import shown
+
+            self.warn(f"nvidia: {where}: NVML answered {shown(value)}, which a lockfile cannot hold; left unknown")
+        return cleaned
+
 
 def _describe(exc: Exception) -> str:
     try:
@@ -142,9 +154,9 @@ def _describe(exc: Exception) -> str:
 
 
 def _read_host(pynvml: Any, read: _FieldReader, include_private: bool) -> m.NvidiaSection:
-    driver = _text(read("driver-version", pynvml.nvmlSystemGetDriverVersion), chk.version)
+    driver = read.text("driver-version", chk.version, pynvml.nvmlSystemGetDriverVersion)
     cuda_raw = read("cuda-driver-version", _cuda_driver_version, pynvml)
-    nvml_version = _text(read("nvml-version", pynvml.nvmlSystemGetNVMLVersion), chk.version)
+    nvml_version = read.text("nvml-version", chk.version, pynvml.nvmlSystemGetNVMLVersion)
     count = read("gpu count", pynvml.nvmlDeviceGetCount)
     gpus = []
     for index in range(count or 0):
@@ -191,11 +203,11 @@ def _read_gpu(pynvml: Any, read: _FieldReader, index: int, include_private: bool
     power_mw = field("power-limit", pynvml.nvmlDeviceGetEnforcedPowerLimit)
     uuid = serial = None
     if include_private:
-        uuid = _text(field("uuid", pynvml.nvmlDeviceGetUUID), chk.token)
-        serial = _text(field("serial", pynvml.nvmlDeviceGetSerial), chk.token)
+        uuid = read.text(f"{where} uuid", chk.token, pynvml.nvmlDeviceGetUUID, handle)
+        serial = read.text(f"{where} serial", chk.token, pynvml.nvmlDeviceGetSerial, handle)
     return m.Gpu(
         index=index,
-        name=_text(field("name", pynvml.nvmlDeviceGetName), chk.text) or "",
+        name=read.text(f"{where} name", chk.text, pynvml.nvmlDeviceGetName, handle) or "",
         compute_capability=_capability(capability),
         memory_total_mib=_mebibytes(getattr(memory, "total", None)),
         mig_mode=parse_mig_mode(mig),

@@ -146,6 +146,17 @@ def test_other_nvml_error_costs_the_field_and_is_reported(fake_nvml, tmp_path):
     assert fake_nvml.calls() == ["init", "shutdown"]
 
 
+def test_nvml_strings_that_a_lock_cannot_hold_are_dropped_with_a_warning(fake_nvml, tmp_path):
+    """NVML's answers are untrusted input too: an escape sequence in a board name must not reach the file."""
+    gpu = replace_gpu(T4, name="Tesla T4\x1b[31m")
+    nvidia, warnings = capture(fake_nvml.env(FakeHost(driver_version="535.54.03 $(id)", gpus=(gpu,))), tmp_path)
+    assert nvidia.gpus[0].name == "" and nvidia.gpus[0].compute_capability == "7.5"
+    assert nvidia.driver_version is None
+    assert any("gpu 0 name" in w and "cannot hold" in w for w in warnings), warnings
+    assert any("driver-version" in w for w in warnings), warnings
+    assert "\x1b" not in (tmp_path / "envlock.lock").read_text()
+
+
 def test_driver_missing_system_fields_do_not_lose_gpus(fake_nvml, tmp_path):
     host = FakeHost(driver_version=None, cuda_driver_version=None, gpus=(T4,))
     nvidia, _ = capture(fake_nvml.env(host), tmp_path)
