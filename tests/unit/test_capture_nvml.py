@@ -178,6 +178,17 @@ def test_driver_not_loaded_is_recorded_absent(fake_nvml, tmp_path):
     assert fake_nvml.calls() == []  # init failed, so nothing to shut down
 
 
+def test_nvml_init_refused_falls_back_to_proc_with_a_warning(fake_nvml, tmp_path):
+    NVML_ERROR_NO_PERMISSION = 4
+    root = tmp_path / "host"
+    (root / "proc/driver/nvidia").mkdir(parents=True)
+    (root / "proc/driver/nvidia/version").write_bytes(
+        (HOSTS / "linux-rtx4090-open570" / "proc_driver_nvidia_version").read_bytes())
+    nvidia, warnings = capture(fake_nvml.env(FakeHost(init_error=NVML_ERROR_NO_PERMISSION, gpus=(T4,)), host_root=root), tmp_path)
+    assert (nvidia.driver_present, nvidia.driver_version, nvidia.source, nvidia.gpus) == (True, "570.172.08", "procfs", ())
+    assert any("nvmlInit failed" in w and "NoPermission" in w for w in warnings), warnings
+
+
 def test_no_nvml_library_is_recorded_absent(fake_nvml, tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL('libnvidia-ml.so.1')"], capture_output=True)
     if probe.returncode == 0:
