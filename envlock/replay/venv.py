@@ -1,0 +1,281 @@
+"""``envlock replay --into-venv DIR``: the Python layer, without Docker.
+
+The same install set as the image (the plan's hash-pinned groups), installed
+into a fresh virtual environment with ``pip install --require-hashes
+--no-deps --only-binary :all:``, so the venv gets exactly the locked files or
+nothing: a file whose sha256 differs stops pip before it installs anything
+(pip checks every hash before installing), and envlock then removes the half-made venv.
+Every other layer (OS packages, CUDA, conda, driver, GPU, CPU, variables) is
+reported as not replayed.
+
+pip runs ``--isolated`` (no pip.conf, no PIP_* variables: a site's extra
+index cannot slip in); a TLS-intercepting proxy's CA bundle is passed with
+``--cert``: the ``ca_cert`` argument, else the bundle the caller's pip already
+trusts (``PIP_CERT``, ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envlock import proc
+from envlock.errors import ReplayError, UsageError
+from envlock.findings import CHANGED, EXACT, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
+from envlock.lockfile import model as m
+from envlock.replay.plan import ReplayOptions, plan_replay
+from envlock.replay.render import render_requirements
+
+if TYPE_CHECKING:
+    from envlock.resolve import PinSet
+
+PIP_TIMEOUT = 1800  # seconds for one pip install (large wheels on slow links)
+_PIP_COMMON = ["--isolated", "--disable-pip-version-check", "--no-input"]
+_NOT_REPLAYED = {
+    "os": ("os", "OS packages"),
+    "conda": ("conda", "conda packages"),
+    "cuda": ("cuda", "system CUDA libraries"),
+    "nvidia": ("driver", "the NVIDIA driver and GPUs (host)"),
+    "cpu": ("cpu", "the CPU (host)"),
+    "runtime": ("runtime", "numerics environment variables"),
+    "project": ("project", "the project's git state"),
+}
+
+
+@dataclass(frozen=True)
+class VenvReplay:
+    directory: str
+    python: str  # the venv's interpreter
+    python_version: str
+    installed: dict[str, str]  # canonical name -> version, read back from the venv
+    findings: tuple[Finding, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the Python layer is exact; 1 when anything in it differs (other layers are never replayed here)."""
+        return 0 if all(f.status == EXACT for f in self.findings if f.layer == "python") else 1
+
+
+def default_ca_bundle() -> str | None:
+    for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value and os.path.isfile(value):
+            return value
+    return None
+
+
+def _interpreter_version(python: str) -> str:
+    done = proc.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], timeout=60)
+    if done is None or done.returncode != 0:
+        raise UsageError(f"{python}: cannot run this Python", hint="pass --python PATH to an interpreter")
+    return done.stdout.strip()
+
+
+def _minor(version: str | None) -> str | None:
+    found = re.match(r"([0-9]+)\.([0-9]+)", version or "")
+    return f"{found.group(1)}.{found.group(2)}" if found else None
+
+
+def replay_into_venv(
+    lock: m.Lock,
+    directory: str | os.PathLike,
+    pins: "PinSet | None",
+    *,
+    python: str | None = None,
+    ca_cert: str | None = None,
+    allow_sdists: bool = False,
+) -> VenvReplay:
+    """Create ``directory`` as a venv holding exactly the lock's hash-pinned Python packages.
+
+    ``ReplayError`` (exit 2) when the venv cannot be made or pip refuses a file;
+    the directory is then removed again.  A directory that exists and is not
+    empty is refused before anything is written.
+    """
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target}: exists and is not empty; --into-venv makes a fresh virtualenv", hint="name a new directory")
+    interpreter = python or sys.executable
+    have = _interpreter_version(interpreter)
+    locked = lock.python.version if lock.python else None
+    if locked and _minor(locked) != _minor(have):
+        raise ReplayError(
+            f"the lock needs Python {_minor(locked)} and {interpreter} is Python {have}; its wheels would not install",
+            hint=f"pass --python PATH to a Python {_minor(locked)} interpreter",
+        )
+    # The plan's Python layer, with a placeholder base: no image is involved.
+    plan = plan_replay(lock, ReplayOptions(base_image="scratch", pins=pins, allow_sdists=allow_sdists))
+    findings: list[Finding] = [f for f in plan.findings if f.layer == "python" and f.path != "python.version"]
+    if locked:
+        same = locked == have
+        findings.append(
+            Finding(
+                "python",
+                "python.version",
+                INFO if same else CHANGED,
+                f"the virtualenv's Python is {have}" + ("" if same else f"; the lock has {locked}"),
+                locked=locked,
+                actual=have,
+                status=EXACT if same else CHANGED,
+                rank=150,
+            )
+        )
+    ca = ca_cert or default_ca_bundle()
+    created = not target.exists()
+    try:
+        _run_checked([interpreter, "-m", "venv", str(target)], "creating the virtualenv", 300)
+        venv_python = str(target / "bin" / "python")
+        with tempfile.TemporaryDirectory(prefix="envlock-venv-") as scratch:
+            wheel_dir = Path(scratch) / "wheels"
+            for item in plan.wheelhouse:
+                wheel_dir.mkdir(exist_ok=True)
+                shutil.copyfile(item.local_path, wheel_dir / item.filename)  # pip checks the hash
+            total = len(plan.install_groups)
+            for number, group in enumerate(plan.install_groups, start=1):
+                requirements = Path(scratch) / f"requirements-{number}.txt"
+                requirements.write_text(render_requirements(group, number, total), encoding="utf-8")
+                argv = [venv_python, "-m", "pip", "install", *_PIP_COMMON, "--require-hashes", "--no-deps"]
+                if group.binary_only:
+                    argv += ["--only-binary", ":all:"]
+                if ca:
+                    argv += ["--cert", ca]
+                if group.kind == "index":
+                    argv += ["--index-url", group.index_url]
+                elif group.kind == "wheelhouse":
+                    argv += ["--no-index", "--find-links", str(wheel_dir)]
+                else:
+                    argv += ["--no-index"]
+                argv += ["-r", str(requirements)]
+                _run_checked(argv, f"installing group {number} of {total} ({group.index_url or group.kind})", PIP_TIMEOUT)
+        if plan.remove_after_install:
+            _run_checked([venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install], "removing bootstrap packages", 300)
+        installed = _installed(venv_python)
+    except BaseException:
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+        else:  # an empty directory we were given: leave it empty again
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink()
+        raise
+    findings.extend(_compare(plan, installed))
+    findings.extend(_not_replayed(lock))
+    return VenvReplay(str(target), venv_python, have, installed, tuple(findings))
+
+
+def _run_checked(argv: list[str], what: str, timeout: float) -> None:
+    done = proc.run(argv, timeout=timeout)
+    if done is None:
+        raise ReplayError(f"{what}: {argv[0]} could not be run or timed out after {int(timeout)} s")
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip().splitlines()
+        tail = "\n".join("  " + line for line in output[-15:])
+        hint = None
+        if "DO NOT MATCH THE HASHES" in done.stdout + done.stderr:
+            hint = "a downloaded file is not the locked file (its sha256 differs): the index serves different bytes, or the lock was edited"
+        raise ReplayError(f"{what} failed (exit {done.returncode}):\n{tail}", hint=hint)
+
+
+def _installed(venv_python: str) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    done = proc.run([venv_python, "-m", "pip", "list", *_PIP_COMMON, "--format", "json"], timeout=120)
+    if done is None or done.returncode != 0:
+        raise ReplayError("cannot list the packages of the new virtualenv")
+    try:
+        items = json.loads(done.stdout)
+    except ValueError:
+        raise ReplayError("pip list printed something that is not JSON") from None
+    return {canonicalize_name(item["name"]): item["version"] for item in items}
+
+
+def _compare(plan, installed: dict[str, str]) -> list[Finding]:
+    from packaging.utils import canonicalize_name
+
+    out = []
+    wanted = {canonicalize_name(r.name): r for g in plan.install_groups for r in g.requirements}
+    for name, requirement in sorted(wanted.items()):
+        have = installed.get(name)
+        if have != requirement.version:
+            out.append(
+                Finding(
+                    "python",
+                    f"python.packages[{requirement.name}]",
+                    NUMERIC,
+                    f"{requirement.name}: {have or 'not installed'} in the virtualenv; the lock has {requirement.version}",
+                    locked=requirement.version,
+                    actual=have,
+                    status=CHANGED if have else NOT_REPRODUCIBLE,
+                    rank=60,
+                )
+            )
+    locked_names = {canonicalize_name(p.name) for p in (plan.lock.python.packages if plan.lock.python else ())}
+    # pip without a lock entry is reported by the plan already (kept so that `pip` works).
+    for name in sorted(set(installed) - locked_names - {"pip"}):
+        out.append(
+            Finding(
+                "python",
+                f"python.packages[{name}]",
+                INFO,
+                f"{name} {installed[name]} is in the virtualenv but not in the lock (the venv bootstraps it)",
+                actual=installed[name],
+                status=CHANGED,
+                rank=190,
+            )
+        )
+    return out
+
+
+def _not_replayed(lock: m.Lock) -> list[Finding]:
+    out = []
+    for attr, (layer, what) in _NOT_REPLAYED.items():
+        if getattr(lock, attr) is None:
+            continue
+        fix = "replay into a container image (envlock replay without --into-venv)"
+        if attr == "runtime" and lock.runtime.env:
+            fix = "export them before running: " + " ".join(f"{k}=..." for k in sorted(lock.runtime.env))
+        out.append(
+            Finding(layer, attr, INFO, f"{what}: not replayed (--into-venv replays the Python layer only)", fix=fix, status=NOT_REPRODUCIBLE, rank=190)
+        )
+    return out
+
+
+def run_into_venv(lock: m.Lock, args, fmt: str = "text") -> int:
+    """The CLI's ``--into-venv DIR``: resolve, install, print the report; the exit code."""
+    from envlock.report import findings_json, findings_markdown, findings_text
+    from envlock.resolve import DEFAULT_INDEX, resolve_lock
+
+    pins = None
+    if lock.python is not None and lock.python.packages:
+        pins = resolve_lock(
+            lock,
+            index_url=getattr(args, "index_url", None) or DEFAULT_INDEX,
+            extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),
+            find_links=tuple(getattr(args, "find_links", None) or ()),
+        )
+    result = replay_into_venv(
+        lock,
+        args.into_venv,
+        pins,
+        python=getattr(args, "python", None),
+        ca_cert=getattr(args, "ca_cert", None),
+        allow_sdists=bool(getattr(args, "allow_sdists", False)),
+    )
+    findings = list(result.findings)
+    title = f"envlock replay --into-venv {result.directory} (Python {result.python_version})"
+    if fmt == "json":
+        text = findings_json(findings, directory=result.directory, python=result.python_version, exit_code=result.exit_code)
+    elif fmt == "markdown":
+        text = findings_markdown(findings, title=title)
+    else:
+        text = findings_text(findings, title=title)
+    sys.stdout.write(text + "\n")
+    return result.exit_code
