@@ -44,20 +44,96 @@ class InstalledDist:
     def normalized_name(self) -> str:
         return canonical_name(self.name)
 
+    # RECORD read once per distribution and shared by the probes that need it
+    # (CUDA wheels, kernel architectures, bundled BLAS): torch's RECORD alone
+    # has ~15,000 lines.
+    _record: list[str] | None = field(default=None, repr=False, compare=False)
+    _record_paths: list[Path] | None = field(default=None, repr=False, compare=False)
+    _record_libraries: list[Path] | None = field(default=None, repr=False, compare=False)
+
+    def record_entries(self) -> list[str]:
+        """The paths listed in RECORD, as written there (relative to the site directory); empty when unreadable."""
+        if self._record is None:
+            self._record = parse_record(_read_record(self.path / "RECORD"))
+        return self._record
+
     def record_files(self) -> list[Path]:
-        """Files listed in RECORD, resolved against the site directory (empty when unreadable)."""
-        try:
-            text = (self.path / "RECORD").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return []
-        files = []
-        for line in text.splitlines():
+        """Files listed in RECORD, resolved against the site directory (empty when unreadable).
+
+        Building a Path costs ~5 us here; for every line of every RECORD in
+        a 60-package env that was 0.55 s.  Probes that want shared libraries
+        only should call ``record_shared_libraries``.
+        """
+        if self._record_paths is None:
+            site = self.site_dir
+            self._record_paths = [site / rel for rel in self.record_entries()]
+        return self._record_paths
+
+    def record_shared_libraries(self) -> list[Path]:
+        """The shared libraries (``*.so``, ``*.so.12``, ``*.dylib``, ``*.dll``) among the RECORD entries.
+
+        Found by a byte search of RECORD for the suffixes, parsing only the
+        lines that match: torch's 15,000-line RECORD names ~100 libraries.
+        Measured on the 48-distribution reference env (3.5 MB of RECORD):
+        ~3 ms for the search against ~90 ms to parse every line.
+        """
+        if self._record_libraries is None:
+            if self._record is not None:
+                rels = self._record
+            else:
+                rels = parse_record("\n".join(_library_lines(_read_record_bytes(self.path / "RECORD"))))
+            site = self.site_dir
+            match = _SHARED_LIBRARY.search
+            self._record_libraries = [site / rel for rel in rels if match(rel)]
+        return self._record_libraries
+
+
+_LIBRARY_SUFFIX = re.compile(rb"\.(?:so|dylib|dll|pyd)\b")
+
+
+def _library_lines(data: bytes) -> list[str]:
+    """The lines of a RECORD that mention a shared-library suffix, decoded, in order (pure)."""
+    lines: list[str] = []
+    last_start = -1
+    for hit in _LIBRARY_SUFFIX.finditer(data):
+        start = data.rfind(b"\n", 0, hit.start()) + 1
+        if start == last_start:
+            continue  # two suffixes on one line
+        last_start = start
+        end = data.find(b"\n", hit.end())
+        lines.append(data[start: None if end < 0 else end].decode("utf-8", errors="replace"))
+    return lines
+
+
+_SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9]+)*|dylib|dll|pyd)$")
+
+
+def _read_record_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def _read_record(path: Path) -> str:
+    return _read_record_bytes(path).decode("utf-8", errors="replace")
+
+
+def parse_record(text: str) -> list[str]:
+    """The path column of a RECORD file (pure).  RECORD is CSV; only a quoted path needs the csv module."""
+    entries = []
+    for line in text.splitlines():
+        if line.startswith('"'):
+            import csv
+
+            row = next(csv.reader([line]), None)
+            rel = row[0] if row else ""
+        else:
             rel = line.split(",", 1)[0]
-            if rel.startswith('"') and rel.endswith('"'):
-                rel = rel[1:-1]
-            if rel:
-                files.append(self.site_dir / rel)
-        return files
+        if rel:
+            entries.append(rel)
+    return entries
 
 
 def parse_metadata_head(text: str) -> tuple[str | None, str | None]:

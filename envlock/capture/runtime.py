@@ -172,7 +172,7 @@ def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[F
             found.extend(_libraries_in(dist.site_dir / rel, package))
     for name in sorted(_LIBRARY_DISTS & by_name.keys()):
         dist = by_name[name]
-        for path in dist.record_files():
+        for path in dist.record_shared_libraries():
             classified = classify_library(path.name)
             if classified:
                 kind, lib, preference = classified
