@@ -247,10 +247,17 @@ def _versions_equal(va: str, vb: str) -> bool:
         return False
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+_NOT_NORMAL = re.compile(r"[A-Z_.]|--")
+
+
 def _norm_python(name: str) -> str:
     # PEP 503 normalisation, inlined: packaging.utils.canonicalize_name costs
-    # a validation regex per call, 10 ms per 5,000 packages.
-    return re.sub(r"[-_.]+", "-", name).lower()
+    # a validation regex per call; most captured names are already normal, and
+    # one search is cheaper than a substitution (5,000 names: 40 ms -> 8 ms).
+    if _NOT_NORMAL.search(name) is None:
+        return name
+    return _SEPARATORS.sub("-", name).lower()
 
 
 # --- per-section comparisons -------------------------------------------------------
@@ -681,13 +688,18 @@ def host_findings_both_ways(a: m.Lock, b: m.Lock, labels: tuple[str, str]) -> li
         return []
     findings = []
     for locked, host, locked_name, host_name in ((a, b, labels[0], labels[1]), (b, a, labels[1], labels[0])):
+        if host.nvidia is None and host.cpu is None and host.os is None:
+            continue  # nothing known about that host: the rules could only say "unknown"
+        # Only what would stop one lock's software on the other's host: the
+        # rules' numeric and info findings (another GPU architecture, other
+        # ISA flags) restate differences this diff already ranks.
+        blockers = [f for f in host_findings(locked, host) if f.severity == BLOCKER]
+        if not blockers:
+            continue
         # A problem the lock already has on its own host is not a difference.
         own = {(f.path, f.message) for f in host_findings(locked, locked) if f.severity == BLOCKER}
-        for finding in host_findings(locked, host):
-            # Only what would stop one lock's software on the other's host: the
-            # rules' numeric and info findings (another GPU architecture, other
-            # ISA flags) restate differences this diff already ranks.
-            if finding.severity != BLOCKER or (finding.path, finding.message) in own:
+        for finding in blockers:
+            if (finding.path, finding.message) in own:
                 continue
             findings.append(
                 Finding(
