@@ -65,14 +65,22 @@ class ReplayOutcome:
         return list(getattr(self.plan, "findings", ())) + list(self.extra_findings)
 
     def all_findings(self) -> list[Finding]:
-        """Plan findings and verify findings, one per place: verification wins, the plan adds why/fix."""
+        """Plan findings and verify findings, one per place.
+
+        What the plan already knew it could not reproduce keeps the plan's
+        words (they say why: "not on the index", "the mirror dropped it"),
+        with what verification saw as ``actual``; otherwise verification
+        wins and the plan adds its why/fix.
+        """
         merged: dict[str, Finding] = {}
         for item in self.plan_findings:
             merged.setdefault(_key(item), item)
         if self.verify is not None:
             for item in (*self.verify.findings, *self.verify.host_findings):
                 earlier = merged.get(_key(item))
-                if earlier is not None and earlier.status != EXACT and earlier.severity != INFO:
+                if earlier is not None and earlier.status == NOT_REPRODUCIBLE and earlier.severity != INFO:
+                    item = dataclasses.replace(earlier, actual=earlier.actual or item.actual)
+                elif earlier is not None and earlier.status != EXACT and earlier.severity != INFO:
                     item = dataclasses.replace(item, why=item.why or earlier.why, fix=item.fix or earlier.fix)
                 merged[_key(item)] = item
         return sort_findings(list(merged.values()))
@@ -86,15 +94,9 @@ class ReplayOutcome:
 
 
 def _key(item: Finding) -> str:
-    """Findings about the same thing share a key (package names normalised as PEP 503 does)."""
-    found = re.fullmatch(r"(python\.packages)\[([^\]]+)\](.*)", item.path)
-    if found:
-        return f"{found.group(1)}[{re.sub(r'[-_.]+', '-', found.group(2)).lower()}]{found.group(3)}"
-    # The diff names OS packages with their architecture (jq:amd64), the plan without.
-    found = re.fullmatch(r"(os\.packages)\[([^\]:]+)(?::[a-z0-9-]+)?\](.*)", item.path)
-    if found:
-        return f"{found.group(1)}[{found.group(2)}]{found.group(3)}"
-    return item.path
+    from envlock.replay.verify import finding_place
+
+    return finding_place(item)
 
 
 # --- steps -------------------------------------------------------------------------
@@ -197,38 +199,31 @@ def plan_with_base(lock: m.Lock, request: ReplayRequest, pins, builder: str, eng
             else:
                 plan = _pin_digest(plan, found, notes)
         return plan, notes, extra
-    plan = plan_replay(lock, _options(request, pins, builder, "registry", None))
+    cuda_reason = None
+    try:
+        plan = plan_replay(lock, _options(request, pins, builder, "registry", None))
+    except ReplayError as exc:
+        if not _system_cuda(lock):
+            raise
+        # No base image in the matrix has the lock's CUDA toolkit: replay the
+        # rest and report the toolkit, instead of refusing the whole lock.
+        cuda_reason = exc.message
+        plan = _plan_without_system_cuda(lock, _options(request, pins, builder, "registry", None))
     if engine is None:
         notes.append(f"no Docker engine: the Dockerfile uses {plan.base_image} unpinned")
-        return plan, notes, extra
+        return plan, notes, extra + _cuda_findings(lock, cuda_reason)
     progress.step(f"base image: {plan.base_image}")
     found = engine.resolve(plan.base_image, pull=True)
     if found is not None:
-        return _pin_digest(plan, found, notes), notes, extra
+        return _pin_digest(plan, found, notes), notes, extra + _cuda_findings(lock, cuda_reason)
     # No registry: build (or reuse) a base from the distribution's mirror.
     notes.append(f"{plan.base_image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror")
-    try:
-        own = plan_replay(lock, _options(request, pins, builder, "debootstrap", None))
-        spec = _base_spec_for(own.base)
-    except ReplayError as exc:
-        # A system CUDA toolkit (nvidia/cuda images) cannot come from a Debian
-        # mirror: use the plain Python base for the lock's Python and report
-        # the CUDA layer as not reproducible.
-        from envlock.replay.baseimage import choose_spec
-
-        spec = choose_spec(lock.python.version if lock.python else None, lock.os.id if lock.os else None, lock.os.version_id if lock.os else None)
-        own = plan_replay(lock, _options(request, pins, builder, "registry", spec.ref))
-        extra.append(
-            Finding(
-                "cuda",
-                "replay.base-image",
-                "numeric",
-                f"no base image with the lock's CUDA toolkit could be pulled, so the image is built on {spec.ref}: {exc.message}",
-                fix="replay where a registry serves nvidia/cuda images, or pass --base-image with a local CUDA image",
-                status=NOT_REPRODUCIBLE,
-                rank=30,
-            )
-        )
+    if _system_cuda(lock) and cuda_reason is None:
+        cuda_reason = f"{plan.base_image} cannot be pulled, and a base image built from the Debian mirror has no CUDA toolkit"
+    options = _options(request, pins, builder, "debootstrap", None)
+    own = _plan_without_system_cuda(lock, options) if cuda_reason else plan_replay(lock, options)
+    spec = _base_spec_for(own.base)
+    extra += _cuda_findings(lock, cuda_reason)
     if request.dry_run and engine.image(spec.ref) is None:
         notes.append(f"{spec.ref} does not exist yet; a real replay builds it with debootstrap first")
         return own, notes, extra
@@ -237,6 +232,47 @@ def plan_with_base(lock: m.Lock, request: ReplayRequest, pins, builder: str, eng
     base = ensure_base_image(engine, spec, progress)
     notes.append(base.describe())
     return own, notes, extra
+
+
+def _system_cuda(lock: m.Lock) -> list[m.CudaComponent]:
+    if lock.cuda is None:
+        return []
+    return [c for c in lock.cuda.components if c.source == "system"]
+
+
+def _plan_without_system_cuda(lock: m.Lock, options):
+    """Plan as if the lock had no system CUDA toolkit, but keep the real lock in the plan.
+
+    The image still carries the original lock and its fingerprint; the
+    toolkit is reported by ``_cuda_findings``.
+    """
+    from envlock.lockfile import fingerprint
+    from envlock.replay.plan import plan_replay
+
+    reduced = dataclasses.replace(lock, cuda=dataclasses.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system")))
+    plan = plan_replay(reduced, options)
+    return dataclasses.replace(plan, lock=lock, fingerprint=fingerprint(lock))
+
+
+def _cuda_findings(lock: m.Lock, reason: str | None) -> list[Finding]:
+    if reason is None:
+        return []
+    out = []
+    for comp in sorted(_system_cuda(lock), key=lambda c: c.name):
+        out.append(
+            Finding(
+                "cuda",
+                f"cuda.{comp.name}",
+                "numeric",
+                f"{comp.name} {comp.version} (system toolkit) is not in the image: {reason}",
+                why="the system CUDA toolkit decides which kernels and math libraries code built against it uses",
+                fix="replay where a registry serves an nvidia/cuda image with this toolkit, or pass --base-image with a local one",
+                locked=comp.version,
+                status=NOT_REPRODUCIBLE,
+                rank=30,
+            )
+        )
+    return out
 
 
 def _pin_digest(plan, image, notes: list[str]):

@@ -442,6 +442,28 @@ def _show_counts(counts: dict[str, int]) -> str:
 # --- the report -------------------------------------------------------------------------
 
 
+def finding_place(item: Finding) -> str:
+    """One key per place, whoever reported it.
+
+    The plan writes ``python.packages[PyYAML]``, ``os.packages[jq]`` and
+    ``cuda.cudart``; the diff writes ``python.packages[pyyaml]``,
+    ``os.packages[jq:amd64]`` and ``cuda.components[cudart]``.
+    """
+    import re
+
+    path = item.path
+    found = re.fullmatch(r"python\.packages\[([^\]]+)\](.*)", path)
+    if found:
+        return f"python.packages[{_norm(found.group(1))}]{found.group(2)}"
+    found = re.fullmatch(r"os\.packages\[([^\]:]+)(?::[a-z0-9-]+)?\](.*)", path)
+    if found:
+        return f"os.packages[{found.group(1)}]{found.group(2)}"
+    found = re.fullmatch(r"cuda\.components\[([^\]]+)\](.*)", path)
+    if found:
+        return f"cuda.{found.group(1)}{found.group(2)}"
+    return path
+
+
 def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[Finding]) -> list[LayerStatus]:
     """Reproduced exactly / differs / not reproducible, per layer."""
     findings = list(findings)
@@ -459,7 +481,7 @@ def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[F
         else:
             status = EXACT
         count = _layer_size(layer, locked)
-        places = len({f.path.split(":")[0].rstrip("]") for f in mine})
+        places = len({finding_place(f) for f in mine})
         detail = f"{places} of {count} differ" if mine else f"{count} checked"
         out.append(LayerStatus(layer, status, detail))
     host = [f for f in host if f.severity != INFO]
@@ -558,7 +580,7 @@ def format_report(
         payload["notes"] = notes
         return findings_json(findings, **payload)
     layer_rows = [(l.layer, STATUS_LABEL.get(l.status, l.status), l.detail) for l in layers]
-    shown = [f for f in findings if f.severity != INFO or f.status not in (EXACT,)]
+    shown = findings
     if fmt == "markdown":
         out = [f"## {md_escape(title)}", "", markdown_table(("layer", "result", "detail"), layer_rows)]
         if host_rows:

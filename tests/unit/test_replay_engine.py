@@ -278,20 +278,26 @@ def test_probe_bundle_holds_envlock_and_its_capture_dependencies():
 
 def test_report_merges_plan_and_verify_findings_per_place():
     plan_finding = Finding("os", "os.packages[jq]", "differs", "the mirror no longer has 1.6-2.1", fix="snapshot.debian.org", status=NOT_REPRODUCIBLE)
-    verify_finding = Finding("os", "os.packages[jq:amd64]", "differs", "jq: 1.6-2.1 in lock, 1.6-2.1+deb12u3 in image")
+    verify_finding = Finding("os", "os.packages[jq:amd64]", "differs", "jq: 1.6-2.1 in lock, 1.6-2.1+deb12u3 in image", actual="1.6-2.1+deb12u3")
+    python_plan = Finding("python", "python.version", "differs", "base follows 3.11.x", status="differs")
+    python_seen = Finding("python", "python.version", NUMERIC, "3.11.7 in lock, 3.11.2 in image", why=None)
     info = Finding("python", "python.packages", INFO, "installed hash-pinned", status=EXACT)
 
     class Plan:
-        findings = (plan_finding, info)
+        findings = (plan_finding, info, python_plan)
 
     class Report:
-        findings = (verify_finding,)
+        findings = (verify_finding, python_seen)
         host_findings = ()
 
     outcome = ReplayOutcome(plan=Plan(), dockerfile="", files=(), verify=Report())
     merged = outcome.all_findings()
     jq = [f for f in merged if f.layer == "os"]
-    assert len(jq) == 1 and jq[0].fix == "snapshot.debian.org" and jq[0].message.startswith("jq: 1.6-2.1 in lock")
+    # The plan knew why (the mirror dropped it); verification saw what came instead.
+    assert len(jq) == 1 and jq[0].fix == "snapshot.debian.org" and jq[0].message.startswith("the mirror no longer has")
+    assert jq[0].status == NOT_REPRODUCIBLE and jq[0].actual == "1.6-2.1+deb12u3"
+    # Otherwise verification wins.
+    assert [f.message for f in merged if f.path == "python.version"] == ["3.11.7 in lock, 3.11.2 in image"]
     assert outcome.exit_code == 1
     assert ReplayOutcome(plan=Plan(), dockerfile="", files=()).exit_code == 1
     assert ReplayOutcome(plan=type("P", (), {"findings": (info,)})(), dockerfile="", files=()).exit_code == 0

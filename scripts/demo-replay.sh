@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make demo, second half: replay envlock.lock into an image and verify it.
+#
+# Called by scripts/demo.sh after the capture. Needs a reachable Docker
+# engine; without one it says so and stops (replay's --into-venv needs no
+# engine). No image registry is needed: when the default base image cannot
+# be pulled, `envlock replay` builds its own from the Debian mirror
+# (debootstrap + docker import; about a minute, once) and says so.
+set -euo pipefail
+bin=${1:-.venv/bin}
+lock=${ENVLOCK_DEMO_LOCK:-envlock.lock}
+image=${ENVLOCK_DEMO_IMAGE:-envlock-demo:latest}
+
+if ! "$bin/python" -c 'import docker; docker.from_env(timeout=10).ping()' >/dev/null 2>&1; then
+  echo "== envlock replay: skipped, no Docker engine is reachable"
+  echo "   start one (sudo systemctl start docker, or sudo dockerd &) and run: $bin/envlock replay $lock"
+  echo "   without Docker: $bin/envlock replay $lock --into-venv DIR replays the Python layer"
+  exit 0
+fi
+
+# A TLS-intercepting proxy's CA (this machine's pip uses one): mounted as a
+# build secret for pip, in no layer of the image. On other machines the
+# system bundle is harmless.
+ca_args=()
+for ca in "${PIP_CERT:-}" /etc/ssl/certs/ca-certificates.crt; do
+  if [ -n "$ca" ] && [ -f "$ca" ]; then ca_args=(--ca-cert "$ca"); break; fi
+done
+
+echo "== envlock replay $lock -> $image"
+set +e
+"$bin/envlock" replay "$lock" -t "$image" "${ca_args[@]}"
+replay_rc=$?
+set -e
+if [ "$replay_rc" -ge 2 ]; then
+  echo "envlock replay failed (exit $replay_rc)" >&2
+  exit "$replay_rc"
+fi
+
+echo
+echo "== envlock verify $image (against the lock stored in the image)"
+set +e
+"$bin/envlock" verify "$image" --markdown
+verify_rc=$?
+set -e
+if [ "$verify_rc" -ge 2 ]; then
+  echo "envlock verify failed (exit $verify_rc)" >&2
+  exit "$verify_rc"
+fi
+echo
+if [ "$replay_rc" -eq 0 ]; then
+  echo "== demo: $image reproduces $lock exactly"
+else
+  echo "== demo: $image built and verified; the differences that remain are listed above (exit code 1 = mismatches remain)"
+fi
