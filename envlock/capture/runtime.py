@@ -202,6 +202,34 @@ def _with_config_versions(found: list[FoundLibrary], by_name: dict[str, Any]) ->
     return out
 
 
+def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
+    """BLAS/OpenMP libraries that conda packages put into a conda prefix (libopenblas, mkl, llvm-openmp, libgomp).
+
+    In a conda env numpy links against these rather than a vendored copy;
+    the conda-meta file lists (already parsed for the conda layer, and
+    cached) name them, and the package version is the library's.
+    """
+    from envlock.capture.conda import conda_meta_dir, read_conda_records
+
+    if not conda_meta_dir(prefix).is_dir():
+        return []
+    found: list[FoundLibrary] = []
+    base = Path(prefix)
+    for record in read_conda_records(prefix).records:
+        name, version, files = record.get("name"), record.get("version"), record.get("files")
+        if not isinstance(name, str) or not isinstance(files, list):
+            continue
+        for rel in files:
+            if not isinstance(rel, str) or not (".so" in rel or ".dylib" in rel or ".dll" in rel):
+                continue
+            slash = rel.rfind("/")
+            classified = classify_library(rel[slash + 1 :])
+            if classified:
+                kind, lib, preference = classified
+                found.append(FoundLibrary(name, kind, lib, base / rel, version if isinstance(version, str) else None, preference))
+    return found
+
+
 def _representatives(found: list[FoundLibrary]) -> list[FoundLibrary]:
     """One file per (package, library): MKL's twenty files are one library."""
     best: dict[tuple[str, str], FoundLibrary] = {}
@@ -246,7 +274,8 @@ def probe_runtime(ctx: Any) -> m.RuntimeSection:
     info = ctx.interpreter
     site_dirs = list(info.site_dirs)
     libraries = []
-    for lib in _representatives(find_bundled_libraries(site_dirs, ctx.dists)):
+    found = find_bundled_libraries(site_dirs, ctx.dists) + find_conda_libraries(info.prefix)
+    for lib in _representatives(found):
         fields = {
             "package": lib.package,
             "kind": lib.kind,

@@ -8,6 +8,7 @@ files are the real ones.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import sys
 import time
@@ -185,3 +186,33 @@ def test_runtime_probe_is_fast_on_a_sixty_package_env(tmp_path: Path) -> None:
     median = statistics.median(timings)
     print(f"probe_runtime on 60 distributions: median {median * 1000:.2f} ms", file=sys.stderr)
     assert median < 0.020
+
+
+def test_conda_provided_blas_and_openmp(tmp_path: Path) -> None:
+    """In a conda env numpy uses conda's libopenblas / llvm-openmp from <prefix>/lib: named from conda-meta file lists.
+
+    The two records are written here in the shape conda gives them (name,
+    version, build, files); libgcc-ng is the real corpus record, whose files
+    include share/info/libgomp.info but no libgomp library.
+    """
+    venv = make_venv(tmp_path / "condaenv")
+    meta = venv.path / "conda-meta"
+    meta.mkdir()
+    (meta / "libopenblas-0.3.21-pthreads_h78a6416_3.json").write_text(json.dumps({
+        "name": "libopenblas", "version": "0.3.21", "build": "pthreads_h78a6416_3", "subdir": "linux-64",
+        "channel": "https://conda.anaconda.org/conda-forge/linux-64",
+        "files": ["lib/libopenblas.so", "lib/libopenblas.so.0", "lib/libopenblasp-r0.3.21.so"]}))
+    (meta / "llvm-openmp-15.0.7-h0cdce71_0.json").write_text(json.dumps({
+        "name": "llvm-openmp", "version": "15.0.7", "build": "h0cdce71_0", "subdir": "linux-64",
+        "channel": "https://conda.anaconda.org/conda-forge/linux-64", "files": ["lib/libomp.so", "lib/libgomp.so.1"]}))
+    (meta / "libgcc-ng-9.3.0-h5101ec6_17.json").write_bytes(
+        (DATA / "conda_meta" / "autodock-linux64.defaults.libgcc-ng-9.3.0-h5101ec6_17.json").read_bytes())
+    result, _ = capture(tmp_path / "conda.lock", "--python", str(venv.python))
+    assert result.returncode == 0, result.stderr
+    libraries = {(lib.package, lib.name): (lib.kind, lib.file, lib.version)
+                 for lib in load_lock(tmp_path / "conda.lock").lock.runtime.libraries}
+    assert libraries == {
+        ("libopenblas", "openblas"): ("blas", "lib/libopenblas.so", "0.3.21"),
+        ("llvm-openmp", "omp"): ("openmp", "lib/libomp.so", "15.0.7"),
+        ("llvm-openmp", "gomp"): ("openmp", "lib/libgomp.so.1", "15.0.7"),  # llvm-openmp's libgomp compatibility link
+    }
