@@ -330,3 +330,20 @@ def test_dockerfile_export_writes_the_replay_build_context(tmp_path):
     assert "Dockerfile" in written and len(written) > 1
     hashed = "".join(p.read_text(errors="replace") for p in out.parent.rglob("*.txt"))
     assert SIX_SHA in hashed
+
+
+def test_apptainer_for_a_conda_lock_installs_the_explicit_file(tmp_path):
+    lock = conda_lock_value()
+    lock = m.Lock(conda=lock.conda)  # conda only: no Python packages to resolve, so no network
+    lock_path = tmp_path / "envlock.lock"
+    write_lock(lock, lock_path)
+    out = tmp_path / "conda.def"
+    result = run_envlock("export", "apptainer", str(lock_path), "-o", str(out))
+    assert result.returncode == 1  # numpy has no URL in the lock: listed, and left out of the explicit file
+    assert "not exported: numpy" in result.stderr
+    text = out.read_text()
+    assert "From: mambaorg/micromamba:latest" in text
+    assert "    conda.conda-explicit.txt /opt/envlock/conda.conda-explicit.txt" in text
+    assert "micromamba install --yes --name base --file /opt/envlock/conda.conda-explicit.txt" in text
+    assert "pin it by digest" in text
+    assert "@EXPLICIT" in (tmp_path / "conda.conda-explicit.txt").read_text()
