@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         findings = diff(lock_a, lock_b, labels=("A", "B"))
         legend = {"A": label_a, "B": label_b}
         if args.json:
-            text = _two_way_json(findings, legend)
+            text = two_way_json(findings, legend)
         elif args.markdown:
             text = two_way_markdown(findings, legend)
         else:
@@ -101,6 +101,7 @@ def _summary(findings: list) -> str:
 
 
 def two_way_text(findings: list, legend: dict[str, str]) -> str:
+    """Terminal text: one table per layer, best-ranked layer first; ``legend`` maps the side labels to names."""
     from envlock.findings import UNKNOWN
     from envlock.report import safe, table
 
@@ -111,7 +112,7 @@ def two_way_text(findings: list, legend: dict[str, str]) -> str:
         lines.append("")
         lines.append(f"[{layer}]")
         rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message) for f in block]
-        lines.append(table(("severity", "where", "A", "B", "what"), rows))
+        lines.append(table(("severity", "where", *legend, "what"), rows))
         whys = []
         for f in block:
             if f.why and f.why not in whys:
@@ -141,7 +142,7 @@ def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
     for layer, block in _by_layer(real):
         lines.extend(["", f"### {md_escape(layer)}", ""])
         rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message, f.why or "") for f in block]
-        lines.append(markdown_table(("severity", "where", "A", "B", "what", "why it can matter"), rows))
+        lines.append(markdown_table(("severity", "where", *legend, "what", "why it can matter"), rows))
     unknown = [f for f in findings if f.status == UNKNOWN]
     if unknown:
         lines.extend(["", "### not compared", ""])
@@ -149,7 +150,7 @@ def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _two_way_json(findings: list, legend: dict[str, str]) -> str:
+def two_way_json(findings: list, legend: dict[str, str]) -> str:
     import json
 
     from envlock.diff import differs
