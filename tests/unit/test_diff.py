@@ -206,7 +206,15 @@ def locks(draw):
             gpus=tuple(m.Gpu(index=i, name=n, compute_capability=cc) for i, (n, cc) in enumerate(draw(gpus))),
         )
     cpu = m.CpuSection(flags=tuple(draw(st.sets(st.sampled_from(["avx2", "avx512f", "amx_tile", "fma"]))))) if draw(st.booleans()) else None
-    return m.Lock(python=python, runtime=runtime, nvidia=nvidia, cpu=cpu)
+    conda = None
+    if draw(st.booleans()):
+        chosen = draw(st.dictionaries(st.sampled_from(["numpy", "mkl", "cudnn", "zlib"]), st.tuples(st.sampled_from(["1.0", "2.0"]), st.sampled_from(["h0", "h1"]), st.sampled_from([None, "1" * 32, "2" * 32])), max_size=3))
+        conda = m.CondaSection(packages=tuple(m.CondaPackage(name=n, version=v, build=b, md5=h) for n, (v, b, h) in chosen.items()))
+    os_section = None
+    if draw(st.booleans()):
+        chosen = draw(st.dictionaries(st.sampled_from(["libc6", "libopenblas0", "libcudnn9"]), st.sampled_from(["1.0-1", "2.0-1"]), max_size=3))
+        os_section = m.OsSection(glibc=draw(st.sampled_from([None, "2.36", "2.39"])), packages=tuple(m.OsPackage(name=n, version=v) for n, v in chosen.items()))
+    return m.Lock(python=python, runtime=runtime, nvidia=nvidia, cpu=cpu, conda=conda, os=os_section)
 
 
 def _swap_sides(path: str) -> str:
@@ -255,7 +263,7 @@ def test_equal_layer_digests_mean_no_findings_in_that_layer(a, b):
     # N-way grouping relies on this: two locks in one group never differ in that layer.
     from envlock.diff import diff_section
 
-    for section in ("python", "runtime", "nvidia", "cpu"):
+    for section in ("python", "runtime", "nvidia", "cpu", "conda", "os"):
         va, vb = getattr(a, section), getattr(b, section)
         if va is not None and vb is not None and section_digest(section, va) == section_digest(section, vb):
             assert diff_section(section, va, vb) == []

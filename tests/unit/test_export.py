@@ -185,6 +185,34 @@ def test_pylock_output_must_be_named_as_pep751_requires(tmp_path):
     assert not (tmp_path / "locked.toml").exists()
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("name", "--index-url"),
+        ("name", "six\n--extra-index-url https://evil.example/simple"),
+        ("version", "1.0; --hash=sha256:00"),
+        ("url", "https://evil.example/six.whl --trusted-host evil.example"),
+        ("sha256", "--no-require-hashes"),
+    ],
+)
+def test_requirement_lines_refuse_smuggled_options(field, value):
+    # THREATS.md C1/C2: a value that is not a name, version, URL or hash never reaches the file.
+    from envlock.errors import FormatError
+    from envlock.formats.export_requirements import requirement_line
+    from envlock.resolve import Pin
+
+    pin = Pin(name="six", version="1.16.0", filename="six-1.16.0-py2.py3-none-any.whl", sha256=SIX_SHA, kind="wheel",
+              url="https://files.example/six-1.16.0-py2.py3-none-any.whl", index="https://other.example/simple")
+    with pytest.raises(FormatError):
+        requirement_line(dataclasses_replace(pin, **{field: value}), "https://pypi.org/simple")
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
 # --- conda -------------------------------------------------------------------------------
 
 
