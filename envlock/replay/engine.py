@@ -33,7 +33,6 @@ container, saving images.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shutil
@@ -44,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from envlock.errors import EngineError
 

@@ -20,9 +20,7 @@ Choosing the base image:
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from envlock.errors import EngineError, ReplayError, UsageError

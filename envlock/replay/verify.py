@@ -27,7 +27,6 @@ import dataclasses
 import importlib.util
 import io
 import json
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path

@@ -183,6 +183,14 @@ def test_python_dockerfile_uses_exec_form_and_fixed_text():
     assert "python3.11-venv" in argv[2] and "rm -rf /var/lib/apt/lists/*" in argv[2]
 
 
+def test_base_recipe_names_what_the_image_is_made_from():
+    bookworm = baseimage.BaseImageSpec("bookworm", "3.11")
+    assert baseimage.python_recipe(bookworm) == baseimage.python_recipe(baseimage.BaseImageSpec("bookworm", "3.11"))
+    assert baseimage.python_recipe(bookworm) != baseimage.python_recipe(baseimage.BaseImageSpec("trixie", "3.13"))
+    mirrored = baseimage.BaseImageSpec("bookworm", "3.11", mirror="http://mirror.example/debian")
+    assert baseimage.python_recipe(bookworm) != baseimage.python_recipe(mirrored)
+
+
 def test_sources_cover_release_updates_and_security():
     text = baseimage.sources_deb822(baseimage.BaseImageSpec("bookworm", "3.11"))
     assert "Suites: bookworm bookworm-updates" in text
