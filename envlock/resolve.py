@@ -667,6 +667,10 @@ class _Resolver:
                 self.link_pages.append(item)
             else:
                 path = urllib.request.url2pathname(urllib.parse.urlsplit(item).path) if item.startswith("file://") else item
+                if not Path(path).expanduser().is_dir():
+                    from envlock.errors import UsageError
+
+                    raise UsageError(f"--find-links {item}: not a directory", hint="pass a directory that holds wheel or sdist files")
                 self.wheelhouses.append(Wheelhouse(path))
 
     def resolve(self, pkg: m.PythonPackage) -> Pin | VcsRef | Problem:

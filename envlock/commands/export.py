@@ -117,9 +117,14 @@ def _copy_wheels(pins, output: str) -> None:
     """Wheelhouse files go into wheels/ beside the output (pip refuses paths outside the lock's directory)."""
     if pins is None or not any(p.wheelhouse_file for p in pins.pins):
         return
+    from envlock.errors import UsageError
     from envlock.resolve import copy_wheelhouse_files
 
-    copy_wheelhouse_files(pins, os.path.join(_out_dir(output), WHEELS_DIR))
+    destination = os.path.join(_out_dir(output), WHEELS_DIR)
+    try:
+        copy_wheelhouse_files(pins, destination)
+    except OSError as exc:
+        raise UsageError(f"cannot copy the wheelhouse files into {destination} ({exc.strerror})") from None
 
 
 def _need_pins(lock, pins):
@@ -223,17 +228,20 @@ def _export_dockerfile(lock, args, output: str, command: str) -> list[str]:
     pins = _resolve(lock, args)
     plan = plan_replay(lock, ReplayOptions(base_image=args.base_image, pins=pins))
     context = render_context(plan)
-    directory = _out_dir(output)
-    for path, data in context.items():
-        if path == context.dockerfile_path:
-            continue
-        _write_context_file(directory, path, data)
-    for path, source in sorted(context.wheelhouse.items()):
-        import shutil
+    import shutil
 
-        target = _context_target(directory, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(source, target)
+    directory = _out_dir(output)
+    try:
+        for path, data in context.items():
+            if path == context.dockerfile_path:
+                continue
+            _write_context_file(directory, path, data)
+        for path, source in sorted(context.wheelhouse.items()):
+            target = _context_target(directory, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target)
+    except OSError as exc:
+        raise UsageError(f"-o {output}: the build context cannot be written into {directory} ({exc.strerror})") from None
     _write(output, context.dockerfile)
     # The plan's other findings (host layers, OS versions) are the replay's
     # report, shown as notes: the Dockerfile itself is complete without them.
