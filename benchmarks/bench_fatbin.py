@@ -13,7 +13,10 @@ tests/envs.py ``cuda_wheels_venv``) and reports GB/s of library bytes:
 * cached: served from envlock's cache by file identity (what a second
   capture of an unchanged environment pays);
 * cuobjdump --list-elf --list-ptx over the same files (warm), when the wheel's
-  binary is in .cache/envlock-tools (the fatbin tests download it).
+  binary is in .cache/envlock-tools (the fatbin tests download it);
+* whole `envlock capture --python` of that env (the default case only): with an
+  empty envlock cache, then served from the cache, then with the kernel
+  probe's cache disabled (ENVLOCK_NO_CACHE=1), as wall time of the command.
 
 Figures are medians of in-process timings of the scan itself (no interpreter start).
 """
@@ -97,7 +100,27 @@ def main() -> int:
     if cuobj:
         print(line("cuobjdump --list-elf --list-ptx", cuobj))
         print(f"cuobjdump / envlock (warm): {statistics.median(cuobj) / statistics.median(warm):.0f}x")
+    if args.site is None:
+        capture_times(site, libs, args.runs)
     return 0
+
+
+def capture_times(site: Path, libs: list[Path], runs: int) -> None:
+    python = site.parents[2] / "bin" / "python"
+    envlock = str(Path(sys.executable).with_name("envlock"))
+    first, cached, uncached = [], [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "XDG_CACHE_HOME": tmp}
+            argv = [envlock, "capture", "--python", str(python), "-o", os.path.join(tmp, "x.lock"), "-q"]
+            first.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
+            cached.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
+            env["ENVLOCK_NO_CACHE"] = "1"
+            uncached.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
+    print(f"envlock capture --python <that env>, median of {runs} (warm page cache):")
+    print(f"  first run (empty envlock cache)   {statistics.median(first):.3f} s")
+    print(f"  second run (kernels from cache)   {statistics.median(cached):.3f} s")
+    print(f"  ENVLOCK_NO_CACHE=1                {statistics.median(uncached):.3f} s")
 
 
 if __name__ == "__main__":

@@ -480,7 +480,8 @@ def probe_package_kernels(ctx) -> dict[str, tuple[tuple[str, ...], tuple[str, ..
     cache = None if os.environ.get("ENVLOCK_NO_CACHE") else KernelCache()
     kernels: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for dist in ctx.dists:
-        libraries = library_files(dist.record_files())
+        # Shared with the other probes that look for libraries (cached per dist).
+        libraries = library_files(dist.record_shared_libraries())
         if not libraries:
             continue
         sass: set[str] = set()
