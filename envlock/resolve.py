@@ -699,8 +699,10 @@ class _Resolver:
         url = pkg.url or ""
         filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
         expected = pkg.archive_hash.split(":", 1)[1] if pkg.archive_hash else None
-        if _file_identity(filename) is None:
-            return Problem(pkg.name, pkg.version, f"its URL ({url[:120]}) does not end in a wheel or sdist file name")
+        # A direct URL may name its archive freely (GitHub's v1.0.tar.gz); only
+        # a name that could escape a directory or a requirements line is refused.
+        if not _SAFE_FILENAME.fullmatch(filename) or not filename.endswith((".whl", ".tar.gz", ".zip")):
+            return Problem(pkg.name, pkg.version, f"its URL ({url[:120]}) does not end in an archive file name (.whl, .tar.gz, .zip)")
         if expected is None:
             return Problem(pkg.name, pkg.version, f"installed from {url or 'a URL'} with no archive hash recorded", fix="reinstall it from a URL with #sha256=... so the file can be checked")
         if _portable_https(url):
