@@ -136,7 +136,6 @@ def _archive_sha256(archive_info: dict) -> str | None:
     return None
 
 
-
 def model_checks(cls: type) -> dict[str, chk.Check | None]:
     """The loader's check for each field of a model class, so capture and loader always agree."""
     return {fld.name: fld.metadata.get("check") for fld in dataclasses.fields(cls)}
