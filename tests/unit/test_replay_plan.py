@@ -23,7 +23,7 @@ from envlock.lockfile import (
 )
 from envlock.replay import base_images as bi
 from envlock.replay.os_report import os_report_findings, parse_os_report
-from envlock.replay.plan import ReplayOptions, is_image_owned_env, plan_replay, system_cuda
+from envlock.replay.plan import ReplayOptions, is_image_owned_env, layer_summary, plan_replay, system_cuda
 from envlock.resolve import Pin, PinSet, Problem, VcsRef
 from tests.unit.replay_data import lock, pins
 
@@ -196,6 +196,15 @@ def test_cuda_plan_reports_host_and_toolkit():
     assert [o.name for o in plan.os_packages] == ["build-essential", "libopenmpi-dev"]
     # CUDA_LAUNCH_BLOCKING is allow-listed although CUDA_* belongs to the image
     assert dict(plan.env) == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "CUDA_LAUNCH_BLOCKING": "1", "NCCL_ALGO": "Ring"}
+
+
+def test_layer_summary_counts_statuses_per_layer():
+    summary = layer_summary(plan_replay(lock("cuda-system"), ReplayOptions(pins=pins("cuda-system"))).findings)
+    assert summary["cuda"] == {"differs": 3}
+    assert summary["driver"] == {"not-reproducible": 1}
+    assert summary["gpu"] == {"not-reproducible": 1}
+    assert summary["python"] == {"exact": 2}
+    assert summary["os"] == {"exact": 3}
 
 
 def test_system_cuda_is_read_from_system_components_only():
