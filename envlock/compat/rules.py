@@ -264,7 +264,15 @@ def _driver_rules(ctx: _Context) -> bool:
         return False
     b_gpus = host_gpus(ctx.b)
     if not nv.driver_present or not b_gpus:
-        if needs_cuda:
+        a_nv = ctx.a.nvidia
+        if needs_cuda and a_nv is not None and not a_gpus:
+            # The lock was captured on a host without a GPU too: its software
+            # evidently ran there (CUDA builds run CPU code paths), so this is no change.
+            ctx.add(Finding("gpu", "nvidia.gpus", INFO, f"no NVIDIA GPU here, as on the lock's host; the locked "
+                            f"software ships {_needs_text(ctx)} but was captured without a GPU",
+                            why="only its CPU code paths can have run where it was captured",
+                            locked="none", actual="none", rank=50))
+        elif needs_cuda:
             what = "no NVIDIA driver" if not nv.driver_present else f"NVIDIA driver {nv.driver_version or ''} but no GPU".replace("  ", " ")
             ctx.add(Finding(
                 "gpu", "nvidia.gpus", BLOCKER, f"{what} on this host; the lock needs {_needs_text(ctx)}",

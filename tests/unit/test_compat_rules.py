@@ -137,6 +137,15 @@ def test_no_gpu_with_a_gpu_lock_blocks():
         assert "2x NVIDIA A100-SXM4-80GB" in found[0].locked
 
 
+def test_no_gpu_here_nor_on_the_lock_host_is_not_a_blocker():
+    """A CUDA build captured on a machine without a GPU: nothing changes on another machine without one."""
+    a = lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)], nv=nvidia(None, None))
+    findings = rules.host_findings(a, lock(nv=nvidia(None, None)))
+    assert blockers(findings) == [] and [f.severity for f in findings] == [INFO]
+    # Unknown GPU state on the lock's host is not "no GPU": still a blocker.
+    assert blockers(rules.host_findings(lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)]), lock(nv=nvidia(None, None))))
+
+
 def test_no_gpu_is_fine_for_cpu_only_software():
     a = lock(packages=[torch("2.13.0+cpu")], nv=nvidia("570.124.06", "12.8", A100))
     findings = rules.host_findings(a, lock(nv=nvidia(None, None)))
