@@ -85,6 +85,13 @@ def _by_layer(findings: list) -> list[tuple[str, list]]:
     return list(blocks.items())
 
 
+def _cell(finding, value: str | None) -> str:
+    """A table cell for one side: an absent environment variable is "unset", anything else absent is "-"."""
+    if value is not None:
+        return value
+    return "unset" if finding.path.startswith("runtime.env.") else "-"
+
+
 def _summary(findings: list) -> str:
     from envlock.findings import NUMERIC, UNKNOWN
 
@@ -111,7 +118,7 @@ def two_way_text(findings: list, legend: dict[str, str]) -> str:
     for layer, block in _by_layer(real):
         lines.append("")
         lines.append(f"[{layer}]")
-        rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message) for f in block]
+        rows = [(f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message) for f in block]
         lines.append(table(("severity", "where", *legend, "what"), rows))
         whys = []
         for f in block:
@@ -141,7 +148,7 @@ def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
     real = [f for f in findings if f.status != UNKNOWN]
     for layer, block in _by_layer(real):
         lines.extend(["", f"### {md_escape(layer)}", ""])
-        rows = [(f.severity, f.path, f.locked or "-", f.actual or "-", f.message, f.why or "") for f in block]
+        rows = [(f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message, f.why or "") for f in block]
         lines.append(markdown_table(("severity", "where", *legend, "what", "why it can matter"), rows))
     unknown = [f for f in findings if f.status == UNKNOWN]
     if unknown:
@@ -205,7 +212,7 @@ def nway_text(report) -> str:
             found = real_findings(group)
             lines.append(f"  {len(group.members)} differ{'s' if len(group.members) == 1 else ''}: {_members(group.members)}")
             for f in found[:MAX_FINDINGS_PER_GROUP]:
-                lines.append(f"    {f.severity:8} {safe(f.path)}: majority {safe(f.locked or '-')}, here {safe(f.actual or '-')}")
+                lines.append(f"    {f.severity:8} {safe(f.path)}: majority {safe(_cell(f, f.locked))}, here {safe(_cell(f, f.actual))}")
             if len(found) > MAX_FINDINGS_PER_GROUP:
                 lines.append(f"    ... and {len(found) - MAX_FINDINGS_PER_GROUP} more differences")
             if not found:
@@ -241,7 +248,7 @@ def nway_markdown(report) -> str:
         rows = []
         for group in layer.groups[1:]:
             found = real_findings(group)[:MAX_FINDINGS_PER_GROUP]
-            what = "; ".join(f"{f.path}: {f.locked or '-'} → {f.actual or '-'}" for f in found) or "only unknown fields"
+            what = "; ".join(f"{f.path}: {_cell(f, f.locked)} → {_cell(f, f.actual)}" for f in found) or "only unknown fields"
             rows.append((_members(group.members), what))
         lines.append(markdown_table(("locks", "differences from the majority"), rows))
     return "\n".join(lines)
