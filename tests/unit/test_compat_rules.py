@@ -292,3 +292,14 @@ def test_gpu_count_change_is_numeric():
     b = lock(nv=nvidia("570.124.06", "12.8", H100))
     numeric = by_severity(rules.host_findings(a, b), NUMERIC, "gpu")
     assert [(f.locked, f.actual) for f in numeric] == [("2", "1")]
+
+
+def test_compat_never_imports_capture():
+    """DESIGN.md: compat is pure rules over data; doctor composes it with capture."""
+    import subprocess
+    import sys
+
+    code = ("import sys, envlock.compat.rules, envlock.compat.data; "
+            "print(sorted(n for n in sys.modules if n.startswith('envlock.capture')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -239,7 +239,7 @@ def _damaged(source: Path, tmp_path: Path, edit) -> Path:
     return out
 
 
-def test_truncated_file_warns_and_keeps_what_was_read(nvcc_libraries, tmp_path):
+def test_file_cut_inside_the_fat_binary_warns(nvcc_libraries, tmp_path):
     # Cut the file in the middle of .nv_fatbin: the section header table (at the end) is lost too.
     path = _damaged(nvcc_libraries["plain"], tmp_path, lambda d, off, size: d[: off + size // 2])
     result = fatbin.read_library_kernels(path)
