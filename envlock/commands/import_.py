@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(io.dumps_lock(lock, command_text(args)))
     else:
-        io.write_lock(lock, args.output, command_text(args))
+        try:
+            io.write_lock(lock, args.output, command_text(args))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write {args.output}: {exc.strerror or exc}",
+                hint="check that the directory exists and is writable",
+            ) from None
     if not args.quiet:
         from envlock.report import safe
         from envlock.summary import summary_line

@@ -94,6 +94,14 @@ def test_missing_output_is_a_usage_error(tmp_path):
     assert result.returncode == 2 and "-o OUT" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_unwritable_output_is_an_error_not_a_traceback(tmp_path):
+    src = tmp_path / "req.txt"
+    src.write_text(FREEZE)
+    result = run_envlock("import", "pip-freeze", str(src), "-o", str(tmp_path / "missing-dir" / "x.lock"))
+    assert result.returncode == 2
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_file_name_with_newline_cannot_inject_into_the_header(tmp_path):
     src = tmp_path / "req\nlock-version = \"9.0\"\n.txt"
     src.write_text(FREEZE)
