@@ -169,7 +169,7 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
 
         if section == "cpu":
             pair = re.match(r"^([^:=]+?)\s*[:=]\s*(.*)$", line)
-            if pair and not (last_field == "cpu:Flags" and ":" not in line and "=" not in line):
+            if pair:
                 key = pair.group(1).strip()
                 report.cpu[key] = pair.group(2).strip()
                 last_field = f"cpu:{key}"

@@ -6,6 +6,7 @@ file and its .source.txt); none is computed by the code under test.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,17 @@ def test_no_home_paths_or_user_names_reach_the_lock():
     assert "hameerabbasi" not in text and "/Users/" not in text
     text = dumps_lock(load("19"))  # OneFlow line holds /home/wangyi/miniconda3/...
     assert "wangyi" not in text and "/home/" not in text
+
+
+def test_flags_line_folded_by_a_mail_client_is_joined():
+    text = (CORPUS / "21.txt").read_text(encoding="utf-8")
+    flags_line = next(line for line in text.splitlines() if line.startswith("Flags:"))
+    folded = textwrap.fill(flags_line, width=76, break_on_hyphens=False)  # what a mail client does
+    assert folded.count("\n") >= 5 and folded.splitlines()[-1].endswith("avx512_vnni")
+    lock = import_bytes("collect-env", text.replace(flags_line, folded).encode(), "21-folded.txt")
+    # "avx512_vnni" is the last flag of 21.txt, on the last folded line; "sse4_2" sits on an inner one.
+    assert {"avx512_vnni", "sse4_2", "avx2", "fma"} <= set(lock.cpu.flags)
+    assert lock.cpu.flags == load("21").cpu.flags
 
 
 def test_shell_prompt_and_runtime_warning_before_the_report_are_ignored():
