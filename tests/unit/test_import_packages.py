@@ -253,3 +253,13 @@ def test_pip_freeze_relative_editable_has_no_url():
     lock = text_import("pip-freeze", "# Editable install with no version control (tool==2.0)\n-e .\n")
     (package,) = lock.python.packages
     assert (package.name, package.version, package.source, package.url) == ("tool", "2.0", "editable", None)
+
+
+def test_local_files_are_written_with_home_as_tilde():
+    lock = text_import("pip-freeze", "pkg @ file:///home/alice-canary/dist/pkg-1.0-py3-none-any.whl\n")
+    (package,) = lock.python.packages
+    assert (package.version, package.source, package.url) == ("1.0", "url", "file://~/dist/pkg-1.0-py3-none-any.whl")
+    lock = text_import("conda-explicit", "@EXPLICIT\nfile:///home/alice-canary/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2\n")
+    (conda,) = lock.conda.packages
+    assert (conda.name, conda.channel, conda.url) == ("mypkg", "file://~/conda-bld", "file://~/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2")
+    assert "alice-canary" not in dumps_lock(lock)
