@@ -263,3 +263,11 @@ def test_local_files_are_written_with_home_as_tilde():
     (conda,) = lock.conda.packages
     assert (conda.name, conda.channel, conda.url) == ("mypkg", "file://~/conda-bld", "file://~/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2")
     assert "alice-canary" not in dumps_lock(lock)
+
+
+def test_warnings_are_bounded():
+    lock = text_import("pip-freeze", "".join(f"pkg{i}>=1.0\n" for i in range(500)) + "numpy==1.26.4\n")
+    assert [p.name for p in lock.python.packages] == ["numpy"]
+    assert len(lock.capture_warnings) == 201
+    assert lock.capture_warnings[0].startswith("line 1: ") and "pkg0" in lock.capture_warnings[0]
+    assert lock.capture_warnings[-1] == "300 more warnings like the ones above were not kept"
