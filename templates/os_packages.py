@@ -103,6 +103,41 @@ def plan_installs(packages, available):
     return specs, entries
 
 
+_EXACT_DEPENDS = re.compile(r"Depends: ([a-z0-9][a-z0-9+.-]+)(?::[a-z0-9-]+)? \(= ([^)\s]+)\) but")
+
+
+def parse_exact_dependency_conflicts(text):
+    """(name, version) pairs that apt says an old package needs exactly (pure).
+
+    From apt-get's "curl : Depends: libcurl4 (= 7.88.1-10+deb12u5) but
+    7.88.1-10+deb12u15 is to be installed": installing libcurl4 at that version
+    alongside lets curl keep its locked version.
+    """
+    found = []
+    for name, version in _EXACT_DEPENDS.findall(text):
+        if NAME.match(name) and VERSION.match(version) and (name, version) not in found:
+            found.append((name, version))
+    return found
+
+
+MAX_DEPENDENCY_ROUNDS = 5
+
+
+def install_exact(install, name, version, env, run):
+    """Install name=version, adding the exact dependency versions apt asks for; (ok, output, added deps)."""
+    extra = []
+    out = ""
+    for _ in range(MAX_DEPENDENCY_ROUNDS):
+        code, out = run(install + ["%s=%s" % (name, version)] + ["%s=%s" % pair for pair in extra], env)
+        if code == 0:
+            return True, out, extra
+        needed = [pair for pair in parse_exact_dependency_conflicts(out) if pair not in extra]
+        if not needed:
+            break
+        extra.extend(needed)
+    return False, out, extra
+
+
 def _run(argv, env):
     try:
         done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, errors="replace")
@@ -157,8 +192,12 @@ def main(argv):
                 for entry in entries:
                     if entry["installed"] is None:
                         continue
-                    one_code, one_out = _run(install + ["%s=%s" % (entry["name"], entry["installed"])], env)
-                    if one_code == 0:
+                    ok, one_out, deps = install_exact(install, entry["name"], entry["installed"], env, _run)
+                    if ok:
+                        if deps:
+                            entry["with-dependencies"] = ["%s=%s" % pair for pair in deps]
+                            # they came in only for this package: keep apt's view that they are automatic
+                            _run(["apt-mark", "auto", "--"] + [pair[0] for pair in deps], env)
                         continue
                     entry["error"] = one_out.strip()[-300:]
                     # An old version often needs old versions of its own dependencies

@@ -510,3 +510,45 @@ def test_os_script_decides_exact_fallback_and_missing(os_script):
         ("vim", "exact", "2:9.0-1"),
         ("gone", "missing", None),
     ]
+
+
+# apt-get's answer when curl's locked version needs the same version of libcurl4
+# (recorded from a bookworm build of tests/data/lockfiles/cpu.lock, 2026-11-29).
+APT_CONFLICT = """Some packages could not be installed. This may mean that you have
+requested an impossible situation or if you are using the unstable
+distribution that some required packages have not yet been created
+or been moved out of Incoming.
+The following information may help to resolve the situation:
+
+The following packages have unmet dependencies:
+ curl : Depends: libcurl4 (= 7.88.1-10+deb12u5) but 7.88.1-10+deb12u15 is to be installed
+E: Unable to correct problems, you have held broken packages.
+"""
+
+
+def test_os_script_reads_exact_dependency_conflicts(os_script):
+    assert os_script.parse_exact_dependency_conflicts(APT_CONFLICT) == [("libcurl4", "7.88.1-10+deb12u5")]
+    hostile = " x : Depends: vim;id (= 1) but 2 is to be installed\n y : Depends: ok (= 1 ;rm) but 2 is\n"
+    assert os_script.parse_exact_dependency_conflicts(hostile) == []
+
+
+def test_os_script_adds_the_dependency_versions_apt_asks_for(os_script):
+    calls = []
+
+    def fake_apt(argv, env):  # stands in for apt-get: refuses curl alone, accepts curl with libcurl4
+        calls.append(argv[-2:] if len(argv) > 1 else argv)
+        if "libcurl4=7.88.1-10+deb12u5" in argv:
+            return 0, "ok"
+        return 100, APT_CONFLICT
+
+    ok, _, deps = os_script.install_exact(["apt-get", "install", "-y", "--"], "curl", "7.88.1-10+deb12u5", {}, fake_apt)
+    assert ok and deps == [("libcurl4", "7.88.1-10+deb12u5")]
+    assert len(calls) == 2
+
+
+def test_os_script_gives_up_when_apt_asks_for_nothing_it_can_name(os_script):
+    def fake_apt(argv, env):
+        return 100, "E: Version '1.0' for 'gone' was not found"
+
+    ok, out, deps = os_script.install_exact(["apt-get", "install", "--"], "gone", "1.0", {}, fake_apt)
+    assert (ok, deps) == (False, []) and "was not found" in out
