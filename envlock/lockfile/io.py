@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envlock.errors import LockfileError
+from envlock.errors import EnvlockError, LockfileError
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
 
@@ -212,7 +212,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` so that ``path`` holds either the old content or all of the new one."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except FileNotFoundError:
+        raise EnvlockError(f"cannot write {target}: the directory {directory} does not exist", hint="create it first, or choose another path") from None
+    except OSError as exc:
+        raise EnvlockError(f"cannot write {target}: {exc.strerror}", hint="choose a path you can write to") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

@@ -181,3 +181,12 @@ def test_json_of_show_matches_the_file(tmp_path):
     result = run_envlock("show", "--json", str(path))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == to_dict(with_fingerprint(full_lock()))
+
+
+def test_capture_into_a_missing_directory_is_a_clear_error(tmp_path):
+    from tests.conftest import run_envlock
+
+    result = run_envlock("capture", "-o", str(tmp_path / "missing" / "envlock.lock"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "missing").exists()
