@@ -214,9 +214,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     directory = target.parent if str(target.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except FileNotFoundError:
-        raise EnvlockError(f"cannot write {target}: the directory {directory} does not exist", hint="create it first, or choose another path") from None
     except OSError as exc:
+        if not directory.is_dir():
+            raise EnvlockError(f"cannot write {target}: the directory {directory} does not exist", hint="create it first, or choose another path") from None
         raise EnvlockError(f"cannot write {target}: {exc.strerror}", hint="choose a path you can write to") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
