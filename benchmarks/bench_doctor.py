@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,12 +33,20 @@ ENVLOCK = str(Path(sys.executable).with_name("envlock"))
 REFERENCE = ROOT / ".cache" / "benchenvs" / "reference"
 
 
+CPU_TIMES: dict[str, list[float]] = {}
+
+
 def wall(argv: list[str], env: dict) -> float:
+    """Wall time of one command; its CPU time (user + sys) is kept in CPU_TIMES, which a loaded machine inflates less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):
         raise SystemExit(f"{argv} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
+    CPU_TIMES.setdefault(" ".join(argv[:2]), []).append(
+        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return elapsed
 
 
@@ -79,12 +88,15 @@ def main() -> int:
             times: dict[str, list[float]] = {k: [] for k in commands}
             for argv in commands.values():
                 wall(argv, env)  # warm-up: page cache, pyc files
+            CPU_TIMES.clear()
             for _ in range(args.runs):
                 for key, argv in commands.items():
                     times[key].append(wall(argv, env))
-            print(f"{name}: {lock.stat().st_size // 1024} KiB lock, median of {args.runs}")
+            print(f"{name}: {lock.stat().st_size // 1024} KiB lock, median of {args.runs} (load average {os.getloadavg()[0]:.1f})")
             for key, values in times.items():
-                print(f"  {key:<16} {statistics.median(values):.3f} s  (min {min(values):.3f})")
+                cpu = CPU_TIMES.pop(" ".join(commands[key][:2]), [])
+                print(f"  {key:<16} wall {statistics.median(values):.3f} s (min {min(values):.3f})"
+                      f"   cpu {statistics.median(cpu):.3f} s")
     return 0
 
 
