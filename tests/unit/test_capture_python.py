@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from envlock.capture.distributions import canonical_name
-from envlock.capture.interpreter import inspect_interpreter, parse_interpreter_json
+from envlock.capture.interpreter import (
+    _PROBE_SCRIPT,
+    inspect_interpreter,
+    interpreter_from_dict,
+    parse_interpreter_json,
+    parse_probe_output,
+)
 from envlock.capture.python_env import abi_tag, parse_direct_url, platform_tag
 from envlock.lockfile import load_lock
 from tests.unit._capture_envs import add_dist, capture, make_venv, other_python_version, python_packages
@@ -247,3 +253,32 @@ def test_an_interpreter_outside_any_venv_is_a_system_environment(tmp_path: Path)
     result, _ = capture(tmp_path / "base.lock", "--python", str(base))
     assert result.returncode == 0, result.stderr
     assert load_lock(tmp_path / "base.lock").lock.python.environment_kind == "system"
+
+
+def test_the_interpreter_probe_answers_the_same_in_process_and_in_a_subprocess(tmp_path: Path) -> None:
+    """The script that runs under --python targets gives what the in-process read gives for the same interpreter."""
+    venv = make_venv(tmp_path / "same")
+    completed = subprocess.run([str(venv.python), "-I", "-c", _PROBE_SCRIPT], capture_output=True, text=True, check=True)
+    from_child = interpreter_from_dict(parse_probe_output(completed.stdout))
+    in_process = inspect_interpreter(None)
+    assert from_child.version_info == in_process.version_info == tuple(sys.version_info[:3])
+    for attr in ("implementation", "version", "soabi", "ext_suffix", "libc", "pointer_bits", "platform", "machine"):
+        assert getattr(from_child, attr) == getattr(in_process, attr), attr
+    assert from_child.prefix == str(venv.path)
+    assert from_child.site_dirs == (str(venv.site),)
+
+
+def test_probe_output_keeps_any_path(tmp_path: Path) -> None:
+    """Quotes, a tab, spaces and non-ASCII letters in a directory name survive the trip from the child.
+
+    (``python -m venv`` itself refuses a newline in the path, so none is tried.)
+    """
+    odd = tmp_path / "we'ird \"dir\"\t\u00e9\u4e2d"
+    try:
+        odd.mkdir()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses such a name")
+    venv = make_venv(odd / "env")
+    info = inspect_interpreter(str(venv.python))
+    assert info.prefix == str(venv.path)
+    assert info.site_dirs == (str(venv.site),)
