@@ -303,3 +303,22 @@ def test_compat_never_imports_capture():
             "print(sorted(n for n in sys.modules if n.startswith('envlock.capture')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_windows_hosts_use_the_windows_driver_column():
+    a = lock(frameworks=[m.FrameworkBuild(name="torch", version="2.2.0", cuda="12.1")])
+    windows_host = m.Lock(python=m.PythonSection(platform_tag="win_amd64"), nvidia=nvidia("531.14", None, A100))
+    assert blockers(rules.host_findings(a, windows_host)) == []  # 531.14 is the 12.1 Windows minimum
+    linux_host = lock(nv=nvidia("531.14", None, A100))
+    assert blockers(rules.host_findings(a, linux_host)) == []  # 531.14 >= 530.30.02 on Linux too
+    old_windows = m.Lock(python=m.PythonSection(platform_tag="win_amd64"), nvidia=nvidia("530.50", None, A100))
+    found = blockers(rules.host_findings(a, old_windows))
+    assert [f.path for f in found] == ["cuda.runtime[12.1]"] and "531.14" in found[0].locked
+
+
+def test_runtime_newer_than_the_table_uses_the_driver_cuda_version():
+    a = lock(components=[m.CudaComponent(name="cudart", version="13.5.37", source="pip")],
+             packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_90",))])
+    assert blockers(rules.host_findings(a, lock(nv=nvidia("600.10", "13.5", H100)))) == []
+    unknown = rules.host_findings(a, lock(nv=nvidia("600.10", None, H100)))
+    assert [(f.severity, f.status) for f in unknown if f.path == "cuda.runtime[13.5]"] == [(INFO, "unknown")]
