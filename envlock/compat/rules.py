@@ -445,6 +445,15 @@ _TF32_FROM = (8, 0)
 
 def _gpu_comparison_rules(ctx: _Context) -> None:
     a_gpus, b_gpus = host_gpus(ctx.a), host_gpus(ctx.b)
+    if not a_gpus and b_gpus and ctx.a.nvidia is not None and (ctx.runtimes or ctx.kernels):
+        ctx.add(Finding(
+            "gpu", "nvidia.gpus", NUMERIC, "this host has GPUs; the lock's host had none",
+            why="the locked software was captured where only its CPU code paths could run; code that picks a GPU "
+                "when one is present (device='cuda' if available) will compute here with CUDA kernels instead",
+            fix="force the device the results were made with (e.g. CUDA_VISIBLE_DEVICES= for CPU)",
+            locked="none", actual=", ".join(_gpu_label(g) for g in b_gpus), rank=8,
+        ))
+        return
     if not a_gpus or not b_gpus:
         return
     a_total = sum(g.count for g in a_gpus)

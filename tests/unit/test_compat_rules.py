@@ -322,3 +322,9 @@ def test_runtime_newer_than_the_table_uses_the_driver_cuda_version():
     assert blockers(rules.host_findings(a, lock(nv=nvidia("600.10", "13.5", H100)))) == []
     unknown = rules.host_findings(a, lock(nv=nvidia("600.10", None, H100)))
     assert [(f.severity, f.status) for f in unknown if f.path == "cuda.runtime[13.5]"] == [(INFO, "unknown")]
+
+
+def test_gpus_here_but_none_on_the_lock_host_is_numeric():
+    a = lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)], nv=nvidia(None, None))
+    findings = rules.host_findings(a, lock(nv=nvidia("570.124.06", "12.8", H100)))
+    assert [(f.severity, f.path) for f in findings if f.status != EXACT] == [(NUMERIC, "nvidia.gpus")]
