@@ -254,6 +254,29 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
     )
 
 
+def read_egg_link(link: Path, site_dir: Path) -> InstalledDist | None:
+    """A legacy editable install (``setup.py develop``, pip < 21.3): ``<name>.egg-link`` names the
+    project directory, whose ``*.egg-info`` holds the metadata.  Recorded as an editable
+    directory install, as PEP 610 would have described it."""
+    import json
+
+    text = _read_small(str(link))
+    project = text.splitlines()[0].strip() if text and text.strip() else ""
+    if not project:
+        return None
+    project_dir = os.path.normpath(os.path.join(str(site_dir), project))
+    try:
+        infos = sorted(e for e in os.listdir(project_dir) if e.endswith(".egg-info"))
+    except OSError:
+        infos = []
+    if not infos:
+        return None  # a dangling link: Python finds no distribution there either
+    dist = read_dist(Path(project_dir) / infos[0], site_dir)
+    if dist is not None:
+        dist.direct_url_text = json.dumps({"url": Path(project_dir).as_uri(), "dir_info": {"editable": True}})
+    return dist
+
+
 def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[InstalledDist]:
     """Every distribution in ``site_dirs``; the first directory wins for a duplicated name, as on sys.path."""
     found: dict[str, InstalledDist] = {}
@@ -271,9 +294,12 @@ def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[Installed
         except OSError:
             continue
         for entry in sorted(entries):
-            if not entry.endswith((".dist-info", ".egg-info")):
+            if entry.endswith((".dist-info", ".egg-info")):
+                dist = read_dist(site_dir / entry, site_dir)
+            elif entry.endswith(".egg-link"):
+                dist = read_egg_link(site_dir / entry, site_dir)
+            else:
                 continue
-            dist = read_dist(site_dir / entry, site_dir)
             if dist is None:
                 continue
             key = dist.normalized_name

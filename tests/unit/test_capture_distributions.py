@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,17 @@ def test_same_site_directory_twice_is_scanned_once(tmp_path: Path) -> None:
     dists = scan_distributions([str(site), str(tmp_path / "lib64" / "site-packages")])
     assert [d.name for d in dists] == ["only"]
     assert dists[0].warnings == []
+
+
+def test_legacy_editable_install_through_an_egg_link(tmp_path: Path) -> None:
+    """``setup.py develop`` / pip < 21.3: site-packages holds only ``<name>.egg-link``; the metadata is in the project."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    project = tmp_path / "src" / "oldproj"
+    (project / "oldproj.egg-info").mkdir(parents=True)
+    (project / "oldproj.egg-info" / "PKG-INFO").write_text("Metadata-Version: 1.2\nName: oldproj\nVersion: 0.4.dev0\n\n")
+    (site / "oldproj.egg-link").write_text(f"{project}\n.\n")
+    (site / "dangling.egg-link").write_text(f"{tmp_path / 'gone'}\n.\n")
+    (dist,) = scan_distributions([str(site)])
+    assert (dist.name, dist.version) == ("oldproj", "0.4.dev0")
+    assert json.loads(dist.direct_url_text) == {"url": project.as_uri(), "dir_info": {"editable": True}}
