@@ -34,6 +34,7 @@ THREATS.md); the host rules, which are directional, are applied both ways.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -265,25 +266,31 @@ def _norm_python(name: str) -> str:
 
 def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
     if a.driver_present != b.driver_present:
+        # A host without a driver has no driver version: that is the one difference, not an unknown.
         out.changed("driver", "nvidia.driver-present", RANK_DRIVER, "NVIDIA driver present", a.driver_present, b.driver_present)
-    _scalar(out, "driver", "nvidia.driver-version", RANK_DRIVER, "NVIDIA driver", a.driver_version, b.driver_version)
-    _scalar(out, "driver", "nvidia.cuda-driver-version", RANK_DRIVER, "highest CUDA the driver supports", a.cuda_driver_version, b.cuda_driver_version)
+    else:
+        _scalar(out, "driver", "nvidia.driver-version", RANK_DRIVER, "NVIDIA driver", a.driver_version, b.driver_version)
+        _scalar(out, "driver", "nvidia.cuda-driver-version", RANK_DRIVER, "highest CUDA the driver supports", a.cuda_driver_version, b.cuda_driver_version)
     ga, gb = a.gpus, b.gpus
     if len(ga) != len(gb):
         out.changed("gpu", "nvidia.gpus", RANK_GPU_COUNT, "GPU count", len(ga), len(gb))
+    if not ga or not gb:
+        # GPUs on one side only: the count says it; the models are in the count finding's values.
+        if ga or gb:
+            names = _counts(g.name for g in (ga or gb))
+            out.items[-1] = dataclasses.replace(out.items[-1], message=f"GPU count: {len(ga)} in {out.a}, {len(gb)} in {out.b} ({names})")
+        return
     ccs_a = [g.compute_capability for g in ga]
     ccs_b = [g.compute_capability for g in gb]
     if None not in ccs_a and None not in ccs_b:
         if sorted(set(ccs_a)) != sorted(set(ccs_b)):
             out.changed("gpu", "nvidia.gpus.compute-capability", RANK_GPU_ARCH, "GPU compute capability", _counts(ccs_a), _counts(ccs_b))
-    elif ga and gb:
+    else:
         out.missing("gpu", "nvidia.gpus.compute-capability", None not in ccs_a)
     names_a = sorted(set(g.name for g in ga))
     names_b = sorted(set(g.name for g in gb))
     if names_a != names_b:
         out.changed("gpu", "nvidia.gpus.name", RANK_GPU_MODEL, "GPU model", _counts(g.name for g in ga), _counts(g.name for g in gb))
-    if not ga or not gb:
-        return
     per_field = (
         ("multiprocessors", RANK_GPU_SHAPE, "streaming multiprocessors"),
         ("mig_mode", RANK_GPU_SHAPE, "MIG mode"),

@@ -357,3 +357,20 @@ def test_values_reach_the_terminal_escaped():
     text = two_way_text(diff(a, b), {"A": "a", "B": "b"})
     assert "\x1b" not in text and "\u202e" not in text
     assert "\\u001b" in text and "\\u202e" in text
+
+
+def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda():
+    # envlock.compat.rules (issue 4): B's host has no driver for A's torch +cu121.
+    a = m.Lock(
+        python=m.PythonSection(version="3.11.7", platform_tag="manylinux_2_36_x86_64", packages=(m.PythonPackage(name="torch", version="2.3.0+cu121"),)),
+        nvidia=m.NvidiaSection(driver_present=True, driver_version="550.54.15", cuda_driver_version="12.4", gpus=(m.Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),)),
+    )
+    b = dataclasses.replace(a, nvidia=m.NvidiaSection(driver_present=False))
+    found = diff(a, b)
+    assert found[0].severity == "blocker"
+    assert found[0].path.endswith("(A on B's host)")
+    assert "no NVIDIA driver" in found[0].message
+    assert [f.path for f in found[1:]] == ["nvidia.gpus", "nvidia.driver-present"]
+    assert found[1].message == "GPU count: 1 in A, 0 in B (NVIDIA A100-SXM4-80GB)"
+    # The same software on a host with the same GPU and driver: no blocker, no finding.
+    assert diff(a, dataclasses.replace(a)) == []
