@@ -149,12 +149,12 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
                 pos = nxt
                 continue
             if nxt < 0:
-                if any(buf[pos:end]) and not found_container:
+                if _has_data(buf, pos, end) and not found_container:
                     warnings.append(f"{label}: no fat-binary header (magic 0x{FATBIN_MAGIC:08X}) at offset {pos}")
-                elif any(buf[pos:end]):
+                elif _has_data(buf, pos, end):
                     warnings.append(f"{label}: {end - pos} unrecognised bytes after the last fat binary at offset {pos}")
                 break
-            if any(buf[pos:nxt]):
+            if _has_data(buf, pos, nxt):
                 warnings.append(f"{label}: skipped {nxt - pos} unrecognised bytes at offset {pos}")
             pos = nxt
             continue
@@ -181,10 +181,16 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
     return LibraryKernels(_sorted_archs(sass), _sorted_archs(ptx), tuple(warnings), found_container)
 
 
+def _has_data(buf, start: int, end: int) -> bool:
+    """Whether ``buf[start:end]`` holds anything but zero padding (counted in C, not byte by byte)."""
+    chunk = buf[start:end]
+    return chunk.count(0) != len(chunk)
+
+
 def _walk_entries(buf, pos: int, end: int, label: str, sass: set[str], ptx: set[str], warnings: list[str]) -> None:
     while pos < end:
         if pos + _MIN_ENTRY_HEADER > end:
-            if any(buf[pos:end]):
+            if _has_data(buf, pos, end):
                 warnings.append(f"{label}: truncated fat-binary entry header at offset {pos}")
             return
         kind, _version, header_size, payload_size = _ENTRY.unpack_from(buf, pos)
