@@ -36,6 +36,18 @@ for key in ("purelib", "platlib"):
 for p in sys.path:
     if p and p.endswith(("site-packages", "dist-packages")) and p not in site_dirs and os.path.isdir(p):
         site_dirs.append(p)
+# The user site (~/.local/lib/pythonX.Y/site-packages) is importable for a
+# normal run outside a venv, but -I (used to run this script) leaves it off
+# sys.path: add it back under the rule site.py applies.
+in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+if not in_venv and not os.environ.get("PYTHONNOUSERSITE"):
+    try:
+        import site
+        user_site = site.getusersitepackages()
+    except Exception:
+        user_site = None
+    if user_site and user_site not in site_dirs and os.path.isdir(user_site):
+        site_dirs.append(user_site)
 try:
     machine = os.uname().machine
 except AttributeError:  # Windows

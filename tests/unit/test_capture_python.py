@@ -282,3 +282,22 @@ def test_probe_output_keeps_any_path(tmp_path: Path) -> None:
     info = inspect_interpreter(str(venv.python))
     assert info.prefix == str(venv.path)
     assert info.site_dirs == (str(venv.site),)
+
+
+def test_user_site_packages_of_a_base_interpreter_are_recorded(tmp_path: Path) -> None:
+    """``pip install --user`` packages are importable outside a venv, and so are part of what is captured."""
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if not base.exists():
+        pytest.skip("no base interpreter beside the venv")
+    home = tmp_path / "home"
+    user_site = home / ".local" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    add_dist(user_site, "user-only-pkg", "3.2.1")
+    env = {"HOME": str(home), "PYTHONUSERBASE": str(home / ".local")}
+    result, _ = capture(tmp_path / "user.lock", "--python", str(base), env=env)
+    assert result.returncode == 0, result.stderr
+    assert python_packages(load_lock(tmp_path / "user.lock").lock)["user-only-pkg"].version == "3.2.1"
+    # Inside a venv the user site is not importable, so it is not recorded.
+    venv = make_venv(tmp_path / "venv")
+    result, _ = capture(tmp_path / "venv.lock", "--python", str(venv.python), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "user-only-pkg" not in python_packages(load_lock(tmp_path / "venv.lock").lock)
