@@ -176,8 +176,16 @@ def _version_for_lock(where: str, version: str, warn: Callable[[str], None]) -> 
     return None
 
 
-def package_from_dist(dist: InstalledDist, warn: Callable[[str], None]) -> m.PythonPackage | None:
-    """One distribution as a lock record (``None`` when not even its name can be recorded)."""
+def package_from_dist(dist: InstalledDist, warn: Callable[[str], None], installer: str | None = None) -> m.PythonPackage | None:
+    """One distribution as a lock record (``None`` when not even its name can be recorded).
+
+    ``installer`` overrides the INSTALLER file (a conda package too old to
+    have written one).  A package conda installed keeps source ``index``
+    whatever its ``direct_url.json`` says: conda-forge's builds leave one
+    that points at the build machine's work directory
+    (``file:///home/conda/feedstock_root/...``), which says nothing about
+    this environment.
+    """
     where = str(dist.path)
     name = canonical_name(dist.name)
     if chk.python_name(name) is not None:
@@ -187,13 +195,14 @@ def package_from_dist(dist: InstalledDist, warn: Callable[[str], None]) -> m.Pyt
     if version is None:
         return None
     keep = FieldFilter(warn).keep
+    installer = keep(f"{where}/INSTALLER", _PACKAGE_CHECKS["installer"], installer or dist.installer)
     fields: dict[str, Any] = {
         "name": name,
         "version": version,
-        "installer": keep(f"{where}/INSTALLER", _PACKAGE_CHECKS["installer"], dist.installer),
+        "installer": installer,
         "requested": dist.requested,
     }
-    if dist.direct_url_text is not None:
+    if dist.direct_url_text is not None and installer != "conda":
         fields.update(_source_fields(dist, keep, warn))
     return m.PythonPackage(**fields)
 
@@ -245,15 +254,15 @@ def probe_python(ctx: Any) -> m.PythonSection:
     packages = []
     owned_by_conda: set[str] | None = None
     for dist in ctx.dists:
-        pkg = package_from_dist(dist, warn)
-        if pkg is None:
-            continue
-        if pkg.installer is None and info.is_conda:
+        installer = None
+        if dist.installer is None and info.is_conda:
             if owned_by_conda is None:
                 owned_by_conda = conda_owned_dist_dirs(info.prefix)
             if dist.path.name in owned_by_conda:
-                pkg = dataclasses.replace(pkg, installer="conda")
-        packages.append(pkg)
+                installer = "conda"
+        pkg = package_from_dist(dist, warn, installer)
+        if pkg is not None:
+            packages.append(pkg)
     return m.PythonSection(
         implementation=keep("python.implementation", _SECTION_CHECKS["implementation"], info.implementation),
         version=keep("python.version", _SECTION_CHECKS["version"], info.version),

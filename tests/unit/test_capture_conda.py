@@ -126,6 +126,9 @@ def test_conda_and_pip_packages_coexisting(tmp_path: Path) -> None:
         "conda-forge", "ha287fd2_1", "7fbb261a0ba13ac1c8aa5180eee36064")
     packages = python_packages(lock)
     assert packages["requests"].installer == "conda"
+    # Its direct_url.json describes conda-forge's build directory, not this env.
+    assert (packages["requests"].source, packages["requests"].url) == ("index", None)
+    assert "feedstock_root" not in text
     assert packages["tqdm"].installer == "pip"
     assert packages["tqdm"].requested is True
 
@@ -139,6 +142,7 @@ def test_conda_python_package_without_installer_file_is_attributed_to_conda(tmp_
     assert result.returncode == 0, result.stderr
     packages = python_packages(load_lock(tmp_path / "conda.lock").lock)
     assert packages["requests"].installer == "conda"
+    assert packages["requests"].source == "index"
     assert packages["tqdm"].installer is None  # no conda record names it: unknown, not guessed
 
 
