@@ -54,6 +54,8 @@ def planted(tmp_path: Path):
     add_dist(venv.site, "resnet-paper", "0.1", direct_url={"url": f"file://{project}", "dir_info": {"editable": True}})
     add_dist(venv.site, "privatewheel", "1.0", direct_url={
         "url": f"https://{USER_NAME}:{REMOTE_TOKEN}@pypi.example.org/privatewheel-1.0-py3-none-any.whl", "archive_info": {}})
+    broken = add_dist(venv.site, "broken", "1.0")  # its warning names a path under the home directory
+    (broken / "METADATA").unlink()
     (project / "train.py").write_text("print('hi')\n")
     _git(project, "init", "-q", "-b", "main")
     _git(project, "add", ".")
@@ -96,6 +98,7 @@ def _assert_layers_were_captured(p: dict) -> None:
     packages = {pkg.name: pkg for pkg in lock.python.packages}
     assert packages["resnet-paper"].url == "file://~/papers/resnet"
     assert packages["privatewheel"].url == "https://pypi.example.org/privatewheel-1.0-py3-none-any.whl"
+    assert any(w.startswith("~/venvs/paper/lib/") and "broken-1.0.dist-info/METADATA" in w for w in lock.capture_warnings)
 
 
 def test_secrets_home_and_user_never_reach_the_lock(planted) -> None:
