@@ -104,20 +104,33 @@ def cuda_from_local_label(version: str) -> tuple[int, int] | None:
 
 def cuda_runtimes(lock: m.Lock) -> dict[tuple[int, int], list[str]]:
     """Every CUDA runtime ``major.minor`` the lock's software loads, with what needs it."""
-    found: dict[tuple[int, int], list[str]] = {}
+    return {version: list(origins) for version, origins in _runtime_origins(lock).items()}
 
-    def add(version: tuple[int, int] | None, origin: str) -> None:
+
+def system_only_runtimes(lock: m.Lock) -> set[tuple[int, int]]:
+    """Runtimes that only the host's system toolkit (``/usr/local/cuda``) brings, used by no locked package.
+
+    Dev machines often carry a system toolkit the Python environment never
+    loads (it uses ``nvidia-*`` wheels or a framework's bundled runtime).
+    """
+    return {v for v, origins in _runtime_origins(lock).items() if all(origins.values())}
+
+
+def _runtime_origins(lock: m.Lock) -> dict[tuple[int, int], dict[str, bool]]:
+    """``{version: {origin: is_system_toolkit}}`` in the order found."""
+    found: dict[tuple[int, int], dict[str, bool]] = {}
+
+    def add(version: tuple[int, int] | None, origin: str, system: bool = False) -> None:
         if version is not None:
-            found.setdefault(version, [])
-            if origin not in found[version]:
-                found[version].append(origin)
+            found.setdefault(version, {}).setdefault(origin, system)
 
     if lock.cuda is not None:
         for fw in lock.cuda.frameworks:
             add(data.cuda_major_minor(fw.cuda), f"{fw.name} {fw.version}")
         for comp in lock.cuda.components:
             if comp.name.lower() in _RUNTIME_COMPONENTS:
-                add(data.cuda_major_minor(comp.version), f"{comp.name} {comp.version} ({comp.source})")
+                add(data.cuda_major_minor(comp.version), f"{comp.name} {comp.version} ({comp.source})",
+                    comp.source == "system")
     if lock.python is not None:
         for pkg in lock.python.packages:
             add(cuda_from_local_label(pkg.version), f"{pkg.name} {pkg.version}")
@@ -206,6 +219,7 @@ class _Context:
         self.include_passed = include_passed
         self.platform = platform
         self.runtimes = runtimes
+        self.system_only = system_only_runtimes(a)
         self.kernels = kernels
         self.findings: list[Finding] = []
         # False when B's driver runs some locked runtime only through minor-version
@@ -344,6 +358,13 @@ def _runtime_rule(ctx: _Context, runtime: tuple[int, int], driver: str | None,
         fixes.append(f"or, on this data-center GPU, install the cuda-compat-{runtime[0]}-{runtime[1]} package "
                      "(forward compatibility; only on supported driver branches)")
     fixes.append("or use a lock built for an older CUDA")
+    if runtime in ctx.system_only:
+        # Only the lock host's system toolkit has this runtime; no locked package loads it.
+        ctx.add(Finding("driver", path, INFO, f"driver {driver} is too old for the system CUDA {rt} toolkit ({who})",
+                        why=why + "; no locked Python package loads this runtime, but programs built with that "
+                            f"toolkit fail here, and nvidia/cuda:{rt} images refuse to start (cuda>={rt} unsatisfied)",
+                        fix="; ".join(fixes), locked=needs, actual=actual, rank=16))
+        return
     ctx.add(Finding("driver", path, BLOCKER, f"driver {driver} is too old for the CUDA {rt} runtime ({who})",
                     why=why, fix="; ".join(fixes), locked=needs, actual=actual, rank=2))
 
@@ -415,7 +436,7 @@ def _toolkit_support_rule(ctx: _Context, gpu: HostGpu) -> None:
             when = f"removed in CUDA {data.format_cuda(dropped.cuda)}" if dropped.status == "removed" else \
                 f"last supported by CUDA {data.format_cuda(dropped.cuda)}"
             ctx.add(Finding(
-                "cuda", f"cuda.runtime[{rt}]", BLOCKER,
+                "cuda", f"cuda.runtime[{rt}]", INFO if runtime in ctx.system_only else BLOCKER,
                 f"CUDA {rt} ({', '.join(who)}) does not support {_gpu_label(gpu)}",
                 why=f"{dropped.architecture} GPUs (compute capability {' '.join(dropped.patterns)}) were {when} "
                     f"({dropped.source}); the toolkit's libraries carry no kernels for them",

@@ -328,3 +328,17 @@ def test_gpus_here_but_none_on_the_lock_host_is_numeric():
     a = lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)], nv=nvidia(None, None))
     findings = rules.host_findings(a, lock(nv=nvidia("570.124.06", "12.8", H100)))
     assert [(f.severity, f.path) for f in findings if f.status != EXACT] == [(NUMERIC, "nvidia.gpus")]
+
+
+def test_a_system_toolkit_no_package_loads_is_not_a_blocker():
+    """The lock host's /usr/local/cuda 13.0 next to a Python env on CUDA 12.8 wheels, on a 12.8 driver."""
+    a = lock(components=[m.CudaComponent(name="cudart", version="13.0", source="system"),
+                         m.CudaComponent(name="cudart", version="12.8", source="pip")],
+             packages=[m.PythonPackage(name="nvidia-cublas-cu12", version="12.9.3.13", cuda_sass=("sm_90",))])
+    findings = rules.host_findings(a, lock(nv=nvidia("570.124.06", "12.8", H100)))
+    assert blockers(findings) == []
+    [note] = [f for f in findings if f.path == "cuda.runtime[13.0]"]
+    assert note.severity == INFO and "system CUDA 13.0 toolkit" in note.message
+    # When a package needs that runtime too, it blocks.
+    b = lock(components=a.cuda.components, packages=[torch("2.9.0+cu130", ("sm_90",))])
+    assert [f.path for f in blockers(rules.host_findings(b, lock(nv=nvidia("570.124.06", "12.8", H100))))] == ["cuda.runtime[13.0]"]
