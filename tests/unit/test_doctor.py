@@ -178,3 +178,29 @@ def test_diagnose_is_pure_over_two_locks():
     assert report.exit_code == 1
     assert [f.path for f in report.problems if f.severity == "blocker"] == ["python.packages[torch].cuda-sass"]
     assert any("power limit" in f.message for f in report.findings)
+
+
+def test_capture_then_doctor_with_real_cuda_wheels(fake_nvml, tmp_path):
+    """Kernels read by capture from the real cuBLAS/cuDNN wheels, then judged on two simulated hosts."""
+    from tests.envs import TestEnvError, cuda_wheels_venv
+
+    try:
+        venv = cuda_wheels_venv()
+    except TestEnvError as exc:
+        pytest.skip(f"cannot build the CUDA wheels test env: {exc}")
+    lock = tmp_path / "cuda.lock"
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    captured = run_envlock("capture", "--python", str(venv.python), "-o", str(lock), "-q", env=cache)
+    assert captured.returncode == 0, captured.stderr
+    loaded = io.load_lock(lock).lock
+    cublas = next(p for p in loaded.python.packages if p.name == "nvidia-cublas-cu12")
+    assert "sm_90" in cublas.cuda_sass and "sm_70" in cublas.cuda_sass
+
+    runs = fake_nvml.env(FakeHost(driver_version="580.65.06", cuda_driver_version=13000, gpus=(H200,)))
+    code, report = doctor(lock, {**runs, **cache})
+    assert code == 0 and severities(report, "blocker") == []
+    assert "python.packages[nvidia-cublas-cu12].cuda-sass" in [f["path"] for f in report["findings"] if f["status"] == "exact"]
+
+    old_driver = fake_nvml.env(FakeHost(driver_version="470.82.01", cuda_driver_version=11040, gpus=(T4,)))
+    code, report = doctor(lock, {**old_driver, **cache})
+    assert code == 1 and "cuda.runtime[12.8]" in severities(report, "blocker")
