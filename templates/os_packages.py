@@ -123,12 +123,12 @@ def parse_exact_dependency_conflicts(text):
 MAX_DEPENDENCY_ROUNDS = 5
 
 
-def install_exact(install, name, version, env, run):
-    """Install name=version, adding the exact dependency versions apt asks for; (ok, output, added deps)."""
+def install_exact(install, specs, env, run):
+    """Install the name=version specs, adding the exact dependency versions apt asks for; (ok, output, added deps)."""
     extra = []
     out = ""
     for _ in range(MAX_DEPENDENCY_ROUNDS):
-        code, out = run(install + ["%s=%s" % (name, version)] + ["%s=%s" % pair for pair in extra], env)
+        code, out = run(install + list(specs) + ["%s=%s" % pair for pair in extra], env)
         if code == 0:
             return True, out, extra
         needed = [pair for pair in parse_exact_dependency_conflicts(out) if pair not in extra]
@@ -185,14 +185,17 @@ def main(argv):
         specs, entries = plan_installs(packages, available)
         if specs:
             install = ["apt-get"] + apt_options + ["install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]
-            code, out = _run(install + specs, env)
-            if code != 0:
+            ok, out, deps = install_exact(install, specs, env, _run)
+            if ok and deps:
+                report["dependencies"] = ["%s=%s" % pair for pair in deps]
+                _run(["apt-mark", "auto", "--"] + [pair[0] for pair in deps], env)
+            if not ok:
                 # One conflicting pin must not cost the others: retry one by one.
-                report["errors"].append("apt-get install of all packages failed (exit %d): %s" % (code, out.strip()[-500:]))
+                report["notes"] = ["installing all packages together failed; each was retried alone: " + out.strip()[-300:]]
                 for entry in entries:
                     if entry["installed"] is None:
                         continue
-                    ok, one_out, deps = install_exact(install, entry["name"], entry["installed"], env, _run)
+                    ok, one_out, deps = install_exact(install, ["%s=%s" % (entry["name"], entry["installed"])], env, _run)
                     if ok:
                         if deps:
                             entry["with-dependencies"] = ["%s=%s" % pair for pair in deps]

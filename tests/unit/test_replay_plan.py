@@ -541,7 +541,7 @@ def test_os_script_adds_the_dependency_versions_apt_asks_for(os_script):
             return 0, "ok"
         return 100, APT_CONFLICT
 
-    ok, _, deps = os_script.install_exact(["apt-get", "install", "-y", "--"], "curl", "7.88.1-10+deb12u5", {}, fake_apt)
+    ok, _, deps = os_script.install_exact(["apt-get", "install", "-y", "--"], ["curl=7.88.1-10+deb12u5"], {}, fake_apt)
     assert ok and deps == [("libcurl4", "7.88.1-10+deb12u5")]
     assert len(calls) == 2
 
@@ -550,5 +550,5 @@ def test_os_script_gives_up_when_apt_asks_for_nothing_it_can_name(os_script):
     def fake_apt(argv, env):
         return 100, "E: Version '1.0' for 'gone' was not found"
 
-    ok, out, deps = os_script.install_exact(["apt-get", "install", "--"], "gone", "1.0", {}, fake_apt)
+    ok, out, deps = os_script.install_exact(["apt-get", "install", "--"], ["gone=1.0"], {}, fake_apt)
     assert (ok, deps) == (False, []) and "was not found" in out
