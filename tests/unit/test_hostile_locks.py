@@ -348,3 +348,24 @@ def test_b1_instruction_list_matches_the_lock_for_any_valid_lock(doc):
     label = by_keyword["LABEL"][0]
     assert label[2] == ()
     assert label[1].get("org.envlock.lock-created-by", "") == (lock.created_by or "")
+
+
+BOOTSTRAP = (
+    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -- python3 python3-venv"
+    " && rm -rf /var/lib/apt/lists/*"
+)
+
+
+@pytest.mark.parametrize("name", ["cpu", "cuda-system", "conda", "torch-cu121", "hostile"])
+def test_b6_no_lockfile_value_reaches_a_shell(name):
+    from tests.unit.replay_data import lock, pins
+
+    if name == "hostile":
+        plan = plan_replay(parse_lock(HOSTILE_VALID.encode("utf-8")).lock, ReplayOptions(pins=_hostile_pins()))
+    else:
+        plan = plan_replay(lock(name), ReplayOptions(pins=pins(name)))
+    shells = ("/bin/sh", "sh", "/bin/bash", "bash", "/usr/bin/env")
+    for item in parse_dockerfile(render_dockerfile(plan)):
+        if item[0] == "RUN" and item[2][0] in shells:
+            # the only shell line is envlock's fixed bootstrap of the distribution's Python
+            assert item[2] == ("/bin/sh", "-c", BOOTSTRAP)
