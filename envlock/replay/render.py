@@ -29,7 +29,7 @@ from typing import Iterator, Mapping
 
 from envlock.errors import ReplayError
 from envlock.replay import plan as p
-from envlock.replay.quote import exec_form, key_value, quote_value
+from envlock.replay.quote import exec_form, key_value
 from envlock.replay.templates import fill, read_template, read_template_bytes
 
 DOCKERFILE_FORMAT = "1"
