@@ -108,19 +108,23 @@ def main() -> int:
 def capture_times(site: Path, libs: list[Path], runs: int) -> None:
     python = site.parents[2] / "bin" / "python"
     envlock = str(Path(sys.executable).with_name("envlock"))
-    first, cached, uncached = [], [], []
+    first, cached, uncached, freeze = [], [], [], []
+    quiet = {"stdout": subprocess.DEVNULL, "check": True}
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "XDG_CACHE_HOME": tmp}
             argv = [envlock, "capture", "--python", str(python), "-o", os.path.join(tmp, "x.lock"), "-q"]
-            first.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
-            cached.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
+            first.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
+            cached.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
+            freeze.append(timed(lambda: subprocess.run([str(python), "-m", "pip", "freeze"], env=env, **quiet)))
             env["ENVLOCK_NO_CACHE"] = "1"
-            uncached.append(timed(lambda: subprocess.run(argv, env=env, check=True)))
-    print(f"envlock capture --python <that env>, median of {runs} (warm page cache):")
+            uncached.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
+    print(f"envlock capture --python <that env>, median of {runs} (warm page cache), interleaved with pip freeze:")
     print(f"  first run (empty envlock cache)   {statistics.median(first):.3f} s")
     print(f"  second run (kernels from cache)   {statistics.median(cached):.3f} s")
     print(f"  ENVLOCK_NO_CACHE=1                {statistics.median(uncached):.3f} s")
+    print(f"  pip freeze                        {statistics.median(freeze):.3f} s"
+          f"   (second capture / pip freeze: {statistics.median(cached) / statistics.median(freeze):.2f})")
 
 
 if __name__ == "__main__":
