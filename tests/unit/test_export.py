@@ -382,7 +382,7 @@ def test_unwritable_output_and_missing_wheelhouse_are_errors_not_tracebacks(tmp_
     write_lock(conda_lock_value(), lock_path)
     missing_dir = run_envlock("export", "conda-env", str(lock_path), "-o", str(tmp_path / "no" / "such" / "environment.yml"))
     assert missing_dir.returncode == 2
-    assert "cannot be written" in missing_dir.stderr and "Traceback" not in missing_dir.stderr
+    assert "no/such" in missing_dir.stderr and "Traceback" not in missing_dir.stderr
     no_house = run_envlock("export", "requirements", str(lock_path), "-o", str(tmp_path / "r.txt"), "--find-links", str(tmp_path / "nope"))
     assert no_house.returncode == 2
     assert "--find-links" in no_house.stderr and "not a directory" in no_house.stderr
