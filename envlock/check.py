@@ -34,7 +34,13 @@ def sections_to_capture(lock: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTI
 def check_live(lock: m.Lock, python: str | None = None, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> tuple[list[Finding], m.Lock]:
     """Capture this environment's software layers and compare them with ``lock``."""
     from envlock.capture.collect import capture_lock
+    from envlock.errors import UsageError
 
-    layers = sections_to_capture(lock, sections) or ("python",)
+    layers = sections_to_capture(lock, sections)
+    if not layers:
+        raise UsageError(
+            f"the lock records none of the layers to check ({', '.join(sections)})",
+            hint="a lock imported from nvidia-smi or collect_env describes a host: use `envlock doctor` or `envlock diff`",
+        )
     live = capture_lock(python, layers=layers)
     return check_against(lock, live, layers), live

@@ -57,6 +57,9 @@ def test_check_bad_input_exits_2(tmp_path):
     assert run_envlock("check", str(tmp_path / "missing.lock")).returncode == 2
     lock = tmp_path / "envlock.lock"
     lock.write_text('lock-version = "1.0"\n')
+    nothing = run_envlock("check", str(lock))
+    assert nothing.returncode == 2
+    assert "records none of the layers to check" in nothing.stderr
     bad = run_envlock("check", str(lock), "--layers", "python,gpu")
     assert bad.returncode == 2
     assert "--layers: gpu is not a software layer" in bad.stderr
