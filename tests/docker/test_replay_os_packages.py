@@ -1,0 +1,73 @@
+"""The OS package step of a rendered replay context, built for real on the Debian-mirror base.
+
+curl 7.88.1-10+deb12u5 is an older bookworm version whose own dependency
+(libcurl4) must be installed at the same version: apt alone refuses it
+("curl : Depends: libcurl4 (= 7.88.1-10+deb12u5) but 7.88.1-10+deb12u15 is to
+be installed"), the script resolves it.  jq 1.6-2.1 is bookworm's release
+version, which the mirror no longer has: the build must still succeed and the
+report must say what was installed instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from envlock.findings import CHANGED, EXACT
+from envlock.lockfile import Lock, OsPackage, OsSection, PythonSection
+from envlock.replay.engine import DockerEngine, Progress
+from envlock.replay.os_report import os_report_findings
+from envlock.replay.plan import OS_REPORT_PATH, ReplayOptions, plan_replay
+from envlock.replay.render import render_context
+
+pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
+
+LOCK = Lock(
+    python=PythonSection(version="3.11.2"),
+    os=OsSection(
+        id="debian",
+        version_id="12",
+        codename="bookworm",
+        package_manager="dpkg",
+        packages=(
+            OsPackage("curl", "7.88.1-10+deb12u5", "amd64", manual=True),
+            OsPackage("jq", "1.6-2.1", "amd64", manual=True),
+        ),
+    ),
+)
+
+
+def test_os_packages_exact_where_the_mirror_has_them_and_reported_where_not(docker_client, tmp_path):
+    from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+
+    ensure_base_image(DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True))
+    context = render_context(plan_replay(LOCK, ReplayOptions(base_source="debootstrap")))
+    for path, data in context.items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    tag = "envlock-test/replay-os:1"
+    docker_client.images.build(path=str(tmp_path), tag=tag, rm=True, network_mode="host")
+    try:
+        raw = docker_client.containers.run(tag, ["cat", OS_REPORT_PATH], remove=True)
+        versions = docker_client.containers.run(tag, ["dpkg-query", "-W", "curl", "libcurl4", "jq"], remove=True).decode()
+    finally:
+        docker_client.images.remove(tag, force=True)
+    report = {p["name"]: p for p in json.loads(raw)["packages"]}
+    installed = dict(line.split("\t") for line in versions.strip().splitlines())
+    curl = report["curl"]
+    if "7.88.1-10+deb12u5" in curl["available"]:
+        # the mirror has it, so it is installed exactly, its exact dependency with it
+        assert curl["status"] == "exact"
+        assert installed["curl"] == "7.88.1-10+deb12u5"
+        assert installed["libcurl4:amd64"] == "7.88.1-10+deb12u5"
+    jq = report["jq"]
+    assert "1.6-2.1" not in jq["available"]
+    assert jq["status"] == "differs" and installed["jq"] == jq["installed"]
+    findings = {f.path: f for f in os_report_findings(raw, "bookworm")}
+    assert findings["os.packages[jq]"].status == CHANGED
+    assert findings["os.packages[jq]"].actual == jq["installed"]
+    assert "snapshot.debian.org" in findings["os.packages[jq]"].fix
+    if curl["status"] == "exact":
+        assert findings["os.packages[curl]"].status == EXACT
