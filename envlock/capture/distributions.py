@@ -40,9 +40,14 @@ class InstalledDist:
     direct_url_text: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    _normalized: str | None = field(default=None, repr=False, compare=False)
+
     @property
     def normalized_name(self) -> str:
-        return canonical_name(self.name)
+        # Asked for by every probe (several times per distribution per capture).
+        if self._normalized is None:
+            self._normalized = canonical_name(self.name)
+        return self._normalized
 
     # RECORD read once per distribution and shared by the probes that need it
     # (CUDA wheels, kernel architectures, bundled BLAS): torch's RECORD alone
@@ -54,7 +59,7 @@ class InstalledDist:
     def record_entries(self) -> list[str]:
         """The paths listed in RECORD, as written there (relative to the site directory); empty when unreadable."""
         if self._record is None:
-            self._record = parse_record(_read_record(self.path / "RECORD"))
+            self._record = parse_record(_read_record(os.path.join(self.path, "RECORD")))
         return self._record
 
     def record_files(self) -> list[Path]:
@@ -81,7 +86,7 @@ class InstalledDist:
             if self._record is not None:
                 rels = self._record
             else:
-                rels = parse_record("\n".join(_library_lines(_read_record_bytes(self.path / "RECORD"))))
+                rels = parse_record("\n".join(_library_lines(_read_record_bytes(os.path.join(self.path, "RECORD")))))
             site = self.site_dir
             match = _SHARED_LIBRARY.search
             self._record_libraries = [site / rel for rel in rels if match(rel)]
@@ -108,7 +113,7 @@ def _library_lines(data: bytes) -> list[str]:
 _SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9]+)*|dylib|dll|pyd)$")
 
 
-def _read_record_bytes(path: Path) -> bytes:
+def _read_record_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -116,7 +121,7 @@ def _read_record_bytes(path: Path) -> bytes:
         return b""
 
 
-def _read_record(path: Path) -> str:
+def _read_record(path: str) -> str:
     return _read_record_bytes(path).decode("utf-8", errors="replace")
 
 
