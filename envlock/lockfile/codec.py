@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from functools import lru_cache
@@ -305,10 +306,16 @@ def validate_lock_data(data: Any) -> m.Lock:
     return lock
 
 
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonicalize_name(name: str) -> str:
+    """PEP 503 normalisation, here so that loading a lock need not import packaging.tags (60 ms)."""
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
 def semantic_problems(lock: m.Lock) -> list[str]:
     """Checks that span fields: duplicates after normalisation, allowed env names."""
-    from packaging.utils import canonicalize_name
-
     from envlock.capture.env_vars import is_allowed_env_name
 
     problems = []
