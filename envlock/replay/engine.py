@@ -9,9 +9,13 @@ Two ways to build, chosen deliberately (``choose_builder``):
 
 * **BuildKit through a docker CLI** (preferred when one is found).  BuildKit
   gives build secrets (``RUN --mount=type=secret``: the ``--ca-cert`` of a
-  TLS-intercepting proxy is used by pip and is in no layer, with no extra
-  stage) and cache mounts (pip's download cache survives a change to one
-  package).  The SDK cannot reach BuildKit (docker-py #2230: it speaks only
+  TLS-intercepting proxy is used by pip and apt and is in no layer) and builds
+  independent stages in parallel (the replay Dockerfile's Python stage and its
+  OS-package step overlap; the legacy builder runs them one after the other);
+  cache mounts are available to the renderer too.  BuildKit needs no
+  ``# syntax=`` line for ``RUN --mount`` on 20.10 (its built-in frontend has
+  it), which matters here: a ``# syntax=`` image would have to be pulled.
+  The SDK cannot reach BuildKit (docker-py #2230: it speaks only
   the legacy ``/build`` API), so we drive a CLI that can: a 20.10 client
   (Debian's ``docker.io``) with ``DOCKER_BUILDKIT=1`` has BuildKit built in;
   clients from 23.0 on need the ``buildx`` plugin, and without it
@@ -473,7 +477,7 @@ class DockerEngine:
                 "buildkit",
                 cli,
                 f"BuildKit through {cli.path} (client {cli.client_version}, {how}): build secrets keep "
-                "--ca-cert out of every layer and cache mounts keep pip downloads between builds",
+                "--ca-cert out of every layer, and the Python and OS stages build in parallel",
             )
         if requested == "buildkit":
             raise EngineError(
