@@ -275,9 +275,15 @@ def with_fingerprint(lock: m.Lock) -> m.Lock:
     return dataclasses.replace(lock, fingerprint=fingerprint(lock))
 
 
+@lru_cache(maxsize=None)
+def _has_private(cls: type) -> bool:
+    """Whether ``cls`` or any model inside it has a private field (only GPUs do)."""
+    return any(spec.private or (spec.model is not None and _has_private(spec.model)) for spec in _specs(cls))
+
+
 def strip_private(obj: Any) -> Any:
     """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
-    if obj is None or not dataclasses.is_dataclass(obj):
+    if obj is None or not dataclasses.is_dataclass(obj) or not _has_private(type(obj)):
         return obj
     changes = {}
     for spec in _specs(type(obj)):
@@ -286,7 +292,7 @@ def strip_private(obj: Any) -> Any:
             changes[spec.attr] = None
         elif spec.kind == "model" and value is not None:
             changes[spec.attr] = strip_private(value)
-        elif spec.kind == "models" and value:
+        elif spec.kind == "models" and value and _has_private(spec.model):
             changes[spec.attr] = tuple(strip_private(item) for item in value)
     return dataclasses.replace(obj, **changes) if changes else obj
 

@@ -252,10 +252,9 @@ def parse_toml_bounded(data: bytes) -> dict:
 
 def dumps_lock(lock: m.Lock, command: str = "envlock capture -o envlock.lock") -> str:
     """The file text for ``lock``: header, then deterministic TOML."""
-    import tomli_w
+    from envlock.lockfile import toml_writer
 
-    data = codec.to_dict(lock)
-    return HEADER.format(command=command) + tomli_w.dumps(data, multiline_strings=False)
+    return HEADER.format(command=command) + toml_writer.dumps(codec.to_dict(lock))
 
 
 def write_lock(lock: m.Lock, path: str | os.PathLike, command: str = "envlock capture -o envlock.lock") -> None:
