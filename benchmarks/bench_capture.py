@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--reference", default=str(CACHE / "reference"))
     args = parser.parse_args()
     out = Path("/tmp/envlock-bench.lock")
+    # Measure what users run: byte-compiled modules (a shell may set PYTHONDONTWRITEBYTECODE).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "envlock")], check=True)
     lines = [f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; medians of {args.runs} interleaved runs after one warm-up", ""]
 
     ref = Path(args.reference)
