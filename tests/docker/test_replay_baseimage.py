@@ -80,4 +80,18 @@ def test_apt_is_configured_like_a_debian_image(engine, base):
     assert _sh(engine, base.ref, "ls /var/lib/apt/lists | grep -c _Packages || true") == "0"
     assert _sh(engine, base.ref, "ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l") == "0"
     assert engine.run(base.ref, ["/usr/sbin/policy-rc.d"]).exit_code == 101
-    assert _sh(engine, base.ref, "cat /etc/hostname") == ""
+    # The build host's name is not left in the image (a running container gets its own by bind mount).
+    assert engine.read_file(SPEC.rootfs_ref, "/etc/hostname") == b""
+
+
+def test_verify_an_image_without_python_is_a_clean_error(base, tmp_path):
+    from envlock.lockfile import model as m
+    from envlock.lockfile import write_lock
+    from tests.conftest import run_envlock
+
+    lock = tmp_path / "envlock.lock"
+    write_lock(m.Lock(python=m.PythonSection(version="3.11.7")), lock, "test")
+    result = run_envlock("verify", SPEC.rootfs_ref, str(lock))
+    assert result.returncode == 2
+    assert "there is no 'python' to run envlock's capture with" in result.stderr
+    assert "--python PATH" in result.stderr and "Traceback" not in result.stderr
