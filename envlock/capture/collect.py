@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -106,13 +107,14 @@ LAYERS: dict[str, Callable[[CaptureContext], Any]] = {
 }
 
 
-def _attach_kernels(ctx: CaptureContext, python: m.PythonSection) -> m.PythonSection:
-    """Record the SASS/PTX architectures embedded in each package's CUDA libraries (issue 4)."""
+def _probe_kernels(ctx: CaptureContext) -> dict:
+    """SASS/PTX architectures embedded in each package's CUDA libraries (issue 4)."""
     from envlock.capture.fatbin import probe_package_kernels
 
-    kernels = probe_package_kernels(ctx)
-    if not kernels:
-        return python
+    return probe_package_kernels(ctx)
+
+
+def _attach_kernels(python: m.PythonSection, kernels: dict) -> m.PythonSection:
     packages = []
     for pkg in python.packages:
         found = kernels.get(pkg.name)
@@ -133,20 +135,30 @@ def capture_lock(
     include_private: bool = False,
     project_dir: str = ".",
     layers: tuple[str, ...] | None = None,
+    interpreter: InterpreterInfo | None = None,
 ) -> m.Lock:
-    """Capture this machine and the given (or running) interpreter's environment."""
-    interpreter = inspect_interpreter(python)
+    """Capture this machine and the given (or running) interpreter's environment.
+
+    The probes run on a small thread pool: several wait on other programs
+    (``nvcc --version``, git, the target interpreter, the CUDA version child)
+    and those waits overlap; the pure-Python parts still take turns on the GIL.
+    Output does not depend on the order probes finish in.
+    """
+    if interpreter is None:
+        interpreter = inspect_interpreter(python)
     dists = scan_distributions(interpreter.site_dirs)
     ctx = CaptureContext(interpreter, dists, include_private=include_private, project_dir=project_dir)
     for dist in dists:
         ctx.warnings.extend(dist.warnings)
-    sections = {}
-    for layer, probe in LAYERS.items():
-        if layers is not None and layer not in layers:
-            continue
-        sections[layer] = _guarded(ctx, layer, probe)
-    if sections.get("python") is not None and (layers is None or "kernels" in layers or "python" in layers):
-        sections["python"] = _guarded(ctx, "kernels", lambda c: _attach_kernels(c, sections["python"])) or sections["python"]
+    wanted = [layer for layer in LAYERS if layers is None or layer in layers]
+    want_kernels = "python" in wanted
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="envlock-probe") as pool:
+        futures = {layer: pool.submit(_guarded, ctx, layer, LAYERS[layer]) for layer in wanted}
+        kernels = pool.submit(_guarded, ctx, "kernels", _probe_kernels) if want_kernels else None
+        sections = {layer: future.result() for layer, future in futures.items()}
+        kernel_archs = kernels.result() if kernels is not None else None
+    if sections.get("python") is not None and kernel_archs:
+        sections["python"] = _attach_kernels(sections["python"], kernel_archs)
     lock = m.Lock(
         created_by=f"envlock {__version__}",
         created_at=utc_now(),
