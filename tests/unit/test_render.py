@@ -160,6 +160,9 @@ def test_strict_mode_refuses_a_tag_and_accepts_a_digest():
     froms = [line for line in text.splitlines() if line.startswith("FROM ")]
     assert froms == [f"FROM python:3.11-slim-bookworm@{digest} AS envlock-python", f"FROM python:3.11-slim-bookworm@{digest}"]
     assert f'org.opencontainers.image.base.digest="{digest}"' in text
+    # digest-only replay (THREATS.md B4): the user's reference is used as given
+    by_digest = plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"), base_image=f"python@{digest}", require_digest=True))
+    assert render_dockerfile(by_digest).splitlines()[6] == f"FROM python@{digest} AS envlock-python"
 
 
 def test_line_one_is_the_fixed_header_for_every_lock():
