@@ -26,7 +26,6 @@ Read functions return raw text or ``None``; ``parse_*`` are pure.
 
 from __future__ import annotations
 
-import ast
 import glob
 import json
 import os
@@ -385,6 +384,8 @@ def parse_tensorflow_build_info(text: str) -> dict[str, object]:
     (TF 2.4+), and item assignments ``build_info['k'] = v``.
     """
     try:
+        import ast  # only for TensorFlow's build_info.py; 4 ms of import otherwise
+
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return {}

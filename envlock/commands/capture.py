@@ -23,19 +23,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
     from envlock.capture.interpreter import inspect_interpreter
 
     # Asking another interpreter about itself is a child process (~30 ms);
     # start it first so it runs while the capture modules are imported.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(inspect_interpreter, args.python)
-        from envlock.capture.collect import capture_lock
-        from envlock.lockfile import codec, io
-        from envlock.summary import summary_line
+    answer: dict = {}
 
-        interpreter = pending.result()
+    def ask() -> None:
+        try:
+            answer["info"] = inspect_interpreter(args.python)
+        except BaseException as exc:  # re-raised below, in the main thread
+            answer["error"] = exc
+
+    asking = threading.Thread(target=ask, name="envlock-interpreter")
+    asking.start()
+    from envlock.capture.collect import capture_lock
+    from envlock.lockfile import codec, io
+    from envlock.summary import summary_line
+
+    asking.join()
+    if "error" in answer:
+        raise answer["error"]
+    interpreter = answer["info"]
     lock = capture_lock(
         args.python, include_private=args.include_private, project_dir=args.project, interpreter=interpreter
     )
