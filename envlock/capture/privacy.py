@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
-from urllib.parse import urlsplit, urlunsplit
 
 from envlock.lockfile.fields import _FORBIDDEN_CHARS
 
@@ -99,6 +98,8 @@ _SSH_SCHEMES = ("ssh", "git+ssh")
 def strip_url_credentials(url: str) -> str:
     """``https://user:token@host/x`` → ``https://host/x``; also drops secret-looking queries and ``/t/<token>/``."""
     try:
+        from urllib.parse import urlsplit  # lazy: urllib.parse pulls in ipaddress
+
         parts = urlsplit(url)
     except ValueError:
         return _USERINFO.sub("", url)
@@ -110,6 +111,8 @@ def strip_url_credentials(url: str) -> str:
     if at and parts.scheme in _SSH_SCHEMES and userinfo == "git":
         netloc = f"git@{hostport}"
     query = "" if _SECRET_QUERY.search(parts.query) else parts.query
+    from urllib.parse import urlunsplit
+
     return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 

@@ -20,14 +20,17 @@ from envlock.errors import EnvlockError, LockfileError
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
 
-try:
+def _toml_parser():
+    """The TOML parser, imported on first read (writing a lock, as capture does, needs none)."""
     # tomli is the parser the stdlib's tomllib was copied from; its wheels are
     # compiled with mypyc and parse a 5,000-package lock in 0.09 s instead of
     # 0.32 s (measured on this project's machine), which decides whether
     # `envlock diff` meets its 0.3 s target.
-    import tomli as tomllib
-except ImportError:  # pragma: no cover - pure-Python fallback
-    import tomllib
+    try:
+        import tomli as parser
+    except ImportError:  # pragma: no cover - pure-Python fallback
+        import tomllib as parser
+    return parser
 
 MAX_LOCK_BYTES = 8 * 1024 * 1024
 MAX_NESTING = 16
@@ -239,6 +242,7 @@ def parse_toml_bounded(data: bytes) -> dict:
             hint="a lockfile is UTF-8 text; was it corrupted or is it a binary file?",
         ) from None
     prescan_toml(text)
+    tomllib = _toml_parser()
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
