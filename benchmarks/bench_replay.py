@@ -15,8 +15,10 @@ Both builds use the same base image (this host has no registry: envlock's
 own Debian-mirror base, ``envlock/python:3.11-debian-bookworm``), the same
 builder (BuildKit through the docker CLI when there is one), host networking,
 and the same CA bundle as a build secret.  The hand-written Dockerfile is what
-a careful user writes: a venv, ``COPY requirements.txt`` with ``name==version``
-pins, ``pip install --no-cache-dir -r``.
+a careful user writes: ``apt-get install jq`` (the one OS package the lock
+keeps, when this host has it installed by hand), a venv, ``COPY
+requirements.txt`` with the same ``name==version`` pins (pip's own included),
+``pip install --no-cache-dir -r``.
 
 Measured:
 
@@ -48,10 +50,11 @@ ENVLOCK = str(Path(sys.executable).with_name("envlock"))
 REFERENCE = ("numpy==2.2.6", "scipy==1.15.3", "pandas==2.2.3", "scikit-learn==1.6.1")
 # The package changed for (3): small, pure Python, a dependency of pandas.
 CHANGED = ("six", "1.16.0")
+OS_PACKAGE = "jq"
 
 HANDWRITTEN = """\
 FROM {base}
-RUN ["python3", "-m", "venv", "/opt/venv"]
+{os_step}RUN ["python3", "-m", "venv", "/opt/venv"]
 COPY requirements.txt /tmp/requirements.txt
 RUN --mount=type=secret,id=ca ["/opt/venv/bin/pip", "install", "--no-cache-dir", "--cert", "/run/secrets/ca", "--index-url", "https://pypi.org/simple", "-r", "/tmp/requirements.txt"]
 ENV PATH="/opt/venv/bin:${{PATH}}"
@@ -76,7 +79,10 @@ def reference_lock(venv: Path, workdir: Path):
     subprocess.run([ENVLOCK, "capture", "--python", str(venv / "bin/python"), "-o", str(captured), "-q"], check=True, cwd=workdir)
     lock = load_lock(captured).lock
     if lock.os is not None:
-        lock = dataclasses.replace(lock, os=dataclasses.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual)))
+        # One small hand-installed OS package (when this host has it), so that
+        # the images have an OS layer whose reuse can be checked in (3).
+        keep = tuple(p for p in lock.os.packages if not p.manual or p.name == OS_PACKAGE)
+        lock = dataclasses.replace(lock, os=dataclasses.replace(lock.os, packages=keep))
     path = workdir / "envlock.lock"
     write_lock(codec.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
     return lock, path
@@ -94,10 +100,18 @@ def replay_context(lock, ca_cert: str, engine, progress):
 
 
 def handwritten_context(lock, base: str):
+    """The same pins (pip's own included), and the same OS package, the way a user writes it."""
     from envlock.replay.engine import ContextFile
 
-    pins = "".join(f"{p.name}=={p.version}\n" for p in lock.python.packages if p.name not in ("pip", "setuptools"))
-    return (ContextFile("Dockerfile", HANDWRITTEN.format(base=base).encode()), ContextFile("requirements.txt", pins.encode()))
+    pins = "".join(f"{p.name}=={p.version}\n" for p in lock.python.packages)
+    os_step = ""
+    if lock.os is not None and any(p.manual and p.name == OS_PACKAGE for p in lock.os.packages):
+        os_step = (
+            f'RUN ["/bin/sh", "-c", "apt-get update && apt-get install -y --no-install-recommends {OS_PACKAGE}'
+            ' && rm -rf /var/lib/apt/lists/*"]\n'
+        )
+    dockerfile = HANDWRITTEN.format(base=base, os_step=os_step)
+    return (ContextFile("Dockerfile", dockerfile.encode()), ContextFile("requirements.txt", pins.encode()))
 
 
 def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
@@ -109,13 +123,45 @@ def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
     return result
 
 
+def _step_times(log) -> list[tuple[str, float]]:
+    """(step title, seconds) from BuildKit's plain output, for steps over a second."""
+    import re
+
+    titles: dict[str, str] = {}
+    out = []
+    for line in log:
+        found = re.match(r"(#\d+) (\[.*)", line)
+        if found:
+            titles[found.group(1)] = found.group(2)
+            continue
+        done = re.fullmatch(r"(#\d+) DONE ([0-9.]+)s", line.strip())
+        if done and float(done.group(2)) >= 1.0:
+            out.append((titles.get(done.group(1), "exporting")[:70], float(done.group(2))))
+    return out
+
+
+def _steps_cached(log) -> list[str]:
+    """The BuildKit step titles that were answered from the cache."""
+    import re
+
+    titles: dict[str, str] = {}
+    out = []
+    for line in log:
+        found = re.match(r"(#\d+) (\[.*)", line)
+        if found:
+            titles[found.group(1)] = found.group(2)
+        elif re.fullmatch(r"#\d+ CACHED", line.strip()):
+            out.append(titles.get(line.split()[0], ""))
+    return out
+
+
 def layers(engine, image: str) -> list[str]:
     return list(engine.api.inspect_image(image)["RootFS"]["Layers"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2, help="cold builds of each kind (interleaved)")
+    parser.add_argument("--runs", type=int, default=3, help="cold builds of each kind (interleaved)")
     parser.add_argument("--ca-cert", default=os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
     args = parser.parse_args()
 
@@ -132,17 +178,23 @@ def main() -> int:
     plan, files, choice, notes = replay_context(lock, args.ca_cert, engine, progress)
     base = plan.from_ref
     hand = handwritten_context(lock, base)
-    print(f"reference: {len(lock.python.packages)} distributions; base {base}; builder {choice.builder}")
+    has_os = bool(plan.os_packages)
+    print(f"reference: {len(lock.python.packages)} distributions, OS packages {[o.arg() for o in plan.os_packages]}; base {base}; builder {choice.builder}")
     for note in notes:
         print(f"  note: {note}")
 
     # 1. cold builds, interleaved
     cold: dict[str, list[float]] = {"replay": [], "hand-written": []}
+    last = {}
     for _ in range(args.runs):
-        cold["replay"].append(build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID).seconds)
-        cold["hand-written"].append(build(engine, choice, hand, "envlock-bench/hand:cold", args.ca_cert, True, "ca").seconds)
+        last["replay"] = build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID)
+        last["hand-written"] = build(engine, choice, hand, "envlock-bench/hand:cold", args.ca_cert, True, "ca")
+        for name, result in last.items():
+            cold[name].append(round(result.seconds, 1))
     med = {k: statistics.median(v) for k, v in cold.items()}
     print(f"cold build: replay {med['replay']:.1f} s, hand-written {med['hand-written']:.1f} s, ratio {med['replay'] / med['hand-written']:.2f}x  (runs: {cold})")
+    for name, result in last.items():
+        print(f"  last {name} build, steps over 1 s: " + "; ".join(f"{title} {sec:.1f}s" for title, sec in _step_times(result.log)))
 
     # 2. no-change rebuild: the build, and the whole command
     warm = [build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, False, plan_module.CA_SECRET_ID).seconds for _ in range(3)]
@@ -171,11 +223,16 @@ def main() -> int:
         if a != b:
             break
         shared += 1
-    cached_steps = sum(1 for line in result.log if line.rstrip().endswith("CACHED"))
+    cached = [line for line in result.log if line.rstrip().endswith("CACHED")]
+    os_cached = any("os_packages.py" in line for line in _steps_cached(result.log))
     print(
         f"rebuild after {CHANGED[0]} {CHANGED[1]} -> 1.17.0: {result.seconds:.1f} s; {shared} of {len(after)} layers shared with the "
-        f"previous image (base image has {len(base_layers)}; base reused: {after[:len(base_layers)] == base_layers}); {cached_steps} build steps CACHED"
+        f"previous image (base image has {len(base_layers)}; base reused: {after[:len(base_layers)] == base_layers}"
+        + (f"; OS layer reused: {os_cached and shared > len(base_layers)}" if has_os else "; no OS layer in this lock")
+        + f"); {len(cached)} build steps CACHED"
     )
+    if any("pip" in title and "install" in title for title in _steps_cached(result.log)):
+        print("  note: this change was built before on this machine, so its pip step came from the build cache too")
 
     # 4. image size
     size_replay = engine.image("envlock-bench/replay:cold").size

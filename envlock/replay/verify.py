@@ -334,7 +334,7 @@ def capture_host() -> m.Lock:
 
 
 def host_findings(locked: m.Lock, host: m.Lock) -> tuple[list[Finding], str]:
-    """The hardware this image will run on, against the lock's; and which rules produced them."""
+    """``host`` (this machine's hardware with the image's userland) against the lock; and which rules produced them."""
     try:
         from envlock.compat import rules
     except ImportError:
@@ -520,7 +520,10 @@ def verify_image(
     captured = capture_image(engine, image, python=python, runner=runner)
     findings, comparer = compare_image(locked, captured)
     host_lock = host if host is not None else capture_host()
-    hardware, rules = host_findings(locked, host_lock)
+    # What the locked software will run on: this host's driver, GPUs and CPU
+    # with the image's own userland (its glibc, libraries and packages).
+    running = dataclasses.replace(captured, nvidia=host_lock.nvidia, cpu=host_lock.cpu)
+    hardware, rules = host_findings(locked, running)
     notes = []
     if comparer == "minimal":
         notes.append("compared with envlock's minimal comparer (Python, manually installed OS packages, numerics variables)")
