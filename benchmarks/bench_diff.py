@@ -80,6 +80,7 @@ def python_packages(count: int, changed: int = 0, added: int = 0, seed: int = 0)
 
 def two_big_locks() -> tuple[Path, Path, Path, Path]:
     from envlock.lockfile import model as m
+    from envlock.lockfile import with_fingerprint
     from envlock.lockfile.io import write_lock
 
     base = m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"))
@@ -92,7 +93,7 @@ def two_big_locks() -> tuple[Path, Path, Path, Path]:
     paths = []
     for name, lock in (("a", a), ("b", b)):
         path = WORK / f"big-{name}.lock"
-        write_lock(lock, path)
+        write_lock(with_fingerprint(lock), path)
         freeze = WORK / f"big-{name}.freeze.txt"
         freeze.write_text("".join(f"{p.name}=={p.version}\n" for p in lock.python.packages))
         paths.append(path)
@@ -103,6 +104,7 @@ def two_big_locks() -> tuple[Path, Path, Path, Path]:
 def hundred_locks() -> list[Path]:
     from envlock.capture.collect import capture_lock
     from envlock.lockfile import model as m
+    from envlock.lockfile import with_fingerprint
     from envlock.lockfile.io import write_lock
 
     real = capture_lock()
@@ -121,7 +123,7 @@ def hundred_locks() -> list[Path]:
             runtime=dataclasses.replace(real.runtime or m.RuntimeSection(), env=env),
         )
         path = directory / f"node{i:03d}.lock"
-        write_lock(lock, path)
+        write_lock(with_fingerprint(lock), path)
         paths.append(path)
     return paths
 

@@ -58,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_all(paths: list[str]) -> list:
-    from envlock.commands._common import load_lock_reporting
+    from envlock.lockfile.io import load_locks
 
     seen: dict[str, int] = {}
     out = []
-    for path in paths:
-        loaded = load_lock_reporting(path)
+    for path, loaded in zip(paths, load_locks(paths)):
+        for warning in loaded.warnings:
+            print(f"envlock: warning: {warning}", file=sys.stderr)
         count = seen.get(path, 0) + 1
         seen[path] = count
         out.append((path if count == 1 else f"{path}#{count}", loaded.lock))

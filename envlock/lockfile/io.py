@@ -73,17 +73,72 @@ def read_lock_bytes(path: str | os.PathLike) -> bytes:
 
 def load_lock(path: str | os.PathLike) -> LoadedLock:
     """Load and fully validate a lockfile from disk."""
-    try:
+    with _named(path):
         return parse_lock(read_lock_bytes(path), source=str(path))
+
+
+def load_locks(paths: list[str]) -> list[LoadedLock]:
+    """Load several lockfiles, parsing them on all cores when there are enough to pay for it.
+
+    Parsing TOML is most of the cost of loading (a 5,000-package lock: 0.065 s
+    of 0.12 s CPU), and a diff of 2 or 100 locks is a one-shot command on a
+    machine with idle cores.  Worker processes read and parse; this process
+    validates every document itself, with the same code as ``load_lock``, so
+    the result and every error are the same as loading one by one.
+    """
+    paths = [str(p) for p in paths]
+    cores = os.cpu_count() or 1
+    if len(paths) < 2 or cores < 2 or not _can_fork():
+        return [load_lock(p) for p in paths]
+    import multiprocessing
+
+    results = []
+    with multiprocessing.get_context("fork").Pool(min(cores, len(paths))) as pool:
+        for path, outcome in zip(paths, pool.imap(_parse_in_worker, paths, chunksize=max(1, len(paths) // (4 * cores)))):
+            kind, payload, hint = outcome
+            if kind == "error":
+                raise LockfileError(payload, hint)
+            with _named(path):
+                results.append(validate_document(payload, source=path))
+    return results
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _parse_in_worker(path: str) -> tuple[str, object, str | None]:
+    try:
+        with _named(path):
+            return ("ok", parse_toml_bounded(read_lock_bytes(path)), None)
     except LockfileError as exc:
-        if exc.message.startswith(str(path)):
-            raise
-        raise LockfileError(f"{path}: {exc.message}", exc.hint) from None
+        return ("error", exc.message, exc.hint)
+
+
+class _named:
+    """Prefix a ``LockfileError`` raised inside the block with the file it is about."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, LockfileError) and not exc.message.startswith(self.path):
+            raise LockfileError(f"{self.path}: {exc.message}", exc.hint) from None
+        return False
 
 
 def parse_lock(data: bytes, source: str = "<lock>") -> LoadedLock:
     """Bytes to a validated lock; any problem is a ``LockfileError``, never another exception."""
-    document = parse_toml_bounded(data)
+    return validate_document(parse_toml_bounded(data), source)
+
+
+def validate_document(document: dict, source: str = "<lock>") -> LoadedLock:
+    """A parsed TOML document to a validated lock (version check, schema, fingerprint)."""
     warnings: list[str] = []
     version = document.get("lock-version")
     if version is None:
@@ -102,17 +157,16 @@ def parse_lock(data: bytes, source: str = "<lock>") -> LoadedLock:
                 hint="upgrade envlock: pip install -U envlock",
             )
         raise LockfileError(f"lock-version {version} is not supported (this envlock reads {SUPPORTED_MAJOR}.x)")
-    newer_minor = minor > our_minor
-    if newer_minor:
+    # The fingerprint is checked on the document as read (with any fields a
+    # newer minor version added): for a file envlock wrote, its canonical JSON
+    # is exactly that of the model, and this skips rebuilding it.
+    original = document
+    if minor > our_minor:
         warnings.append(
             f"lock-version {version} is newer than this envlock's {m.LOCK_VERSION}; fields it does not know are ignored"
         )
         document = _drop_unknown_keys(m.Lock, document)
-    original = document
     lock = codec.validate_lock_data(document)
-    # The fingerprint is checked on the document as read (the original one,
-    # with fields a newer minor version added): for a file envlock wrote, its
-    # canonical JSON is exactly that of the model, and this skips rebuilding it.
     if lock.fingerprint is not None and codec.fingerprint_of_data(original) != lock.fingerprint:
         warnings.append(
             f"{source}: its content no longer matches its fingerprint: it was edited after envlock wrote it"

@@ -190,3 +190,35 @@ def test_capture_into_a_missing_directory_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "missing").exists()
+
+
+def test_load_locks_in_parallel_equals_loading_one_by_one(tmp_path):
+    from envlock.lockfile.io import load_locks
+
+    paths = []
+    for i in range(6):
+        lock = with_fingerprint(Lock(created_by="x", python=PythonSection(version=f"3.11.{i}")))
+        path = tmp_path / f"{i}.lock"
+        write_lock(lock, path)
+        paths.append(str(path))
+    edited = tmp_path / "3.lock"
+    edited.write_text(edited.read_text().replace("3.11.3", "3.11.9"))
+    together = load_locks(paths)
+    assert [loaded.lock for loaded in together] == [load_lock(p).lock for p in paths]
+    assert [bool(loaded.warnings) for loaded in together] == [False, False, False, True, False, False]
+
+
+def test_load_locks_names_the_file_that_fails(tmp_path):
+    from envlock.errors import LockfileError
+    from envlock.lockfile.io import load_locks
+
+    good = tmp_path / "good.lock"
+    write_lock(with_fingerprint(Lock(created_by="x")), good)
+    bad = tmp_path / "bad.lock"
+    bad.write_bytes(b'lock-version = "1.0"\nx = ' + b"[" * 100)
+    invalid = tmp_path / "invalid.lock"
+    invalid.write_text('lock-version = "1.0"\n[python]\nversion = 3\n')
+    with pytest.raises(LockfileError, match=rf"^{bad}: line 2: arrays or tables nested"):
+        load_locks([str(good), str(bad), str(good)])
+    with pytest.raises(LockfileError, match=rf"^{invalid}: the lockfile has 1 problem"):
+        load_locks([str(good), str(invalid)])
