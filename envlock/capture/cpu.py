@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 from envlock.capture import cpu_microarch
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.capture.hostfiles import read_host_text
 
 # ISA flags whose presence changes which kernels BLAS (OpenBLAS, MKL, BLIS),
 # oneDNN and the frameworks pick, or changes rounding (FMA contracts a*b+c
@@ -181,16 +182,8 @@ def numerics_flag_differences(flags_a: Iterable[str], flags_b: Iterable[str]) ->
 _NODE_DIR = re.compile(r"node[0-9]+")
 
 
-def _read_text(root: str, path: str) -> str | None:
-    try:
-        with open(os.path.join(root, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def read_cpuinfo(root: str = "/") -> str | None:
-    return _read_text(root, "/proc/cpuinfo")
+    return read_host_text(root, "/proc/cpuinfo")
 
 
 def read_numa_nodes(root: str = "/") -> int | None:
@@ -211,8 +204,8 @@ def read_topology_from_sysfs(root: str = "/") -> tuple[int | None, int | None]:
         return None, None
     pairs = set()
     for name in names:
-        package = _read_text(base, f"{name}/topology/physical_package_id")
-        core = _read_text(base, f"{name}/topology/core_id")
+        package = read_host_text(base, f"{name}/topology/physical_package_id")
+        core = read_host_text(base, f"{name}/topology/core_id")
         if package is None or core is None:
             continue
         pairs.add((package.strip(), core.strip()))

@@ -18,6 +18,7 @@ from typing import Callable
 from envlock.capture.os_packages import collect_os_packages
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.capture.hostfiles import read_host_text
 
 # --- os-release ------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ def parse_codename(values: dict[str, str]) -> str | None:
 
 def read_os_release(root: str = "/") -> str | None:
     """``/etc/os-release``, falling back to ``/usr/lib/os-release`` as the spec says."""
-    return _read_text(root, "/etc/os-release") or _read_text(root, "/usr/lib/os-release")
+    return read_host_text(root, "/etc/os-release") or read_host_text(root, "/usr/lib/os-release")
 
 
 # --- kernel and architecture ---------------------------------------------------------
@@ -81,7 +82,7 @@ def read_kernel_release(root: str = "/") -> str | None:
             return os.uname().release
         except AttributeError:
             return None
-    text = _read_text(root, "/proc/version")
+    text = read_host_text(root, "/proc/version")
     return parse_kernel_release(text) if text else None
 
 
@@ -92,7 +93,7 @@ def read_machine(root: str = "/") -> str | None:
             return os.uname().machine or None
         except AttributeError:
             return None
-    text = _read_text(root, "commands/uname-m.txt")
+    text = read_host_text(root, "commands/uname-m.txt")
     return (text.strip() or None) if text else None
 
 
@@ -267,7 +268,7 @@ def library_search_dirs(root: str = "/") -> list[str]:
         if conf in seen_files:
             continue
         seen_files.add(conf)
-        text = _read_text(root, conf)
+        text = read_host_text(root, conf)
         if text is None:
             continue
         found, includes = parse_ld_so_conf(text)
@@ -326,14 +327,6 @@ def _parse_file(path: str, parse: Callable[[bytes], str | None]) -> str | None:
 
 def _is_live(root: str) -> bool:
     return os.path.abspath(root) == "/"
-
-
-def _read_text(root: str, path: str) -> str | None:
-    try:
-        with open(os.path.join(root, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 # --- model ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 from envlock import proc
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.capture.hostfiles import read_host_text
 
 
 class RawPackage(NamedTuple):
@@ -187,28 +188,20 @@ def to_os_packages(raw: list[RawPackage], warn: Callable[[str], None]) -> tuple[
 # --- I/O -------------------------------------------------------------------------
 
 
-def _read_text(root: str, path: str) -> str | None:
-    try:
-        with open(os.path.join(root, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def read_dpkg_status(root: str = "/") -> str | None:
-    return _read_text(root, "/var/lib/dpkg/status")
+    return read_host_text(root, "/var/lib/dpkg/status")
 
 
 def read_apt_extended_states(root: str = "/") -> str | None:
-    return _read_text(root, "/var/lib/apt/extended_states")
+    return read_host_text(root, "/var/lib/apt/extended_states")
 
 
 def read_apk_installed(root: str = "/") -> str | None:
-    return _read_text(root, "/lib/apk/db/installed")
+    return read_host_text(root, "/lib/apk/db/installed")
 
 
 def read_apk_world(root: str = "/") -> str | None:
-    return _read_text(root, "/etc/apk/world")
+    return read_host_text(root, "/etc/apk/world")
 
 
 _RPM_DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
