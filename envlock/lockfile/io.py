@@ -11,7 +11,6 @@ from __future__ import annotations
 import operator
 import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
