@@ -49,7 +49,10 @@ CACHE = ROOT / ".cache" / "benchenvs"
 ENVLOCK = str(Path(sys.executable).with_name("envlock"))
 REFERENCE = ("numpy==2.2.6", "scipy==1.15.3", "pandas==2.2.3", "scikit-learn==1.6.1")
 # The package changed for (3): small, pure Python, a dependency of pandas.
+# Each run moves it to a version no earlier run used (recorded in the work
+# folder), so that its pip step is really rebuilt, not found in the build cache.
 CHANGED = ("six", "1.16.0")
+CHANGED_TO = ("1.17.0", "1.15.0", "1.14.0", "1.13.0", "1.12.0", "1.11.0", "1.10.0")
 OS_PACKAGE = "jq"
 
 HANDWRITTEN = """\
@@ -205,13 +208,18 @@ def main() -> int:
     report = json.loads(command.stdout) if command.stdout.strip() else {}
     print(f"no-change `envlock replay` (resolve + build + verify): {whole:.1f} s, exit {command.returncode}, build {report.get('build_seconds')} s")
 
-    # 3. one small package changed
-    before = layers(engine, "envlock-bench/replay:cold")
+    # 3. one small package changed, against a warm build of the unchanged lock
+    build(engine, choice, files, "envlock-bench/replay:warm", args.ca_cert, False, plan_module.CA_SECRET_ID)
+    before = layers(engine, "envlock-bench/replay:warm")
+    used_file = workdir / "changed-versions.json"
+    used = json.loads(used_file.read_text()) if used_file.is_file() else []
+    new_version = next((v for v in CHANGED_TO if v not in used), CHANGED_TO[0])
+    used_file.write_text(json.dumps(sorted(set(used) | {new_version})))
     changed_lock = dataclasses.replace(
         lock,
         python=dataclasses.replace(
             lock.python,
-            packages=tuple(dataclasses.replace(p, version="1.17.0") if p.name.lower() == CHANGED[0] else p for p in lock.python.packages),
+            packages=tuple(dataclasses.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p for p in lock.python.packages),
         ),
     )
     plan2, files2, _, _ = replay_context(changed_lock, args.ca_cert, engine, progress)
@@ -223,13 +231,13 @@ def main() -> int:
         if a != b:
             break
         shared += 1
-    cached = [line for line in result.log if line.rstrip().endswith("CACHED")]
-    os_cached = any("os_packages.py" in line for line in _steps_cached(result.log))
+    cached_steps = _steps_cached(result.log)
+    os_cached = any("os_packages.py" in title for title in cached_steps)
     print(
-        f"rebuild after {CHANGED[0]} {CHANGED[1]} -> 1.17.0: {result.seconds:.1f} s; {shared} of {len(after)} layers shared with the "
-        f"previous image (base image has {len(base_layers)}; base reused: {after[:len(base_layers)] == base_layers}"
-        + (f"; OS layer reused: {os_cached and shared > len(base_layers)}" if has_os else "; no OS layer in this lock")
-        + f"); {len(cached)} build steps CACHED"
+        f"rebuild after {CHANGED[0]} {CHANGED[1]} -> {new_version}: {result.seconds:.1f} s; {shared} of {len(after)} layers shared with the "
+        f"unchanged image (base image has {len(base_layers)}; base reused: {after[:len(base_layers)] == base_layers}"
+        + (f"; OS step CACHED: {os_cached}, OS layer reused: {os_cached and shared > len(base_layers)}" if has_os else "; no OS layer in this lock")
+        + f"); steps CACHED: {len(cached_steps)}"
     )
     if any("pip" in title and "install" in title for title in _steps_cached(result.log)):
         print("  note: this change was built before on this machine, so its pip step came from the build cache too")

@@ -119,20 +119,20 @@ class VerifyReport:
 def probe_bundle() -> bytes:
     """A tar (rooted at /) with envlock and its capture dependencies under PROBE_DIR.
 
-    Deterministic (sorted, fixed metadata) and free of ``__pycache__``.
+    Deterministic (sorted, fixed metadata), pure Python (no ``__pycache__``,
+    no compiled modules), so it runs under whatever interpreter the image has.
     """
     import envlock
 
     sources: list[tuple[Path, str]] = [(Path(envlock.__file__).resolve().parent, "envlock")]
     for name in PROBE_DEPENDENCIES:
         spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
+        if spec is None:
             continue
-        origin = Path(spec.origin).resolve()
-        if origin.name == "__init__.py":
-            sources.append((origin.parent, name))
-        else:
-            sources.append((origin, origin.name))
+        if spec.submodule_search_locations:  # a package (its origin may be a compiled __init__)
+            sources.append((Path(list(spec.submodule_search_locations)[0]).resolve(), name))
+        elif spec.origin and spec.origin.endswith(".py"):
+            sources.append((Path(spec.origin).resolve(), f"{name}.py"))
     buffer = io.BytesIO()
     prefix = PROBE_DIR.strip("/")
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -145,7 +145,9 @@ def probe_bundle() -> bytes:
             tar.addfile(_dir_info(f"{prefix}/{name}"))
             for path in sorted(source.rglob("*")):
                 rel = path.relative_to(source)
-                if "__pycache__" in rel.parts or path.suffix in (".pyc", ".pyo") or path.is_symlink():
+                # Pure Python only: the image's interpreter may be another
+                # version (this host's tomli is a mypyc build for cp311).
+                if "__pycache__" in rel.parts or path.suffix in (".pyc", ".pyo", ".so", ".pyd") or path.is_symlink():
                     continue
                 arcname = f"{prefix}/{name}/{rel.as_posix()}"
                 if path.is_dir():
