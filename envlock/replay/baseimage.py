@@ -88,7 +88,7 @@ class BaseImage:
 
     def describe(self) -> str:
         how = "reused" if self.reused else "built"
-        return f"{how} own base image {self.ref} (Python {self.python_version}; {self.source})"
+        return f"{how} own base image {self.ref} ({self.image_id[:19]}; Python {self.python_version}; {self.source})"
 
 
 # --- choosing (pure) -----------------------------------------------------------------

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from envlock.errors import EngineError
+from envlock.errors import EngineError, EnvlockError
 
 BUILDERS = ("auto", "sdk", "buildkit")
 
@@ -493,6 +493,7 @@ class DockerEngine:
 
     def build(self, request: BuildRequest, choice: BuilderChoice, progress: Progress | None = None) -> BuildResult:
         progress = progress or Progress()
+        check_build_request(request)
         self.ping()
         started = time.monotonic()
         if choice.builder == "buildkit":
@@ -569,18 +570,19 @@ class DockerEngine:
             argv = [cli.path]
             argv += ["buildx", "build", "--load"] if cli.mode == "buildx" else ["build"]
             argv += ["--progress=plain", "--iidfile", str(iidfile), "-f", str(context_dir / request.dockerfile)]
+            # option=value forms: a value can never be read as another option.
             if request.tag:
-                argv += ["-t", request.tag]
+                argv.append(f"--tag={request.tag}")
             if request.network:
-                argv += ["--network", request.network]
+                argv.append(f"--network={request.network}")
             if request.no_cache:
                 argv += ["--no-cache"]
             for key, value in sorted(request.labels.items()):
-                argv += ["--label", f"{key}={value}"]
+                argv.append(f"--label={key}={value}")
             for secret_id, source in sorted(request.secrets.items()):
                 if not re.fullmatch(r"[A-Za-z0-9_.-]+", secret_id):
                     raise EngineError(f"invalid build secret id {secret_id!r}")
-                argv += ["--secret", f"id={secret_id},src={os.path.abspath(source)}"]
+                argv.append(f"--secret=id={secret_id},src={os.path.abspath(source)}")
             argv.append(str(context_dir))
             env = dict(os.environ)
             env["DOCKER_BUILDKIT"] = "1"
@@ -594,6 +596,22 @@ class DockerEngine:
         if not image_id:
             raise _build_failed("the BuildKit build wrote no image id", progress)
         return image_id
+
+
+_NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_build_request(request: BuildRequest) -> None:
+    """Refuse a tag or network that is not a plain name (they reach a CLI's argv)."""
+    from envlock.replay.base_images import check_image_ref
+
+    if request.tag is not None:
+        try:
+            check_image_ref(request.tag, "--tag")
+        except EnvlockError as exc:
+            raise EngineError(exc.message, exc.hint) from None
+    if request.network is not None and not _NETWORK.fullmatch(request.network):
+        raise EngineError(f"--network {request.network[:60]!r} is not a network name", hint="use host, bridge, none or a network's name")
 
 
 def _image_info(data: Mapping) -> ImageInfo:

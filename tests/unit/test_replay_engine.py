@@ -78,6 +78,21 @@ def test_sdk_builder_refuses_secrets_before_contacting_anything():
         eng.build(request, engine.BuilderChoice("sdk", None, "test"), engine.Progress(stream=io.StringIO(), live=False))
 
 
+@pytest.mark.parametrize(
+    "tag, network, problem",
+    [
+        ("--output=/tmp/x", "host", "--tag"),
+        ("ok:1 --no-cache", "host", "--tag"),
+        ("ok:1", "host --privileged", "--network"),
+        ("ok:1", "-x", "--network"),
+    ],
+)
+def test_tags_and_networks_that_could_become_options_are_refused(tag, network, problem):
+    request = engine.BuildRequest(files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), tag=tag, network=network)
+    with pytest.raises(EngineError, match=problem):
+        engine.DockerEngine(client=object()).build(request, engine.BuilderChoice("sdk", None, "test"))
+
+
 # --- build contexts -----------------------------------------------------------------
 
 
