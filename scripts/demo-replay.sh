@@ -27,6 +27,8 @@ for ca in "${PIP_CERT:-}" /etc/ssl/certs/ca-certificates.crt; do
 done
 
 echo "== envlock replay $lock -> $image"
+echo "   (the first run installs every hand-installed OS package of the lock from the mirror; on a"
+echo "   workstation with ~100 of them that takes 15 minutes here; later runs come from the build cache)"
 set +e
 "$bin/envlock" replay "$lock" -t "$image" "${ca_args[@]}"
 replay_rc=$?
