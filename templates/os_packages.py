@@ -79,6 +79,19 @@ def parse_policy_candidate(text):
     return None
 
 
+def parse_policy_candidates(text):
+    """Each package's `Candidate:` version from one `apt-cache policy A B ...` (pure): {name: version or None}."""
+    found = {}
+    name = None
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            name = line.rstrip()[:-1]
+            found.setdefault(name, None)
+        elif name is not None and line.strip().startswith("Candidate:"):
+            found[name] = parse_policy_candidate(line)
+    return found
+
+
 def plan_installs(packages, available):
     """Decide each package (pure): returns (install specs, report entries).
 
@@ -176,12 +189,15 @@ def main(argv):
         code, out = _run(["apt-get"] + apt_options + ["update"], env)
         if code != 0:
             report["errors"].append("apt-get update failed (exit %d): %s" % (code, out.strip()[-500:]))
+        # One apt-cache call for all packages (two per package cost ~0.3 s each).
+        names = [name for name, _ in packages]
+        _, madison = _run(["apt-cache", "madison", "--"] + names, env)
+        _, policy = _run(["apt-cache", "policy", "--"] + names, env)
+        candidates = parse_policy_candidates(policy)
         available = {}
-        for name, _ in packages:
-            _, madison = _run(["apt-cache", "madison", "--", name], env)
+        for name in names:
             available[name] = parse_madison(madison, name)
-            _, policy = _run(["apt-cache", "policy", "--", name], env)
-            available[(name, "candidate")] = parse_policy_candidate(policy)
+            available[(name, "candidate")] = candidates.get(name)
         specs, entries = plan_installs(packages, available)
         if specs:
             install = ["apt-get"] + apt_options + ["install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]

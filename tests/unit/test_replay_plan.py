@@ -497,6 +497,14 @@ def test_os_script_reads_apt_output(os_script):
     assert os_script.parse_madison(madison, "curl") == ["7.88.1-10+deb12u15", "7.88.1-10+deb12u5"]
     assert os_script.parse_policy_candidate("curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n") == "7.88.1-10+deb12u15"
     assert os_script.parse_policy_candidate("x:\n  Installed: (none)\n  Candidate: (none)\n") is None
+    # One `apt-cache policy curl jq gone` answers for all three, in blocks (Debian 12's apt 2.6 layout).
+    policy = (
+        "curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n  Version table:\n"
+        "     7.88.1-10+deb12u15 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+        "jq:\n  Installed: (none)\n  Candidate: 1.6-2.1+deb12u2\n  Version table:\n"
+        "gone:\n  Installed: (none)\n  Candidate: (none)\n"
+    )
+    assert os_script.parse_policy_candidates(policy) == {"curl": "7.88.1-10+deb12u15", "jq": "1.6-2.1+deb12u2", "gone": None}
 
 
 def test_os_script_decides_exact_fallback_and_missing(os_script):
