@@ -145,6 +145,27 @@ class InstallGroup:
     binary_only: bool
     requirements: tuple[Requirement, ...]
 
+    def pip_install_argv(self, python: str, requirements_file: str, wheel_dir: str, ca_file: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+        """The one ``pip install`` command line for this group, in an image or a local venv.
+
+        Hash-checked and without re-resolving (``--require-hashes --no-deps``);
+        ``--isolated`` so no pip configuration of the machine (extra indexes,
+        find-links) can change what is installed.
+        """
+        argv = [python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "--no-input", *extra]
+        argv += ["--require-hashes", "--no-deps"]
+        if self.binary_only:
+            argv += ["--only-binary", ":all:"]
+        if ca_file:
+            argv += ["--cert", ca_file]
+        if self.kind == "index":
+            argv += ["--index-url", self.index_url]
+        elif self.kind == "wheelhouse":
+            argv += ["--no-index", "--find-links", wheel_dir]
+        else:
+            argv += ["--no-index"]
+        return argv + ["-r", requirements_file]
+
 
 @dataclass(frozen=True, slots=True)
 class WheelhouseFile:

@@ -48,7 +48,6 @@ _APT_BOOTSTRAP = (
     "apt-get {options}update && DEBIAN_FRONTEND=noninteractive apt-get {options}install -y --no-install-recommends -- {packages}"
     " && rm -rf /var/lib/apt/lists/*"
 )
-_PIP_COMMON = ["--isolated", "--disable-pip-version-check", "--no-input", "--no-cache-dir"]
 
 
 @dataclass(frozen=True)
@@ -133,18 +132,7 @@ def _python_stage(plan: p.ReplayPlan) -> list[str]:
     for number, group in enumerate(plan.install_groups, start=1):
         name = f"requirements-{number}.txt"
         lines.append(f"COPY {REQUIREMENTS_DIR}/{name} {p.BUILD_DIR}/python/{name}")
-        argv = [VENV_PYTHON, "-m", "pip", "install", *_PIP_COMMON, "--require-hashes", "--no-deps"]
-        if group.binary_only:
-            argv += ["--only-binary", ":all:"]
-        if ca:
-            argv += ["--cert", ca]
-        if group.kind == "index":
-            argv += ["--index-url", group.index_url]
-        elif group.kind == "wheelhouse":
-            argv += ["--no-index", "--find-links", p.WHEEL_DIR]
-        else:
-            argv += ["--no-index"]
-        argv += ["-r", f"{p.BUILD_DIR}/python/{name}"]
+        argv = group.pip_install_argv(VENV_PYTHON, f"{p.BUILD_DIR}/python/{name}", p.WHEEL_DIR, ca, extra=("--no-cache-dir",))
         lines.append(_run(argv, plan.ca_mode == "secret", f"pip install group {number}"))
     if plan.remove_after_install:
         argv = [VENV_PYTHON, "-m", "pip", "uninstall", "--isolated", "--disable-pip-version-check", "--no-input", "--yes", *plan.remove_after_install]

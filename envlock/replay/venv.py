@@ -140,18 +140,7 @@ def replay_into_venv(
             for number, group in enumerate(plan.install_groups, start=1):
                 requirements = Path(scratch) / f"requirements-{number}.txt"
                 requirements.write_text(render_requirements(group, number, total), encoding="utf-8")
-                argv = [venv_python, "-m", "pip", "install", *_PIP_COMMON, "--require-hashes", "--no-deps"]
-                if group.binary_only:
-                    argv += ["--only-binary", ":all:"]
-                if ca:
-                    argv += ["--cert", ca]
-                if group.kind == "index":
-                    argv += ["--index-url", group.index_url]
-                elif group.kind == "wheelhouse":
-                    argv += ["--no-index", "--find-links", str(wheel_dir)]
-                else:
-                    argv += ["--no-index"]
-                argv += ["-r", str(requirements)]
+                argv = group.pip_install_argv(venv_python, str(requirements), str(wheel_dir), ca)
                 _run_checked(argv, f"installing group {number} of {total} ({group.index_url or group.kind})", PIP_TIMEOUT)
         if plan.remove_after_install:
             _run_checked([venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install], "removing bootstrap packages", 300)
