@@ -159,6 +159,26 @@ def _run(argv, env):
     return done.returncode, done.stdout
 
 
+def _run_shown(argv, env):
+    """Like _run, but each line also goes to the build log as it comes: an install can take minutes."""
+    try:
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, errors="replace")
+    except OSError as exc:
+        return 127, str(exc)
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    child.stdout.close()
+    return child.wait(), "".join(lines)
+
+
+def _say(message):
+    sys.stderr.write("os_packages: %s\n" % message)
+    sys.stderr.flush()
+
+
 def _clear_directory(path):
     """Remove what apt downloaded (as Debian's images do), keeping the directory itself."""
     import shutil
@@ -186,6 +206,7 @@ def main(argv):
         apt_options = []
         if ca_file and os.path.isfile(ca_file):
             apt_options = ["-o", "Acquire::https::CAInfo=" + ca_file]
+        _say("apt-get update")
         code, out = _run(["apt-get"] + apt_options + ["update"], env)
         if code != 0:
             report["errors"].append("apt-get update failed (exit %d): %s" % (code, out.strip()[-500:]))
@@ -199,9 +220,14 @@ def main(argv):
             available[name] = parse_madison(madison, name)
             available[(name, "candidate")] = candidates.get(name)
         specs, entries = plan_installs(packages, available)
+        counts = {}
+        for entry in entries:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        _say("%d packages: %s" % (len(entries), ", ".join("%d %s" % (n, status) for status, n in sorted(counts.items()))))
         if specs:
             install = ["apt-get"] + apt_options + ["install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]
-            ok, out, deps = install_exact(install, specs, env, _run)
+            _say("installing %d packages" % len(specs))
+            ok, out, deps = install_exact(install, specs, env, _run_shown)
             if ok and deps:
                 report["dependencies"] = ["%s=%s" % pair for pair in deps]
                 _run(["apt-mark", "auto", "--"] + [pair[0] for pair in deps], env)
