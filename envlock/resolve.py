@@ -478,6 +478,9 @@ class IndexReader:
                 content_type = response.headers.get("Content-Type", "")
                 final_url = response.geturl()
         except urllib.error.HTTPError as exc:
+            # The error carries the open response; unclosed, its TLS socket is
+            # reported (ResourceWarning) whenever the garbage collector finds it.
+            exc.close()
             if exc.code == 404:
                 raise NotOnIndex(f"{index} has no project {project!r}") from None
             raise IndexUnavailable(f"{page_url} answered HTTP {exc.code}") from None
