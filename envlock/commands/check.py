@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from envlock.check import SOFTWARE_SECTIONS, check_live
     from envlock.commands._common import load_lock_reporting
-    from envlock.commands.diff import two_way_json, two_way_markdown, two_way_text
+    from envlock.commands.diff import render_two_way
     from envlock.diff import differs
     from envlock.errors import UsageError
 
@@ -49,12 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         return 1 if drift else 0
     legend = {"the lock": args.lock, "this environment": args.python or sys.executable}
-    if args.json:
-        text = two_way_json(findings, legend)
-    elif args.markdown:
-        text = two_way_markdown(findings, legend)
-    else:
-        text = two_way_text(findings, legend)
+    text = render_two_way(findings, legend, args)
+    if not (args.json or args.markdown):
         text = text.replace("\nidentical", "\nno drift: this environment matches the lock", 1)
     sys.stdout.write(text + "\n")
     return 1 if drift else 0

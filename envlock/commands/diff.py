@@ -35,14 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
         (label_a, lock_a), (label_b, lock_b) = locks
         findings = diff(lock_a, lock_b, labels=("A", "B"))
-        legend = {"A": label_a, "B": label_b}
-        if args.json:
-            text = two_way_json(findings, legend)
-        elif args.markdown:
-            text = two_way_markdown(findings, legend)
-        else:
-            text = two_way_text(findings, legend)
-        _emit(text)
+        _emit(render_two_way(findings, {"A": label_a, "B": label_b}, args))
         return 1 if differs(findings) else 0
     from envlock.diff_nway import group_locks
 
@@ -106,6 +99,15 @@ def _summary(findings: list) -> str:
     if unknown:
         head += f"; {unknown} layer{'s' if unknown != 1 else ''} not compared (unknown on one side)"
     return head
+
+
+def render_two_way(findings: list, legend: dict[str, str], args: argparse.Namespace) -> str:
+    """Two-sided findings in the format the command line asked for (--json, --markdown or text)."""
+    if args.json:
+        return two_way_json(findings, legend)
+    if args.markdown:
+        return two_way_markdown(findings, legend)
+    return two_way_text(findings, legend)
 
 
 def two_way_text(findings: list, legend: dict[str, str]) -> str:
