@@ -314,12 +314,17 @@ def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
             out.changed("gpu", path, rank, what, _counts(va), _counts(vb))
 
 
+def _grouped(pairs: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:
+    """(key, value) pairs to each key's sorted, distinct values."""
+    found: dict[Any, set[str]] = {}
+    for key, value in pairs:
+        found.setdefault(key, set()).add(value)
+    return {key: sorted(values) for key, values in found.items()}
+
+
 def _diff_cuda(out: _Out, a: m.CudaSection, b: m.CudaSection) -> None:
     def components(section: m.CudaSection) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for comp in section.components:
-            found.setdefault(comp.name.lower(), []).append(comp.version)
-        return {k: sorted(set(v)) for k, v in found.items()}
+        return _grouped((comp.name.lower(), comp.version) for comp in section.components)
 
     ca, cb = components(a), components(b)
     for name in sorted(set(ca) | set(cb)):
@@ -349,10 +354,10 @@ def _diff_runtime(out: _Out, a: m.RuntimeSection, b: m.RuntimeSection) -> None:
             out.add("runtime", f"runtime.env.{name}", RANK_ENV, f"{name}: {_env_show(va)} in {out.a}, {_env_show(vb)} in {out.b}", va, vb)
 
     def libraries(section: m.RuntimeSection) -> dict[tuple[str, str], list[str]]:
-        found: dict[tuple[str, str], list[str]] = {}
-        for lib in section.libraries:
-            found.setdefault((_norm_python(lib.package), lib.kind), []).append(f"{lib.name} {lib.version}" if lib.version else lib.name)
-        return {k: sorted(set(v)) for k, v in found.items()}
+        return _grouped(
+            ((_norm_python(lib.package), lib.kind), f"{lib.name} {lib.version}" if lib.version else lib.name)
+            for lib in section.libraries
+        )
 
     la, lb = libraries(a), libraries(b)
     for key in sorted(set(la) | set(lb)):
