@@ -15,7 +15,6 @@ Figures are medians of interleaved runs after one warm-up.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import resource
 import shutil
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from envlock import records
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,10 +86,10 @@ def two_big_locks() -> tuple[Path, Path, Path, Path]:
 
     base = m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"))
     hashed = m.PythonPackage(name="rebuilt", version="1.0", source="url", url="https://example.org/rebuilt-1.0-py3-none-any.whl", archive_hash="sha256:" + "a" * 64)
-    a = dataclasses.replace(base, python=dataclasses.replace(base.python, packages=python_packages(5000) + (hashed,)))
-    b = dataclasses.replace(
+    a = records.replace(base, python=records.replace(base.python, packages=python_packages(5000) + (hashed,)))
+    b = records.replace(
         base,
-        python=dataclasses.replace(base.python, packages=python_packages(5000, changed=50, added=10) + (dataclasses.replace(hashed, archive_hash="sha256:" + "b" * 64),)),
+        python=records.replace(base.python, packages=python_packages(5000, changed=50, added=10) + (records.replace(hashed, archive_hash="sha256:" + "b" * 64),)),
     )
     paths = []
     for name, lock in (("a", a), ("b", b)):
@@ -117,10 +118,10 @@ def hundred_locks() -> list[Path]:
         env = dict(real.runtime.env) if real.runtime else {}
         if i % 25 == 7:
             env["OMP_NUM_THREADS"] = "4"
-        lock = dataclasses.replace(
+        lock = records.replace(
             real,
-            python=dataclasses.replace(python, packages=packages),
-            runtime=dataclasses.replace(real.runtime or m.RuntimeSection(), env=env),
+            python=records.replace(python, packages=packages),
+            runtime=records.replace(real.runtime or m.RuntimeSection(), env=env),
         )
         path = directory / f"node{i:03d}.lock"
         write_lock(with_fingerprint(lock), path)

@@ -33,7 +33,6 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -42,6 +41,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from envlock import records
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,7 +86,7 @@ def reference_lock(venv: Path, workdir: Path):
         # One small hand-installed OS package (when this host has it), so that
         # the images have an OS layer whose reuse can be checked in (3).
         keep = tuple(p for p in lock.os.packages if not p.manual or p.name == OS_PACKAGE)
-        lock = dataclasses.replace(lock, os=dataclasses.replace(lock.os, packages=keep))
+        lock = records.replace(lock, os=records.replace(lock.os, packages=keep))
     path = workdir / "envlock.lock"
     write_lock(codec.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
     return lock, path
@@ -215,11 +216,11 @@ def main() -> int:
     used = json.loads(used_file.read_text()) if used_file.is_file() else []
     new_version = next((v for v in CHANGED_TO if v not in used), CHANGED_TO[0])
     used_file.write_text(json.dumps(sorted(set(used) | {new_version})))
-    changed_lock = dataclasses.replace(
+    changed_lock = records.replace(
         lock,
-        python=dataclasses.replace(
+        python=records.replace(
             lock.python,
-            packages=tuple(dataclasses.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p for p in lock.python.packages),
+            packages=tuple(records.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p for p in lock.python.packages),
         ),
     )
     plan2, files2, _, _ = replay_context(changed_lock, args.ca_cert, engine, progress)

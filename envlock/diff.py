@@ -34,13 +34,13 @@ THREATS.md); the host rules, which are directional, are applied both ways.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
 from collections import Counter
 from typing import Any, Callable, Iterable
 
+from envlock import records
 from envlock.findings import BLOCKER, CHANGED, DIFFERS, INFO, LAYER_ORDER, NUMERIC, UNKNOWN, Finding
 from envlock.lockfile import model as m
 
@@ -278,7 +278,7 @@ def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
         # GPUs on one side only: the count says it; the models are in the count finding's values.
         if ga or gb:
             names = _counts(g.name for g in (ga or gb))
-            out.items[-1] = dataclasses.replace(out.items[-1], message=f"GPU count: {len(ga)} in {out.a}, {len(gb)} in {out.b} ({names})")
+            out.items[-1] = records.replace(out.items[-1], message=f"GPU count: {len(ga)} in {out.a}, {len(gb)} in {out.b} ({names})")
         return
     ccs_a = [g.compute_capability for g in ga]
     ccs_b = [g.compute_capability for g in gb]

@@ -9,16 +9,15 @@ other group is explained by its diff against the reference.  Pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from envlock.diff import SECTION_LAYER, SECTIONS, diff_section, ranking_key, section_digest
 from envlock.findings import UNKNOWN, Finding
 from envlock.lockfile import model as m
+from envlock.records import field, record
 
 REFERENCE = "majority"
 
 
-@dataclass(frozen=True)
+@record
 class Group:
     digest: str
     members: tuple[str, ...]
@@ -26,7 +25,7 @@ class Group:
     findings: tuple[Finding, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class LayerGroups:
     section: str
     layer: str
@@ -38,7 +37,7 @@ class LayerGroups:
         return len(self.groups) <= 1
 
 
-@dataclass(frozen=True)
+@record
 class NwayReport:
     labels: tuple[str, ...]
     layers: tuple[LayerGroups, ...]

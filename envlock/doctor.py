@@ -18,18 +18,18 @@ recorded host folder, so a recorded ``proc/cpuinfo`` stands in for this CPU.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 
+from envlock import records
 from envlock.compat.rules import host_findings
 from envlock.findings import BLOCKER, EXACT, INFO, UNKNOWN, Finding
 from envlock.lockfile import model as m
+from envlock.records import record
 
 HOST_LAYERS = ("nvidia", "cpu")
 
 
-@dataclass(frozen=True)
+@record
 class DoctorReport:
     findings: tuple[Finding, ...]
     host: m.Lock
@@ -62,13 +62,13 @@ def capture_host() -> m.Lock:
     if root:
         from envlock.capture.cpu import collect_cpu
 
-        host = dataclasses.replace(host, cpu=collect_cpu(root, warn=warnings.append))
+        host = records.replace(host, cpu=collect_cpu(root, warn=warnings.append))
     os_section = m.OsSection(
         architecture=os_info.read_machine("/"),
         glibc=os_info.read_glibc_version("/"),
         libstdcxx=os_info.read_libstdcxx_version("/"),
     )
-    return dataclasses.replace(
+    return records.replace(
         host, os=os_section, capture_warnings=tuple(sorted(set(host.capture_warnings) | set(warnings)))
     )
 

@@ -6,7 +6,7 @@ A finding says what differs, where (a path such as ``cuda.cudnn`` or
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from envlock.records import record, values
 
 # Severity, most serious first.
 BLOCKER = "blocker"  # will not run
@@ -26,7 +26,7 @@ UNKNOWN = "unknown"
 LAYER_ORDER = ("gpu", "driver", "cuda", "blas", "cpu", "runtime", "framework", "python", "conda", "os", "project", "host")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     layer: str
     path: str
@@ -41,7 +41,7 @@ class Finding:
     rank: int = 100
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in values(self).items() if v is not None}
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

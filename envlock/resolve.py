@@ -30,7 +30,6 @@ Portability rules (THREATS.md C7, C10):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import html.parser
 import ipaddress
@@ -44,12 +43,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from envlock import records
 from envlock.findings import CHANGED, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
 from envlock.lockfile import model as m
+from envlock.records import record
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
@@ -67,7 +67,7 @@ WORKERS = 8
 # --- the result ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pin:
     """One package resolved to one file with its sha256."""
 
@@ -89,7 +89,7 @@ class Pin:
     yanked_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VcsRef:
     """A package installed from a VCS commit: reproducible by commit, but pip cannot hash-check it."""
 
@@ -101,7 +101,7 @@ class VcsRef:
     subdirectory: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """A package that cannot be pinned portably, and why."""
 
@@ -111,7 +111,7 @@ class Problem:
     fix: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """The interpreter and platform the files are chosen for."""
 
@@ -125,7 +125,7 @@ class Target:
         return f"{self.interpreter} ({'/'.join(self.abis) or 'no abi'}) on {shown}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PinSet:
     pins: tuple[Pin, ...] = ()
     vcs: tuple[VcsRef, ...] = ()
@@ -309,7 +309,7 @@ def target_tags(target: Target) -> dict[object, int]:
 # --- index pages -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexFile:
     filename: str
     url: str
@@ -860,7 +860,7 @@ def resolve_lock(
         timeout=timeout,
     )
     if lock.python.version is None or lock.python.platform_tag is None:
-        result = dataclasses.replace(
+        result = records.replace(
             result, notes=result.notes + (f"the lock does not record its interpreter or platform; files were chosen for {chosen.describe()}",)
         )
     return result

@@ -7,21 +7,20 @@ warning), never the capture.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from envlock import __version__
+from envlock import __version__, records
 from envlock.capture.distributions import InstalledDist, scan_distributions
 from envlock.capture.interpreter import InterpreterInfo, inspect_interpreter
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
+from envlock.records import field, record
 
 
-@dataclass
+@record(frozen=False)
 class CaptureContext:
     """What the probes share: the interpreter, its distributions, and the warnings they collect."""
 
@@ -139,9 +138,9 @@ def _attach_kernels(python: m.PythonSection, kernels: dict) -> m.PythonSection:
         found = kernels.get(pkg.name)
         if found:
             sass, ptx = found
-            pkg = dataclasses.replace(pkg, cuda_sass=tuple(sass), cuda_ptx=tuple(ptx))
+            pkg = records.replace(pkg, cuda_sass=tuple(sass), cuda_ptx=tuple(ptx))
         packages.append(pkg)
-    return dataclasses.replace(python, packages=tuple(packages))
+    return records.replace(python, packages=tuple(packages))
 
 
 def utc_now() -> str:
@@ -199,4 +198,4 @@ def _scrub_warning(message: str) -> str:
 
 
 def replace_sections(lock: m.Lock, **sections: Any) -> m.Lock:
-    return codec.with_fingerprint(dataclasses.replace(lock, **sections))
+    return codec.with_fingerprint(records.replace(lock, **sections))

@@ -13,16 +13,16 @@ the base URL otherwise; never a token (``/t/<token>/``) or user:password.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from envlock import records
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import model as m
+from envlock.records import field, record
 
 # conda-meta files are written by conda itself; a file beyond this is not a
 # package record (measured: the largest record in a 400-package CUDA env,
@@ -33,7 +33,7 @@ _MAX_RECORD_BYTES = 64 * 1024 * 1024
 _NAMED_CHANNEL_HOSTS = ("conda.anaconda.org", "repo.anaconda.com", "repo.continuum.io")
 
 
-@dataclass
+@record(frozen=False)
 class CondaRecords:
     """The parsed ``conda-meta/*.json`` of a prefix: (file name, data) pairs and what could not be read."""
 
@@ -154,7 +154,7 @@ def parse_conda_record(data: dict[str, Any], file_name: str) -> dict[str, Any]:
 
 
 def _checks() -> dict[str, Any]:
-    return {fld.name: fld.metadata.get("check") for fld in dataclasses.fields(m.CondaPackage)}
+    return {fld.name: fld.metadata.get("check") for fld in records.fields(m.CondaPackage)}
 
 
 def package_from_record(data: dict[str, Any], file_name: str, where: str, warn: Any) -> m.CondaPackage | None:

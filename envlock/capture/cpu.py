@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from envlock.capture import cpu_microarch
+from envlock.capture.hostfiles import read_host_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
-from envlock.capture.hostfiles import read_host_text
+from envlock.records import record
 
 # ISA flags whose presence changes which kernels BLAS (OpenBLAS, MKL, BLIS),
 # oneDNN and the frameworks pick, or changes rounding (FMA contracts a*b+c
@@ -49,7 +49,7 @@ KERNEL_CHOICE_FLAGS = KERNEL_CHOICE_FLAGS_X86 | KERNEL_CHOICE_FLAGS_ARM
 RECORDED_FLAGS: frozenset[str] = KERNEL_CHOICE_FLAGS | frozenset("ssse3 pni fma4 xop".split())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CpuInfo:
     """What ``parse_cpuinfo`` reads from ``/proc/cpuinfo`` (every field may be absent)."""
 

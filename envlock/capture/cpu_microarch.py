@@ -26,11 +26,12 @@ Neoverse N1/V1/V2 parts and are recorded as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
+from envlock.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class X86Row:
     vendor: str  # vendor_id as /proc/cpuinfo prints it
     family: int

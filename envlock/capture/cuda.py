@@ -30,7 +30,6 @@ import glob
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -38,6 +37,7 @@ from envlock.capture import cuda_libs
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.records import record
 
 if TYPE_CHECKING:
     from envlock.capture.collect import CaptureContext
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 _MAX_FILE_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Found:
     """A component before its library was asked: the wheel/metadata version and the file to ask."""
 

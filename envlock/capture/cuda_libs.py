@@ -56,8 +56,9 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from envlock.records import record
 
 # The kinds whose library answers a version call, and the file name prefix of
 # that library (``libcudnn.so.9`` is cuDNN's front library; the others hang off it).
@@ -125,7 +126,7 @@ for kind, path in json.load(sys.stdin):
 """ % {"property": _PROPERTY_FUNCTIONS}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LibraryVersion:
     """What one library said: a version, or why there is none."""
 

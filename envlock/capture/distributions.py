@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from envlock.records import field, record
 
 _METADATA_HEAD_BYTES = 16 * 1024
 
@@ -29,7 +30,7 @@ def canonical_name(name: str) -> str:
     return _SEPARATORS.sub("-", name).lower()
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class InstalledDist:
     name: str  # as written in METADATA
     version: str

@@ -44,9 +44,10 @@ import mmap
 import os
 import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from envlock.records import record
 
 FATBIN_MAGIC = 0xBA55ED50
 _MAGIC_BYTES = struct.pack("<I", FATBIN_MAGIC)
@@ -86,7 +87,7 @@ _RANDOM_ACCESS = getattr(mmap, "MADV_RANDOM", None)
 _SHARED_LIBRARY = re.compile(r"\.so(?:\.[0-9]+)*$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LibraryKernels:
     """The kernel architectures found in one library (both lists sorted by architecture)."""
 
@@ -218,7 +219,7 @@ def _walk_entries(buf, pos: int, end: int, label: str, sass: set[str], ptx: set[
 # --- ELF --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Section:
     name: bytes
     type: int

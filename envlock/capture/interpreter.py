@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from envlock.errors import UsageError
+from envlock.records import record
 
 # Runs under the target interpreter: stdlib only, and valid on Python 3.6+.
 # It imports neither json nor platform: both pull in re, enum and functools,
@@ -115,7 +115,7 @@ def parse_probe_output(text: str) -> dict:
     return data
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InterpreterInfo:
     executable: str
     implementation: str

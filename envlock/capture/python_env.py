@@ -13,12 +13,11 @@ far as it can be and named in a capture warning; capture never fails on it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from typing import Any, Callable
 
-
+from envlock import records
 from envlock.capture.distributions import InstalledDist, canonical_name
 from envlock.capture.interpreter import InterpreterInfo
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
@@ -138,7 +137,7 @@ def _archive_sha256(archive_info: dict) -> str | None:
 
 def model_checks(cls: type) -> dict[str, chk.Check | None]:
     """The loader's check for each field of a model class, so capture and loader always agree."""
-    return {fld.name: fld.metadata.get("check") for fld in dataclasses.fields(cls)}
+    return {fld.name: fld.metadata.get("check") for fld in records.fields(cls)}
 
 
 _PACKAGE_CHECKS = model_checks(m.PythonPackage)

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
-
 
 from envlock.capture.distributions import canonical_name
 from envlock.capture.env_vars import select_numerics_env
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.records import record
 
 # (substring of the lower-case file name, kind, library name, preference).
 # The first pattern that matches wins, so scipy_openblas is tried before
@@ -125,7 +124,7 @@ def _same_library(config_name: str | None, library: str) -> bool:
 # --- reading --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FoundLibrary:
     package: str
     kind: str

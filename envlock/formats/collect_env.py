@@ -24,7 +24,6 @@ an imported report are partial; a warning in the lock says so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from envlock.capture.cpu import recorded_flags
@@ -33,6 +32,7 @@ from envlock.capture.env_vars import is_allowed_env_name
 from envlock.formats.importers import ImportContext, canonical_name, checked, shown, split_lines, unique
 from envlock.formats.nvidia_smi import compute_capability
 from envlock.lockfile import model as m
+from envlock.records import field, record
 
 # The labels collect_env prints, and the report attribute each one fills.
 LABELS = {
@@ -67,7 +67,7 @@ SECTION_ENV = "ENV Variables"
 # "Could not collect", "N/A", "No CUDA", "None": collect_env's ways of saying it does not know.
 _NOT_KNOWN = {"could not collect", "n/a", "no cuda", "none", "", "unknown"}
 
-@dataclass
+@record(frozen=False)
 class LibraryRow:
     kind: str  # "pip" or "conda"
     name: str
@@ -77,7 +77,7 @@ class LibraryRow:
     line: int
 
 
-@dataclass
+@record(frozen=False)
 class CollectEnvReport:
     """Every field of one collect_env report, as printed (``None`` when absent)."""
 

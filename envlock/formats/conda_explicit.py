@@ -90,9 +90,9 @@ def torch_build_section(packages: list[m.CondaPackage], ctx: ImportContext) -> m
 
 
 def checked_subdir(package: m.CondaPackage, platform: str) -> m.CondaPackage:
-    import dataclasses
+    from envlock import records
 
-    return dataclasses.replace(package, subdir=platform) if _SUBDIRS.match(platform) else package
+    return records.replace(package, subdir=platform) if _SUBDIRS.match(platform) else package
 
 
 def split_conda_url(url: str) -> dict[str, str | None] | None:

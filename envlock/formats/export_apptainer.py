@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 
 from envlock.errors import FormatError, UsageError
 from envlock.lockfile import model as m
+from envlock.records import record
 
 TEMPLATE = "apptainer.def.tmpl"
 PREFIX = "/opt/envlock"
@@ -31,7 +31,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DEBIAN_CODENAMES = ("bookworm", "bullseye", "trixie")
 
 
-@dataclass(frozen=True)
+@record
 class ApptainerFiles:
     """What the definition expects beside it (file names relative to its directory)."""
 

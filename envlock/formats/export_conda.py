@@ -10,18 +10,18 @@ pip-installed Python packages under ``pip:``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from envlock.errors import UsageError
 from envlock.lockfile import fields
 from envlock.lockfile import model as m
+from envlock.records import record
 
 # Anaconda tokens in channel URLs (/t/<token>/) are credentials (THREATS.md D5).
 _TOKEN_PATH = re.compile(r"/t/[^/]+/")
 _ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
-@dataclass(frozen=True)
+@record
 class CondaExport:
     text: str
     left_out: tuple[str, ...]  # "name: why"

@@ -20,10 +20,10 @@ import datetime as _dt
 import importlib
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 from envlock.errors import FormatError
+from envlock.records import field, record
 
 # 16 MiB: the largest real input in the test corpus is a 185 KB conda-lock.yml
 # and a 73 KB `nvidia-smi -q` of 8 GPUs; a pip freeze of 5,000 packages is
@@ -33,7 +33,7 @@ MAX_IMPORT_BYTES = 16 * 1024 * 1024
 MAX_WARNINGS = 200
 
 
-@dataclass(frozen=True)
+@record
 class ImportFormat:
     name: str
     module: str
@@ -57,7 +57,7 @@ FORMATS: dict[str, ImportFormat] = {
 # --- the context every parser writes its warnings to --------------------------------
 
 
-@dataclass
+@record(frozen=False)
 class ImportContext:
     """What a parser needs besides the text: where it came from, options, and a place for warnings."""
 

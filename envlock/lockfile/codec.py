@@ -8,23 +8,24 @@ stopping at the first one.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
-import types
-import typing
+import sys
 from functools import lru_cache
 from typing import Any
 
+from envlock import records
 from envlock.errors import LockfileError
 from envlock.lockfile import model as m
+from envlock.records import record
 
 MAX_LIST_ITEMS = 200_000
 MAX_INT = 2**53
 
 
-class _Spec(typing.NamedTuple):
+@record
+class _Spec:
     attr: str
     key: str
     kind: str  # "str", "int", "bool", "strs", "models", "model", "strmap"
@@ -42,35 +43,10 @@ def _key(attr: str) -> str:
 
 @lru_cache(maxsize=None)
 def _specs(cls: type) -> tuple[_Spec, ...]:
-    hints = typing.get_type_hints(cls)
+    namespace = sys.modules[cls.__module__].__dict__
     specs = []
-    for fld in dataclasses.fields(cls):
-        hint = hints[fld.name]
-        optional = False
-        args = typing.get_args(hint)
-        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
-            optional = True
-            hint = next(a for a in args if a is not type(None))
-        origin = typing.get_origin(hint)
-        model = None
-        if hint is str:
-            kind = "str"
-        elif hint is bool:
-            kind = "bool"
-        elif hint is int:
-            kind = "int"
-        elif origin is tuple:
-            inner = typing.get_args(hint)[0]
-            if inner is str:
-                kind = "strs"
-            else:
-                kind, model = "models", inner
-        elif origin is dict:
-            kind = "strmap"
-        elif dataclasses.is_dataclass(hint):
-            kind, model = "model", hint
-        else:  # pragma: no cover - a programming error in model.py
-            raise TypeError(f"unsupported field type {hint!r} on {cls.__name__}.{fld.name}")
+    for fld in records.fields(cls):
+        kind, model, optional = _field_kind(fld.type, namespace, f"{cls.__name__}.{fld.name}")
         meta = fld.metadata
         # A non-optional string whose default is empty has no sensible default: the key must be there.
         required = kind == "str" and not optional and fld.default == ""
@@ -81,6 +57,31 @@ def _specs(cls: type) -> tuple[_Spec, ...]:
             )
         )
     return tuple(specs)
+
+
+def _field_kind(annotation: str, namespace: dict[str, Any], where: str) -> tuple[str, type | None, bool]:
+    """(kind, model class, optional) from a field's annotation as written in model.py.
+
+    The model uses a handful of annotation shapes; reading them as text avoids
+    ``typing.get_type_hints`` (and importing ``typing``) on every command's start.
+    """
+    text = annotation.replace(" ", "")
+    optional = text.endswith("|None")
+    if optional:
+        text = text[: -len("|None")]
+    if text in ("str", "int", "bool"):
+        return text, None, optional
+    if text == "tuple[str,...]":
+        return "strs", None, optional
+    if text == "dict[str,str]":
+        return "strmap", None, optional
+    if text.startswith("tuple[") and text.endswith(",...]"):
+        inner = namespace.get(text[len("tuple[") : -len(",...]")])
+        if records.is_record(inner):
+            return "models", inner, optional
+    elif records.is_record(namespace.get(text)):
+        return "model", namespace[text], optional
+    raise TypeError(f"unsupported field type {annotation!r} on {where}")  # a programming error in model.py
 
 
 # --- model -> data ----------------------------------------------------------------
@@ -272,7 +273,7 @@ def fingerprint_of_data(data: dict[str, Any]) -> str:
 
 
 def with_fingerprint(lock: m.Lock) -> m.Lock:
-    return dataclasses.replace(lock, fingerprint=fingerprint(lock))
+    return records.replace(lock, fingerprint=fingerprint(lock))
 
 
 @lru_cache(maxsize=None)
@@ -283,7 +284,7 @@ def _has_private(cls: type) -> bool:
 
 def strip_private(obj: Any) -> Any:
     """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
-    if obj is None or not dataclasses.is_dataclass(obj) or not _has_private(type(obj)):
+    if obj is None or not records.is_record(obj) or not _has_private(type(obj)):
         return obj
     changes = {}
     for spec in _specs(type(obj)):
@@ -294,7 +295,7 @@ def strip_private(obj: Any) -> Any:
             changes[spec.attr] = strip_private(value)
         elif spec.kind == "models" and value and _has_private(spec.model):
             changes[spec.attr] = tuple(strip_private(item) for item in value)
-    return dataclasses.replace(obj, **changes) if changes else obj
+    return records.replace(obj, **changes) if changes else obj
 
 
 def validate_lock_data(data: Any) -> m.Lock:

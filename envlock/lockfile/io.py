@@ -12,12 +12,13 @@ import operator
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from envlock.errors import EnvlockError, LockfileError
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
+from envlock.records import field, record
+
 
 def _toml_parser():
     """The TOML parser, imported on first read (writing a lock, as capture does, needs none)."""
@@ -42,7 +43,7 @@ HEADER = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class LoadedLock:
     lock: m.Lock
     warnings: list[str] = field(default_factory=list)

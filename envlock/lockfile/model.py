@@ -1,4 +1,4 @@
-"""The lockfile as frozen dataclasses.
+"""The lockfile as frozen records (:mod:`envlock.records`).
 
 Every layer is optional: ``None`` means *unknown* (an imported ``pip freeze``
 knows nothing about GPUs), while a captured layer that found nothing says so
@@ -11,16 +11,16 @@ by the field types and the ``check`` metadata declared here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from envlock.lockfile import fields as chk
+from envlock.records import field, record
 
 LOCK_VERSION = "1.0"
 
 
 def f(check: chk.Check | None = None, default: Any = None, *, private: bool = False, sort_key: str | None = None) -> Any:
-    """A dataclass field with its validation check.
+    """A record field with its validation check.
 
     ``private`` marks values that capture omits unless ``--include-private``.
     ``sort_key`` names the attribute a tuple of models is sorted by when written.
@@ -36,7 +36,7 @@ def f(check: chk.Check | None = None, default: Any = None, *, private: bool = Fa
 PACKAGE_SOURCES = ("index", "url", "vcs", "directory", "editable", "unknown")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PythonPackage:
     name: str = f(chk.python_name, "")
     version: str = f(chk.version, "")
@@ -55,7 +55,7 @@ class PythonPackage:
     cuda_ptx: tuple[str, ...] = f(chk.arch_name, ())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PythonSection:
     implementation: str | None = f(chk.token)
     version: str | None = f(chk.version)
@@ -68,7 +68,7 @@ class PythonSection:
 # --- conda ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CondaPackage:
     name: str = f(chk.conda_name, "")
     version: str = f(chk.version, "")
@@ -80,7 +80,7 @@ class CondaPackage:
     sha256: str | None = f(chk.sha256)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CondaSection:
     packages: tuple[CondaPackage, ...] = f(None, (), sort_key="name")
 
@@ -88,7 +88,7 @@ class CondaSection:
 # --- OS ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OsPackage:
     name: str = f(chk.os_package_name, "")
     version: str = f(chk.os_version, "")
@@ -96,7 +96,7 @@ class OsPackage:
     manual: bool | None = f()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OsSection:
     id: str | None = f(chk.token)
     version_id: str | None = f(chk.version)
@@ -115,7 +115,7 @@ class OsSection:
 CUDA_SOURCES = ("system", "pip", "conda", "framework")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CudaComponent:
     """One CUDA library or tool, and where it was found."""
 
@@ -126,7 +126,7 @@ class CudaComponent:
     location: str | None = f(chk.path_text)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FrameworkBuild:
     """The CUDA/cuDNN versions a framework was built against, read from its files."""
 
@@ -137,7 +137,7 @@ class FrameworkBuild:
     rocm: str | None = f(chk.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CudaSection:
     components: tuple[CudaComponent, ...] = f(None, (), sort_key="name")
     frameworks: tuple[FrameworkBuild, ...] = f(None, (), sort_key="name")
@@ -146,7 +146,7 @@ class CudaSection:
 # --- NVIDIA driver and GPUs ---------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gpu:
     index: int = f(None, 0)
     name: str = f(chk.text, "")
@@ -165,7 +165,7 @@ class Gpu:
     serial: str | None = f(chk.token, private=True)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NvidiaSection:
     driver_present: bool = f(None, False)
     driver_version: str | None = f(chk.version)
@@ -180,7 +180,7 @@ class NvidiaSection:
 # --- CPU --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CpuSection:
     architecture: str | None = f(chk.token)
     vendor: str | None = f(chk.text)
@@ -200,7 +200,7 @@ class CpuSection:
 # --- numerics-relevant runtime ---------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NativeLibrary:
     """A BLAS/LAPACK/OpenMP library bundled by an installed package, found from its files."""
 
@@ -211,7 +211,7 @@ class NativeLibrary:
     version: str | None = f(chk.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuntimeSection:
     env: dict[str, str] = f(chk.long_text, {})
     libraries: tuple[NativeLibrary, ...] = f(None, (), sort_key="file")
@@ -220,7 +220,7 @@ class RuntimeSection:
 # --- project ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProjectSection:
     commit: str | None = f(chk.git_commit)
     branch: str | None = f(chk.path_text)
@@ -232,7 +232,7 @@ class ProjectSection:
 # --- the lock -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lock:
     lock_version: str = f(chk.pattern(r"[0-9]+\.[0-9]+", "lock version (MAJOR.MINOR)", 16), LOCK_VERSION)
     created_by: str | None = f(chk.text)

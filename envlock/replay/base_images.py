@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from envlock.errors import ReplayError
+from envlock.records import record
 
 KINDS = ("python", "distro", "cuda", "debootstrap")
 # Preference when several rows fit equally well: Python already in the image
@@ -38,7 +38,7 @@ _IMAGE_REF = re.compile(
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BaseImage:
     kind: str
     python: str  # major.minor
@@ -112,7 +112,7 @@ def load_matrix() -> tuple[BaseImage, ...]:
     return parse_matrix(read_matrix_text())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BaseRequest:
     """What the lock asks of a base image."""
 

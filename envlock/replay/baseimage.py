@@ -28,10 +28,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from envlock.errors import EngineError
+from envlock.records import record
 from envlock.replay.engine import BuilderChoice, BuildRequest, ContextFile, DockerEngine, ImageInfo, Progress
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -56,7 +56,7 @@ LABEL_RECIPE = "org.envlock.base.recipe"
 ROOTFS_RECIPE = "rootfs-2"  # bump whenever _tidy_rootfs or the import changes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BaseImageSpec:
     suite: str
     python_minor: str
@@ -76,7 +76,7 @@ class BaseImageSpec:
         return f"/usr/bin/python{self.python_minor}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BaseImage:
     ref: str
     image_id: str

@@ -45,11 +45,11 @@ import tarfile
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from envlock.errors import EngineError, EnvlockError
+from envlock.records import field, record
 
 BUILDERS = ("auto", "sdk", "buildkit")
 
@@ -70,7 +70,7 @@ _BUILDKIT_DIGEST_LINE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")
 # --- envlock's own types ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EngineInfo:
     server_version: str
     api_version: str
@@ -78,7 +78,7 @@ class EngineInfo:
     architecture: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageInfo:
     id: str  # sha256:<64 hex>, the image (config) digest
     tags: tuple[str, ...]
@@ -89,7 +89,7 @@ class ImageInfo:
     architecture: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContextFile:
     """One file of a build context (path inside the context, bytes, mode)."""
 
@@ -101,7 +101,7 @@ class ContextFile:
     source: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BuildRequest:
     files: tuple[ContextFile, ...]
     dockerfile: str = "Dockerfile"
@@ -116,7 +116,7 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BuildResult:
     image_id: str
     tag: str | None
@@ -125,7 +125,7 @@ class BuildResult:
     log: tuple[str, ...]  # the build's output lines, for reports and failures
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunResult:
     exit_code: int
     stdout: bytes
@@ -133,7 +133,7 @@ class RunResult:
     timed_out: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BuildkitCli:
     """A docker CLI that can build with BuildKit, and how."""
 
@@ -142,7 +142,7 @@ class BuildkitCli:
     mode: str  # "builtin" (20.x-22.x with DOCKER_BUILDKIT=1) or "buildx"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BuilderChoice:
     builder: str  # "sdk" or "buildkit"
     cli: BuildkitCli | None

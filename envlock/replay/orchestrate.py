@@ -19,17 +19,17 @@ Choosing the base image:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
+from envlock import records
 from envlock.errors import EngineError, ReplayError, UsageError
 from envlock.findings import EXACT, INFO, NOT_REPRODUCIBLE, UNKNOWN, Finding, sort_findings
 from envlock.lockfile import model as m
+from envlock.records import record
 from envlock.replay.engine import BuilderChoice, BuildRequest, BuildResult, ContextFile, DockerEngine, Progress
 
 
-@dataclass(frozen=True)
+@record
 class ReplayRequest:
     tag: str | None = None
     base_image: str | None = None
@@ -46,7 +46,7 @@ class ReplayRequest:
     allow_sdists: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class ReplayOutcome:
     plan: object  # envlock.replay.plan.ReplayPlan
     dockerfile: str
@@ -77,9 +77,9 @@ class ReplayOutcome:
             for item in (*self.verify.findings, *self.verify.host_findings):
                 earlier = merged.get(_key(item))
                 if earlier is not None and earlier.status == NOT_REPRODUCIBLE and earlier.severity != INFO:
-                    item = dataclasses.replace(earlier, actual=earlier.actual or item.actual)
+                    item = records.replace(earlier, actual=earlier.actual or item.actual)
                 elif earlier is not None and earlier.status != EXACT and earlier.severity != INFO:
-                    item = dataclasses.replace(item, why=item.why or earlier.why, fix=item.fix or earlier.fix)
+                    item = records.replace(item, why=item.why or earlier.why, fix=item.fix or earlier.fix)
                 merged[_key(item)] = item
         return sort_findings(list(merged.values()))
 
@@ -247,9 +247,9 @@ def _plan_without_system_cuda(lock: m.Lock, options):
     from envlock.lockfile import fingerprint
     from envlock.replay.plan import plan_replay
 
-    reduced = dataclasses.replace(lock, cuda=dataclasses.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system")))
+    reduced = records.replace(lock, cuda=records.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system")))
     plan = plan_replay(reduced, options)
-    return dataclasses.replace(plan, lock=lock, fingerprint=fingerprint(lock))
+    return records.replace(plan, lock=lock, fingerprint=fingerprint(lock))
 
 
 def _cuda_findings(lock: m.Lock, reason: str | None) -> list[Finding]:
@@ -329,10 +329,10 @@ def replay(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None = N
         progress,
     )
     progress.step(f"built {tag} ({result.image_id[:19]}) in {result.seconds:.1f} s")
-    outcome = dataclasses.replace(outcome, build=result, image=tag)
+    outcome = records.replace(outcome, build=result, image=tag)
     if not request.verify:
         return outcome
-    return dataclasses.replace(outcome, **verify_built(engine, tag, lock, plan, progress, outcome.extra_findings))
+    return records.replace(outcome, **verify_built(engine, tag, lock, plan, progress, outcome.extra_findings))
 
 
 def verify_built(engine: DockerEngine, image: str, lock: m.Lock, plan, progress: Progress, extra=()) -> dict:

@@ -16,11 +16,10 @@ is left out and reported; it never reaches the renderer.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+from envlock import records
 from envlock.errors import ReplayError
 from envlock.findings import (
     BLOCKER,
@@ -35,6 +34,7 @@ from envlock.findings import (
 )
 from envlock.lockfile import fingerprint
 from envlock.lockfile import model as m
+from envlock.records import record
 from envlock.replay.base_images import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
@@ -99,7 +99,7 @@ def is_image_owned_env(name: str) -> bool:
 # --- inputs ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayOptions:
     """What the caller decides; every field has a safe default.
 
@@ -122,7 +122,7 @@ class ReplayOptions:
 # --- the plan ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Requirement:
     """One line of a hash-pinned requirements file."""
 
@@ -136,7 +136,7 @@ class Requirement:
         return f"{spec} --hash=sha256:{self.sha256}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstallGroup:
     """Requirements installed by one ``pip install`` (one index, or the wheelhouse, or direct URLs)."""
 
@@ -167,7 +167,7 @@ class InstallGroup:
         return argv + ["-r", requirements_file]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WheelhouseFile:
     """A file from the user's wheelhouse that goes into the build context."""
 
@@ -176,7 +176,7 @@ class WheelhouseFile:
     local_path: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OsPin:
     name: str
     version: str
@@ -185,7 +185,7 @@ class OsPin:
         return f"{self.name}={self.version}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayPlan:
     lock: m.Lock
     fingerprint: str
@@ -221,7 +221,7 @@ class ReplayPlan:
 
     def with_base_digest(self, digest: str) -> "ReplayPlan":
         """The same plan with the base image pinned by its registry digest (sha256:<64 hex>)."""
-        return dataclasses.replace(self, base_digest=check_digest(digest))
+        return records.replace(self, base_digest=check_digest(digest))
 
     @property
     def python_requirement_count(self) -> int:

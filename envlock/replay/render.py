@@ -24,10 +24,10 @@ fixed metadata so a rebuild hits the cache.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 from envlock.errors import ReplayError
+from envlock.records import field, record
 from envlock.replay import plan as p
 from envlock.replay.quote import exec_form, key_value
 from envlock.replay.templates import fill, read_template, read_template_bytes
@@ -50,7 +50,7 @@ _APT_BOOTSTRAP = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class BuildContext:
     """The build context: ``files`` maps a context path to its bytes.
 

@@ -22,7 +22,6 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from envlock import proc
 from envlock.errors import ReplayError, UsageError
 from envlock.findings import CHANGED, EXACT, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
 from envlock.lockfile import model as m
+from envlock.records import record
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_requirements
 
@@ -49,7 +49,7 @@ _NOT_REPLAYED = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class VenvReplay:
     directory: str
     python: str  # the venv's interpreter

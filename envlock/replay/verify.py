@@ -23,15 +23,14 @@ against the lock separately as *host findings*.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import io
 import json
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from envlock import records
 from envlock.errors import ReplayError
 from envlock.findings import (
     BLOCKER,
@@ -46,6 +45,7 @@ from envlock.findings import (
     sort_findings,
 )
 from envlock.lockfile import model as m
+from envlock.records import record
 
 PROBE_DIR = "/opt/envlock-probe"
 # Pure-Python libraries envlock's capture imports (tomli only below 3.11).
@@ -86,14 +86,14 @@ STATUS_LABEL = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerStatus:
     layer: str
     status: str  # exact / differs / not-reproducible / unknown / not-locked
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifyReport:
     image: str
     findings: tuple[Finding, ...]  # what the image does not reproduce
@@ -228,7 +228,7 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
     image and are compared only through them.
     """
     def trim(lock: m.Lock, os_section: m.OsSection | None) -> m.Lock:
-        return dataclasses.replace(
+        return records.replace(
             lock,
             nvidia=None,
             cpu=None,
@@ -245,9 +245,9 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
     if locked.os is not None:
         manual = tuple(p for p in locked.os.packages if p.manual)
         wanted = {p.name for p in manual}
-        locked_os = dataclasses.replace(locked.os, kernel=None, packages=manual)
+        locked_os = records.replace(locked.os, kernel=None, packages=manual)
         if captured.os is not None:
-            captured_os = dataclasses.replace(
+            captured_os = records.replace(
                 captured.os, kernel=None, packages=tuple(p for p in captured.os.packages if p.name in wanted)
             )
     return trim(locked, locked_os), trim(captured, captured_os)
@@ -524,7 +524,7 @@ def verify_image(
     host_lock = host if host is not None else capture_host()
     # What the locked software will run on: this host's driver, GPUs and CPU
     # with the image's own userland (its glibc, libraries and packages).
-    running = dataclasses.replace(captured, nvidia=host_lock.nvidia, cpu=host_lock.cpu)
+    running = records.replace(captured, nvidia=host_lock.nvidia, cpu=host_lock.cpu)
     hardware, rules = host_findings(locked, running)
     notes = []
     if comparer == "minimal":

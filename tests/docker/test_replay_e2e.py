@@ -20,13 +20,13 @@ the SDK's legacy builder (a build stage that is not shipped).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from pathlib import Path
 
 import pytest
 
+from envlock import records
 from envlock.lockfile import codec, load_lock, write_lock
 from envlock.lockfile import model as m
 from envlock.replay import engine as eng
@@ -87,7 +87,7 @@ def small_lock(workdir, base):
     lock = load_lock(captured).lock
     assert {p.name.lower() for p in lock.python.packages} >= {"pyyaml", "markupsafe", "six", "idna"}
     if lock.os is not None:
-        lock = dataclasses.replace(lock, os=dataclasses.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual)))
+        lock = records.replace(lock, os=records.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual)))
     return _write(lock, workdir / "envlock.lock")
 
 
@@ -190,14 +190,14 @@ def test_verify_an_image_that_is_not_a_replay(base, small_lock, workdir):
 
 def test_months_later_replay_completes_and_names_each_problem(small_lock, canary_ca, workdir):
     lock = load_lock(small_lock).lock
-    packages = [p if p.name != NEVER_RELEASED[0] else dataclasses.replace(p, version=NEVER_RELEASED[1]) for p in lock.python.packages]
+    packages = [p if p.name != NEVER_RELEASED[0] else records.replace(p, version=NEVER_RELEASED[1]) for p in lock.python.packages]
     packages.append(m.PythonPackage(name=YANKED[0], version=YANKED[1], installer="pip", requested=True))
     os_section = lock.os or m.OsSection(id="debian", version_id="12", codename="bookworm")
     os_packages = (*os_section.packages, m.OsPackage(name=DROPPED_OS[0], version=DROPPED_OS[1], architecture="amd64", manual=True))
-    later = dataclasses.replace(
+    later = records.replace(
         lock,
-        python=dataclasses.replace(lock.python, packages=tuple(sorted(packages, key=lambda p: p.name.lower()))),
-        os=dataclasses.replace(os_section, packages=tuple(sorted(os_packages, key=lambda p: p.name))),
+        python=records.replace(lock.python, packages=tuple(sorted(packages, key=lambda p: p.name.lower()))),
+        os=records.replace(os_section, packages=tuple(sorted(os_packages, key=lambda p: p.name))),
     )
     path = _write(later, workdir / "months-later.lock")
     code, report = _replay(path, "--ca-cert", str(canary_ca[0]), "-t", "envlock-test/replay:later", cwd=workdir)

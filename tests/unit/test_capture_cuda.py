@@ -7,7 +7,6 @@ from envlock.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from envlock import records
 from envlock.capture import cuda, cuda_libs
 from envlock.capture.collect import CaptureContext
 from envlock.capture.distributions import scan_distributions
@@ -412,7 +412,7 @@ def test_conda_env_libraries_are_asked_too(tmp_path, cuda_venv, monkeypatch):
     (prefix / "lib").mkdir()
     (prefix / "conda-meta" / "cuda-cudart-12.8.90-h5888daf_1.json").write_text("{}")
     shutil.copy(cuda_venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.12", prefix / "lib" / "libcudart.so.12")
-    interpreter = dataclasses.replace(inspect_interpreter(None), prefix=str(prefix), site_dirs=())
+    interpreter = records.replace(inspect_interpreter(None), prefix=str(prefix), site_dirs=())
     ctx = CaptureContext(interpreter, [])
     section = cuda.probe_cuda(ctx)
     conda = [(c.name, c.version, c.location) for c in section.components if c.source == "conda"]

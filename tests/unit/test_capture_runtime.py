@@ -7,7 +7,6 @@ files are the real ones.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from envlock import records
 from envlock.capture.collect import CaptureContext
 from envlock.capture.distributions import scan_distributions
 from envlock.capture.interpreter import inspect_interpreter
@@ -174,7 +174,7 @@ def test_runtime_probe_is_fast_on_a_sixty_package_env(tmp_path: Path) -> None:
     _site_with_bundled_libraries(site, tmp_path)
     for i in range(54):
         add_dist(site, f"filler-{i}", "1.0")
-    info = dataclasses.replace(inspect_interpreter(None), site_dirs=(str(site),))
+    info = records.replace(inspect_interpreter(None), site_dirs=(str(site),))
     ctx = CaptureContext(info, scan_distributions(info.site_dirs))
     assert len(ctx.dists) == 60
     timings = []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
+from envlock import records
 from envlock.check import check_against
 from envlock.lockfile import model as m
 from tests.conftest import run_envlock
@@ -19,15 +19,15 @@ def test_hardware_and_project_are_not_drift():
         cpu=m.CpuSection(flags=("avx2",)),
         project=m.ProjectSection(commit="a" * 40),
     )
-    live = dataclasses.replace(
+    live = records.replace(
         lock,
-        os=dataclasses.replace(lock.os, kernel="6.8.0-45-generic"),
+        os=records.replace(lock.os, kernel="6.8.0-45-generic"),
         nvidia=m.NvidiaSection(driver_present=False),
         cpu=m.CpuSection(flags=("avx512f",)),
         project=m.ProjectSection(commit="b" * 40),
     )
     assert check_against(lock, live) == []
-    drifted = dataclasses.replace(live, python=dataclasses.replace(lock.python, packages=(m.PythonPackage(name="six", version="1.17.0"),)))
+    drifted = records.replace(live, python=records.replace(lock.python, packages=(m.PythonPackage(name="six", version="1.17.0"),)))
     found = check_against(lock, drifted)
     assert [(f.path, f.locked, f.actual) for f in found] == [("python.packages[six]", "1.16.0", "1.17.0")]
     assert found[0].message == "six: 1.16.0 in the lock, 1.17.0 in this environment"

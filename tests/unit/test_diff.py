@@ -6,13 +6,13 @@ diffs locks captured from real environments.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from envlock import records
 from envlock.diff import diff, differs, section_digest
 from envlock.findings import UNKNOWN
 from envlock.lockfile import model as m
@@ -46,7 +46,7 @@ def base_lock(**changes) -> m.Lock:
         runtime=m.RuntimeSection(env={"OMP_NUM_THREADS": "8"}),
         os=m.OsSection(id="debian", version_id="12", glibc="2.36", packages=(m.OsPackage(name="libc6", version="2.36-9"),)),
     )
-    return dataclasses.replace(lock, **changes)
+    return records.replace(lock, **changes)
 
 
 def paths(findings) -> list[str]:
@@ -60,7 +60,7 @@ def test_identical_locks_have_no_findings():
 def test_differences_come_in_the_documented_ranking():
     a = base_lock()
     b = base_lock(
-        python=dataclasses.replace(
+        python=records.replace(
             a.python,
             packages=(
                 m.PythonPackage(name="numpy", version="1.26.4"),
@@ -69,10 +69,10 @@ def test_differences_come_in_the_documented_ranking():
             ),
         ),
         cuda=m.CudaSection(components=(m.CudaComponent(name="cudnn", version="9.1.0", source="pip"),)),
-        nvidia=dataclasses.replace(a.nvidia, driver_version="560.28.03", gpus=(m.Gpu(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81920),)),
-        cpu=dataclasses.replace(a.cpu, flags=("avx2", "fma")),
+        nvidia=records.replace(a.nvidia, driver_version="560.28.03", gpus=(m.Gpu(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81920),)),
+        cpu=records.replace(a.cpu, flags=("avx2", "fma")),
         runtime=m.RuntimeSection(env={"OMP_NUM_THREADS": "1"}),
-        os=dataclasses.replace(a.os, glibc="2.39", packages=(m.OsPackage(name="libc6", version="2.39-0"),)),
+        os=records.replace(a.os, glibc="2.39", packages=(m.OsPackage(name="libc6", version="2.39-0"),)),
     )
     found = diff(a, b)
     assert paths(found) == [
@@ -127,7 +127,7 @@ def test_a_hash_known_on_one_side_only_is_not_a_difference():
 
 def test_a_missing_layer_is_one_unknown_finding_not_a_flood():
     full = base_lock()
-    partial = dataclasses.replace(full, nvidia=None, cpu=None, os=None, cuda=None, runtime=None)
+    partial = records.replace(full, nvidia=None, cpu=None, os=None, cuda=None, runtime=None)
     found = diff(full, partial)
     assert sorted(f.path for f in found) == ["cpu", "cuda", "nvidia", "os", "runtime"]
     assert {f.status for f in found} == {UNKNOWN}
@@ -251,8 +251,8 @@ def test_diff_is_stable_under_reordering_and_name_normalisation(a, b, rnd):
             return lock
         pkgs = list(lock.python.packages)
         rnd.shuffle(pkgs)
-        pkgs = [dataclasses.replace(p, name=p.name.upper().replace("-", "_")) for p in pkgs]
-        return dataclasses.replace(lock, python=dataclasses.replace(lock.python, packages=tuple(pkgs)))
+        pkgs = [records.replace(p, name=p.name.upper().replace("-", "_")) for p in pkgs]
+        return records.replace(lock, python=records.replace(lock.python, packages=tuple(pkgs)))
 
     assert [f.to_dict() for f in diff(shuffle_and_respell(a), shuffle_and_respell(b))] == [f.to_dict() for f in diff(a, b)]
 
@@ -365,7 +365,7 @@ def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda(
         python=m.PythonSection(version="3.11.7", platform_tag="manylinux_2_36_x86_64", packages=(m.PythonPackage(name="torch", version="2.3.0+cu121"),)),
         nvidia=m.NvidiaSection(driver_present=True, driver_version="550.54.15", cuda_driver_version="12.4", gpus=(m.Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),)),
     )
-    b = dataclasses.replace(a, nvidia=m.NvidiaSection(driver_present=False))
+    b = records.replace(a, nvidia=m.NvidiaSection(driver_present=False))
     found = diff(a, b)
     assert found[0].severity == "blocker"
     assert found[0].path.endswith("(A on B's host)")
@@ -373,4 +373,4 @@ def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda(
     assert [f.path for f in found[1:]] == ["nvidia.gpus", "nvidia.driver-present"]
     assert found[1].message == "GPU count: 1 in A, 0 in B (NVIDIA A100-SXM4-80GB)"
     # The same software on a host with the same GPU and driver: no blocker, no finding.
-    assert diff(a, dataclasses.replace(a)) == []
+    assert diff(a, records.replace(a)) == []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
+from envlock import records
 from envlock.diff_nway import group_locks
 from envlock.lockfile import model as m
 from envlock.lockfile.io import write_lock
@@ -24,7 +24,7 @@ def cluster() -> list[tuple[str, m.Lock]]:
     locks.insert(3, ("node-h100-a", node(gpu="NVIDIA H100 80GB HBM3", cc="9.0")))
     locks.append(("node-h100-b", node(gpu="NVIDIA H100 80GB HBM3", cc="9.0")))
     locks.append(("node-old-torch", node(torch="2.1.0")))
-    locks.append(("laptop-import", dataclasses.replace(node(), nvidia=None)))
+    locks.append(("laptop-import", records.replace(node(), nvidia=None)))
     return locks
 
 

@@ -208,9 +208,9 @@ def test_requirement_lines_refuse_smuggled_options(field, value):
 
 
 def dataclasses_replace(obj, **changes):
-    import dataclasses
+    from envlock import records
 
-    return dataclasses.replace(obj, **changes)
+    return records.replace(obj, **changes)
 
 
 # --- conda -------------------------------------------------------------------------------

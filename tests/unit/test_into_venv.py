@@ -9,12 +9,12 @@ cannot take part; the proxy's CA comes from PIP_CERT.
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import re
 
 import pytest
 
+from envlock import records
 from envlock.errors import ReplayError, UsageError
 from envlock.findings import EXACT, NOT_REPRODUCIBLE
 from envlock.lockfile import Lock, OsPackage, OsSection, PythonPackage, PythonSection, RuntimeSection, dumps_lock
@@ -71,7 +71,7 @@ def test_small_lock_into_a_fresh_venv(tmp_path):
 @pytest.mark.slow
 def test_a_tampered_hash_fails_cleanly_and_leaves_nothing(tmp_path):
     good = _small_pins()
-    tampered = PinSet(pins=tuple(dataclasses.replace(p, sha256="0" * 64) if p.name == "six" else p for p in good.pins))
+    tampered = PinSet(pins=tuple(records.replace(p, sha256="0" * 64) if p.name == "six" else p for p in good.pins))
     target = tmp_path / "venv"
     with pytest.raises(ReplayError) as info:
         replay_into_venv(SMALL, target, tampered)
@@ -109,7 +109,7 @@ def test_a_non_empty_directory_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_another_python_minor_is_refused_with_a_hint(tmp_path):
-    old = dataclasses.replace(SMALL, python=dataclasses.replace(SMALL.python, version="2.7.18"))
+    old = records.replace(SMALL, python=records.replace(SMALL.python, version="2.7.18"))
     with pytest.raises(ReplayError, match=r"the lock needs Python 2\.7") as info:
         replay_into_venv(old, tmp_path / "venv", _small_pins())
     assert re.search(r"--python PATH", info.value.hint)

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from envlock import records
 from envlock.lockfile import (
     CpuSection,
     CudaComponent,
@@ -92,9 +93,9 @@ def test_output_is_sorted_and_starts_with_the_generated_header():
 
 def test_fingerprint_ignores_creation_time_and_covers_content():
     a = with_fingerprint(full_lock())
-    later = with_fingerprint(Lock(**{**{f: getattr(full_lock(), f) for f in Lock.__dataclass_fields__}, "created_at": "2030-01-01T00:00:00Z"}))
+    later = with_fingerprint(records.replace(full_lock(), created_at="2030-01-01T00:00:00Z"))
     assert a.fingerprint == later.fingerprint
-    changed = with_fingerprint(Lock(**{**{f: getattr(full_lock(), f) for f in Lock.__dataclass_fields__}, "cpu": CpuSection(vendor="AuthenticAMD")}))
+    changed = with_fingerprint(records.replace(full_lock(), cpu=CpuSection(vendor="AuthenticAMD")))
     assert changed.fingerprint != a.fingerprint
 
 

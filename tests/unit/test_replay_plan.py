@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from envlock import records
 from envlock.errors import ReplayError
 from envlock.findings import CHANGED, EXACT, NOT_REPRODUCIBLE
 from envlock.lockfile import (
@@ -284,7 +284,7 @@ def test_without_pins_nothing_is_installed_and_the_plan_says_so():
 )
 def test_each_pin_is_checked_again_before_it_reaches_the_context(pin, reason):
     if pin.wheelhouse_file:  # a hostile wheelhouse file name
-        pin = dataclasses.replace(pin, filename="../../etc/passwd.whl")
+        pin = records.replace(pin, filename="../../etc/passwd.whl")
         reason = "is not a plain distribution file name"
     plan = plan_replay(lock("cpu"), ReplayOptions(pins=PinSet(pins=(pin,))))
     six = _by_path(plan)["python.packages[six]"]
