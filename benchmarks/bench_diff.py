@@ -82,7 +82,7 @@ def python_packages(count: int, changed: int = 0, added: int = 0, seed: int = 0)
 def two_big_locks() -> tuple[Path, Path, Path, Path]:
     from envlock.lockfile import model as m
     from envlock.lockfile import with_fingerprint
-    from envlock.lockfile.io import write_lock
+    from envlock.lockfile.write import write_lock
 
     base = m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"))
     hashed = m.PythonPackage(name="rebuilt", version="1.0", source="url", url="https://example.org/rebuilt-1.0-py3-none-any.whl", archive_hash="sha256:" + "a" * 64)
@@ -106,7 +106,7 @@ def hundred_locks() -> list[Path]:
     from envlock.capture.collect import capture_lock
     from envlock.lockfile import model as m
     from envlock.lockfile import with_fingerprint
-    from envlock.lockfile.io import write_lock
+    from envlock.lockfile.write import write_lock
 
     real = capture_lock()
     python = real.python or m.PythonSection()

@@ -206,7 +206,7 @@ def _load_cache(path: Path) -> dict:
 
 
 def _save_cache(path: Path, entries: dict) -> None:
-    from envlock.lockfile.io import atomic_write_text
+    from envlock.lockfile.write import atomic_write_text
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

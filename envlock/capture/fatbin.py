@@ -428,7 +428,7 @@ class KernelCache:
             entries = {p: entries[p] for p in keep[:_MAX_CACHE_ENTRIES]}
         text = json.dumps({"version": CACHE_VERSION, "files": entries}, separators=(",", ":"), sort_keys=True)
         try:
-            from envlock.lockfile.io import atomic_write_text
+            from envlock.lockfile.write import atomic_write_text
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.path, text)

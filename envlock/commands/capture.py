@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     asking = threading.Thread(target=ask, name="envlock-interpreter")
     asking.start()
     from envlock.capture.collect import capture_lock
-    from envlock.lockfile import codec, io
+    from envlock.lockfile import codec, write
     from envlock.summary import summary_line
 
     asking.join()
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
         return 0
     if args.output == "-":
-        sys.stdout.write(io.dumps_lock(lock, command))
+        sys.stdout.write(write.dumps_lock(lock, command))
         return 0
-    io.write_lock(lock, args.output, command)
+    write.write_lock(lock, args.output, command)
     if not args.quiet:
         print(f"wrote {args.output}: {summary_line(lock)}", file=sys.stderr)
         for warning in lock.capture_warnings:

@@ -74,7 +74,7 @@ def _command_text(command: str) -> str:
 
 
 def _write(output: str, text: str) -> None:
-    from envlock.lockfile.io import atomic_write_text
+    from envlock.lockfile.write import atomic_write_text
 
     if output == "-":
         sys.stdout.write(text)

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from envlock.errors import UsageError
     from envlock.formats.importers import import_file
-    from envlock.lockfile import codec, io
+    from envlock.lockfile import codec, write
 
     if args.output is None and not args.json:
         raise UsageError(
@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
         return 0
     if args.output == "-":
-        sys.stdout.write(io.dumps_lock(lock, command_text(args)))
+        sys.stdout.write(write.dumps_lock(lock, command_text(args)))
     else:
         try:
-            io.write_lock(lock, args.output, command_text(args))
+            write.write_lock(lock, args.output, command_text(args))
         except OSError as exc:
             raise UsageError(
                 f"cannot write {args.output}: {exc.strerror or exc}",

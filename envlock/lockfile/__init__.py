@@ -5,7 +5,8 @@ limits and the same errors apply everywhere (THREATS.md: no parser differential)
 """
 
 from envlock.lockfile.codec import canonical_json, fingerprint, strip_private, to_dict, with_fingerprint
-from envlock.lockfile.io import LoadedLock, atomic_write_text, dumps_lock, load_lock, parse_lock, write_lock
+from envlock.lockfile.io import LoadedLock, load_lock, parse_lock
+from envlock.lockfile.write import atomic_write_text, dumps_lock, write_lock
 from envlock.lockfile.model import (
     LOCK_VERSION,
     CondaPackage,

@@ -16,7 +16,7 @@ from envlock import records
 from envlock.diff import diff, differs, section_digest
 from envlock.findings import UNKNOWN
 from envlock.lockfile import model as m
-from envlock.lockfile.io import write_lock
+from envlock.lockfile.write import write_lock
 from tests.conftest import run_envlock
 
 SHA_A = "sha256:" + "a" * 64

@@ -7,7 +7,7 @@ import json
 from envlock import records
 from envlock.diff_nway import group_locks
 from envlock.lockfile import model as m
-from envlock.lockfile.io import write_lock
+from envlock.lockfile.write import write_lock
 from tests.conftest import run_envlock
 
 

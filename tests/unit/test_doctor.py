@@ -17,7 +17,7 @@ import pytest
 
 from envlock.capture.cpu import collect_cpu
 from envlock.doctor import diagnose
-from envlock.lockfile import io
+from envlock.lockfile import io, write
 from envlock.lockfile import model as m
 from tests.conftest import run_envlock
 from tests.fakes.nvml import (  # noqa: F401  (fake_nvml, fake_nvml_library are fixtures)
@@ -64,7 +64,7 @@ def write_lock(tmp_path: Path, *, packages=(), components=(), driver=None, cuda=
         cpu=cpu,
     )
     path = tmp_path / "envlock.lock"
-    io.write_lock(lock, path, "envlock capture")
+    write.write_lock(lock, path, "envlock capture")
     return path
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from envlock.lockfile import model as m
-from envlock.lockfile.io import write_lock
+from envlock.lockfile.write import write_lock
 from tests.conftest import run_envlock
 
 SMALL = (("six", "1.16.0"), ("idna", "3.7"), ("certifi", "2024.2.2"))
