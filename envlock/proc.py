@@ -8,10 +8,12 @@ when ``ENVLOCK_DEBUG`` is set.  A program that is missing or times out gives
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
-from typing import Mapping, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Mapping, Sequence
 
 
 def run(
@@ -25,6 +27,8 @@ def run(
 ) -> subprocess.CompletedProcess | None:
     """``text=False`` gives stdout as bytes, untranslated (a hash of ``git diff`` output needs its exact bytes)."""
     if os.environ.get("ENVLOCK_DEBUG"):
+        import shlex
+
         print(f"envlock: running {shlex.join(argv)}", file=sys.stderr)
     try:
         return subprocess.run(

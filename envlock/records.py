@@ -19,7 +19,10 @@ The spelling follows ``dataclasses`` (``field(default_factory=...)``,
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Callable
 
 __all__ = ["Field", "FrozenRecordError", "MISSING", "field", "fields", "is_record", "record", "replace", "values"]
 
