@@ -48,6 +48,7 @@ class Field:
 
     def __init__(
         self,
+        *,
         default: Any = MISSING,
         default_factory: Callable[[], Any] | Any = MISSING,
         metadata: dict[str, Any] | None = None,
@@ -68,15 +69,8 @@ class Field:
         return f"Field(name={self.name!r}, type={self.type!r}, default={self.default!r})"
 
 
-def field(
-    *,
-    default: Any = MISSING,
-    default_factory: Callable[[], Any] | Any = MISSING,
-    metadata: dict[str, Any] | None = None,
-    compare: bool = True,
-    repr: bool = True,  # noqa: A002 - the dataclasses spelling
-) -> Any:
-    return Field(default, default_factory, metadata, compare, repr)
+# ``field(default=..., default_factory=..., metadata=...)`` in a class body, as with dataclasses.
+field = Field
 
 
 def record(cls: type | None = None, /, *, frozen: bool = True) -> Any:
@@ -125,7 +119,7 @@ def _build(cls: type, frozen: bool) -> type:
         if isinstance(annotation, str) and annotation.startswith(("ClassVar", "typing.ClassVar")):
             continue
         default = namespace.pop(name, MISSING)
-        fld = default if isinstance(default, Field) else Field(default)
+        fld = default if isinstance(default, Field) else Field(default=default)
         fld.name = name
         fld.type = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
         declared.append(fld)
