@@ -3,21 +3,29 @@
 Each probe owns one layer and is called through ``_guarded`` so that a probe
 that fails unexpectedly costs only its own layer (recorded as a capture
 warning), never the capture.
+
+The probes run one after the other in the main thread; only what waits for a
+child process runs on a thread of its own (:mod:`envlock.capture.background`).
+The host's layers (OS, CPU, NVIDIA) are read while the target interpreter
+describes itself; the layers that need its answer follow.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import traceback
-from typing import Any, Callable
 
 from envlock import __version__, records
 from envlock.capture.distributions import InstalledDist, scan_distributions
-from envlock.capture.interpreter import InterpreterInfo, inspect_interpreter
+from envlock.capture.interpreter import InterpreterInfo, inspect_interpreter_in_background
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
 from envlock.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Callable
+
+    from envlock.capture.background import Background
 
 
 @record(frozen=False)
@@ -41,6 +49,8 @@ def _guarded(ctx: CaptureContext, layer: str, probe: Callable[[CaptureContext], 
         import os
 
         if os.environ.get("ENVLOCK_DEBUG"):
+            import traceback  # 3-6 ms of import, for debugging only
+
             traceback.print_exc()
         ctx.warn(f"{layer}: probe failed ({type(exc).__name__}: {exc}); layer recorded as unknown")
         return None
@@ -64,10 +74,10 @@ def _probe_os(ctx: CaptureContext) -> m.OsSection:
     return probe_os(ctx)
 
 
-def _probe_cuda(ctx: CaptureContext) -> m.CudaSection:
+def _probe_cuda(ctx: CaptureContext, system_toolkits: Background | None = None) -> m.CudaSection:
     from envlock.capture.cuda import probe_cuda
 
-    return probe_cuda(ctx)
+    return probe_cuda(ctx, None if system_toolkits is None else system_toolkits.result())
 
 
 def _probe_nvidia(ctx: CaptureContext) -> m.NvidiaSection:
@@ -106,25 +116,6 @@ LAYERS: dict[str, Callable[[CaptureContext], Any]] = {
 }
 
 
-def run_in_threads(ctx: CaptureContext, tasks: dict[str, Callable[[CaptureContext], Any]]) -> dict[str, Any]:
-    """Run each guarded probe in its own thread and collect the results by name.
-
-    Plain threads rather than concurrent.futures, whose import (with logging)
-    costs 10 ms of every capture's start-up.
-    """
-    results: dict[str, Any] = {}
-
-    def work(name: str, probe: Callable[[CaptureContext], Any]) -> None:
-        results[name] = _guarded(ctx, name, probe)
-
-    threads = [threading.Thread(target=work, args=item, name=f"envlock-{item[0]}") for item in tasks.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {name: results.get(name) for name in tasks}
-
-
 def _probe_kernels(ctx: CaptureContext) -> dict:
     """SASS/PTX architectures embedded in each package's CUDA libraries (issue 4)."""
     from envlock.capture.fatbin import probe_package_kernels
@@ -147,37 +138,63 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# Read from the host alone: run while the target interpreter describes itself.
+HOST_LAYERS = ("os", "cpu", "nvidia")
+
+
 def capture_lock(
     python: str | None = None,
     *,
     include_private: bool = False,
     project_dir: str = ".",
     layers: tuple[str, ...] | None = None,
-    interpreter: InterpreterInfo | None = None,
+    interpreter: InterpreterInfo | Background | None = None,
 ) -> m.Lock:
     """Capture this machine and the given (or running) interpreter's environment.
 
-    The probes run on a small thread pool: several wait on other programs
-    (``nvcc --version``, git, the target interpreter, the CUDA version child)
-    and those waits overlap; the pure-Python parts still take turns on the GIL.
+    ``interpreter`` may be an answer still on its way
+    (:func:`~envlock.capture.interpreter.inspect_interpreter_in_background`).
+    The git probe and the system CUDA toolkits (``nvcc --version``) run on
+    threads, since they wait for other programs; everything else runs here,
+    host layers first, so that they overlap the interpreter's answer.
     Output does not depend on the order probes finish in.
     """
     if interpreter is None:
-        interpreter = inspect_interpreter(python)
-    dists = scan_distributions(interpreter.site_dirs)
-    ctx = CaptureContext(interpreter, dists, include_private=include_private, project_dir=project_dir)
+        interpreter = inspect_interpreter_in_background(python)
+    wanted = [layer for layer in LAYERS if layers is None or layer in layers]
+    ctx = CaptureContext(None, [], include_private=include_private, project_dir=project_dir)
+    sections: dict[str, Any] = {}
+    git = toolkits = None
+    if "project" in wanted:
+        import envlock.capture.git  # noqa: F401 - imported here: on the thread every file it opened would wait for the GIL
+        from envlock.capture.background import Background
+
+        git = Background(_guarded, ctx, "project", _probe_project, name="envlock-git")
+    if "cuda" in wanted:
+        import os
+
+        from envlock.capture.background import Background
+        from envlock.capture.cuda import find_system_toolkits
+
+        toolkits = Background(find_system_toolkits, dict(os.environ), name="envlock-cuda-toolkits")
+    for layer in HOST_LAYERS:
+        if layer in wanted:
+            sections[layer] = _guarded(ctx, layer, LAYERS[layer])
+    ctx.interpreter = interpreter if isinstance(interpreter, InterpreterInfo) else interpreter.result()
+    ctx.dists = dists = scan_distributions(ctx.interpreter.site_dirs)
     for dist in dists:
         ctx.warnings.extend(dist.warnings)
-    wanted = [layer for layer in LAYERS if layers is None or layer in layers]
-    want_kernels = "python" in wanted
-    tasks = {layer: LAYERS[layer] for layer in wanted}
-    if want_kernels:
-        tasks["kernels"] = _probe_kernels
-    results = run_in_threads(ctx, tasks)
-    kernel_archs = results.pop("kernels", None)
-    sections = results
-    if sections.get("python") is not None and kernel_archs:
-        sections["python"] = _attach_kernels(sections["python"], kernel_archs)
+    for layer in wanted:
+        if layer == "cuda":
+            sections[layer] = _guarded(ctx, layer, lambda ctx: _probe_cuda(ctx, toolkits))
+        elif layer != "project" and layer not in HOST_LAYERS:
+            sections[layer] = _guarded(ctx, layer, LAYERS[layer])
+    if "python" in wanted:
+        kernel_archs = _guarded(ctx, "kernels", _probe_kernels)
+        if sections["python"] is not None and kernel_archs:
+            sections["python"] = _attach_kernels(sections["python"], kernel_archs)
+    if git is not None:
+        sections["project"] = git.result()
     lock = m.Lock(
         created_by=f"envlock {__version__}",
         created_at=utc_now(),

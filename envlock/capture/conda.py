@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from envlock import records
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import model as m
 from envlock.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any
 
 # conda-meta files are written by conda itself; a file beyond this is not a
 # package record (measured: the largest record in a 400-package CUDA env,

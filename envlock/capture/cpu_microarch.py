@@ -26,9 +26,12 @@ Neoverse N1/V1/V2 parts and are recorded as such.
 
 from __future__ import annotations
 
-from typing import Iterable
 
 from envlock.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Iterable
 
 
 @record

@@ -31,7 +31,6 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
 
 from envlock.capture import cuda_libs
 from envlock.capture.privacy import scrub_text
@@ -39,7 +38,10 @@ from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
 from envlock.records import record
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Iterable
+
     from envlock.capture.collect import CaptureContext
     from envlock.capture.distributions import InstalledDist
 
@@ -58,9 +60,10 @@ class _Found:
     what: str = ""  # for warnings: which package or toolkit
 
 
-def probe_cuda(ctx: "CaptureContext") -> m.CudaSection:
+def probe_cuda(ctx: "CaptureContext", system_toolkits: list[_Found] | None = None) -> m.CudaSection:
+    """The CUDA layer; ``system_toolkits`` is ``find_system_toolkits``'s answer when it was found earlier."""
     found: list[_Found] = []
-    found.extend(find_system_toolkits(os.environ))
+    found.extend(find_system_toolkits(os.environ) if system_toolkits is None else system_toolkits)
     found.extend(find_pip_components(ctx.dists))
     if ctx.interpreter.is_conda:
         found.extend(find_conda_components(Path(ctx.interpreter.prefix)))

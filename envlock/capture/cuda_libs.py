@@ -43,8 +43,8 @@ with ctypes and json) costs ~60 ms.  The calls run in one child anyway:
 * nothing of the user's CUDA stack stays mapped in envlock's own process.
 
 The cost is paid once per library file: answers are cached by file identity
-(resolved path, size, mtime, inode) under ``ENVLOCK_CACHE_DIR`` (default
-``~/.cache/envlock``), so a repeated capture asks no library at all.
+(resolved path, size, mtime, inode) in envlock's cache directory
+(:mod:`envlock.capture.cache`), so a repeated capture asks no library at all.
 Measured for the whole CUDA probe over the cuDNN + cuBLAS + cudart test venv
 plus the system toolkit: 143-178 ms with an empty cache (one child), 8-12 ms
 with a warm one (most of it ``nvcc --version``).
@@ -56,8 +56,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
+from envlock.capture import cache
 from envlock.records import record
 
 # The kinds whose library answers a version call, and the file name prefix of
@@ -179,14 +178,6 @@ def split_into_batches(queries: list[tuple[str, str]]) -> list[list[tuple[str, s
 # --- the cache ----------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    configured = os.environ.get("ENVLOCK_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "envlock"
-
-
 def _identity(path: str) -> str | None:
     try:
         stat = os.stat(path)
@@ -195,24 +186,15 @@ def _identity(path: str) -> str | None:
     return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
 
 
-def _load_cache(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+def _load_cache() -> dict:
+    data = cache.load_json(_CACHE_FILE)
     if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or not isinstance(data.get("entries"), dict):
         return {}
     return data["entries"]
 
 
-def _save_cache(path: Path, entries: dict) -> None:
-    from envlock.lockfile.write import atomic_write_text
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({"format": _CACHE_FORMAT, "entries": entries}, sort_keys=True))
-    except OSError:
-        pass  # a read-only home: the next capture asks the libraries again
+def _save_cache(entries: dict) -> None:
+    cache.save_json(_CACHE_FILE, {"format": _CACHE_FORMAT, "entries": entries}, sort_keys=True)
 
 
 # --- asking --------------------------------------------------------------------------------
@@ -221,8 +203,7 @@ def _save_cache(path: Path, entries: dict) -> None:
 def query_versions(queries: list[tuple[str, str]], *, use_cache: bool = True) -> dict[str, LibraryVersion]:
     """``{path: LibraryVersion}`` for each ``(kind, path)``, from the cache or one child process."""
     results: dict[str, LibraryVersion] = {}
-    cache_path = cache_dir() / _CACHE_FILE
-    entries = _load_cache(cache_path) if use_cache else {}
+    entries = _load_cache() if use_cache else {}
     pending: list[tuple[str, str]] = []
     identities: dict[str, str | None] = {}
     for kind, path in queries:
@@ -255,7 +236,7 @@ def query_versions(queries: list[tuple[str, str]], *, use_cache: bool = True) ->
             entries[identity] = {"kind": kind, "raw": raw}
             changed = True
     if use_cache and changed:
-        _save_cache(cache_path, entries)
+        _save_cache(entries)
     return results
 
 

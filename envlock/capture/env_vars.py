@@ -7,7 +7,10 @@ Only these are ever recorded or set by envlock: anything else may be a secret
 from __future__ import annotations
 
 import os
-from typing import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Mapping
 
 # Exact names.  Thread counts decide reduction order in BLAS/OpenMP; the rest
 # switch determinism, TF32, allocator or kernel-choice behaviour.

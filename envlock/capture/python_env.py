@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
 
 from envlock import records
 from envlock.capture.distributions import InstalledDist, canonical_name
@@ -23,6 +22,10 @@ from envlock.capture.interpreter import InterpreterInfo
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Callable
 
 # --- tags (pure) ------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
 
 from envlock.capture.distributions import canonical_name
 from envlock.capture.env_vars import select_numerics_env
@@ -26,6 +25,10 @@ from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
 from envlock.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Iterable
 
 # (substring of the lower-case file name, kind, library name, preference).
 # The first pattern that matches wins, so scipy_openblas is tried before

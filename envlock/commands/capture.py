@@ -22,31 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import threading
+    from envlock.capture.interpreter import inspect_interpreter_in_background
 
-    from envlock.capture.interpreter import inspect_interpreter
-
-    # Asking another interpreter about itself is a child process (~30 ms);
+    # Asking another interpreter about itself is a child process (20-30 ms);
     # start it first so it runs while the capture modules are imported.
-    answer: dict = {}
-
-    def ask() -> None:
-        try:
-            answer["info"] = inspect_interpreter(args.python)
-        except BaseException as exc:  # re-raised below, in the main thread
-            answer["error"] = exc
-
-    asking = threading.Thread(target=ask, name="envlock-interpreter")
-    asking.start()
+    interpreter = inspect_interpreter_in_background(args.python)
     from envlock.capture.collect import capture_lock
     from envlock.lockfile import codec, write
     from envlock.summary import summary_line
 
-    asking.join()
-    if "error" in answer:
-        raise answer["error"]
-    interpreter = answer["info"]
     lock = capture_lock(
         args.python, include_private=args.include_private, project_dir=args.project, interpreter=interpreter
     )
@@ -59,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     command = scrub_text(command)
     if args.json:
+        import json
+
         sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
         return 0
     if args.output == "-":

@@ -2,58 +2,59 @@
 
 One loader serves every command (capture, replay, diff, doctor), so the same
 limits and the same errors apply everywhere (THREATS.md: no parser differential).
+
+The names below are imported on first use (PEP 562): capture, which only
+writes, would otherwise import the loader (``io``) and its TOML parser, and
+every ``from envlock.lockfile import codec`` would import all of them.
 """
 
-from envlock.lockfile.codec import canonical_json, fingerprint, strip_private, to_dict, with_fingerprint
-from envlock.lockfile.io import LoadedLock, load_lock, parse_lock
-from envlock.lockfile.write import atomic_write_text, dumps_lock, write_lock
-from envlock.lockfile.model import (
-    LOCK_VERSION,
-    CondaPackage,
-    CondaSection,
-    CpuSection,
-    CudaComponent,
-    CudaSection,
-    FrameworkBuild,
-    Gpu,
-    Lock,
-    NativeLibrary,
-    NvidiaSection,
-    OsPackage,
-    OsSection,
-    ProjectSection,
-    PythonPackage,
-    PythonSection,
-    RuntimeSection,
-)
+from __future__ import annotations
 
-__all__ = [
-    "LOCK_VERSION",
-    "CondaPackage",
-    "CondaSection",
-    "CpuSection",
-    "CudaComponent",
-    "CudaSection",
-    "FrameworkBuild",
-    "Gpu",
-    "LoadedLock",
-    "Lock",
-    "NativeLibrary",
-    "NvidiaSection",
-    "OsPackage",
-    "OsSection",
-    "ProjectSection",
-    "PythonPackage",
-    "PythonSection",
-    "RuntimeSection",
-    "atomic_write_text",
-    "canonical_json",
-    "dumps_lock",
-    "fingerprint",
-    "load_lock",
-    "parse_lock",
-    "strip_private",
-    "to_dict",
-    "with_fingerprint",
-    "write_lock",
-]
+# name -> the module that defines it
+_EXPORTS = {
+    "canonical_json": "codec",
+    "fingerprint": "codec",
+    "strip_private": "codec",
+    "to_dict": "codec",
+    "with_fingerprint": "codec",
+    "LoadedLock": "io",
+    "load_lock": "io",
+    "parse_lock": "io",
+    "atomic_write_text": "write",
+    "dumps_lock": "write",
+    "write_lock": "write",
+    "LOCK_VERSION": "model",
+    "CondaPackage": "model",
+    "CondaSection": "model",
+    "CpuSection": "model",
+    "CudaComponent": "model",
+    "CudaSection": "model",
+    "FrameworkBuild": "model",
+    "Gpu": "model",
+    "Lock": "model",
+    "NativeLibrary": "model",
+    "NvidiaSection": "model",
+    "OsPackage": "model",
+    "OsSection": "model",
+    "ProjectSection": "model",
+    "PythonPackage": "model",
+    "PythonSection": "model",
+    "RuntimeSection": "model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module_name}"), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
