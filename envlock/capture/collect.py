@@ -150,7 +150,43 @@ def capture_lock(
     layers: tuple[str, ...] | None = None,
     interpreter: InterpreterInfo | Background | None = None,
 ) -> m.Lock:
-    """Capture this machine and the given (or running) interpreter's environment.
+    """Capture this machine and the given (or running) interpreter's environment."""
+    lock = _capture(python, include_private, project_dir, layers, interpreter)
+    return codec.with_fingerprint(lock)
+
+
+def capture_lock_data(
+    python: str | None = None,
+    *,
+    include_private: bool = False,
+    project_dir: str = ".",
+    interpreter: InterpreterInfo | Background | None = None,
+) -> tuple[m.Lock, dict[str, Any]]:
+    """``capture_lock`` and the lock as plain data (``codec.to_dict``), for writing it.
+
+    The fingerprint is computed from that data, so the lock is turned into
+    data once rather than twice (once for the fingerprint, once for the file).
+    """
+    lock = _capture(python, include_private, project_dir, None, interpreter)
+    data = codec.to_dict(lock)
+    fingerprint = codec.fingerprint_of_data(data)
+    # The fingerprint's place among the keys is the Lock field's, right after created_at.
+    ordered: dict[str, Any] = {}
+    for key, value in data.items():
+        ordered[key] = value
+        if key == "created-at":
+            ordered["fingerprint"] = fingerprint
+    return records.replace(lock, fingerprint=fingerprint), ordered
+
+
+def _capture(
+    python: str | None,
+    include_private: bool,
+    project_dir: str,
+    layers: tuple[str, ...] | None,
+    interpreter: InterpreterInfo | Background | None,
+) -> m.Lock:
+    """The captured lock, private fields stripped unless asked for, without its fingerprint.
 
     ``interpreter`` may be an answer still on its way
     (:func:`~envlock.capture.interpreter.inspect_interpreter_in_background`).
@@ -204,7 +240,7 @@ def capture_lock(
     )
     if not include_private:
         lock = codec.strip_private(lock)
-    return codec.with_fingerprint(lock)
+    return lock
 
 
 def _scrub_warning(message: str) -> str:

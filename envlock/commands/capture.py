@@ -27,11 +27,11 @@ def run(args: argparse.Namespace) -> int:
     # Asking another interpreter about itself is a child process (20-30 ms);
     # start it first so it runs while the capture modules are imported.
     interpreter = inspect_interpreter_in_background(args.python)
-    from envlock.capture.collect import capture_lock
-    from envlock.lockfile import codec, write
+    from envlock.capture.collect import capture_lock_data
+    from envlock.lockfile import write
     from envlock.summary import summary_line
 
-    lock = capture_lock(
+    lock, data = capture_lock_data(
         args.python, include_private=args.include_private, project_dir=args.project, interpreter=interpreter
     )
     command = "envlock capture" + ("" if args.output == "envlock.lock" else f" -o {args.output}")
@@ -45,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        sys.stdout.write(json.dumps(codec.to_dict(lock), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return 0
     if args.output == "-":
-        sys.stdout.write(write.dumps_lock(lock, command))
+        sys.stdout.write(write.dumps_lock_data(data, command))
         return 0
-    write.write_lock(lock, args.output, command)
+    write.atomic_write_text(args.output, write.dumps_lock_data(data, command))
     if not args.quiet:
         print(f"wrote {args.output}: {summary_line(lock)}", file=sys.stderr)
         for warning in lock.capture_warnings:

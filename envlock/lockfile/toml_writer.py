@@ -37,8 +37,20 @@ def format_string(value: str) -> str:
     return f'"{value}"'
 
 
+# Keys as written, by key: a lock has a few dozen distinct keys and writes
+# them thousands of times (738 OS packages: 2,952 keys).  Bounded for data
+# with many distinct keys (runtime.env names come from the environment).
+_written_keys: dict[str, str] = {}
+_WRITTEN_KEYS_MAX = 4096
+
+
 def format_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else format_string(key)
+    written = _written_keys.get(key)
+    if written is None:
+        written = key if _BARE_KEY.fullmatch(key) else format_string(key)
+        if len(_written_keys) < _WRITTEN_KEYS_MAX:
+            _written_keys[key] = written
+    return written
 
 
 def format_value(value: Any, key_width: int = 0) -> str:
@@ -67,22 +79,34 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def _emit(table: dict[str, Any], name: str, header: str | None, out: list[str]) -> None:
+    """Append ``table`` (under ``header``) and its sub-tables to ``out``.
+
+    The loop over scalars is the writer's hot path (every package of the lock
+    passes through it), so plain strings, the common value, are written inline.
+    """
     scalars = []
-    children = []
+    children = []  # (key, tables, whether they are an array of tables)
     for key, value in table.items():
-        if type(value) is dict:
-            children.append((key, value, False))
-        elif type(value) is list and value and type(value[0]) is dict:
-            children.extend((key, item, True) for item in value)
+        kind = type(value)
+        if kind is dict:
+            children.append((key, (value,), False))
+        elif kind is list and value and type(value[0]) is dict:
+            children.append((key, value, True))
         else:
             scalars.append((key, value))
     if header is not None and (scalars or not children or header.startswith("[[")):
         if out:
             out.append("\n")
         out.append(header)
+    needs_escape = _NEEDS_ESCAPE.search
     for key, value in scalars:
-        formatted_key = format_key(key)
-        out.append(f"{formatted_key} = {format_value(value, len(formatted_key))}\n")
-    for key, value, in_array in children:
+        written_key = _written_keys.get(key) or format_key(key)
+        if type(value) is str and not needs_escape(value):
+            out.append(f'{written_key} = "{value}"\n')
+        else:
+            out.append(f"{written_key} = {format_value(value, len(written_key))}\n")
+    for key, tables, in_array in children:
         child = f"{name}.{format_key(key)}" if name else format_key(key)
-        _emit(value, child, f"[[{child}]]\n" if in_array else f"[{child}]\n", out)
+        child_header = f"[[{child}]]\n" if in_array else f"[{child}]\n"
+        for item in tables:
+            _emit(item, child, child_header, out)
