@@ -120,45 +120,120 @@ def _sort_value(value: Any) -> tuple:
 
 
 @lru_cache(maxsize=None)
-def _index(cls: type) -> tuple[dict[str, _Spec], tuple[_Spec, ...]]:
+def _index(cls: type) -> tuple[dict[str, tuple[str, Any, _Spec]], tuple[_Spec, ...]]:
+    """Per on-disk key: (attribute, string check or None, spec); and the required specs.
+
+    The check is only set for string fields, so the hot loop of ``from_dict``
+    tells a string field from the others with one test.
+    """
     specs = _specs(cls)
-    return {spec.key: spec for spec in specs}, tuple(spec for spec in specs if spec.required)
+    fast = {spec.key: (spec.attr, (spec.check or _default_check) if spec.kind == "str" else None, spec) for spec in specs}
+    return fast, tuple(spec for spec in specs if spec.required)
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def from_dict(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+# Strings that passed a check, per check.  Versions, installers, sources and
+# architectures recur across the packages of a lock and across the locks of a
+# diff, and a check is a pure function of the string, so one that passed once
+# passes again.  Bounded, so that a hostile lock cannot make it grow without
+# limit (a lock is at most 8 MiB, so no set gets near this anyway).
+_ACCEPTED_MAX = 1 << 16
+_accepted: dict[Any, set[str]] = {}
+
+
+def _accepted_by(check: Any) -> set[str]:
+    accepted = _accepted.get(check)
+    if accepted is None:
+        accepted = _accepted[check] = set()
+    return accepted
+
+
+@lru_cache(maxsize=None)
+def _is_leaf(cls: type) -> bool:
+    """Whether every field of ``cls`` is a scalar or a list of strings (a package, a GPU; not a section)."""
+    return all(spec.kind in ("str", "int", "bool", "strs") for spec in _specs(cls))
+
+
+# Records already built from leaf tables, per class, by the table's items and
+# their types.  A package or GPU table equal to one validated before gives an
+# equal record, so that record is reused instead of checked and built again:
+# the two locks of a diff share most of their packages, and a cluster's locks
+# share their 738 OS packages.  Sections, which hold other records, are
+# always built afresh.  Bounded like ``_accepted``.
+_records_built: dict[type, dict[tuple, Any]] = {}
+
+
+def clear_memos() -> None:
+    """Forget the strings and records validated so far (for measurements and tests of a first load)."""
+    _accepted.clear()
+    _records_built.clear()
+
+
+def from_dict(cls: type, data: Any, path: str, problems: list[str], item: int | None = None) -> Any:
     """Build ``cls`` from plain data; append ``path: message`` to ``problems`` for each problem.
 
+    ``item`` is the table's position in the array at ``path``, if it is in one.
     Returns ``None`` when the value is not a table at all.  This is the hot
     path of every command that reads a lock (a 5,000-package lock has 30,000
     values), so scalars that pass their check take a short path and field
-    paths are only formatted for a problem.
+    paths are only formatted for a problem or a table seen for the first time.
     """
+    key = None
+    if type(data) is dict:
+        interned = _records_built.get(cls)
+        if interned is None and _is_leaf(cls):
+            interned = _records_built[cls] = {}
+        if interned is not None:
+            # The key holds the value types as well as the items: ``True == 1 == 1.0``
+            # and they hash alike, but ``manual = 1`` must still be rejected.
+            try:
+                key = (tuple(data.items()), tuple(map(type, data.values())))
+                built = interned.get(key)
+            except TypeError:  # an array or table value: not hashable, so not interned
+                key = built = None
+            if built is not None:
+                return built
+    if item is not None:
+        path = f"{path}[{item}]"
     if type(data) is not dict:
         problems.append(f"{path or '<top>'}: must be a table, not {_type_name(data)}")
         return None
-    index, required = _index(cls)
+    before = len(problems)
+    built = _build(cls, data, path, problems)
+    if key is not None and len(problems) == before and len(interned) < _ACCEPTED_MAX:
+        interned[key] = built
+    return built
+
+
+def _build(cls: type, data: dict, path: str, problems: list[str]) -> Any:
+    fast, required = _index(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        spec = index.get(key)
-        if spec is None:
+        entry = fast.get(key)
+        if entry is None:
             problems.append(f"{_join(path, key)}: unknown key (check the spelling; see docs/lockfile.md)")
             continue
-        kind = spec.kind
-        if kind == "str" and type(value) is str:
-            check = spec.check or _default_check
-            if check(value) is None:
-                kwargs[spec.attr] = value
+        attr, check, spec = entry
+        if type(value) is str and check is not None:
+            accepted = _accepted.get(check)
+            if accepted is not None and value in accepted:
+                kwargs[attr] = value
                 continue
-        elif kind == "bool" and type(value) is bool:
-            kwargs[spec.attr] = value
+            if check(value) is None:
+                accepted = accepted if accepted is not None else _accepted_by(check)
+                if len(accepted) < _ACCEPTED_MAX:
+                    accepted.add(value)
+                kwargs[attr] = value
+                continue
+        elif type(value) is bool and spec.kind == "bool":
+            kwargs[attr] = value
             continue
         value = _convert(spec, value, _join(path, key), problems)
         if value is not _INVALID:
-            kwargs[spec.attr] = value
+            kwargs[attr] = value
     for spec in required:
         if spec.key not in data:
             problems.append(f"{_join(path, spec.key)}: missing; this field is required")
@@ -195,14 +270,17 @@ def _convert(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}: has {len(value)} items; at most {MAX_LIST_ITEMS} are allowed")
             return _INVALID
         items = []
-        for i, item in enumerate(value):
-            item_where = f"{where}[{i}]"
-            if kind == "strs":
-                converted = _string(spec, item, item_where, problems)
-            else:
-                converted = from_dict(spec.model, item, item_where, problems)
-            if converted is not _INVALID and converted is not None:
-                items.append(converted)
+        if kind == "strs":
+            for i, item in enumerate(value):
+                converted = _string(spec, item, f"{where}[{i}]", problems)
+                if converted is not _INVALID:
+                    items.append(converted)
+        else:
+            model = spec.model
+            for i, item in enumerate(value):
+                converted = from_dict(model, item, where, problems, i)
+                if converted is not None:
+                    items.append(converted)
         return tuple(items)
     if kind == "strmap":
         if not isinstance(value, dict):
@@ -314,41 +392,67 @@ def validate_lock_data(data: Any) -> m.Lock:
 
 
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
+# What PEP 503 normalisation changes in ASCII: upper case, "_" and "."
+# (always replaced by "-"), and runs of "-".  An ASCII name without any of
+# these is already canonical, as every name capture writes is, and one search
+# is cheaper than a substitution (5,000 names: 40 ms -> 8 ms).
+_NOT_CANONICAL = re.compile(r"[A-Z_.]|--")
 
 
 def canonicalize_name(name: str) -> str:
     """PEP 503 normalisation, here so that loading a lock need not import packaging.tags (60 ms)."""
+    if name.isascii() and _NOT_CANONICAL.search(name) is None:
+        return name
     return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+def canonical_names(names: list[str]) -> list[str]:
+    """``canonicalize_name`` of each name; one search over all of them when all are canonical already.
+
+    Joined with a newline, which no valid name contains and which forms no
+    "--" across two names.
+    """
+    joined = "\n".join(names)
+    if joined.isascii() and _NOT_CANONICAL.search(joined) is None:
+        return names
+    return [canonicalize_name(name) for name in names]
 
 
 def semantic_problems(lock: m.Lock) -> list[str]:
     """Checks that span fields: duplicates after normalisation, allowed env names."""
-    from envlock.capture.env_vars import is_allowed_env_name
-
     problems = []
     if lock.python is not None:
-        seen: dict[str, int] = {}
-        for i, pkg in enumerate(lock.python.packages):
-            norm = canonicalize_name(pkg.name)
-            if norm in seen:
-                problems.append(
-                    f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"
-                )
-            seen.setdefault(norm, i)
+        packages = lock.python.packages
+        names = canonical_names([pkg.name for pkg in packages])
+        if len(set(names)) != len(names):
+            seen: dict[str, int] = {}
+            for i, (pkg, norm) in enumerate(zip(packages, names)):
+                if norm in seen:
+                    problems.append(
+                        f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"
+                    )
+                seen.setdefault(norm, i)
+    # Duplicates are rare: count distinct identities first, find them only when there are some.
     if lock.conda is not None:
-        seen_conda: dict[str, int] = {}
-        for i, cpkg in enumerate(lock.conda.packages):
-            if cpkg.name in seen_conda:
-                problems.append(f"conda.packages[{i}].name: {cpkg.name!r} is listed twice")
-            seen_conda.setdefault(cpkg.name, i)
+        conda_names = [cpkg.name for cpkg in lock.conda.packages]
+        if len(set(conda_names)) != len(conda_names):
+            seen_conda: dict[str, int] = {}
+            for i, name in enumerate(conda_names):
+                if name in seen_conda:
+                    problems.append(f"conda.packages[{i}].name: {name!r} is listed twice")
+                seen_conda.setdefault(name, i)
     if lock.os is not None:
-        seen_os: dict[tuple, int] = {}
-        for i, opkg in enumerate(lock.os.packages):
-            ident = (opkg.name, opkg.architecture)
-            if ident in seen_os:
-                problems.append(f"os.packages[{i}].name: {opkg.name!r} is listed twice")
-            seen_os.setdefault(ident, i)
-    if lock.runtime is not None:
+        os_packages = lock.os.packages
+        idents = [(opkg.name, opkg.architecture) for opkg in os_packages]
+        if len(set(idents)) != len(idents):
+            seen_os: dict[tuple, int] = {}
+            for i, ident in enumerate(idents):
+                if ident in seen_os:
+                    problems.append(f"os.packages[{i}].name: {ident[0]!r} is listed twice")
+                seen_os.setdefault(ident, i)
+    if lock.runtime is not None and lock.runtime.env:
+        from envlock.capture.env_vars import is_allowed_env_name
+
         for name in lock.runtime.env:
             if not is_allowed_env_name(name):
                 problems.append(

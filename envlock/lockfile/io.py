@@ -16,6 +16,7 @@ from pathlib import Path
 from envlock.errors import LockfileError
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
+from envlock.lockfile.fields import compiled_on_first_use
 from envlock.records import field, record
 
 
@@ -211,7 +212,7 @@ def _drop_unknown_keys(cls: type, data: object) -> object:
 
 # One token of TOML text, as far as nesting and key dots go: strings (which may
 # hold any bracket or dot), comments, and the characters that matter.
-_TOKEN = re.compile(
+_token = compiled_on_first_use(
     r'"""(?:[^"\\]|\\.|"(?!""))*"""'  # multi-line basic string (shortest match)
     r"|'''(?:[^']|'(?!''))*'''"  # multi-line literal string
     r'|"(?:[^"\\\n]|\\.)*"'  # basic string, one line
@@ -223,11 +224,11 @@ _TOKEN = re.compile(
 
 
 # Unrolled (`"[^"\\]*(?:\\.[^"\\]*)*"`) rather than an alternation per character: twice as fast.
-_ONE_LINE_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"' + r"|'[^'\n]*'")
-_COMMENT = re.compile(r"#[^\n]*")
+_one_line_string = compiled_on_first_use(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"' + r"|'[^'\n]*'")
+_comment = compiled_on_first_use(r"#[^\n]*")
 _count_dots = operator.methodcaller("count", ".")
 # A table header line once strings are gone: its brackets are not nesting.
-_HEADER_LINE = re.compile(r"^[ \t]*\[\[?[^\[\]\n]*\]\]?[ \t]*$", re.MULTILINE)
+_header_line = compiled_on_first_use(r"^[ \t]*\[\[?[^\[\]\n]*\]\]?[ \t]*$", re.MULTILINE)
 
 
 def prescan_toml(text: str) -> None:
@@ -243,16 +244,16 @@ def prescan_toml(text: str) -> None:
     """
     # Cheapest proof first, on the raw text: dots and brackets inside strings
     # and comments are counted too, which can only send a file to a slower path.
-    if _max_dots(text)[0] <= MAX_KEY_DOTS_PER_LINE and _bracket_count(_HEADER_LINE.sub("", text)) <= MAX_NESTING - 2:
+    if _max_dots(text)[0] <= MAX_KEY_DOTS_PER_LINE and _bracket_count(_header_line().sub("", text)) <= MAX_NESTING - 2:
         return
     if '"""' not in text and "'''" not in text:
-        bare = _COMMENT.sub("", _ONE_LINE_STRING.sub("", text))
+        bare = _comment().sub("", _one_line_string().sub("", text))
         dots, number = _max_dots(bare)
         if dots > MAX_KEY_DOTS_PER_LINE:
             raise LockfileError(
                 f"line {number}: more than {MAX_KEY_DOTS_PER_LINE} dotted key parts on one line; an envlock lockfile never has so many"
             )
-        if _bracket_count(_HEADER_LINE.sub("", bare)) <= MAX_NESTING - 2:
+        if _bracket_count(_header_line().sub("", bare)) <= MAX_NESTING - 2:
             return
     _prescan_tokens(text)
 
@@ -272,7 +273,7 @@ def _prescan_tokens(text: str) -> None:
     depth = 0
     dots = 0
     line = 1
-    for match in _TOKEN.finditer(text):
+    for match in _token().finditer(text):
         token = match.group()
         first = token[0]
         if first in "[{":
@@ -313,6 +314,9 @@ def parse_toml_bounded(data: bytes) -> dict:
             f"line {line}: invalid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             hint="a lockfile is UTF-8 text; was it corrupted or is it a binary file?",
         ) from None
+    document = parse_canonical_toml(text)
+    if document is not None:
+        return document
     prescan_toml(text)
     tomllib = _toml_parser()
     try:
@@ -321,3 +325,133 @@ def parse_toml_bounded(data: bytes) -> dict:
         raise LockfileError(f"invalid TOML: {exc}") from None
     except (RecursionError, MemoryError, ValueError) as exc:  # belt and braces after the pre-scan
         raise LockfileError(f"cannot be parsed: {type(exc).__name__}") from None
+
+
+# --- envlock's own output, read without the general parser ------------------------
+#
+# Nearly every lock that envlock reads was written by envlock
+# (envlock/lockfile/toml_writer.py), in a narrow, line-oriented subset of TOML.
+# A text entirely in that subset is read here with one C-level regular
+# expression match (which proves the shape) and string operations: about a
+# third of compiled tomli's time for a 5,000-package lock, and no pre-scan is
+# needed, since the subset has neither dotted keys nor nesting.  Anything
+# outside the subset, and anything that TOML would reject (a key or table
+# defined twice), returns None and goes to the pre-scan and tomli, so every
+# error message still comes from there.  tests/unit/test_loader_canonical.py
+# checks that this gives exactly what tomli gives, or None.
+
+_KEY = r"[A-Za-z0-9_-]+"
+# A basic string without escapes: TOML takes its characters literally.
+_PLAIN_STRING = r'"[^"\\\x00-\x1f\x7f]*"'
+_CANONICAL_LINE = (
+    r"(?:\[" + _KEY + r"(?:\." + _KEY + r")?\]"  # [table] or [table.sub]
+    r"|\[\[" + _KEY + r"\." + _KEY + r"\]\]"  # [[table.array]]
+    r"|" + _KEY + " = (?:" + _PLAIN_STRING + r"|true|false|0|[1-9][0-9]{0,17}"
+    r"|\[(?:" + _PLAIN_STRING + r"(?:, " + _PLAIN_STRING + r")*)?\]"  # inline array of strings
+    r"|\[\n(?:    " + _PLAIN_STRING + r",\n)+\])"  # one string a line
+    r"|#[^\x00-\x08\x0a-\x1f\x7f]*"  # comment
+    r"|)\n"
+)
+_CANONICAL = re.compile(f"(?:{_CANONICAL_LINE})*")
+
+
+# Tables already read, by the text of their lines.  The locks of one diff
+# repeat most of their tables word for word (the two locks of a diff share
+# most packages, a cluster's locks their 738 OS packages), and a table read
+# from the same lines is the same table.  Only tables of scalars are kept
+# (handed out as copies, so no caller can change one kept here), and at most
+# _TABLES_MAX of them.
+_TABLES_MAX = 1 << 16
+_tables_read: dict[str, dict] = {}
+
+
+def clear_memos() -> None:
+    """Forget the tables read and the records validated so far (for measurements and tests of a first load)."""
+    _tables_read.clear()
+    codec.clear_memos()
+
+
+def parse_canonical_toml(text: str) -> dict | None:
+    """The document of a text in the subset of TOML that envlock writes, or None for any other text."""
+    if _CANONICAL.fullmatch(text) is None:
+        return None
+    # In the subset, "\n[" starts exactly the header lines: no other line
+    # starts with "[", and no value spans lines except a string array, whose
+    # lines start with spaces or "]".
+    prelude, *chunks = ("\n" + text).split("\n[")
+    root: dict = {}
+    if not _read_table_lines(prelude, root):
+        return None
+    # Arrays made by [[...]] headers (only those may be appended to), by identity.
+    table_arrays: set[int] = set()
+    for chunk in chunks:
+        header, _, lines = chunk.partition("\n")
+        array = header[0] == "["
+        name = header[1:-2] if array else header[:-1]
+        parent_name, dot, name = name.rpartition(".")
+        parent = root
+        if dot:
+            # The parent table may be created implicitly here, as TOML allows.
+            parent = root.get(parent_name)
+            if parent is None:
+                parent = root[parent_name] = {}
+            elif type(parent) is not dict:
+                return None
+        known = _tables_read.get(lines)
+        if known is not None:
+            table = known.copy()
+        else:
+            table = {}
+            if not _read_table_lines(lines, table):
+                return None
+            if len(_tables_read) < _TABLES_MAX and " = [" not in lines:
+                _tables_read[lines] = table.copy()
+        if array:
+            tables = parent.get(name)
+            if tables is None:
+                tables = parent[name] = []
+                table_arrays.add(id(tables))
+            elif id(tables) not in table_arrays:
+                return None
+            tables.append(table)
+        elif name in parent:
+            # Defined before, explicitly or implicitly: tomli decides.
+            return None
+        else:
+            parent[name] = table
+    return root
+
+
+def _read_table_lines(text: str, table: dict) -> bool:
+    """Add the key/value lines of one table (comments and blank lines among them) to ``table``.
+
+    False when a key is defined twice, which TOML does not allow.
+    """
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if not line or line[0] == "#":
+            continue
+        key, _, raw = line.partition(" = ")
+        if key in table:
+            return False
+        first = raw[0]
+        if first == '"':
+            table[key] = raw[1:-1]
+        elif first == "t":
+            table[key] = True
+        elif first == "f":
+            table[key] = False
+        elif first != "[":
+            table[key] = int(raw)
+        elif raw == "[":
+            items = []
+            for item in lines:
+                if item == "]":
+                    break
+                items.append(item[5:-2])  # '    "value",'
+            table[key] = items
+        elif raw == "[]":
+            table[key] = []
+        else:
+            table[key] = raw[2:-2].split('", "')
+    return True
