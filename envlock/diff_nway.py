@@ -57,9 +57,19 @@ def group_locks(locks: list[tuple[str, m.Lock]]) -> NwayReport:
     for section in SECTIONS:
         by_digest: dict[str, list[tuple[str, object]]] = {}
         unknown = []
+        # Equal sections have equal digests, and a cluster's locks mostly hold
+        # equal sections: comparing a section with one seen before is far
+        # cheaper than digesting it (the loader makes identical package
+        # tables one record, so the comparison is mostly by identity).
+        digests: dict[object, str | None] = {}
         for label, lock in locks:
             value = getattr(lock, section)
-            digest = section_digest(section, value)
+            try:
+                digest = digests[value]
+            except KeyError:
+                digest = digests[value] = section_digest(section, value)
+            except TypeError:  # a section holding a dict (runtime.env) has no hash
+                digest = section_digest(section, value)
             if digest is None:
                 unknown.append(label)
                 continue
