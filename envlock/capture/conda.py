@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from envlock import records
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import model as m
+from envlock.lockfile.write import pure_path_text
 from envlock.records import field, record
 
 TYPE_CHECKING = False
@@ -51,15 +50,15 @@ class CondaRecords:
 _CACHE: dict[str, tuple[int, CondaRecords]] = {}
 
 
-def conda_meta_dir(prefix: str | os.PathLike) -> Path:
-    return Path(prefix) / "conda-meta"
+def conda_meta_dir(prefix: str | os.PathLike) -> str:
+    return pure_path_text(os.path.join(prefix, "conda-meta"))
 
 
 def read_conda_records(prefix: str | os.PathLike) -> CondaRecords:
     """Every ``conda-meta/*.json`` of ``prefix``, parsed; broken ones become warnings, not errors."""
     meta = conda_meta_dir(prefix)
     try:
-        stamp = meta.stat().st_mtime_ns
+        stamp = os.stat(meta).st_mtime_ns
         names = sorted(n for n in os.listdir(meta) if n.endswith(".json"))
     except OSError:
         return CondaRecords()
@@ -69,9 +68,9 @@ def read_conda_records(prefix: str | os.PathLike) -> CondaRecords:
         return cached[1]
     result = CondaRecords()
     for name in names:
-        path = meta / name
+        path = os.path.join(meta, name)
         try:
-            with path.open("rb") as fh:
+            with open(path, "rb") as fh:
                 raw = fh.read(_MAX_RECORD_BYTES + 1)
         except OSError as exc:
             result.warnings.append(f"{path}: unreadable ({type(exc).__name__}); package not recorded")
@@ -115,6 +114,8 @@ def channel_name(channel: str | None, url: str | None, subdir: str | None) -> st
         source = source[: -len(subdir) - 1]
     if "://" not in source:
         return source or None  # already a name ("conda-forge", "pkgs/main", "defaults")
+    from urllib.parse import urlsplit  # only for a channel given as a URL
+
     parts = urlsplit(source)
     if parts.hostname in _NAMED_CHANNEL_HOSTS and parts.path.strip("/"):
         return parts.path.strip("/")
@@ -186,14 +187,14 @@ def package_from_record(data: dict[str, Any], file_name: str, where: str, warn: 
 def probe_conda(ctx: Any) -> m.CondaSection | None:
     """The prefix's conda packages, or ``None`` when the prefix is not a conda env."""
     prefix = ctx.interpreter.prefix
-    if not conda_meta_dir(prefix).is_dir():
+    if not os.path.isdir(conda_meta_dir(prefix)):
         return None
     found = read_conda_records(prefix)
     for warning in found.warnings:
         ctx.warn(warning)
     packages: dict[str, m.CondaPackage] = {}
     for data, file_name in zip(found.records, found.files):
-        where = str(conda_meta_dir(prefix) / file_name)
+        where = os.path.join(conda_meta_dir(prefix), file_name)
         pkg = package_from_record(data, file_name, where, ctx.warn)
         if pkg is None:
             continue

@@ -26,16 +26,15 @@ Read functions return raw text or ``None``; ``parse_*`` are pure.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
-from pathlib import Path
 
 from envlock.capture import cuda_libs
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.lockfile.write import pure_path_text
 from envlock.records import record
 
 TYPE_CHECKING = False
@@ -66,7 +65,7 @@ def probe_cuda(ctx: "CaptureContext", system_toolkits: list[_Found] | None = Non
     found.extend(find_system_toolkits(os.environ) if system_toolkits is None else system_toolkits)
     found.extend(find_pip_components(ctx.dists))
     if ctx.interpreter.is_conda:
-        found.extend(find_conda_components(Path(ctx.interpreter.prefix)))
+        found.extend(find_conda_components(ctx.interpreter.prefix))
     frameworks, framework_libraries = find_frameworks(ctx.dists)
     found.extend(framework_libraries)
     components = _resolve_versions(found, ctx.warn)
@@ -110,7 +109,7 @@ def _resolve_versions(found: list[_Found], warn) -> list[m.CudaComponent]:
 _VERSION_JSON_KEYS = {"cuda": "cuda-toolkit", "cuda_nvcc": "nvcc", "cuda_cudart": "cudart"}
 
 
-def toolkit_roots(environ) -> list[Path]:
+def toolkit_roots(environ) -> list[str]:
     """Candidate toolkit directories, most specific first, each once (by resolved path)."""
     candidates: list[str] = []
     for var in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"):
@@ -118,49 +117,70 @@ def toolkit_roots(environ) -> list[Path]:
         if value:
             candidates.extend(part for part in value.split(os.pathsep) if part)
     candidates.append("/usr/local/cuda")
-    candidates.extend(sorted(glob.glob("/usr/local/cuda-*")))
+    candidates.extend(sorted(os.path.join("/usr/local", name) for name in _list_dir("/usr/local") if name.startswith("cuda-")))
     for directory in environ.get("PATH", "").split(os.pathsep):
         if directory and os.path.isfile(os.path.join(directory, "nvcc")):
             nvcc = os.path.realpath(os.path.join(directory, "nvcc"))
             candidates.append(os.path.dirname(os.path.dirname(nvcc)))
-    roots: list[Path] = []
+    roots: list[str] = []
     seen: set[str] = set()
     for candidate in candidates:
         real = os.path.realpath(candidate)
         if real in seen or not os.path.isdir(real):
             continue
         seen.add(real)
-        if _looks_like_toolkit(Path(real)):
-            roots.append(Path(real))
+        if _looks_like_toolkit(real):
+            roots.append(real)
     return roots
 
 
-def _looks_like_toolkit(root: Path) -> bool:
+def _list_dir(directory: str) -> list[str]:
+    """The names in ``directory`` (none when it cannot be listed).
+
+    Listings and name tests stand in for ``glob``: each glob pattern is a
+    regular expression compiled on first use, 0.2 ms apiece, and the toolkit
+    search used a dozen of them.
+    """
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
+
+
+def _looks_like_toolkit(root: str) -> bool:
     # bin/nvcc alone is not enough: /usr/local/bin/nvcc can be a wrapper script
     # (it is on this machine), which would make /usr/local look like a toolkit.
     return (
-        ((root / "bin" / "nvcc").is_file() and (root / "include" / "cuda_runtime.h").is_file())
-        or (root / "version.json").is_file()
-        or (root / "version.txt").is_file()
-        or bool(_toolkit_libraries(root, "cudart"))
+        (os.path.isfile(os.path.join(root, "bin", "nvcc")) and os.path.isfile(os.path.join(root, "include", "cuda_runtime.h")))
+        or os.path.isfile(os.path.join(root, "version.json"))
+        or os.path.isfile(os.path.join(root, "version.txt"))
+        or bool(_toolkit_libraries(_toolkit_library_listing(root), "cudart"))
     )
 
 
-def _toolkit_lib_dirs(root: Path) -> list[Path]:
-    dirs = [root / "lib64", root / "lib"] + sorted(root.glob("targets/*/lib"))
-    unique: list[Path] = []
-    for directory in dirs:
-        if directory.is_dir() and os.path.realpath(directory) not in {os.path.realpath(d) for d in unique}:
+def _toolkit_lib_dirs(root: str) -> list[str]:
+    targets = os.path.join(root, "targets")
+    # targets/*/lib, in the order of the target names (as pathlib sorted them)
+    target_libs = [
+        os.path.join(targets, name, "lib")
+        for name in sorted(_list_dir(targets))
+        if os.path.isdir(os.path.join(targets, name)) and os.path.exists(os.path.join(targets, name, "lib"))
+    ]
+    unique: list[str] = []
+    for directory in [os.path.join(root, "lib64"), os.path.join(root, "lib")] + target_libs:
+        if os.path.isdir(directory) and os.path.realpath(directory) not in {os.path.realpath(d) for d in unique}:
             unique.append(directory)
     return unique
 
 
-def _toolkit_libraries(root: Path, kind: str) -> list[Path]:
+def _toolkit_library_listing(root: str) -> list[tuple[str, list[str]]]:
+    """(directory, sorted names) for each library directory of a toolkit, listed once for every kind."""
+    return [(directory, sorted(_list_dir(directory))) for directory in _toolkit_lib_dirs(root)]
+
+
+def _toolkit_libraries(listing: list[tuple[str, list[str]]], kind: str) -> list[str]:
     prefix = cuda_libs.LIBRARY_PREFIXES[kind]
-    found = []
-    for directory in _toolkit_lib_dirs(root):
-        found.extend(sorted(p for p in directory.glob(prefix + "*") if _is_soname(p.name, prefix)))
-    return found
+    return [os.path.join(directory, name) for directory, names in listing for name in names if _is_soname(name, prefix)]
 
 
 def _is_soname(file_name: str, prefix: str) -> bool:
@@ -168,7 +188,7 @@ def _is_soname(file_name: str, prefix: str) -> bool:
     return file_name.startswith(prefix) and file_name[len(prefix):].isdigit()
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: str) -> str | None:
     try:
         with open(path, "rb") as fh:
             return fh.read(_MAX_FILE_BYTES).decode("utf-8", errors="replace")
@@ -176,10 +196,10 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def read_nvcc_version(nvcc: Path) -> str | None:
+def read_nvcc_version(nvcc: str) -> str | None:
     from envlock.proc import run
 
-    result = run([str(nvcc), "--version"], timeout=20)
+    result = run([nvcc, "--version"], timeout=20)
     if result is None or result.returncode != 0:
         return None
     return result.stdout if isinstance(result.stdout, str) else result.stdout.decode("utf-8", "replace")
@@ -218,19 +238,19 @@ def parse_nvcc_version(text: str) -> tuple[str | None, str | None]:
 def find_system_toolkits(environ) -> list[_Found]:
     found: list[_Found] = []
     for root in toolkit_roots(environ):
-        location = str(root)
+        location = root
         what = f"CUDA toolkit {location}"
         versions: dict[str, str] = {}
-        text = read_text(root / "version.json")
+        text = read_text(os.path.join(root, "version.json"))
         if text:
             versions.update(parse_version_json(text))
         if "cuda-toolkit" not in versions:
-            text = read_text(root / "version.txt")
+            text = read_text(os.path.join(root, "version.txt"))
             toolkit = parse_version_txt(text) if text else None
             if toolkit:
                 versions["cuda-toolkit"] = toolkit
-        nvcc = root / "bin" / "nvcc"
-        if "nvcc" not in versions and nvcc.is_file():
+        nvcc = os.path.join(root, "bin", "nvcc")
+        if "nvcc" not in versions and os.path.isfile(nvcc):
             text = read_nvcc_version(nvcc)
             release, full = parse_nvcc_version(text) if text else (None, None)
             if full:
@@ -239,11 +259,12 @@ def find_system_toolkits(environ) -> list[_Found]:
         for name in ("cuda-toolkit", "nvcc"):
             if versions.get(name):
                 found.append(_Found(name, versions[name], "system", location, what=what))
+        listing = _toolkit_library_listing(root)
         for kind in cuda_libs.LIBRARY_PREFIXES:
-            libraries = _toolkit_libraries(root, kind)
+            libraries = _toolkit_libraries(listing, kind)
             if libraries:
                 fallback = versions.get("cudart") if kind == "cudart" else None
-                found.append(_Found(kind, fallback, "system", location, library=str(libraries[0]), what=what))
+                found.append(_Found(kind, fallback, "system", location, library=libraries[0], what=what))
             elif kind == "cudart" and versions.get("cudart"):
                 found.append(_Found("cudart", versions["cudart"], "system", location, what=what))
     return found
@@ -288,7 +309,7 @@ def find_pip_components(dists: Iterable["InstalledDist"]) -> list[_Found]:
         library = None
         prefix = cuda_libs.LIBRARY_PREFIXES.get(name)
         if prefix:
-            candidates = sorted(str(p) for p in dist.record_files() if _is_soname(p.name, prefix))
+            candidates = sorted(p for p in dist.record_files() if _is_soname(os.path.basename(p), prefix))
             library = candidates[0] if candidates else None
         found.append(_Found(name, dist.version, "pip", location, library=library, what=dist.normalized_name))
     return found
@@ -333,9 +354,10 @@ def conda_component(package: str) -> str | None:
     return None
 
 
-def find_conda_components(prefix: Path) -> list[_Found]:
+def find_conda_components(prefix: str | os.PathLike) -> list[_Found]:
+    prefix = pure_path_text(os.fspath(prefix))
     try:
-        names = sorted(os.listdir(prefix / "conda-meta"))
+        names = sorted(os.listdir(os.path.join(prefix, "conda-meta")))
     except OSError:
         return []
     found = []
@@ -349,9 +371,10 @@ def find_conda_components(prefix: Path) -> list[_Found]:
             continue
         library = None
         if name in cuda_libs.LIBRARY_PREFIXES:
+            lib_dir = os.path.join(prefix, "lib")
             candidates = sorted(
-                str(p) for p in (prefix / "lib").glob(cuda_libs.LIBRARY_PREFIXES[name] + "*")
-                if _is_soname(p.name, cuda_libs.LIBRARY_PREFIXES[name])
+                os.path.join(lib_dir, file_name) for file_name in _list_dir(lib_dir)
+                if _is_soname(file_name, cuda_libs.LIBRARY_PREFIXES[name])
             )
             library = candidates[0] if candidates else None
         location = f"{package}-{version}-{build}"
@@ -466,9 +489,9 @@ def _clean_version(value: str | None) -> str | None:
 
 
 def _torch_build(dist: "InstalledDist") -> tuple[m.FrameworkBuild, list[_Found]]:
-    text = read_text(dist.site_dir / "torch" / "version.py") or ""
+    text = read_text(os.path.join(dist.site_dir, "torch", "version.py")) or ""
     values = parse_torch_version_py(text)
-    metadata = read_text(dist.path / "METADATA") or ""
+    metadata = read_text(os.path.join(dist.path, "METADATA")) or ""
     cudnn = parse_cudnn_pin(metadata)
     hip = values.get("hip")
     rocm = re.match(r"[0-9]+(?:\.[0-9]+)*", hip).group(0) if hip and re.match(r"[0-9]", hip) else None
@@ -482,18 +505,19 @@ def _torch_build(dist: "InstalledDist") -> tuple[m.FrameworkBuild, list[_Found]]
     # Before the CUDA libraries moved to nvidia-* wheels (torch < 2.1), CUDA
     # builds carried them in torch/lib: ask those copies what they are.
     bundled = []
-    lib_dir = dist.site_dir / "torch" / "lib"
+    lib_names = sorted(_list_dir(os.path.join(dist.site_dir, "torch", "lib")))
     for kind, prefix in cuda_libs.LIBRARY_PREFIXES.items():
-        for path in sorted(lib_dir.glob(prefix + "*")) if lib_dir.is_dir() else ():
-            if _is_soname(path.name, prefix):
+        for file_name in lib_names:
+            if _is_soname(file_name, prefix):
                 location = f"torch=={dist.version}"
-                bundled.append(_Found(kind, None, "framework", location, library=str(path), what=location))
+                library = os.path.join(dist.site_dir, "torch", "lib", file_name)
+                bundled.append(_Found(kind, None, "framework", location, library=library, what=location))
                 break
     return build, bundled
 
 
 def _tensorflow_build(dist: "InstalledDist") -> m.FrameworkBuild:
-    text = read_text(dist.site_dir / "tensorflow" / "python" / "platform" / "build_info.py") or ""
+    text = read_text(os.path.join(dist.site_dir, "tensorflow", "python", "platform", "build_info.py")) or ""
     info = parse_tensorflow_build_info(text)
     is_cuda = info.get("is_cuda_build") is True
     is_rocm = info.get("is_rocm_build") is True

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
-
+from envlock.lockfile.write import pure_path_text
 from envlock.records import field, record
 
 _METADATA_HEAD_BYTES = 16 * 1024
@@ -34,8 +33,10 @@ def canonical_name(name: str) -> str:
 class InstalledDist:
     name: str  # as written in METADATA
     version: str
-    path: Path  # the .dist-info / .egg-info directory
-    site_dir: Path
+    # Paths are strings spelled as pathlib spelled them (this module used it);
+    # pathlib itself costs a capture 5 ms of imports (urllib.parse, ipaddress).
+    path: str  # the .dist-info / .egg-info directory
+    site_dir: str
     installer: str | None = None
     requested: bool | None = None
     direct_url_text: str | None = None
@@ -54,8 +55,8 @@ class InstalledDist:
     # (CUDA wheels, kernel architectures, bundled BLAS): torch's RECORD alone
     # has ~15,000 lines.
     _record: list[str] | None = field(default=None, repr=False, compare=False)
-    _record_paths: list[Path] | None = field(default=None, repr=False, compare=False)
-    _record_libraries: list[Path] | None = field(default=None, repr=False, compare=False)
+    _record_paths: list[str] | None = field(default=None, repr=False, compare=False)
+    _record_libraries: list[str] | None = field(default=None, repr=False, compare=False)
 
     def record_entries(self) -> list[str]:
         """The paths listed in RECORD, as written there (relative to the site directory); empty when unreadable."""
@@ -63,19 +64,19 @@ class InstalledDist:
             self._record = parse_record(_read_record(os.path.join(self.path, "RECORD")))
         return self._record
 
-    def record_files(self) -> list[Path]:
+    def record_files(self) -> list[str]:
         """Files listed in RECORD, resolved against the site directory (empty when unreadable).
 
-        Building a Path costs ~5 us here; for every line of every RECORD in
+        A pathlib Path cost ~5 us to build; for every line of every RECORD in
         a 60-package env that was 0.55 s.  Probes that want shared libraries
         only should call ``record_shared_libraries``.
         """
         if self._record_paths is None:
             site = self.site_dir
-            self._record_paths = [site / rel for rel in self.record_entries()]
+            self._record_paths = [_joined(site, rel) for rel in self.record_entries()]
         return self._record_paths
 
-    def record_shared_libraries(self) -> list[Path]:
+    def record_shared_libraries(self) -> list[str]:
         """The shared libraries (``*.so``, ``*.so.12``, ``*.dylib``, ``*.dll``) among the RECORD entries.
 
         Found by a byte search of RECORD for the suffixes, parsing only the
@@ -90,7 +91,7 @@ class InstalledDist:
                 rels = parse_record("\n".join(_library_lines(_read_record_bytes(os.path.join(self.path, "RECORD")))))
             site = self.site_dir
             match = _SHARED_LIBRARY.search
-            self._record_libraries = [site / rel for rel in rels if match(rel)]
+            self._record_libraries = [_joined(site, rel) for rel in rels if match(rel)]
         return self._record_libraries
 
 
@@ -112,6 +113,11 @@ def _library_lines(data: bytes) -> list[str]:
 
 
 _SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9]+)*|dylib|dll|pyd)$")
+
+
+def _joined(site: str, rel: str) -> str:
+    """``site / rel`` as pathlib wrote it: a RECORD path joined to its site directory."""
+    return pure_path_text(os.path.join(site, rel))
 
 
 def _read_record_bytes(path: str) -> bytes:
@@ -207,9 +213,9 @@ def _read_small(path: str) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
-def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
+def read_dist(info_dir: str | os.PathLike, site_dir: str | os.PathLike) -> InstalledDist | None:
     warnings: list[str] = []
-    info = str(info_dir)
+    info = pure_path_text(os.fspath(info_dir))
     is_egg = info.endswith(".egg-info")
     # One listing tells which optional files exist, instead of a failed open
     # (and a Python exception) per missing file.
@@ -230,7 +236,7 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
             warnings.append(f"{meta_path}: {problem}")
         name, version = parse_metadata_head(head)
     if not name or not version:
-        stem = info_dir.name.rsplit(".", 1)[0]
+        stem = os.path.basename(info).rsplit(".", 1)[0]
         dir_name, _, dir_version = stem.partition("-")
         name = name or dir_name
         version = version or dir_version.split("-")[0]
@@ -251,8 +257,8 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
     return InstalledDist(
         name=name,
         version=version,
-        path=info_dir,
-        site_dir=site_dir,
+        path=info,
+        site_dir=pure_path_text(os.fspath(site_dir)),
         installer=installer,
         requested=requested,
         direct_url_text=direct_url,
@@ -260,25 +266,27 @@ def read_dist(info_dir: Path, site_dir: Path) -> InstalledDist | None:
     )
 
 
-def read_egg_link(link: Path, site_dir: Path) -> InstalledDist | None:
+def read_egg_link(link: str | os.PathLike, site_dir: str | os.PathLike) -> InstalledDist | None:
     """A legacy editable install (``setup.py develop``, pip < 21.3): ``<name>.egg-link`` names the
     project directory, whose ``*.egg-info`` holds the metadata.  Recorded as an editable
     directory install, as PEP 610 would have described it."""
     import json
 
-    text = _read_small(str(link))
+    text = _read_small(os.fspath(link))
     project = text.splitlines()[0].strip() if text and text.strip() else ""
     if not project:
         return None
-    project_dir = os.path.normpath(os.path.join(str(site_dir), project))
+    project_dir = os.path.normpath(os.path.join(os.fspath(site_dir), project))
     try:
         infos = sorted(e for e in os.listdir(project_dir) if e.endswith(".egg-info"))
     except OSError:
         infos = []
     if not infos:
         return None  # a dangling link: Python finds no distribution there either
-    dist = read_dist(Path(project_dir) / infos[0], site_dir)
+    dist = read_dist(os.path.join(project_dir, infos[0]), site_dir)
     if dist is not None:
+        from pathlib import Path  # legacy editables only: as_uri's quoting
+
         dist.direct_url_text = json.dumps({"url": Path(project_dir).as_uri(), "dir_info": {"editable": True}})
     return dist
 
@@ -294,16 +302,16 @@ def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[Installed
         if real in seen_dirs:
             continue
         seen_dirs.add(real)
-        site_dir = Path(site)
+        site_dir = pure_path_text(site)
         try:
             entries = os.listdir(site_dir)
         except OSError:
             continue
         for entry in sorted(entries):
             if entry.endswith((".dist-info", ".egg-info")):
-                dist = read_dist(site_dir / entry, site_dir)
+                dist = read_dist(os.path.join(site_dir, entry), site_dir)
             elif entry.endswith(".egg-link"):
-                dist = read_egg_link(site_dir / entry, site_dir)
+                dist = read_egg_link(os.path.join(site_dir, entry), site_dir)
             else:
                 continue
             if dist is None:
@@ -318,6 +326,6 @@ def scan_distributions(site_dirs: list[str] | tuple[str, ...]) -> list[Installed
                 # Python sees depends on directory order, so say so.
                 first.warnings.append(
                     f"{dist.path}: a second copy of {first.name} (version {dist.version}) beside "
-                    f"{first.path.name}; recorded {first.version}"
+                    f"{os.path.basename(first.path)}; recorded {first.version}"
                 )
     return sorted(found.values(), key=lambda d: d.normalized_name)

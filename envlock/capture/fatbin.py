@@ -44,7 +44,6 @@ import mmap
 import os
 import re
 import struct
-from pathlib import Path
 
 from envlock.records import record
 
@@ -382,9 +381,9 @@ CACHE_HEADER = "envlock kernel cache 2"
 _MAX_CACHE_ENTRIES = 50_000
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "envlock"
+    return os.path.join(base, "envlock")
 
 
 def file_identity(st: os.stat_result) -> list[int]:
@@ -394,8 +393,8 @@ def file_identity(st: os.stat_result) -> list[int]:
 class KernelCache:
     """Results per library path, and the libraries each RECORD lists, valid while (size, mtime_ns, inode) are unchanged."""
 
-    def __init__(self, path: Path | None = None):
-        self.path = path or cache_dir() / CACHE_FILE
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = os.fspath(path) if path else os.path.join(cache_dir(), CACHE_FILE)
         self.entries: dict[str, str] = {}  # kind + JSON path -> JSON value, as stored
         self.seen: set[str] = set()
         self.dirty = False
@@ -471,7 +470,7 @@ class KernelCache:
         try:
             from envlock.lockfile.write import atomic_write_text
 
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             atomic_write_text(self.path, text)
             self.dirty = False
         except OSError:
@@ -481,12 +480,12 @@ class KernelCache:
 # --- the environment ------------------------------------------------------------------
 
 
-def library_files(record_files: Iterable[Path]) -> list[Path]:
+def library_files(record_files: Iterable[str]) -> list[str]:
     """The shared libraries among a distribution's RECORD entries (``*.so``, ``*.so.12``)."""
-    return [p for p in record_files if _SHARED_LIBRARY.search(p.name)]
+    return [p for p in record_files if _SHARED_LIBRARY.search(os.path.basename(p))]
 
 
-def scan_libraries(paths: Iterable[Path], cache: KernelCache | None = None) -> dict[str, LibraryKernels]:
+def scan_libraries(paths: Iterable[str | os.PathLike], cache: KernelCache | None = None) -> dict[str, LibraryKernels]:
     """Kernel architectures per library path; each file (by inode) is read at most once."""
     results: dict[str, LibraryKernels] = {}
     done: dict[tuple[int, int], LibraryKernels] = {}
@@ -563,7 +562,7 @@ def _dist_libraries(dist, cache: KernelCache | None) -> list[str]:
             if cached is not None:
                 return cached
     # Shared with the other probes that look for libraries (cached per dist).
-    libraries = [os.fspath(path) for path in library_files(dist.record_shared_libraries())]
+    libraries = library_files(dist.record_shared_libraries())
     if identity is not None:
         cache.put_libraries(record_path, identity, libraries)
     return libraries

@@ -19,8 +19,8 @@ host; ``parse_*`` are pure.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 
 PROC_VERSION = "proc/driver/nvidia/version"
 SYS_MODULE_VERSION = "sys/module/nvidia/version"
@@ -35,22 +35,22 @@ _NVRM_LINE = re.compile(
 _MODULE_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: str) -> str | None:
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             return fh.read(_MAX_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return None
 
 
-def read_proc_driver_version(root: Path = Path("/")) -> str | None:
+def read_proc_driver_version(root: str | os.PathLike = "/") -> str | None:
     """The text of ``/proc/driver/nvidia/version`` below ``root``, or ``None``."""
-    return _read_text(Path(root) / PROC_VERSION)
+    return _read_text(os.path.join(root, PROC_VERSION))
 
 
-def read_sys_module_version(root: Path = Path("/")) -> str | None:
+def read_sys_module_version(root: str | os.PathLike = "/") -> str | None:
     """The text of ``/sys/module/nvidia/version`` below ``root``, or ``None``."""
-    return _read_text(Path(root) / SYS_MODULE_VERSION)
+    return _read_text(os.path.join(root, SYS_MODULE_VERSION))
 
 
 def parse_proc_driver_version(text: str) -> str | None:

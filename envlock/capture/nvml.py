@@ -27,7 +27,6 @@ files out of simulated-host scenarios.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from envlock.capture import nvidia_procfs
 from envlock.lockfile import fields as chk
@@ -47,8 +46,8 @@ _ENABLE_STATE = {0: "disabled", 1: "enabled"}
 _COMPUTE_MODES = {0: "default", 1: "exclusive-thread", 2: "prohibited", 3: "exclusive-process"}
 
 
-def host_root() -> Path:
-    return Path(os.environ.get(HOST_ROOT_ENV) or "/")
+def host_root() -> str:
+    return os.environ.get(HOST_ROOT_ENV) or "/"
 
 
 def probe_nvidia(ctx: "CaptureContext") -> m.NvidiaSection:
@@ -61,7 +60,7 @@ def probe_nvidia(ctx: "CaptureContext") -> m.NvidiaSection:
 # --- the kernel module's files ------------------------------------------------------
 
 
-def probe_module_files(root: Path) -> m.NvidiaSection | None:
+def probe_module_files(root: str | os.PathLike) -> m.NvidiaSection | None:
     """The driver version from /proc, else /sys; ``None`` when neither exists."""
     text = nvidia_procfs.read_proc_driver_version(root)
     version = nvidia_procfs.parse_proc_driver_version(text) if text else None

@@ -14,6 +14,7 @@ far as it can be and named in a capture warning; capture never fails on it.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from envlock import records
@@ -260,7 +261,7 @@ def probe_python(ctx: Any) -> m.PythonSection:
         if dist.installer is None and info.is_conda:
             if owned_by_conda is None:
                 owned_by_conda = conda_owned_dist_dirs(info.prefix)
-            if dist.path.name in owned_by_conda:
+            if os.path.basename(dist.path) in owned_by_conda:
                 installer = "conda"
         pkg = package_from_dist(dist, warn, installer)
         if pkg is not None:

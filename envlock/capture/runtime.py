@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from envlock.capture.distributions import canonical_name
 from envlock.capture.env_vars import select_numerics_env
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
+from envlock.lockfile.write import pure_path_text
 from envlock.records import record
 
 TYPE_CHECKING = False
@@ -132,24 +132,24 @@ class FoundLibrary:
     package: str
     kind: str
     name: str
-    path: Path
+    path: str  # spelled as pathlib spelled it
     version: str | None
     preference: int
 
 
-def _list_dir(path: Path) -> list[str]:
+def _list_dir(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
     except OSError:
         return []
 
 
-def _libraries_in(directory: Path, package: str, version: str | None = None) -> Iterable[FoundLibrary]:
+def _libraries_in(directory: str, package: str, version: str | None = None) -> Iterable[FoundLibrary]:
     for entry in _list_dir(directory):
         found = classify_library(entry)
         if found:
             kind, name, preference = found
-            yield FoundLibrary(package, kind, name, directory / entry, version or version_from_file_name(entry), preference)
+            yield FoundLibrary(package, kind, name, os.path.join(directory, entry), version or version_from_file_name(entry), preference)
 
 
 def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[FoundLibrary]:
@@ -157,25 +157,25 @@ def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[F
     by_name = {d.normalized_name: d for d in dists}
     found: list[FoundLibrary] = []
     for site in site_dirs:
-        site_dir = Path(site)
+        site_dir = pure_path_text(site)
         for entry in _list_dir(site_dir):
             if entry.endswith(".libs"):  # auditwheel / delvewheel: <dist>.libs
                 stem = entry[: -len(".libs")]
-                found.extend(_libraries_in(site_dir / entry, canonical_name(_IMPORT_NAMES.get(stem, stem))))
+                found.extend(_libraries_in(os.path.join(site_dir, entry), canonical_name(_IMPORT_NAMES.get(stem, stem))))
             elif "." not in entry and entry != "__pycache__":
                 owner = canonical_name(_IMPORT_NAMES.get(entry, entry))
                 for hidden in (".libs", ".dylibs"):  # old auditwheel; delocate on macOS
-                    hidden_dir = site_dir / entry / hidden
+                    hidden_dir = os.path.join(site_dir, entry, hidden)
                     if os.path.isdir(hidden_dir):
                         found.extend(_libraries_in(hidden_dir, owner))
     for package, rel in _PACKAGE_LIB_DIRS.items():
         dist = by_name.get(package)
         if dist is not None:
-            found.extend(_libraries_in(dist.site_dir / rel, package))
+            found.extend(_libraries_in(os.path.join(dist.site_dir, rel), package))
     for name in sorted(_LIBRARY_DISTS & by_name.keys()):
         dist = by_name[name]
         for path in dist.record_shared_libraries():
-            classified = classify_library(path.name)
+            classified = classify_library(os.path.basename(path))
             if classified:
                 kind, lib, preference = classified
                 found.append(FoundLibrary(name, kind, lib, path, dist.version, preference))
@@ -190,7 +190,8 @@ def _with_config_versions(found: list[FoundLibrary], by_name: dict[str, Any]) ->
         if dist is None or not any(f.package == package for f in found):
             continue
         try:
-            text = (dist.site_dir / rel).read_text(encoding="utf-8", errors="replace")
+            with open(os.path.join(dist.site_dir, rel), encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
         except OSError:
             continue
         configs[package] = parse_build_config(text)
@@ -213,10 +214,10 @@ def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
     """
     from envlock.capture.conda import conda_meta_dir, read_conda_records
 
-    if not conda_meta_dir(prefix).is_dir():
+    if not os.path.isdir(conda_meta_dir(prefix)):
         return []
     found: list[FoundLibrary] = []
-    base = Path(prefix)
+    base = pure_path_text(os.fspath(prefix))
     for record in read_conda_records(prefix).records:
         name, version, files = record.get("name"), record.get("version"), record.get("files")
         if not isinstance(name, str) or not isinstance(files, list):
@@ -228,7 +229,7 @@ def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
             classified = classify_library(rel[slash + 1 :])
             if classified:
                 kind, lib, preference = classified
-                found.append(FoundLibrary(name, kind, lib, base / rel, version if isinstance(version, str) else None, preference))
+                found.append(FoundLibrary(name, kind, lib, pure_path_text(os.path.join(base, rel)), version if isinstance(version, str) else None, preference))
     return found
 
 
@@ -238,12 +239,12 @@ def _representatives(found: list[FoundLibrary]) -> list[FoundLibrary]:
     for lib in found:
         key = (lib.package, lib.name)
         current = best.get(key)
-        if current is None or (lib.preference, lib.path.name) < (current.preference, current.path.name):
+        if current is None or (lib.preference, os.path.basename(lib.path)) < (current.preference, os.path.basename(current.path)):
             best[key] = lib
     return list(best.values())
 
 
-def _display_path(path: Path, site_dirs: Iterable[str], prefix: str) -> str:
+def _display_path(path: str, site_dirs: Iterable[str], prefix: str) -> str:
     """A site-packages-relative path (``numpy.libs/libscipy_openblas64_-....so``), else prefix-relative."""
     text = os.path.normpath(str(path))
     for site in site_dirs:
