@@ -13,7 +13,7 @@ import os
 import re
 from functools import lru_cache
 
-from envlock.lockfile.fields import _FORBIDDEN_CHARS
+from envlock.lockfile.fields import _forbidden_chars, compiled_on_first_use
 
 
 @lru_cache(maxsize=1)
@@ -74,8 +74,9 @@ def scrub_text(text: str) -> str:
     for word, replacement in _private_words():
         if word in text:
             text = text.replace(word, replacement)
-    if _FORBIDDEN_CHARS.search(text):
-        text = _FORBIDDEN_CHARS.sub(_escape_forbidden, text)
+    forbidden = _forbidden_chars()
+    if forbidden.search(text):
+        text = forbidden.sub(_escape_forbidden, text)
     return text
 
 
@@ -87,9 +88,9 @@ def shown(value: object, limit: int = 80) -> str:
     return scrub_text(text)
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_userinfo = compiled_on_first_use(r"(?<=://)[^/@\s]+@")
 # Secrets that ride in query strings (signed URLs, tokens).
-_SECRET_QUERY = re.compile(r"(?i)(token|key|secret|password|passwd|sig|auth|credential)")
+_secret_query = compiled_on_first_use(r"(?i)(token|key|secret|password|passwd|sig|auth|credential)")
 # SSH URLs name the account that the server expects; ``git`` is the shared
 # account of every forge and says nothing about the person.
 _SSH_SCHEMES = ("ssh", "git+ssh")
@@ -102,7 +103,7 @@ def strip_url_credentials(url: str) -> str:
 
         parts = urlsplit(url)
     except ValueError:
-        return _USERINFO.sub("", url)
+        return _userinfo().sub("", url)
     path = parts.path
     if path.startswith("/t/"):  # conda's token-in-path form: https://host/t/<token>/channel/...
         path = "/" + path[3:].partition("/")[2]
@@ -110,13 +111,13 @@ def strip_url_credentials(url: str) -> str:
     netloc = hostport
     if at and parts.scheme in _SSH_SCHEMES and userinfo == "git":
         netloc = f"git@{hostport}"
-    query = "" if _SECRET_QUERY.search(parts.query) else parts.query
+    query = "" if _secret_query().search(parts.query) else parts.query
     from urllib.parse import urlunsplit
 
     return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
-_SCP_LIKE = re.compile(r"(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]*)")
+_scp_like = compiled_on_first_use(r"(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]*)")
 
 
 def normalize_remote_url(remote: str) -> str:
@@ -124,7 +125,7 @@ def normalize_remote_url(remote: str) -> str:
     a local path becomes ``file://`` (home written as ``~``), credentials removed."""
     remote = remote.strip()
     if "://" not in remote:
-        scp = _SCP_LIKE.fullmatch(remote)
+        scp = _scp_like().fullmatch(remote)
         if scp and not remote.startswith(("/", ".", "~")):
             user = scp.group("user")
             prefix = f"{user}@" if user else ""
