@@ -41,7 +41,7 @@ CUOBJDUMP = ROOT / ".cache" / "envlock-tools" / "cuobjdump" / "nvidia" / "cu13" 
 
 
 def libraries_under(site: Path) -> list[Path]:
-    return sorted(p for p in site.rglob("*") if p.is_file() and fatbin._SHARED_LIBRARY.search(p.name))
+    return sorted(p for p in site.rglob("*") if p.is_file() and fatbin.shared_library().search(p.name))
 
 
 def evict(paths: list[Path]) -> None:

@@ -33,6 +33,7 @@ import re
 from envlock.capture import cuda_libs
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
+from envlock.lockfile.fields import compiled_on_first_use
 from envlock.lockfile import model as m
 from envlock.lockfile.write import pure_path_text
 from envlock.records import record
@@ -287,12 +288,15 @@ _PIP_COMPONENTS = {
     "cusparse": "cusparse",
     "nvjitlink": "nvjitlink",
 }
-_PIP_NAME = re.compile(r"nvidia-(?P<base>cu[a-z0-9-]*?|nccl|nvjitlink|nvtx|nvshmem|nvvm)(?:-cu[0-9]+)?")
+# Compiled on first use: asked only for names that start with "nvidia-".
+_pip_name = compiled_on_first_use(r"nvidia-(?P<base>cu[a-z0-9-]*?|nccl|nvjitlink|nvtx|nvshmem|nvvm)(?:-cu[0-9]+)?")
 
 
 def parse_pip_component(normalized_name: str) -> str | None:
     """The component an NVIDIA CUDA wheel ships (``nvidia-cudnn-cu12`` -> ``cudnn``), or ``None``."""
-    match = _PIP_NAME.fullmatch(normalized_name)
+    if not normalized_name.startswith("nvidia-"):  # every other distribution, without the pattern
+        return None
+    match = _pip_name().fullmatch(normalized_name)
     if not match:
         return None
     base = match.group("base")
@@ -390,11 +394,18 @@ _TENSORFLOW_DISTS = ("tensorflow", "tensorflow-gpu", "tensorflow-cpu", "tensorfl
 def parse_torch_version_py(text: str) -> dict[str, str | None]:
     """``cuda``, ``hip`` and ``__version__`` from torch/version.py (a generated file of simple assignments)."""
     values: dict[str, str | None] = {}
-    for key in ("__version__", "cuda", "hip"):
-        match = re.search(rf"^{re.escape(key)}\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|\"([^\"\n]*)\"|None)\s*$", text, re.MULTILINE)
-        if match:
-            values[key] = match.group(1) if match.group(1) is not None else match.group(2)
+    # One pattern for the three names (one compile, not three): assignments are
+    # whole lines, so the first line for each name is what a search per name found.
+    for match in _torch_version_line().finditer(text):
+        key = match.group(1)
+        if key not in values:
+            values[key] = match.group(2) if match.group(2) is not None else match.group(3)
     return values
+
+
+_torch_version_line = compiled_on_first_use(
+    r"^(__version__|cuda|hip)\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|\"([^\"\n]*)\"|None)\s*$", re.MULTILINE
+)
 
 
 def parse_cudnn_pin(metadata: str) -> str | None:

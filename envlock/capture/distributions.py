@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from envlock.lockfile.fields import compiled_on_first_use
 from envlock.lockfile.write import pure_path_text
 from envlock.records import field, record
 
@@ -90,19 +91,21 @@ class InstalledDist:
             else:
                 rels = parse_record("\n".join(_library_lines(_read_record_bytes(os.path.join(self.path, "RECORD")))))
             site = self.site_dir
-            match = _SHARED_LIBRARY.search
+            match = shared_library().search
             self._record_libraries = [_joined(site, rel) for rel in rels if match(rel)]
         return self._record_libraries
 
 
-_LIBRARY_SUFFIX = re.compile(rb"\.(?:so|dylib|dll|pyd)\b")
+# Compiled on first use, as are the patterns below: a capture whose RECORD
+# library lists come from the kernel cache needs neither.
+_library_suffix = compiled_on_first_use(rb"\.(?:so|dylib|dll|pyd)\b")
 
 
 def _library_lines(data: bytes) -> list[str]:
     """The lines of a RECORD that mention a shared-library suffix, decoded, in order (pure)."""
     lines: list[str] = []
     last_start = -1
-    for hit in _LIBRARY_SUFFIX.finditer(data):
+    for hit in _library_suffix().finditer(data):
         start = data.rfind(b"\n", 0, hit.start()) + 1
         if start == last_start:
             continue  # two suffixes on one line
@@ -112,7 +115,7 @@ def _library_lines(data: bytes) -> list[str]:
     return lines
 
 
-_SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.[0-9]+)*|dylib|dll|pyd)$")
+shared_library = compiled_on_first_use(r"\.(?:so(?:\.[0-9]+)*|dylib|dll|pyd)$")
 
 
 def _joined(site: str, rel: str) -> str:

@@ -45,6 +45,7 @@ import os
 import re
 import struct
 
+from envlock.lockfile.fields import compiled_on_first_use
 from envlock.records import record
 
 TYPE_CHECKING = False
@@ -86,7 +87,8 @@ _MAX_SHSTRTAB = 16 << 20
 
 _RANDOM_ACCESS = getattr(mmap, "MADV_RANDOM", None)
 
-_SHARED_LIBRARY = re.compile(r"\.so(?:\.[0-9]+)*$")
+# Compiled on first use: only a RECORD missing from the cache is filtered with it.
+shared_library = compiled_on_first_use(r"\.so(?:\.[0-9]+)*$")
 
 
 @record
@@ -482,7 +484,8 @@ class KernelCache:
 
 def library_files(record_files: Iterable[str]) -> list[str]:
     """The shared libraries among a distribution's RECORD entries (``*.so``, ``*.so.12``)."""
-    return [p for p in record_files if _SHARED_LIBRARY.search(os.path.basename(p))]
+    search = shared_library().search
+    return [p for p in record_files if search(os.path.basename(p))]
 
 
 def scan_libraries(paths: Iterable[str | os.PathLike], cache: KernelCache | None = None) -> dict[str, LibraryKernels]:

@@ -22,17 +22,20 @@ from __future__ import annotations
 import os
 import re
 
+from envlock.lockfile.fields import compiled_on_first_use
+
 PROC_VERSION = "proc/driver/nvidia/version"
 SYS_MODULE_VERSION = "sys/module/nvidia/version"
 
 # The files are a few hundred bytes; a cap keeps a strange mount from costing time.
 _MAX_BYTES = 64 * 1024
 
-_NVRM_LINE = re.compile(
+# Compiled on first use: most hosts have neither file.
+_nvrm_line = compiled_on_first_use(
     r"^NVRM version:.*?Kernel Module(?:\s+for\s+\S+)?\s+(?P<version>[0-9]+(?:\.[0-9]+){1,3})(?:\s|$)",
     re.MULTILINE,
 )
-_MODULE_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")
+_module_version = compiled_on_first_use(r"[0-9]+(?:\.[0-9]+){1,3}")
 
 
 def _read_text(path: str) -> str | None:
@@ -55,11 +58,11 @@ def read_sys_module_version(root: str | os.PathLike = "/") -> str | None:
 
 def parse_proc_driver_version(text: str) -> str | None:
     """The driver version from the ``NVRM version:`` line, proprietary or open module."""
-    match = _NVRM_LINE.search(text)
+    match = _nvrm_line().search(text)
     return match.group("version") if match else None
 
 
 def parse_sys_module_version(text: str) -> str | None:
     """The version from ``/sys/module/nvidia/version`` (one line, nothing else)."""
     value = text.strip()
-    return value if _MODULE_VERSION.fullmatch(value) else None
+    return value if _module_version().fullmatch(value) else None

@@ -16,6 +16,7 @@ import struct
 
 from envlock.capture.os_packages import collect_os_packages
 from envlock.lockfile import fields as chk
+from envlock.lockfile.fields import compiled_on_first_use
 from envlock.lockfile import model as m
 from envlock.capture.hostfiles import read_host_text
 
@@ -114,12 +115,12 @@ def parse_glibc_confstr(value: str | None) -> str | None:
 # glibc's libc.so.6 carries its banner, e.g. "GNU C Library (Debian GLIBC
 # 2.36-9+deb12u13) stable release version 2.36."; the release number follows
 # "release version".
-_GLIBC_BANNER = re.compile(rb"GNU C Library[^\n\x00]*? release version ([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
+_glibc_banner = compiled_on_first_use(rb"GNU C Library[^\n\x00]*? release version ([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
 
 
 def parse_libc_banner(data: bytes) -> str | None:
     """Pure: glibc's version from the bytes of ``libc.so.6``."""
-    match = _GLIBC_BANNER.search(data)
+    match = _glibc_banner().search(data)
     return match.group(1).decode("ascii") if match else None
 
 

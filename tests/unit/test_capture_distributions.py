@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from envlock.capture.distributions import (
-    _SHARED_LIBRARY,
     decode_metadata,
     parse_metadata_head,
     parse_record,
     scan_distributions,
+    shared_library,
 )
 from tests.unit._capture_envs import add_dist
 
@@ -52,7 +52,7 @@ def test_shared_library_search_equals_filtering_every_record_entry(tmp_path: Pat
     info = add_dist(site, "torch", "2.13.0")
     (info / "RECORD").write_bytes(RECORD.encode())
     (dist,) = scan_distributions([str(site)])
-    expected = [p for p in dist.record_files() if _SHARED_LIBRARY.search(os.path.basename(p))]
+    expected = [p for p in dist.record_files() if shared_library().search(os.path.basename(p))]
     (fresh,) = scan_distributions([str(site)])  # not helped by the full parse above
     assert fresh.record_shared_libraries() == expected
     assert [os.path.basename(p) for p in expected] == ["libtorch_cpu.so", "libgomp.so.1", "with,comma.so",

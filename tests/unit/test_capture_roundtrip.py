@@ -52,8 +52,10 @@ def _without_created_at(text: str) -> list[str]:
 
 def test_two_captures_of_one_env_differ_only_in_created_at(tmp_path: Path) -> None:
     venv = _rich_env(tmp_path)
-    first_result, first = capture(tmp_path / "one.lock", "--python", str(venv.python))
-    second_result, second = capture(tmp_path / "two.lock", "--python", str(venv.python))
+    # --project: the test's own directory, not the checkout the tests run in,
+    # whose uncommitted diff can change between the two captures.
+    first_result, first = capture(tmp_path / "one.lock", "--python", str(venv.python), "--project", str(tmp_path))
+    second_result, second = capture(tmp_path / "two.lock", "--python", str(venv.python), "--project", str(tmp_path))
     assert first_result.returncode == 0 and second_result.returncode == 0
     # The two files are named differently, so their header commands differ: compare the bodies.
     first_body, second_body = first.split("\n", 2)[2], second.split("\n", 2)[2]
