@@ -38,12 +38,15 @@ import hashlib
 import json
 import re
 from collections import Counter
-from typing import Any, Callable, Iterable
 
 from envlock import records
 from envlock.findings import BLOCKER, CHANGED, DIFFERS, INFO, LAYER_ORDER, NUMERIC, UNKNOWN, Finding
 from envlock.lockfile import model as m
 from envlock.lockfile.codec import canonical_names, canonicalize_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any, Callable, Iterable
 
 # --- ranks --------------------------------------------------------------------
 
@@ -238,9 +241,22 @@ def _counts(values: Iterable[Any]) -> str:
     return ", ".join(f"{value} ×{n}" if n > 1 else str(value) for value, n in sorted(counted.items(), key=lambda kv: str(kv[0])))
 
 
+_NUMBER = re.compile(r"[0-9]+")
+
+
+def _nonzero_numbers(version: str) -> list[int]:
+    return [n for n in map(int, _NUMBER.findall(version)) if n]
+
+
 def _versions_equal(va: str, vb: str) -> bool:
     if va == vb:
         return True
+    # Two equal PEP 440 versions have the same non-zero numbers in the same
+    # order, whatever their separators, spellings ("alpha", "-1" for
+    # ".post1"), leading zeros or trailing ".0"s.  Most changed versions
+    # differ there, which spares importing packaging.version (4 ms).
+    if _nonzero_numbers(va) != _nonzero_numbers(vb):
+        return False
     from packaging.version import InvalidVersion, Version
 
     try:

@@ -13,12 +13,15 @@ import json
 import re
 import sys
 from functools import lru_cache
-from typing import Any
 
 from envlock import records
 from envlock.errors import LockfileError
 from envlock.lockfile import model as m
 from envlock.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any
 
 MAX_LIST_ITEMS = 200_000
 MAX_INT = 2**53

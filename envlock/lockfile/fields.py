@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Callable
 
-Check = Callable[[str], "str | None"]
+    Check = Callable[[str], "str | None"]
 
 MAX_TEXT = 1024
 MAX_LONG_TEXT = 8192

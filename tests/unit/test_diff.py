@@ -374,3 +374,60 @@ def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda(
     assert found[1].message == "GPU count: 1 in A, 0 in B (NVIDIA A100-SXM4-80GB)"
     # The same software on a host with the same GPU and driver: no blocker, no finding.
     assert diff(a, records.replace(a)) == []
+
+
+# --- version equality without packaging -------------------------------------------
+
+
+@st.composite
+def spelled_versions(draw, numbers=st.integers(0, 3)):
+    """One PEP 440 version in one of its many spellings (and, now and then, an invalid one)."""
+
+    def number(n: int) -> str:
+        return draw(st.sampled_from(["", "0", "00"])) + str(n) if n else draw(st.sampled_from(["0", "00"]))
+
+    text = draw(st.sampled_from(["", "v", "V"]))
+    if draw(st.booleans()):
+        text += number(draw(numbers)) + "!"
+    release = draw(st.lists(numbers, min_size=1, max_size=3))
+    text += ".".join(number(n) for n in release) + ".0" * draw(st.integers(0, 2))
+    separators = st.sampled_from(["", ".", "-", "_"])
+    if draw(st.booleans()):
+        text += draw(separators) + draw(st.sampled_from(["a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "RC"]))
+        text += draw(separators) + number(draw(numbers)) if draw(st.booleans()) else ""
+    if draw(st.booleans()):
+        text += draw(st.sampled_from(["-" + number(draw(numbers)), draw(separators) + draw(st.sampled_from(["post", "rev", "r"])) + number(draw(numbers))]))
+    if draw(st.booleans()):
+        text += draw(separators) + "dev" + number(draw(numbers))
+    if draw(st.booleans()):
+        text += "+" + draw(st.sampled_from(["ubuntu", "local", "1", "01", "a1"])) + draw(st.sampled_from(["", ".1", "-0", "_2"]))
+    return text + draw(st.sampled_from(["", "", "", "x", " "]))
+
+
+def _packaging_equal(va: str, vb: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    if va == vb:
+        return True
+    try:
+        return Version(va) == Version(vb)
+    except InvalidVersion:
+        return False
+
+
+@settings(max_examples=1500, deadline=None)
+@given(spelled_versions(), spelled_versions())
+def test_versions_compare_as_packaging_compares_them(va, vb):
+    from envlock.diff import _versions_equal
+
+    assert _versions_equal(va, vb) == _packaging_equal(va, vb)
+
+
+@pytest.mark.parametrize(
+    "va,vb,equal",
+    [("1.0", "1.0.0", True), ("1.0-1", "1.0.post1", True), ("v1.0a", "1.0ALPHA0", True), ("01.2", "1.02", True), ("1.0.0", "1.0.0.post1", False), ("1.0", "1.0+local", False)],
+)
+def test_version_spellings(va, vb, equal):
+    from envlock.diff import _versions_equal
+
+    assert _versions_equal(va, vb) is equal is _packaging_equal(va, vb)
