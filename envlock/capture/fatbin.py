@@ -372,13 +372,16 @@ def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, s
 
 # --- the cache --------------------------------------------------------------------------
 
-# One line per entry, ``<kind><path as a JSON string><TAB><JSON value>``: F for
-# a library's result, R for the shared libraries a RECORD lists.  Values are
-# decoded only when asked for: the cache holds every environment captured on
-# this machine, and decoding all of it (1,900 entries, 350 KB here) took 4 ms
-# of a capture that asks for a few hundred.
-CACHE_FILE = "kernels-v2.tsv"
-CACHE_HEADER = "envlock kernel cache 2"
+# One line per entry, ``<kind><path as a JSON string><TAB><JSON value>``:
+# F for a library's result; S for a site directory, whose value maps each
+# RECORD in it to the shared libraries it lists (one line per environment:
+# most distributions list none, and a line each made the file grow with every
+# distribution ever captured, 8,000 lines after the synthetic benchmarks).
+# Values are decoded only when asked for: the cache holds every environment
+# captured on this machine, and decoding all of it (1,900 entries, 350 KB
+# here) took 4 ms of a capture that asks for a few hundred.
+CACHE_FILE = "kernels-v3.tsv"
+CACHE_HEADER = "envlock kernel cache 3"
 # Entries kept across environments; beyond this the ones not seen this run go first.
 _MAX_CACHE_ENTRIES = 50_000
 
@@ -399,6 +402,8 @@ class KernelCache:
         self.path = os.fspath(path) if path else os.path.join(cache_dir(), CACHE_FILE)
         self.entries: dict[str, str] = {}  # kind + JSON path -> JSON value, as stored
         self.seen: set[str] = set()
+        self._sites: dict[str, dict] = {}  # S keys decoded so far
+        self._changed_sites: set[str] = set()
         self.dirty = False
         self._load()
 
@@ -449,22 +454,41 @@ class KernelCache:
     def put(self, path: str, identity: list[int], result: LibraryKernels) -> None:
         self._store("F" + json.dumps(path), [identity, list(result.sass), list(result.ptx), list(result.warnings), result.has_fatbin])
 
+    def _site(self, record_path: str) -> dict:
+        """The RECORD entries of the site directory holding ``record_path`` (decoded on first use)."""
+        key = "S" + json.dumps(os.path.dirname(os.path.dirname(record_path)))
+        self.seen.add(key)
+        site = self._sites.get(key)
+        if site is None:
+            try:
+                site = json.loads(self.entries.get(key, "{}"))
+            except ValueError:
+                site = None
+            if not isinstance(site, dict):
+                site = {}
+            self._sites[key] = site
+        return site
+
     def get_libraries(self, record_path: str, identity: list[int]) -> list[str] | None:
         """The shared libraries that the RECORD at ``record_path`` lists, as ``library_files`` found them."""
-        entry = self._lookup("R" + json.dumps(record_path), identity)
-        if entry is None or len(entry) != 2 or not isinstance(entry[1], list):
+        entry = self._site(record_path).get(record_path)
+        if not isinstance(entry, list) or len(entry) != 2 or entry[0] != identity or not isinstance(entry[1], list):
             return None
         if not all(isinstance(path, str) for path in entry[1]):
             return None
         return entry[1]
 
     def put_libraries(self, record_path: str, identity: list[int], libraries: list[str]) -> None:
-        self._store("R" + json.dumps(record_path), [identity, libraries])
+        self._site(record_path)[record_path] = [identity, libraries]
+        self._changed_sites.add("S" + json.dumps(os.path.dirname(os.path.dirname(record_path))))
+        self.dirty = True
 
     def save(self) -> None:
         """Write atomically; a cache that cannot be written costs speed, never the capture."""
         if not self.dirty:
             return
+        for key in self._changed_sites:
+            self.entries[key] = json.dumps(self._sites[key], separators=(",", ":"), sort_keys=True)
         keys = list(self.entries)
         if len(keys) > _MAX_CACHE_ENTRIES:
             keys = ([k for k in keys if k in self.seen] + [k for k in keys if k not in self.seen])[:_MAX_CACHE_ENTRIES]

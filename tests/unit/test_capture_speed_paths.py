@@ -132,6 +132,9 @@ def test_record_library_lists_are_cached_until_record_changes(tmp_path, monkeypa
     cache = fatbin.KernelCache()
     assert fatbin._dist_libraries(ctx.dists[0], cache) == [str(site / "demo" / "_ext.so")]
     cache.save()
+    # One line for the site directory, however many distributions it holds.
+    lines = (tmp_path / "xdg" / "envlock" / fatbin.CACHE_FILE).read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines[1:]] == ["S" + json.dumps(str(site))]
     reread = fatbin.KernelCache()
     (fresh,) = scan_distributions([str(site)])
     assert fatbin._dist_libraries(fresh, reread) == [str(site / "demo" / "_ext.so")]
@@ -143,10 +146,11 @@ def test_record_library_lists_are_cached_until_record_changes(tmp_path, monkeypa
 
 def test_kernel_cache_ignores_lines_it_cannot_read(tmp_path):
     path = tmp_path / "kernels.tsv"
-    path.write_text(fatbin.CACHE_HEADER + '\nF"/x.so"\t{broken\nnonsense\nR"/r"\t[1]\n')
+    path.write_text(fatbin.CACHE_HEADER + '\nF"/x.so"\t{broken\nnonsense\nS"/site"\t[1]\nS"/other"\t{"/other/a/RECORD": 5}\n')
     cache = fatbin.KernelCache(path)
     assert cache.get("/x.so", [1, 2, 3]) is None
-    assert cache.get_libraries("/r", [1, 2, 3]) is None
+    assert cache.get_libraries("/site/a.dist-info/RECORD", [1, 2, 3]) is None
+    assert cache.get_libraries("/other/a/RECORD", [1, 2, 3]) is None
     path.write_text("another format\n")
     assert fatbin.KernelCache(path).entries == {}
 
