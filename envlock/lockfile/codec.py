@@ -280,6 +280,18 @@ def _convert(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
                     items.append(converted)
         else:
             model = spec.model
+            interned = _records_built.get(model)
+            if interned is not None:
+                # Most arrays of a lock that follows another hold only tables
+                # seen before: one pass finds them all.  A new table, or an
+                # item that is not a table (key None), ends it, and each item
+                # is taken one by one below.
+                try:
+                    return tuple(
+                        [interned[(tuple(table.items()), tuple(map(type, table.values()))) if type(table) is dict else None] for table in value]
+                    )
+                except (KeyError, TypeError):
+                    pass
             for i, item in enumerate(value):
                 converted = from_dict(model, item, where, problems, i)
                 if converted is not None:

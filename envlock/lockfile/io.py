@@ -350,38 +350,45 @@ def parse_toml_bounded(data: bytes) -> dict:
 #
 # Nearly every lock that envlock reads was written by envlock
 # (envlock/lockfile/toml_writer.py), in a narrow, line-oriented subset of TOML.
-# A text entirely in that subset is read here with one C-level regular
-# expression match (which proves the shape) and string operations: about a
-# third of compiled tomli's time for a 5,000-package lock, and no pre-scan is
-# needed, since the subset has neither dotted keys nor nesting.  Anything
-# outside the subset, and anything that TOML would reject (a key or table
-# defined twice), returns None and goes to the pre-scan and tomli, so every
-# error message still comes from there.  tests/unit/test_loader_canonical.py
-# checks that this gives exactly what tomli gives, or None.
+# A text entirely in that subset is read here with C-level regular expression
+# matches (which prove the shape) and string operations: about a third of
+# compiled tomli's time for a 5,000-package lock, and no pre-scan is needed,
+# since the subset has neither dotted keys nor nesting.  Anything outside the
+# subset, and anything that TOML would reject (a key or table defined twice),
+# returns None and goes to the pre-scan and tomli, so every error message
+# still comes from there.  tests/unit/test_loader_canonical.py checks that
+# this gives exactly what tomli gives, or None.
+#
+# In the subset, "\n[" starts exactly the header lines (no other line starts
+# with "[", and the only value that spans lines, a string array written one
+# item a line, has lines that start with spaces or "]"), so splitting the text
+# there gives one chunk per table, each proved and read on its own.
 
 _KEY = r"[A-Za-z0-9_-]+"
 # A basic string without escapes: TOML takes its characters literally.
 _PLAIN_STRING = r'"[^"\\\x00-\x1f\x7f]*"'
-_CANONICAL_LINE = (
-    r"(?:\[" + _KEY + r"(?:\." + _KEY + r")?\]"  # [table] or [table.sub]
-    r"|\[\[" + _KEY + r"\." + _KEY + r"\]\]"  # [[table.array]]
-    r"|" + _KEY + " = (?:" + _PLAIN_STRING + r"|true|false|0|[1-9][0-9]{0,17}"
+# The lines of a table, each after a newline: key = value, a comment, or blank.
+_TABLE_LINES = (
+    r"(?:\n(?:" + _KEY + " = (?:" + _PLAIN_STRING + r"|true|false|0|[1-9][0-9]{0,17}"
     r"|\[(?:" + _PLAIN_STRING + r"(?:, " + _PLAIN_STRING + r")*)?\]"  # inline array of strings
     r"|\[\n(?:    " + _PLAIN_STRING + r",\n)+\])"  # one string a line
     r"|#[^\x00-\x08\x0a-\x1f\x7f]*"  # comment
-    r"|)\n"
+    r"|))*"
 )
-_CANONICAL = re.compile(f"(?:{_CANONICAL_LINE})*")
+# A chunk after "\n[": the rest of its header line ([table], [table.sub] or
+# [[table.array]]), then its lines.
+_CHUNK = re.compile(r"(?:" + _KEY + r"(?:\." + _KEY + r")?\]|\[" + _KEY + r"\." + _KEY + r"\]\])" + _TABLE_LINES)
+_PRELUDE = re.compile(_TABLE_LINES)
 
 
-# Tables already read, by the text of their lines.  The locks of one diff
-# repeat most of their tables word for word (the two locks of a diff share
-# most packages, a cluster's locks their 738 OS packages), and a table read
-# from the same lines is the same table.  Only tables of scalars are kept
-# (handed out as copies, so no caller can change one kept here), and at most
-# _TABLES_MAX of them.
+# Tables already read, by the text of their chunk: (header, table).  The
+# locks of one diff repeat most of their tables word for word (the two locks
+# of a diff share most packages, a cluster's locks their 738 OS packages),
+# and a chunk proved and read once needs neither again.  Only tables of
+# scalars are kept (handed out as copies, so no caller can change one kept
+# here), and at most _TABLES_MAX of them.
 _TABLES_MAX = 1 << 16
-_tables_read: dict[str, dict] = {}
+_tables_read: dict[str, tuple[str, dict]] = {}
 
 
 def clear_memos() -> None:
@@ -392,19 +399,38 @@ def clear_memos() -> None:
 
 def parse_canonical_toml(text: str) -> dict | None:
     """The document of a text in the subset of TOML that envlock writes, or None for any other text."""
-    if _CANONICAL.fullmatch(text) is None:
+    if not text:
+        return {}
+    if text[-1] != "\n":
         return None
-    # In the subset, "\n[" starts exactly the header lines: no other line
-    # starts with "[", and no value spans lines except a string array, whose
-    # lines start with spaces or "]".
-    prelude, *chunks = ("\n" + text).split("\n[")
+    prelude, *chunks = ("\n" + text[:-1]).split("\n[")
     root: dict = {}
-    if not _read_table_lines(prelude, root):
+    if _PRELUDE.fullmatch(prelude) is None or not _read_table_lines(prelude, root):
         return None
     # Arrays made by [[...]] headers (only those may be appended to), by identity.
     table_arrays: set[int] = set()
+    # The header of the array of tables the last table went to: the same
+    # header again appends to the same array (most headers are such repeats).
+    repeated = None
+    tables: list = []
     for chunk in chunks:
-        header, _, lines = chunk.partition("\n")
+        known = _tables_read.get(chunk)
+        if known is not None:
+            header, table = known
+            table = table.copy()
+        else:
+            if _CHUNK.fullmatch(chunk) is None:
+                return None
+            header, _, lines = chunk.partition("\n")
+            table = {}
+            if not _read_table_lines(lines, table):
+                return None
+            if len(_tables_read) < _TABLES_MAX and " = [" not in lines:
+                _tables_read[chunk] = (header, table.copy())
+        if header == repeated:
+            tables.append(table)
+            continue
+        repeated = None
         array = header[0] == "["
         name = header[1:-2] if array else header[:-1]
         parent_name, dot, name = name.rpartition(".")
@@ -416,15 +442,6 @@ def parse_canonical_toml(text: str) -> dict | None:
                 parent = root[parent_name] = {}
             elif type(parent) is not dict:
                 return None
-        known = _tables_read.get(lines)
-        if known is not None:
-            table = known.copy()
-        else:
-            table = {}
-            if not _read_table_lines(lines, table):
-                return None
-            if len(_tables_read) < _TABLES_MAX and " = [" not in lines:
-                _tables_read[lines] = table.copy()
         if array:
             tables = parent.get(name)
             if tables is None:
@@ -433,6 +450,7 @@ def parse_canonical_toml(text: str) -> dict | None:
             elif id(tables) not in table_arrays:
                 return None
             tables.append(table)
+            repeated = header
         elif name in parent:
             # Defined before, explicitly or implicitly: tomli decides.
             return None

@@ -54,6 +54,7 @@ def test_reading_twice_gives_independent_documents():
     first = io.parse_canonical_toml(text)
     first["python"]["packages"][0]["name"] = "changed"
     first["os"]["packages"][0]["version"] = "changed"
+    first["cpu"]["flags"].append("changed")
     second = io.parse_canonical_toml(text)
     assert typed(second) == typed(tomli.loads(text))
 
