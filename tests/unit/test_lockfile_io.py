@@ -193,13 +193,11 @@ def test_capture_into_a_missing_directory_is_a_clear_error(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
-def test_load_locks_in_parallel_equals_loading_one_by_one(tmp_path):
+def test_load_locks_equals_loading_one_by_one(tmp_path):
     from envlock.lockfile.io import load_locks
 
-    from envlock.lockfile.io import PARALLEL_MIN_LOCKS
-
     paths = []
-    for i in range(PARALLEL_MIN_LOCKS + 2):
+    for i in range(10):
         lock = with_fingerprint(Lock(created_by="x", python=PythonSection(version=f"3.11.{i}")))
         path = tmp_path / f"{i}.lock"
         write_lock(lock, path)
@@ -208,7 +206,7 @@ def test_load_locks_in_parallel_equals_loading_one_by_one(tmp_path):
     edited.write_text(edited.read_text().replace("3.11.3", "3.11.9"))
     together = load_locks(paths)
     assert [loaded.lock for loaded in together] == [load_lock(p).lock for p in paths]
-    assert [bool(loaded.warnings) for loaded in together] == [i == 3 for i in range(PARALLEL_MIN_LOCKS + 2)]
+    assert [bool(loaded.warnings) for loaded in together] == [i == 3 for i in range(10)]
 
 
 def test_load_locks_names_the_file_that_fails(tmp_path):
@@ -221,10 +219,8 @@ def test_load_locks_names_the_file_that_fails(tmp_path):
     bad.write_bytes(b'lock-version = "1.0"\nx = ' + b"[" * 100)
     invalid = tmp_path / "invalid.lock"
     invalid.write_text('lock-version = "1.0"\n[python]\nversion = 3\n')
-    from envlock.lockfile.io import PARALLEL_MIN_LOCKS
-
-    many = [str(good)] * PARALLEL_MIN_LOCKS
-    for position in (0, 1, 5):  # this process's share and the workers'
+    many = [str(good)] * 8
+    for position in (0, 1, 5):
         with pytest.raises(LockfileError, match=rf"^{bad}: line 2: arrays or tables nested"):
             load_locks(many[:position] + [str(bad)] + many[position:])
     with pytest.raises(LockfileError, match=rf"^{invalid}: the lockfile has 1 problem"):
