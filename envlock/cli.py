@@ -8,7 +8,9 @@ and ``run``; those modules import nothing heavy at module level, so
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 
 from envlock import __version__
@@ -28,6 +30,31 @@ COMMANDS = {
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal width instead of importing shutil to ask.
+
+    argparse builds a formatter for every option it declares, and without a
+    width each one imports ``shutil`` (with bz2, lzma and zlib: ~3 ms) for
+    ``get_terminal_size``; this asks the same questions in the same order.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width if width is not None else _terminal_columns() - 2)
+
+
+def _terminal_columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; given ``command``, only that command's options are declared.
 
@@ -39,15 +66,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envlock",
         description="Lock, replay and audit the whole stack of a machine-learning environment.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"envlock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         if command is not None and name != command:
-            sub.add_parser(name, help=help_text, add_help=False)
+            sub.add_parser(name, help=help_text, add_help=False, formatter_class=_HelpFormatter)
             continue
         module = importlib.import_module(module_name)
-        cmd = sub.add_parser(name, help=help_text, description=getattr(module, "DESCRIPTION", help_text))
+        cmd = sub.add_parser(
+            name, help=help_text, description=getattr(module, "DESCRIPTION", help_text), formatter_class=_HelpFormatter
+        )
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
@@ -59,6 +89,19 @@ def _command_named_in(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_program = argv is None
+    try:
+        return _run(argv)
+    finally:
+        if as_program:
+            # What the command allocated lives until the process exits: moving
+            # it out of the collector's reach skips the full collection at
+            # shutdown (~13 ms of a 0.15 s capture).  Not when called with
+            # arguments from Python, where the caller goes on running.
+            gc.freeze()
+
+
+def _run(argv: list[str] | None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(_command_named_in(argv))
