@@ -123,14 +123,17 @@ def _sort_value(value: Any) -> tuple:
 
 
 @lru_cache(maxsize=None)
-def _index(cls: type) -> tuple[dict[str, tuple[str, Any, _Spec]], tuple[_Spec, ...]]:
-    """Per on-disk key: (attribute, string check or None, spec); and the required specs.
+def _index(cls: type) -> tuple[dict[str, tuple[str, Any, set[str] | None, _Spec]], tuple[_Spec, ...]]:
+    """Per on-disk key: (attribute, string check, strings it accepted, spec); and the required specs.
 
-    The check is only set for string fields, so the hot loop of ``from_dict``
-    tells a string field from the others with one test.
+    The check and its set are only given for string fields, so the hot loop
+    of ``from_dict`` tells a string field from the others with one test.
     """
     specs = _specs(cls)
-    fast = {spec.key: (spec.attr, (spec.check or _default_check) if spec.kind == "str" else None, spec) for spec in specs}
+    fast = {}
+    for spec in specs:
+        check = (spec.check or _default_check) if spec.kind == "str" else None
+        fast[spec.key] = (spec.attr, check, _accepted_by(check) if check else None, spec)
     return fast, tuple(spec for spec in specs if spec.required)
 
 
@@ -171,7 +174,8 @@ _records_built: dict[type, dict[tuple, Any]] = {}
 
 def clear_memos() -> None:
     """Forget the strings and records validated so far (for measurements and tests of a first load)."""
-    _accepted.clear()
+    for accepted in _accepted.values():
+        accepted.clear()
     _records_built.clear()
 
 
@@ -190,43 +194,51 @@ def from_dict(cls: type, data: Any, path: str, problems: list[str], item: int | 
         if interned is None and _is_leaf(cls):
             interned = _records_built[cls] = {}
         if interned is not None:
-            # The key holds the value types as well as the items: ``True == 1 == 1.0``
-            # and they hash alike, but ``manual = 1`` must still be rejected.
             try:
-                key = (tuple(data.items()), tuple(map(type, data.values())))
+                key = _table_key(data)
                 built = interned.get(key)
             except TypeError:  # an array or table value: not hashable, so not interned
                 key = built = None
             if built is not None:
                 return built
-    if item is not None:
-        path = f"{path}[{item}]"
     if type(data) is not dict:
-        problems.append(f"{path or '<top>'}: must be a table, not {_type_name(data)}")
+        problems.append(f"{_item_path(path, item) or '<top>'}: must be a table, not {_type_name(data)}")
         return None
     before = len(problems)
-    built = _build(cls, data, path, problems)
+    built = _build(cls, data, path, problems, item)
     if key is not None and len(problems) == before and len(interned) < _ACCEPTED_MAX:
         interned[key] = built
     return built
 
 
-def _build(cls: type, data: dict, path: str, problems: list[str]) -> Any:
+def _table_key(table: dict) -> tuple:
+    """The keys, values and value types of a table, flat: equal only for tables that validate alike.
+
+    The types are there because ``True == 1 == 1.0`` and they hash alike, but
+    ``manual = 1`` must still be rejected after ``manual = true``.
+    """
+    return (*table, *table.values(), *map(type, table.values()))
+
+
+def _item_path(path: str, item: int | None) -> str:
+    return path if item is None else f"{path}[{item}]"
+
+
+def _build(cls: type, data: dict, path: str, problems: list[str], item: int | None = None) -> Any:
+    """``cls`` from a table; the table's path (``path[item]``) is only formatted where it is needed."""
     fast, required = _index(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         entry = fast.get(key)
         if entry is None:
-            problems.append(f"{_join(path, key)}: unknown key (check the spelling; see docs/lockfile.md)")
+            problems.append(f"{_join(_item_path(path, item), key)}: unknown key (check the spelling; see docs/lockfile.md)")
             continue
-        attr, check, spec = entry
+        attr, check, accepted, spec = entry
         if type(value) is str and check is not None:
-            accepted = _accepted.get(check)
-            if accepted is not None and value in accepted:
+            if value in accepted:
                 kwargs[attr] = value
                 continue
             if check(value) is None:
-                accepted = accepted if accepted is not None else _accepted_by(check)
                 if len(accepted) < _ACCEPTED_MAX:
                     accepted.add(value)
                 kwargs[attr] = value
@@ -234,12 +246,12 @@ def _build(cls: type, data: dict, path: str, problems: list[str]) -> Any:
         elif type(value) is bool and spec.kind == "bool":
             kwargs[attr] = value
             continue
-        value = _convert(spec, value, _join(path, key), problems)
+        value = _convert(spec, value, _join(_item_path(path, item), key), problems)
         if value is not _INVALID:
             kwargs[attr] = value
     for spec in required:
         if spec.key not in data:
-            problems.append(f"{_join(path, spec.key)}: missing; this field is required")
+            problems.append(f"{_join(_item_path(path, item), spec.key)}: missing; this field is required")
     return cls(**kwargs)
 
 
@@ -282,16 +294,23 @@ def _convert(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
             model = spec.model
             interned = _records_built.get(model)
             if interned is not None:
-                # Most arrays of a lock that follows another hold only tables
-                # seen before: one pass finds them all.  A new table, or an
-                # item that is not a table (key None), ends it, and each item
-                # is taken one by one below.
+                # Most arrays of a lock that follows another hold mostly
+                # tables seen before: one pass finds those, and only the others
+                # (None: new, or not a table at all) are taken one by one, in
+                # order, so problems come in the same order.
                 try:
-                    return tuple(
-                        [interned[(tuple(table.items()), tuple(map(type, table.values()))) if type(table) is dict else None] for table in value]
-                    )
-                except (KeyError, TypeError):
-                    pass
+                    found = [interned.get(_table_key(table)) if type(table) is dict else None for table in value]
+                except TypeError:  # an array or table inside an item: one by one below
+                    found = [None] * len(value)
+                if all(found):  # records are always true, so: none is missing
+                    return tuple(found)
+                for i, record in enumerate(found):
+                    if record is None:
+                        record = from_dict(model, value[i], where, problems, i)
+                        if record is None:
+                            continue
+                    items.append(record)
+                return tuple(items)
             for i, item in enumerate(value):
                 converted = from_dict(model, item, where, problems, i)
                 if converted is not None:
