@@ -3,7 +3,10 @@
 Reading treats the file as hostile (THREATS.md 2.5): Python's ``tomllib``
 spends 7 s and 1.5 GB on 40 KB of dotted keys and raises ``RecursionError``
 on 2 KB of brackets, so the text is bounded and pre-scanned before it is
-parsed, and every failure becomes one ``LockfileError``.
+parsed, and every failure becomes one ``LockfileError``.  A text in the
+narrow subset of TOML that envlock writes (no dotted keys, no nesting) is
+read without the general parser and needs no pre-scan
+(:func:`parse_canonical_toml`); any other text takes the pre-scan and tomli.
 """
 
 from __future__ import annotations
