@@ -33,7 +33,7 @@ Damaged files never raise: a truncated or corrupted fat binary becomes a
 warning naming the file and offset, and the entries read before it count.
 
 Results are cached by file identity (path, size, mtime_ns, inode) in
-``$XDG_CACHE_HOME/envlock/kernels-v1.json`` (default ``~/.cache/envlock``),
+``kernels-v3.tsv`` in envlock's cache directory (:mod:`envlock.capture.cache`),
 so a capture of an unchanged environment opens no library at all.
 """
 
@@ -45,6 +45,7 @@ import os
 import re
 import struct
 
+from envlock.capture.cache import cache_dir, enabled
 from envlock.lockfile.fields import compiled_on_first_use
 from envlock.records import record
 
@@ -386,11 +387,6 @@ CACHE_HEADER = "envlock kernel cache 3"
 _MAX_CACHE_ENTRIES = 50_000
 
 
-def cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "envlock")
-
-
 def file_identity(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
@@ -551,7 +547,7 @@ def probe_package_kernels(ctx) -> dict[str, tuple[tuple[str, ...], tuple[str, ..
     Called by :mod:`envlock.capture.collect` after the Python probe; damaged
     fat binaries are reported through ``ctx.warn``.
     """
-    cache = None if os.environ.get("ENVLOCK_NO_CACHE") else KernelCache()
+    cache = KernelCache() if enabled() else None
     kernels: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for dist in ctx.dists:
         libraries = _dist_libraries(dist, cache)

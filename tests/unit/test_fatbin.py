@@ -384,3 +384,13 @@ def test_probe_package_kernels_warns_on_damage(nvcc_libraries, tmp_path, monkeyp
     ctx = CaptureContext(inspect_interpreter(None), scan_distributions([str(site)]))
     fatbin.probe_package_kernels(ctx)
     assert any(w.startswith("kernels: ") and "truncated fat binary" in w for w in ctx.warnings)
+
+
+def test_kernel_cache_lives_in_envlocks_cache_directory(tmp_path, monkeypatch):
+    from envlock.capture.fatbin import CACHE_FILE, KernelCache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("ENVLOCK_CACHE_DIR", raising=False)
+    assert KernelCache().path == str(tmp_path / "xdg" / "envlock" / CACHE_FILE)
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "moved"))
+    assert KernelCache().path == str(tmp_path / "moved" / CACHE_FILE)
