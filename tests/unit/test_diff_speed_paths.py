@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from envlock import records
 from envlock.cli import main
-from envlock.diff import _LIBRARY_CLASSES, classify_library
+from envlock.diff import _ANY_LIBRARY, _LIBRARY_CLASSES, classify_library
 from envlock.findings import Finding
 from envlock.lockfile import model as m
 from envlock.lockfile.write import write_lock
@@ -35,9 +36,14 @@ NAME_PIECES = [
 def first_matching_class(name: str) -> tuple[int, str, str] | None:
     """The reference: the classes tried one at a time, in order."""
     for pattern, rank, layer, what in _LIBRARY_CLASSES:
-        if pattern.fullmatch(name.lower()):
+        if re.fullmatch(pattern, name.lower()):
             return rank, layer, what
     return None
+
+
+def test_each_class_is_one_group_of_the_combined_pattern():
+    # A capturing group inside a class's pattern would shift the group numbers that name the classes.
+    assert _ANY_LIBRARY.groups == len(_LIBRARY_CLASSES)
 
 
 @settings(max_examples=1500, deadline=None)
