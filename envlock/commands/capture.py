@@ -22,19 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # A capture allocates mostly acyclic objects (records, strings, dicts) and
-    # ends soon after; the cyclic collector ran 30-40 times during one capture
-    # of the reference env, 6-7 ms of it.  It is switched off for the capture
-    # and back on afterwards (tests run captures in-process).
-    import gc
+    from envlock.commands._common import without_cyclic_gc
 
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _capture(args)
-    finally:
-        if collecting:
-            gc.enable()
+    return without_cyclic_gc(lambda: _capture(args))
 
 
 def _capture(args: argparse.Namespace) -> int:

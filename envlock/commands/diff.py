@@ -25,23 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Loading and comparing locks allocates acyclic objects only (records,
-    # tuples, strings, findings), yet with two 5,000-package locks the cyclic
-    # collector ran 137 times and took 24 ms of a 0.23 s diff (53 times, 6-10 ms,
-    # when most packages are shared).  Off for the command, back on after it:
-    # tests run diffs in-process.
-    import gc
+    from envlock.commands._common import without_cyclic_gc
 
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _diff(args)
-    finally:
-        if collecting:
-            gc.enable()
+    return without_cyclic_gc(lambda: _diff(args))
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from envlock.commands._common import emit
     from envlock.errors import UsageError
 
     if len(args.locks) < 2:
@@ -52,7 +42,7 @@ def _diff(args: argparse.Namespace) -> int:
 
         (label_a, lock_a), (label_b, lock_b) = locks
         findings = diff(lock_a, lock_b, labels=("A", "B"))
-        _emit(render_two_way(findings, {"A": label_a, "B": label_b}, args))
+        emit(render_two_way(findings, {"A": label_a, "B": label_b}, args))
         return 1 if differs(findings) else 0
     from envlock.diff_nway import group_locks
 
@@ -63,7 +53,7 @@ def _diff(args: argparse.Namespace) -> int:
         text = nway_markdown(report)
     else:
         text = nway_text(report)
-    _emit(text)
+    emit(text)
     return 0 if report.identical else 1
 
 
@@ -79,10 +69,6 @@ def _load_all(paths: list[str]) -> list:
         seen[path] = count
         out.append((path if count == 1 else f"{path}#{count}", loaded.lock))
     return out
-
-
-def _emit(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 # --- two locks ----------------------------------------------------------------------
