@@ -468,24 +468,12 @@ def semantic_problems(lock: m.Lock) -> list[str]:
                         f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"
                     )
                 seen.setdefault(norm, i)
-    # Duplicates are rare: count distinct identities first, find them only when there are some.
     if lock.conda is not None:
-        conda_names = [cpkg.name for cpkg in lock.conda.packages]
-        if len(set(conda_names)) != len(conda_names):
-            seen_conda: dict[str, int] = {}
-            for i, name in enumerate(conda_names):
-                if name in seen_conda:
-                    problems.append(f"conda.packages[{i}].name: {name!r} is listed twice")
-                seen_conda.setdefault(name, i)
+        _report_repeats([cpkg.name for cpkg in lock.conda.packages], "conda.packages", problems)
     if lock.os is not None:
-        os_packages = lock.os.packages
-        idents = [(opkg.name, opkg.architecture) for opkg in os_packages]
-        if len(set(idents)) != len(idents):
-            seen_os: dict[tuple, int] = {}
-            for i, ident in enumerate(idents):
-                if ident in seen_os:
-                    problems.append(f"os.packages[{i}].name: {ident[0]!r} is listed twice")
-                seen_os.setdefault(ident, i)
+        # dpkg lists one package once per architecture (libc6:amd64 and libc6:i386).
+        idents = [(opkg.name, opkg.architecture) for opkg in lock.os.packages]
+        _report_repeats(idents, "os.packages", problems, shown=lambda ident: ident[0])
     if lock.runtime is not None and lock.runtime.env:
         from envlock.capture.env_vars import is_allowed_env_name
 
@@ -495,3 +483,18 @@ def semantic_problems(lock: m.Lock) -> list[str]:
                     f"runtime.env.{name}: not an allow-listed numerics variable; envlock never records or sets it"
                 )
     return problems
+
+
+def _report_repeats(idents: list, where: str, problems: list[str], shown: Any = None) -> None:
+    """``where[i].name: ... is listed twice`` for each identity seen before position ``i``.
+
+    Duplicates are rare: distinct identities are counted first and searched
+    for only when there are some.
+    """
+    if len(set(idents)) == len(idents):
+        return
+    seen: set = set()
+    for i, ident in enumerate(idents):
+        if ident in seen:
+            problems.append(f"{where}[{i}].name: {(shown(ident) if shown else ident)!r} is listed twice")
+        seen.add(ident)

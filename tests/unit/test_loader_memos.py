@@ -18,7 +18,7 @@ from envlock.diff import diff
 from envlock.errors import LockfileError
 from envlock.lockfile import io
 from envlock.lockfile.codec import canonical_names, canonicalize_name
-from envlock.lockfile.model import Lock, OsPackage, OsSection, PythonPackage, PythonSection
+from envlock.lockfile.model import CondaPackage, CondaSection, Lock, OsPackage, OsSection, PythonPackage, PythonSection
 from envlock.lockfile.write import dumps_lock
 from tests.unit.test_lockfile_io import full_lock
 
@@ -111,6 +111,15 @@ def test_os_packages_listed_twice_are_found():
     with pytest.raises(LockfileError) as info:
         load(dumps_lock(lock))  # written sorted by name: a, a, b
     assert info.value.problems == ["os.packages[1].name: 'a' is listed twice"]
+
+
+def test_conda_packages_listed_twice_and_os_packages_per_architecture():
+    conda = CondaSection(packages=tuple(CondaPackage(name=n, version="1") for n in ("x", "y", "x", "x")))
+    two_arches = OsSection(packages=(OsPackage(name="libc6", version="2.36", architecture="amd64"), OsPackage(name="libc6", version="2.36", architecture="i386")))
+    with pytest.raises(LockfileError) as info:
+        load(dumps_lock(Lock(conda=conda, os=two_arches)))  # conda written sorted: x, x, x, y
+    assert info.value.problems == ["conda.packages[1].name: 'x' is listed twice", "conda.packages[2].name: 'x' is listed twice"]
+    assert load(dumps_lock(Lock(os=two_arches))).lock.os.packages == two_arches.packages
 
 
 names = st.text(alphabet=st.sampled_from("abzAZ09-_.É\n"), max_size=12)
