@@ -204,9 +204,16 @@ def from_dict(cls: type, data: Any, path: str, problems: list[str], item: int | 
     if type(data) is not dict:
         problems.append(f"{_item_path(path, item) or '<top>'}: must be a table, not {_type_name(data)}")
         return None
+    return _build_remembered(cls, data, path, problems, item, interned if key is not None else None, key)
+
+
+def _build_remembered(
+    cls: type, data: dict, path: str, problems: list[str], item: int | None, interned: dict | None, key: tuple | None
+) -> Any:
+    """``_build``, and the record remembered under ``key`` when the table had no problem."""
     before = len(problems)
     built = _build(cls, data, path, problems, item)
-    if key is not None and len(problems) == before and len(interned) < _ACCEPTED_MAX:
+    if interned is not None and len(problems) == before and len(interned) < _ACCEPTED_MAX:
         interned[key] = built
     return built
 
@@ -299,16 +306,22 @@ def _convert(spec: _Spec, value: Any, where: str, problems: list[str]) -> Any:
                 # (None: new, or not a table at all) are taken one by one, in
                 # order, so problems come in the same order.
                 try:
-                    found = [interned.get(_table_key(table)) if type(table) is dict else None for table in value]
-                except TypeError:  # an array or table inside an item: one by one below
+                    keys = [_table_key(table) if type(table) is dict else None for table in value]
+                    found = list(map(interned.get, keys))
+                except TypeError:  # an array or table inside an item (unhashable): one by one below
+                    keys = None
                     found = [None] * len(value)
                 if all(found):  # records are always true, so: none is missing
                     return tuple(found)
                 for i, record in enumerate(found):
                     if record is None:
-                        record = from_dict(model, value[i], where, problems, i)
-                        if record is None:
-                            continue
+                        table = value[i]
+                        if keys is not None and keys[i] is not None:  # a new table: its key is already made
+                            record = _build_remembered(model, table, where, problems, i, interned, keys[i])
+                        else:
+                            record = from_dict(model, table, where, problems, i)
+                            if record is None:
+                                continue
                     items.append(record)
                 return tuple(items)
             for i, item in enumerate(value):
