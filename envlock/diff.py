@@ -468,8 +468,8 @@ def _diff_packages(
         if ka == kb:
             continue
         rank, layer = rank_of(name)
-        if rank == RANK_PACKAGE:
-            rank = base_rank
+        if rank == RANK_PACKAGE:  # an ordinary package: ranked and shown as one of this section's
+            rank, layer = base_rank, section
         path = f"{section}.packages[{name}]"
         if ka is None or kb is None:
             present = ka if ka is not None else kb
@@ -575,15 +575,6 @@ def _describe_conda(key: tuple | None, full: bool = False) -> str:
     return text
 
 
-def _conda_rank(name: str) -> tuple[int, str]:
-    if name in FRAMEWORKS:
-        return RANK_FRAMEWORK, "framework"
-    cls = classify_library(name)
-    if cls is not None:
-        return cls[0], cls[1]
-    return RANK_CONDA, "conda"
-
-
 def _conda_versions_equal(ka: tuple, kb: tuple) -> bool:
     # A different build string is a different binary: treat it as a version change.
     return ka[0] == kb[0] and (ka[1] is None or kb[1] is None or ka[1] == kb[1])
@@ -592,7 +583,7 @@ def _conda_versions_equal(ka: tuple, kb: tuple) -> bool:
 def _diff_conda(out: _Out, a: m.CondaSection, b: m.CondaSection) -> None:
     pa = {p.name.lower(): _conda_key(p) for p in a.packages}
     pb = {p.name.lower(): _conda_key(p) for p in b.packages}
-    _diff_packages(out, "conda", pa, pb, _conda_rank, _describe_conda, lambda k: k[4], _conda_versions_equal, RANK_CONDA)
+    _diff_packages(out, "conda", pa, pb, _package_rank, _describe_conda, lambda k: k[4], _conda_versions_equal, RANK_CONDA)
 
 
 def _diff_os(out: _Out, a: m.OsSection, b: m.OsSection) -> None:

@@ -431,3 +431,16 @@ def test_version_spellings(va, vb, equal):
     from envlock.diff import _versions_equal
 
     assert _versions_equal(va, vb) is equal is _packaging_equal(va, vb)
+
+
+def test_conda_packages_rank_as_libraries_frameworks_or_conda_packages():
+    def lock(version: str) -> m.Lock:
+        names = ("zlib", "libopenblas", "pytorch")
+        return m.Lock(conda=m.CondaSection(packages=tuple(m.CondaPackage(name=n, version=version) for n in names)))
+
+    found = {f.path: (f.layer, f.rank) for f in diff(lock("1"), lock("2")) if f.status != "unknown"}
+    assert found == {
+        "conda.packages[libopenblas]": ("blas", 40),
+        "conda.packages[pytorch]": ("framework", 70),
+        "conda.packages[zlib]": ("conda", 85),
+    }
