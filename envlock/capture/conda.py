@@ -19,7 +19,7 @@ import os
 from envlock import records
 from envlock.capture.privacy import scrub_text, shown, strip_url_credentials
 from envlock.lockfile import model as m
-from envlock.lockfile.write import pure_path_text
+from envlock.paths import pure_path_text
 from envlock.records import field, record
 
 TYPE_CHECKING = False

@@ -33,9 +33,9 @@ import re
 from envlock.capture import cuda_libs
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
-from envlock.lockfile.fields import compiled_on_first_use
 from envlock.lockfile import model as m
-from envlock.lockfile.write import pure_path_text
+from envlock.lockfile.fields import compiled_on_first_use
+from envlock.paths import pure_path_text
 from envlock.records import record
 
 TYPE_CHECKING = False

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+
 from envlock.lockfile.fields import compiled_on_first_use
-from envlock.lockfile.write import pure_path_text
+from envlock.paths import pure_path_text
 from envlock.records import field, record
 
 _METADATA_HEAD_BYTES = 16 * 1024

@@ -218,7 +218,7 @@ def inspect_interpreter_in_background(executable: str | None = None) -> Backgrou
 
 def _interpreter_path(executable: str) -> str:
     """The interpreter file that ``--python executable`` names, checked; ``UsageError`` when there is none."""
-    from envlock.lockfile.write import pure_path_text  # the spelling pathlib gave, which this code used
+    from envlock.paths import pure_path_text  # the spelling pathlib gave, which this code used
 
     path = pure_path_text(os.path.expanduser(executable))
     if os.path.isdir(path):

@@ -23,7 +23,7 @@ from envlock.capture.env_vars import select_numerics_env
 from envlock.capture.privacy import scrub_text
 from envlock.lockfile import fields as chk
 from envlock.lockfile import model as m
-from envlock.lockfile.write import pure_path_text
+from envlock.paths import pure_path_text
 from envlock.records import record
 
 TYPE_CHECKING = False

@@ -19,6 +19,7 @@ from envlock.errors import LockfileError
 from envlock.lockfile import codec
 from envlock.lockfile import model as m
 from envlock.lockfile.fields import compiled_on_first_use
+from envlock.paths import pure_path_text
 from envlock.records import field, record
 
 
@@ -51,7 +52,8 @@ class LoadedLock:
 
 
 def read_lock_bytes(path: str | os.PathLike) -> bytes:
-    p = _as_written_by_pathlib(path)
+    # Named in messages as pathlib would write it (str(Path(path))).
+    p = pure_path_text(os.fspath(path))
     try:
         with open(p, "rb") as fh:
             data = fh.read(MAX_LOCK_BYTES + 1)
@@ -67,26 +69,6 @@ def read_lock_bytes(path: str | os.PathLike) -> bytes:
             hint="check that this is the right file",
         )
     return data
-
-
-def _as_written_by_pathlib(path: str | os.PathLike) -> str:
-    """``str(Path(path))``, without importing pathlib (7 ms with urllib.parse) for a plain path.
-
-    pathlib drops empty and "." parts and a trailing "/"; a path string with
-    none of those is already what it would write.
-    """
-    if (
-        type(path) is str
-        and path
-        and "//" not in path
-        and "/./" not in path
-        and not path.startswith("./")
-        and not path.endswith(("/", "/."))
-    ):
-        return path
-    from pathlib import Path
-
-    return str(Path(path))
 
 
 def load_lock(path: str | os.PathLike) -> LoadedLock:

@@ -22,6 +22,7 @@ from envlock.capture.distributions import scan_distributions
 from envlock.capture.interpreter import inspect_interpreter, inspect_interpreter_in_background
 from envlock.errors import EnvlockError, UsageError
 from envlock.lockfile import codec, dumps_lock, parse_lock, write
+from envlock.paths import pure_path_text
 from tests.unit._capture_envs import add_dist, make_venv
 
 
@@ -197,7 +198,7 @@ def test_atomic_write_errors_name_the_path_as_given(tmp_path):
 def test_pure_path_text_spells_paths_as_pathlib_does(spelling):
     from pathlib import PurePosixPath
 
-    assert write.pure_path_text(spelling) == str(PurePosixPath(spelling))
+    assert pure_path_text(spelling) == str(PurePosixPath(spelling))
 
 
 def test_a_trailing_slash_writes_the_file_as_before(tmp_path):

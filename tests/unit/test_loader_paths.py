@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,14 @@ from hypothesis import strategies as st
 
 from envlock.errors import LockfileError
 from envlock.lockfile import io
+from envlock.paths import pure_path_text
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.text(alphabet="ab./", max_size=12))
 def test_a_path_is_written_as_pathlib_writes_it(path):
-    assert io._as_written_by_pathlib(path) == str(Path(path))
-    assert io._as_written_by_pathlib(Path(path)) == str(Path(path))
+    assert pure_path_text(path) == str(Path(path))
+    assert pure_path_text(os.fspath(Path(path))) == str(Path(path))
 
 
 @pytest.mark.parametrize("written", ["./missing.lock", "dir//missing.lock", "missing.lock", "dir/./missing.lock"])
