@@ -66,7 +66,9 @@ def make_synthetic_env(count: int) -> Path:
         (pkg / "__init__.py").write_text(f"VALUE = {i}\n")
         info = site / f"{name}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: synthetic\n\nbody\n")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: synthetic\n\nbody\n"
+        )
         (info / "INSTALLER").write_text("pip\n")
         if i % 3 == 0:
             (info / "REQUESTED").write_text("")
@@ -83,12 +85,17 @@ def main() -> None:
     out = Path("/tmp/envlock-bench.lock")
     # Measure what users run: byte-compiled modules (a shell may set PYTHONDONTWRITEBYTECODE).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "envlock")], check=True)
-    lines = [f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; medians of {args.runs} interleaved runs after one warm-up", ""]
+    lines = [
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; medians of {args.runs} interleaved runs after one warm-up",
+        "",
+    ]
 
     ref = Path(args.reference)
     if (ref / "bin" / "python").exists():
         ref_python = str(ref / "bin" / "python")
-        count = subprocess.run([ref_python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout.count("\n")
+        count = subprocess.run(
+            [ref_python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
+        ).stdout.count("\n")
         medians = interleaved(
             {
                 "envlock capture": [ENVLOCK, "capture", "-q", "--python", ref_python, "-o", str(out)],
@@ -115,7 +122,9 @@ def main() -> None:
     previous = None
     for count in (0, 1000, 2000, 4000):
         env_dir = make_synthetic_env(count)
-        median = interleaved({"c": [ENVLOCK, "capture", "-q", "--python", str(env_dir / "bin" / "python"), "-o", str(out)]}, args.runs)["c"]
+        median = interleaved(
+            {"c": [ENVLOCK, "capture", "-q", "--python", str(env_dir / "bin" / "python"), "-o", str(out)]}, args.runs
+        )["c"]
         increment = "" if previous is None else f"{(median - previous[1]) / ((count - previous[0]) / 1000):.3f}"
         lines.append(f"| {count:,} | {median:.3f} | {increment} |")
         previous = (count, median)

@@ -73,9 +73,15 @@ def python_packages(count: int, changed: int = 0, added: int = 0, seed: int = 0)
         version = f"{1 + i % 7}.{i % 31}.{i % 5}"
         if i < changed:
             version += ".post1"
-        pkgs.append(m.PythonPackage(name=f"package-{i:05d}", version=version, installer="pip", requested=i % 9 == 0, source="index"))
+        pkgs.append(
+            m.PythonPackage(
+                name=f"package-{i:05d}", version=version, installer="pip", requested=i % 9 == 0, source="index"
+            )
+        )
     for j in range(added):
-        pkgs.append(m.PythonPackage(name=f"extra-{seed}-{j}", version="0.1.0", installer="pip", requested=False, source="index"))
+        pkgs.append(
+            m.PythonPackage(name=f"extra-{seed}-{j}", version="0.1.0", installer="pip", requested=False, source="index")
+        )
     return tuple(pkgs)
 
 
@@ -84,15 +90,31 @@ def two_big_locks() -> tuple[Path, Path, Path, Path, Path]:
     from envlock.lockfile import with_fingerprint
     from envlock.lockfile.write import write_lock
 
-    base = m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"))
-    hashed = m.PythonPackage(name="rebuilt", version="1.0", source="url", url="https://example.org/rebuilt-1.0-py3-none-any.whl", archive_hash="sha256:" + "a" * 64)
+    base = m.Lock(
+        python=m.PythonSection(
+            implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"
+        )
+    )
+    hashed = m.PythonPackage(
+        name="rebuilt",
+        version="1.0",
+        source="url",
+        url="https://example.org/rebuilt-1.0-py3-none-any.whl",
+        archive_hash="sha256:" + "a" * 64,
+    )
     a = records.replace(base, python=records.replace(base.python, packages=python_packages(5000) + (hashed,)))
     b = records.replace(
         base,
-        python=records.replace(base.python, packages=python_packages(5000, changed=50, added=10) + (records.replace(hashed, archive_hash="sha256:" + "b" * 64),)),
+        python=records.replace(
+            base.python,
+            packages=python_packages(5000, changed=50, added=10)
+            + (records.replace(hashed, archive_hash="sha256:" + "b" * 64),),
+        ),
     )
     # The worst case for two locks: every one of A's packages at another version.
-    every = records.replace(base, python=records.replace(base.python, packages=python_packages(5000, changed=5000) + (hashed,)))
+    every = records.replace(
+        base, python=records.replace(base.python, packages=python_packages(5000, changed=5000) + (hashed,))
+    )
     paths = []
     for name, lock in (("a", a), ("b", b)):
         path = WORK / f"big-{name}.lock"
@@ -166,7 +188,9 @@ def main() -> int:
     for name, value in nway.items():
         print(f"  {name:28} {value:6.3f} s {cpu(name):6.3f} s")
     print(f"  target ≤ 2.000 s: {'met' if nway['envlock diff (100 locks)'] <= 2.0 else 'NOT met'}")
-    print(f"interpreter start + CLI import: {startup['envlock --version']:.3f} s wall, {cpu('envlock --version'):.3f} s CPU")
+    print(
+        f"interpreter start + CLI import: {startup['envlock --version']:.3f} s wall, {cpu('envlock --version'):.3f} s CPU"
+    )
     breakdown(lock_a, lock_b, nodes)
     return 0
 
@@ -204,7 +228,9 @@ def breakdown(lock_a: Path, lock_b: Path, nodes: list[Path]) -> None:
     print(f"  load_lock, the second one after it  {best(lambda: load_lock(lock_b), setup=first_lock):6.3f} s")
     print(f"  diff(a, b), 5,000 packages          {best(lambda: diff(a, b)):6.3f} s")
     locks = [(str(p), load_lock(p).lock) for p in nodes]
-    print(f"  load_lock x 100 node locks          {best(lambda: [load_lock(p) for p in nodes], 2, setup=clear_memos):6.3f} s")
+    print(
+        f"  load_lock x 100 node locks          {best(lambda: [load_lock(p) for p in nodes], 2, setup=clear_memos):6.3f} s"
+    )
     print(f"  group_locks, 100 locks              {best(lambda: group_locks(locks)):6.3f} s")
 
 

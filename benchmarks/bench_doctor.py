@@ -46,7 +46,8 @@ def wall(argv: list[str], env: dict) -> float:
     if result.returncode not in (0, 1):
         raise SystemExit(f"{argv} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
     CPU_TIMES.setdefault(" ".join(argv[:2]), []).append(
-        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    )
     return elapsed
 
 
@@ -64,7 +65,9 @@ def main() -> int:
         tmpdir = Path(tmp)
         cases: list[tuple[str, Path, dict]] = []
         if (REFERENCE / "bin" / "python").exists():
-            cases.append(("reference (this host)", capture(REFERENCE / "bin" / "python", tmpdir / "reference.lock"), base_env))
+            cases.append(
+                ("reference (this host)", capture(REFERENCE / "bin" / "python", tmpdir / "reference.lock"), base_env)
+            )
         else:
             print(f"(no reference env at {REFERENCE}: run benchmarks/setup_reference_env.sh)")
         from tests.envs import cuda_wheels_venv
@@ -92,11 +95,15 @@ def main() -> int:
             for _ in range(args.runs):
                 for key, argv in commands.items():
                     times[key].append(wall(argv, env))
-            print(f"{name}: {lock.stat().st_size // 1024} KiB lock, median of {args.runs} (load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"{name}: {lock.stat().st_size // 1024} KiB lock, median of {args.runs} (load average {os.getloadavg()[0]:.1f})"
+            )
             for key, values in times.items():
                 cpu = CPU_TIMES.pop(" ".join(commands[key][:2]), [])
-                print(f"  {key:<16} wall {statistics.median(values):.3f} s (min {min(values):.3f})"
-                      f"   cpu {statistics.median(cpu):.3f} s")
+                print(
+                    f"  {key:<16} wall {statistics.median(values):.3f} s (min {min(values):.3f})"
+                    f"   cpu {statistics.median(cpu):.3f} s"
+                )
     return 0
 
 

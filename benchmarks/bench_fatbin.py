@@ -86,8 +86,14 @@ def main() -> int:
             warm.append(timed(lambda: fatbin.scan_libraries(libs)))
             cached.append(timed(lambda: fatbin.scan_libraries(libs, fatbin.KernelCache(cache_path))))
             if CUOBJDUMP.is_file():
-                cuobj.append(timed(lambda: [subprocess.run([str(CUOBJDUMP), "--list-elf", "--list-ptx", str(p)],
-                                                           capture_output=True) for p in with_kernels]))
+                cuobj.append(
+                    timed(
+                        lambda: [
+                            subprocess.run([str(CUOBJDUMP), "--list-elf", "--list-ptx", str(p)], capture_output=True)
+                            for p in with_kernels
+                        ]
+                    )
+                )
 
     def line(name: str, values: list[float]) -> str:
         median = statistics.median(values)
@@ -123,8 +129,10 @@ def capture_times(site: Path, libs: list[Path], runs: int) -> None:
     print(f"  first run (empty envlock cache)   {statistics.median(first):.3f} s")
     print(f"  second run (kernels from cache)   {statistics.median(cached):.3f} s")
     print(f"  ENVLOCK_NO_CACHE=1                {statistics.median(uncached):.3f} s")
-    print(f"  pip freeze                        {statistics.median(freeze):.3f} s"
-          f"   (second capture / pip freeze: {statistics.median(cached) / statistics.median(freeze):.2f})")
+    print(
+        f"  pip freeze                        {statistics.median(freeze):.3f} s"
+        f"   (second capture / pip freeze: {statistics.median(cached) / statistics.median(freeze):.2f})"
+    )
 
 
 if __name__ == "__main__":

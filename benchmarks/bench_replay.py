@@ -80,7 +80,9 @@ def reference_lock(venv: Path, workdir: Path):
     from envlock.lockfile import codec, load_lock, write_lock
 
     captured = workdir / "captured.lock"
-    subprocess.run([ENVLOCK, "capture", "--python", str(venv / "bin/python"), "-o", str(captured), "-q"], check=True, cwd=workdir)
+    subprocess.run(
+        [ENVLOCK, "capture", "--python", str(venv / "bin/python"), "-o", str(captured), "-q"], check=True, cwd=workdir
+    )
     lock = load_lock(captured).lock
     if lock.os is not None:
         # One small hand-installed OS package (when this host has it), so that
@@ -123,7 +125,9 @@ def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
 
     progress = Progress(stream=io.StringIO(), live=False, quiet=True)
     secrets = {secret_id: ca_cert} if choice.builder == "buildkit" else {}
-    result = engine.build(BuildRequest(files=files, tag=tag, network="host", secrets=secrets, no_cache=no_cache), choice, progress)
+    result = engine.build(
+        BuildRequest(files=files, tag=tag, network="host", secrets=secrets, no_cache=no_cache), choice, progress
+    )
     return result
 
 
@@ -183,7 +187,9 @@ def main() -> int:
     base = plan.from_ref
     hand = handwritten_context(lock, base)
     has_os = bool(plan.os_packages)
-    print(f"reference: {len(lock.python.packages)} distributions, OS packages {[o.arg() for o in plan.os_packages]}; base {base}; builder {choice.builder}")
+    print(
+        f"reference: {len(lock.python.packages)} distributions, OS packages {[o.arg() for o in plan.os_packages]}; base {base}; builder {choice.builder}"
+    )
     for note in notes:
         print(f"  note: {note}")
 
@@ -191,23 +197,51 @@ def main() -> int:
     cold: dict[str, list[float]] = {"replay": [], "hand-written": []}
     last = {}
     for _ in range(args.runs):
-        last["replay"] = build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID)
+        last["replay"] = build(
+            engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID
+        )
         last["hand-written"] = build(engine, choice, hand, "envlock-bench/hand:cold", args.ca_cert, True, "ca")
         for name, result in last.items():
             cold[name].append(round(result.seconds, 1))
     med = {k: statistics.median(v) for k, v in cold.items()}
-    print(f"cold build: replay {med['replay']:.1f} s, hand-written {med['hand-written']:.1f} s, ratio {med['replay'] / med['hand-written']:.2f}x  (runs: {cold})")
+    print(
+        f"cold build: replay {med['replay']:.1f} s, hand-written {med['hand-written']:.1f} s, ratio {med['replay'] / med['hand-written']:.2f}x  (runs: {cold})"
+    )
     for name, result in last.items():
-        print(f"  last {name} build, steps over 1 s: " + "; ".join(f"{title} {sec:.1f}s" for title, sec in _step_times(result.log)))
+        print(
+            f"  last {name} build, steps over 1 s: "
+            + "; ".join(f"{title} {sec:.1f}s" for title, sec in _step_times(result.log))
+        )
 
     # 2. no-change rebuild: the build, and the whole command
-    warm = [build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, False, plan_module.CA_SECRET_ID).seconds for _ in range(3)]
-    print(f"no-change rebuild (build step): median {statistics.median(warm):.2f} s  (runs: {[round(w, 2) for w in warm]})")
+    warm = [
+        build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, False, plan_module.CA_SECRET_ID).seconds
+        for _ in range(3)
+    ]
+    print(
+        f"no-change rebuild (build step): median {statistics.median(warm):.2f} s  (runs: {[round(w, 2) for w in warm]})"
+    )
     start = time.perf_counter()
-    command = subprocess.run([ENVLOCK, "replay", str(lock_path), "-q", "--json", "-t", "envlock-bench/replay:cold", "--ca-cert", args.ca_cert], capture_output=True, text=True)
+    command = subprocess.run(
+        [
+            ENVLOCK,
+            "replay",
+            str(lock_path),
+            "-q",
+            "--json",
+            "-t",
+            "envlock-bench/replay:cold",
+            "--ca-cert",
+            args.ca_cert,
+        ],
+        capture_output=True,
+        text=True,
+    )
     whole = time.perf_counter() - start
     report = json.loads(command.stdout) if command.stdout.strip() else {}
-    print(f"no-change `envlock replay` (resolve + build + verify): {whole:.1f} s, exit {command.returncode}, build {report.get('build_seconds')} s")
+    print(
+        f"no-change `envlock replay` (resolve + build + verify): {whole:.1f} s, exit {command.returncode}, build {report.get('build_seconds')} s"
+    )
 
     # 3. one small package changed, against a warm build of the unchanged lock
     build(engine, choice, files, "envlock-bench/replay:warm", args.ca_cert, False, plan_module.CA_SECRET_ID)
@@ -220,11 +254,16 @@ def main() -> int:
         lock,
         python=records.replace(
             lock.python,
-            packages=tuple(records.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p for p in lock.python.packages),
+            packages=tuple(
+                records.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p
+                for p in lock.python.packages
+            ),
         ),
     )
     plan2, files2, _, _ = replay_context(changed_lock, args.ca_cert, engine, progress)
-    result = build(engine, choice, files2, "envlock-bench/replay:changed", args.ca_cert, False, plan_module.CA_SECRET_ID)
+    result = build(
+        engine, choice, files2, "envlock-bench/replay:changed", args.ca_cert, False, plan_module.CA_SECRET_ID
+    )
     after = layers(engine, "envlock-bench/replay:changed")
     base_layers = layers(engine, base)
     shared = 0
@@ -236,8 +275,12 @@ def main() -> int:
     os_cached = any("os_packages.py" in title for title in cached_steps)
     print(
         f"rebuild after {CHANGED[0]} {CHANGED[1]} -> {new_version}: {result.seconds:.1f} s; {shared} of {len(after)} layers shared with the "
-        f"unchanged image (base image has {len(base_layers)}; base reused: {after[:len(base_layers)] == base_layers}"
-        + (f"; OS step CACHED: {os_cached}, OS layer reused: {os_cached and shared > len(base_layers)}" if has_os else "; no OS layer in this lock")
+        f"unchanged image (base image has {len(base_layers)}; base reused: {after[: len(base_layers)] == base_layers}"
+        + (
+            f"; OS step CACHED: {os_cached}, OS layer reused: {os_cached and shared > len(base_layers)}"
+            if has_os
+            else "; no OS layer in this lock"
+        )
         + f"); steps CACHED: {len(cached_steps)}"
     )
     if any("pip" in title and "install" in title for title in _steps_cached(result.log)):
@@ -246,7 +289,9 @@ def main() -> int:
     # 4. image size
     size_replay = engine.image("envlock-bench/replay:cold").size
     size_hand = engine.image("envlock-bench/hand:cold").size
-    print(f"image size: replay {size_replay / 1e6:.1f} MB, hand-written {size_hand / 1e6:.1f} MB, ratio {size_replay / size_hand:.3f}x")
+    print(
+        f"image size: replay {size_replay / 1e6:.1f} MB, hand-written {size_hand / 1e6:.1f} MB, ratio {size_replay / size_hand:.3f}x"
+    )
     return 0
 
 

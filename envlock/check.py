@@ -31,7 +31,9 @@ def sections_to_capture(lock: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTI
     return tuple(s for s in sections if s in SOFTWARE_SECTIONS and getattr(lock, s) is not None)
 
 
-def check_live(lock: m.Lock, python: str | None = None, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> tuple[list[Finding], m.Lock]:
+def check_live(
+    lock: m.Lock, python: str | None = None, sections: tuple[str, ...] = SOFTWARE_SECTIONS
+) -> tuple[list[Finding], m.Lock]:
     """Capture this environment's software layers and compare them with ``lock``."""
     from envlock.capture.collect import capture_lock
     from envlock.errors import UsageError

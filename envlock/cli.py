@@ -25,8 +25,14 @@ COMMANDS = {
     "doctor": ("envlock.commands.doctor", "will this lock run on this host, and what will differ?"),
     "diff": ("envlock.commands.diff", "compare two or more lockfiles, ranked by numeric impact"),
     "check": ("envlock.commands.check", "compare the live environment with a lockfile (for CI gates)"),
-    "import": ("envlock.commands.import_", "read another tool's file (pip freeze, conda-lock, collect_env, ...) into a lock"),
-    "export": ("envlock.commands.export", "write a lock in another tool's format (pylock, requirements, conda, Dockerfile, Apptainer)"),
+    "import": (
+        "envlock.commands.import_",
+        "read another tool's file (pip freeze, conda-lock, collect_env, ...) into a lock",
+    ),
+    "export": (
+        "envlock.commands.export",
+        "write a lock in another tool's format (pylock, requirements, conda, Dockerfile, Apptainer)",
+    ),
 }
 
 
@@ -38,8 +44,12 @@ class _HelpFormatter(argparse.HelpFormatter):
     ``get_terminal_size``; this asks the same questions in the same order.
     """
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, width if width is not None else _terminal_columns() - 2)
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        super().__init__(
+            prog, indent_increment, max_help_position, width if width is not None else _terminal_columns() - 2
+        )
 
 
 def _terminal_columns() -> int:

@@ -46,7 +46,8 @@ from envlock.lockfile.codec import canonical_names, canonicalize_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable, Iterable
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 # --- ranks --------------------------------------------------------------------
 
@@ -99,10 +100,30 @@ SECTION_LAYER = {
 # the array libraries and the frameworks that choose kernels.
 FRAMEWORKS = frozenset(
     {
-        "torch", "pytorch", "torchvision", "torchaudio", "jax", "jaxlib", "tensorflow", "tensorflow-cpu",
-        "tensorflow-gpu", "tensorflow-intel", "tf-nightly", "keras", "numpy", "scipy", "triton",
-        "cupy", "paddlepaddle", "paddlepaddle-gpu", "mxnet", "onnxruntime", "onnxruntime-gpu",
-        "scikit-learn", "xformers", "flash-attn",
+        "torch",
+        "pytorch",
+        "torchvision",
+        "torchaudio",
+        "jax",
+        "jaxlib",
+        "tensorflow",
+        "tensorflow-cpu",
+        "tensorflow-gpu",
+        "tensorflow-intel",
+        "tf-nightly",
+        "keras",
+        "numpy",
+        "scipy",
+        "triton",
+        "cupy",
+        "paddlepaddle",
+        "paddlepaddle-gpu",
+        "mxnet",
+        "onnxruntime",
+        "onnxruntime-gpu",
+        "scikit-learn",
+        "xformers",
+        "flash-attn",
     }
 )
 
@@ -120,7 +141,12 @@ _LIBRARY_CLASSES: tuple[tuple[str, int, str, str], ...] = (
         "cuda",
         "the CUDA runtime",
     ),
-    (r"nvidia-[a-z0-9-]+-cu[0-9]+|cufft|curand|cusolver|cusparse|nvjitlink|cupti|cusparselt|nvtx", RANK_CUDA_OTHER, "cuda", "a CUDA library"),
+    (
+        r"nvidia-[a-z0-9-]+-cu[0-9]+|cufft|curand|cusolver|cusparse|nvjitlink|cupti|cusparselt|nvtx",
+        RANK_CUDA_OTHER,
+        "cuda",
+        "a CUDA library",
+    ),
     (
         r"(?:lib)?openblas[a-z0-9.-]*|mkl|mkl-[a-z-]+|intel-openmp|libblas[0-9]*|liblapack[0-9]*|libcblas|blis|libblis[0-9]*"
         r"|libatlas[a-z0-9-]*|scipy-openblas[0-9]*|numpy-base|libmkl[a-z0-9-]*|accelerate",
@@ -197,15 +223,44 @@ class _Out:
         self.items: list[Finding] = []
         self.unknown: dict[str, list[str]] = {}
 
-    def add(self, layer: str, path: str, rank: int, message: str, va: Any, vb: Any, why: str | None = None, fix: str | None = None) -> None:
+    def add(
+        self,
+        layer: str,
+        path: str,
+        rank: int,
+        message: str,
+        va: Any,
+        vb: Any,
+        why: str | None = None,
+        fix: str | None = None,
+    ) -> None:
         self._append(layer, path, rank, message, _show(va), _show(vb), why, fix)
 
     def changed(self, layer: str, path: str, rank: int, what: str, va: Any, vb: Any, why: str | None = None) -> None:
         # Each value is shown once, for both the message and the cells.
         shown_a, shown_b = _show(va), _show(vb)
-        self._append(layer, path, rank, f"{what}: {shown_a or 'none'} in {self.a}, {shown_b or 'none'} in {self.b}", shown_a, shown_b, why, None)
+        self._append(
+            layer,
+            path,
+            rank,
+            f"{what}: {shown_a or 'none'} in {self.a}, {shown_b or 'none'} in {self.b}",
+            shown_a,
+            shown_b,
+            why,
+            None,
+        )
 
-    def _append(self, layer: str, path: str, rank: int, message: str, locked: str | None, actual: str | None, why: str | None, fix: str | None) -> None:
+    def _append(
+        self,
+        layer: str,
+        path: str,
+        rank: int,
+        message: str,
+        locked: str | None,
+        actual: str | None,
+        why: str | None,
+        fix: str | None,
+    ) -> None:
         self.items.append(
             Finding(
                 layer=layer,
@@ -248,7 +303,9 @@ def _scalar(out: _Out, layer: str, path: str, rank: int, what: str, va: Any, vb:
 
 def _counts(values: Iterable[Any]) -> str:
     counted = Counter(values)
-    return ", ".join(f"{value} ×{n}" if n > 1 else str(value) for value, n in sorted(counted.items(), key=lambda kv: str(kv[0])))
+    return ", ".join(
+        f"{value} ×{n}" if n > 1 else str(value) for value, n in sorted(counted.items(), key=lambda kv: str(kv[0]))
+    )
 
 
 # findall gives each non-zero number of a version without its leading zeros
@@ -284,10 +341,22 @@ _norm_python = canonicalize_name
 def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
     if a.driver_present != b.driver_present:
         # A host without a driver has no driver version: that is the one difference, not an unknown.
-        out.changed("driver", "nvidia.driver-present", RANK_DRIVER, "NVIDIA driver present", a.driver_present, b.driver_present)
+        out.changed(
+            "driver", "nvidia.driver-present", RANK_DRIVER, "NVIDIA driver present", a.driver_present, b.driver_present
+        )
     else:
-        _scalar(out, "driver", "nvidia.driver-version", RANK_DRIVER, "NVIDIA driver", a.driver_version, b.driver_version)
-        _scalar(out, "driver", "nvidia.cuda-driver-version", RANK_DRIVER, "highest CUDA the driver supports", a.cuda_driver_version, b.cuda_driver_version)
+        _scalar(
+            out, "driver", "nvidia.driver-version", RANK_DRIVER, "NVIDIA driver", a.driver_version, b.driver_version
+        )
+        _scalar(
+            out,
+            "driver",
+            "nvidia.cuda-driver-version",
+            RANK_DRIVER,
+            "highest CUDA the driver supports",
+            a.cuda_driver_version,
+            b.cuda_driver_version,
+        )
     ga, gb = a.gpus, b.gpus
     if len(ga) != len(gb):
         out.changed("gpu", "nvidia.gpus", RANK_GPU_COUNT, "GPU count", len(ga), len(gb))
@@ -295,19 +364,35 @@ def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
         # GPUs on one side only: the count says it; the models are in the count finding's values.
         if ga or gb:
             names = _counts(g.name for g in (ga or gb))
-            out.items[-1] = records.replace(out.items[-1], message=f"GPU count: {len(ga)} in {out.a}, {len(gb)} in {out.b} ({names})")
+            out.items[-1] = records.replace(
+                out.items[-1], message=f"GPU count: {len(ga)} in {out.a}, {len(gb)} in {out.b} ({names})"
+            )
         return
     ccs_a = [g.compute_capability for g in ga]
     ccs_b = [g.compute_capability for g in gb]
     if None not in ccs_a and None not in ccs_b:
         if sorted(set(ccs_a)) != sorted(set(ccs_b)):
-            out.changed("gpu", "nvidia.gpus.compute-capability", RANK_GPU_ARCH, "GPU compute capability", _counts(ccs_a), _counts(ccs_b))
+            out.changed(
+                "gpu",
+                "nvidia.gpus.compute-capability",
+                RANK_GPU_ARCH,
+                "GPU compute capability",
+                _counts(ccs_a),
+                _counts(ccs_b),
+            )
     else:
         out.missing("gpu", "nvidia.gpus.compute-capability", None not in ccs_a)
     names_a = sorted(set(g.name for g in ga))
     names_b = sorted(set(g.name for g in gb))
     if names_a != names_b:
-        out.changed("gpu", "nvidia.gpus.name", RANK_GPU_MODEL, "GPU model", _counts(g.name for g in ga), _counts(g.name for g in gb))
+        out.changed(
+            "gpu",
+            "nvidia.gpus.name",
+            RANK_GPU_MODEL,
+            "GPU model",
+            _counts(g.name for g in ga),
+            _counts(g.name for g in gb),
+        )
     per_field = (
         ("multiprocessors", RANK_GPU_SHAPE, "streaming multiprocessors"),
         ("mig_mode", RANK_GPU_SHAPE, "MIG mode"),
@@ -361,14 +446,29 @@ def _diff_cuda(out: _Out, a: m.CudaSection, b: m.CudaSection) -> None:
     fb = {_norm_python(f.name): f for f in b.frameworks}
     for name in sorted(set(fa) & set(fb)):
         for attr in ("cuda", "cudnn", "rocm"):
-            _scalar(out, "cuda", f"cuda.frameworks[{name}].{attr}", RANK_FRAMEWORK_BUILD, f"{name} built against {attr}", getattr(fa[name], attr), getattr(fb[name], attr))
+            _scalar(
+                out,
+                "cuda",
+                f"cuda.frameworks[{name}].{attr}",
+                RANK_FRAMEWORK_BUILD,
+                f"{name} built against {attr}",
+                getattr(fa[name], attr),
+                getattr(fb[name], attr),
+            )
 
 
 def _diff_runtime(out: _Out, a: m.RuntimeSection, b: m.RuntimeSection) -> None:
     for name in sorted(set(a.env) | set(b.env)):
         va, vb = a.env.get(name), b.env.get(name)
         if va != vb:
-            out.add("runtime", f"runtime.env.{name}", RANK_ENV, f"{name}: {_env_show(va)} in {out.a}, {_env_show(vb)} in {out.b}", va, vb)
+            out.add(
+                "runtime",
+                f"runtime.env.{name}",
+                RANK_ENV,
+                f"{name}: {_env_show(va)} in {out.a}, {_env_show(vb)} in {out.b}",
+                va,
+                vb,
+            )
 
     def libraries(section: m.RuntimeSection) -> dict[tuple[str, str], list[str]]:
         return _grouped(
@@ -383,7 +483,9 @@ def _diff_runtime(out: _Out, a: m.RuntimeSection, b: m.RuntimeSection) -> None:
             continue
         package, kind = key
         rank = RANK_OPENMP if kind == "openmp" else RANK_BLAS
-        out.changed("blas", f"runtime.libraries[{package}:{kind}]", rank, f"{kind} library bundled by {package}", va, vb)
+        out.changed(
+            "blas", f"runtime.libraries[{package}:{kind}]", rank, f"{kind} library bundled by {package}", va, vb
+        )
 
 
 def _env_show(value: str | None) -> str:
@@ -405,7 +507,15 @@ def _diff_cpu(out: _Out, a: m.CpuSection, b: m.CpuSection) -> None:
             out.add("cpu", "cpu.flags", RANK_CPU_ISA, "CPU ISA flags differ (" + "; ".join(parts) + ")", only_a, only_b)
         else:
             out.missing("cpu", "cpu.flags", bool(fa))
-    _scalar(out, "cpu", "cpu.microarchitecture", RANK_CPU_MICROARCH, "CPU microarchitecture", a.microarchitecture, b.microarchitecture)
+    _scalar(
+        out,
+        "cpu",
+        "cpu.microarchitecture",
+        RANK_CPU_MICROARCH,
+        "CPU microarchitecture",
+        a.microarchitecture,
+        b.microarchitecture,
+    )
     model_a = (a.vendor, a.model_name, a.family, a.model, a.stepping)
     model_b = (b.vendor, b.model_name, b.family, b.model, b.stepping)
     if model_a != model_b:
@@ -417,7 +527,15 @@ def _diff_cpu(out: _Out, a: m.CpuSection, b: m.CpuSection) -> None:
         elif len(known_a) != len(known_b):
             out.missing("cpu", "cpu.model-name", len(known_a) > len(known_b))
     for attr in ("logical_cores", "physical_cores", "sockets", "numa_nodes"):
-        _scalar(out, "cpu", "cpu." + attr.replace("_", "-"), RANK_CPU_CORES, attr.replace("_", " "), getattr(a, attr), getattr(b, attr))
+        _scalar(
+            out,
+            "cpu",
+            "cpu." + attr.replace("_", "-"),
+            RANK_CPU_CORES,
+            attr.replace("_", " "),
+            getattr(a, attr),
+            getattr(b, attr),
+        )
 
 
 def _cpu_name(cpu: m.CpuSection) -> str:
@@ -474,7 +592,14 @@ def _diff_packages(
         if ka is None or kb is None:
             present = ka if ka is not None else kb
             side = out.a if ka is not None else out.b
-            out.add(layer, path, rank, f"{name} {describe(present)} only in {side}", describe(ka) if ka else None, describe(kb) if kb else None)
+            out.add(
+                layer,
+                path,
+                rank,
+                f"{name} {describe(present)} only in {side}",
+                describe(ka) if ka else None,
+                describe(kb) if kb else None,
+            )
             continue
         if not compare_version(ka, kb):
             out.changed(layer, path, rank, name, describe(ka), describe(kb))
@@ -495,7 +620,14 @@ def _diff_packages(
         # Same version and no contradicting hash: the remaining fields differ
         # (source, URL, commit, kernels), or only one side knows the hash.
         if _differs_beyond_unknown(ka[1:], kb[1:]):
-            out.changed(layer, path, rank, f"{name} {ka[0]} comes from a different source or build", describe(ka, full=True), describe(kb, full=True))
+            out.changed(
+                layer,
+                path,
+                rank,
+                f"{name} {ka[0]} comes from a different source or build",
+                describe(ka, full=True),
+                describe(kb, full=True),
+            )
 
 
 def _differs_beyond_unknown(ka: tuple, kb: tuple) -> bool:
@@ -547,10 +679,26 @@ def _python_versions_equal(ka: tuple, kb: tuple) -> bool:
 
 def _diff_python(out: _Out, a: m.PythonSection, b: m.PythonSection) -> None:
     _scalar(out, "python", "python.version", RANK_INTERPRETER, "Python version", a.version, b.version)
-    _scalar(out, "python", "python.implementation", RANK_INTERPRETER, "Python implementation", a.implementation, b.implementation)
+    _scalar(
+        out,
+        "python",
+        "python.implementation",
+        RANK_INTERPRETER,
+        "Python implementation",
+        a.implementation,
+        b.implementation,
+    )
     _scalar(out, "python", "python.abi-tag", RANK_INTERPRETER, "Python ABI", a.abi_tag, b.abi_tag)
     _scalar(out, "python", "python.platform-tag", RANK_INTERPRETER, "platform tag", a.platform_tag, b.platform_tag)
-    _scalar(out, "python", "python.environment-kind", RANK_PACKAGE, "environment kind", a.environment_kind, b.environment_kind)
+    _scalar(
+        out,
+        "python",
+        "python.environment-kind",
+        RANK_PACKAGE,
+        "environment kind",
+        a.environment_kind,
+        b.environment_kind,
+    )
     named_a = dict(zip(canonical_names([p.name for p in a.packages]), a.packages))
     named_b = dict(zip(canonical_names([p.name for p in b.packages]), b.packages))
     # One record on both sides cannot differ, so its key is not built: the
@@ -558,7 +706,9 @@ def _diff_python(out: _Out, a: m.PythonSection, b: m.PythonSection) -> None:
     # environment share nearly all their packages (5,000 packages: 25 ms -> 5 ms).
     pa = {name: _python_key(p) for name, p in named_a.items() if named_b.get(name) is not p}
     pb = {name: _python_key(p) for name, p in named_b.items() if named_a.get(name) is not p}
-    _diff_packages(out, "python", pa, pb, _package_rank, _describe_python, _python_content, _python_versions_equal, RANK_PACKAGE)
+    _diff_packages(
+        out, "python", pa, pb, _package_rank, _describe_python, _python_content, _python_versions_equal, RANK_PACKAGE
+    )
 
 
 def _conda_key(pkg: m.CondaPackage) -> tuple:
@@ -583,14 +733,23 @@ def _conda_versions_equal(ka: tuple, kb: tuple) -> bool:
 def _diff_conda(out: _Out, a: m.CondaSection, b: m.CondaSection) -> None:
     pa = {p.name.lower(): _conda_key(p) for p in a.packages}
     pb = {p.name.lower(): _conda_key(p) for p in b.packages}
-    _diff_packages(out, "conda", pa, pb, _package_rank, _describe_conda, lambda k: k[4], _conda_versions_equal, RANK_CONDA)
+    _diff_packages(
+        out, "conda", pa, pb, _package_rank, _describe_conda, lambda k: k[4], _conda_versions_equal, RANK_CONDA
+    )
 
 
 def _diff_os(out: _Out, a: m.OsSection, b: m.OsSection) -> None:
     release_a = (a.id, a.version_id)
     release_b = (b.id, b.version_id)
     if release_a != release_b and None not in release_a and None not in release_b:
-        out.changed("os", "os.release", RANK_OS_RELEASE, "OS release", a.name or " ".join(release_a), b.name or " ".join(release_b))
+        out.changed(
+            "os",
+            "os.release",
+            RANK_OS_RELEASE,
+            "OS release",
+            a.name or " ".join(release_a),
+            b.name or " ".join(release_b),
+        )
     elif release_a != release_b:
         out.missing("os", "os.release", None not in release_a)
     _scalar(out, "os", "os.architecture", RANK_OS_RELEASE, "OS architecture", a.architecture, b.architecture)
@@ -612,7 +771,15 @@ def _diff_os(out: _Out, a: m.OsSection, b: m.OsSection) -> None:
         return RANK_OS_PACKAGE, "os"
 
     _diff_packages(
-        out, "os", packages(a), packages(b), rank_of, lambda k, full=False: k[0] if k else "", lambda k: None, lambda x, y: x[0] == y[0], RANK_OS_PACKAGE
+        out,
+        "os",
+        packages(a),
+        packages(b),
+        rank_of,
+        lambda k, full=False: k[0] if k else "",
+        lambda k: None,
+        lambda x, y: x[0] == y[0],
+        RANK_OS_PACKAGE,
     )
 
 
@@ -751,7 +918,9 @@ def host_findings_both_ways(a: m.Lock, b: m.Lock, labels: tuple[str, str]) -> li
     return findings
 
 
-def diff(a: m.Lock, b: m.Lock, labels: tuple[str, str] = ("A", "B"), *, sections: Iterable[str] = SECTIONS, host: bool = True) -> list[Finding]:
+def diff(
+    a: m.Lock, b: m.Lock, labels: tuple[str, str] = ("A", "B"), *, sections: Iterable[str] = SECTIONS, host: bool = True
+) -> list[Finding]:
     """Every difference between lock A and lock B, most likely to change numbers first."""
     findings: list[Finding] = []
     for name in sections:
@@ -779,14 +948,27 @@ def section_view(name: str, section: Any) -> Any:
         return None
     if name == "python":
         return {
-            "interp": [section.version, section.implementation, section.abi_tag, section.platform_tag, section.environment_kind],
+            "interp": [
+                section.version,
+                section.implementation,
+                section.abi_tag,
+                section.platform_tag,
+                section.environment_kind,
+            ],
             "packages": sorted([_norm_python(p.name), *map(_jsonable, _python_key(p))] for p in section.packages),
         }
     if name == "conda":
         return sorted([p.name.lower(), *_conda_key(p)] for p in section.packages)
     if name == "os":
         return {
-            "release": [section.id, section.version_id, section.architecture, section.kernel, section.glibc, section.libstdcxx],
+            "release": [
+                section.id,
+                section.version_id,
+                section.architecture,
+                section.kernel,
+                section.glibc,
+                section.libstdcxx,
+            ],
             "packages": sorted([p.name, p.architecture, p.version] for p in section.packages),
         }
     if name == "cuda":
@@ -796,19 +978,46 @@ def section_view(name: str, section: Any) -> Any:
         }
     if name == "nvidia":
         gpus = sorted(
-            [g.name, g.compute_capability, g.multiprocessors, g.mig_mode, g.memory_total_mib, g.ecc_mode, g.compute_mode, g.persistence_mode, g.power_limit_w, g.max_sm_clock_mhz, g.max_memory_clock_mhz]
+            [
+                g.name,
+                g.compute_capability,
+                g.multiprocessors,
+                g.mig_mode,
+                g.memory_total_mib,
+                g.ecc_mode,
+                g.compute_mode,
+                g.persistence_mode,
+                g.power_limit_w,
+                g.max_sm_clock_mhz,
+                g.max_memory_clock_mhz,
+            ]
             for g in section.gpus
         )
-        return {"driver": [section.driver_present, section.driver_version, section.cuda_driver_version], "gpus": [[_jsonable(v) for v in g] for g in gpus]}
+        return {
+            "driver": [section.driver_present, section.driver_version, section.cuda_driver_version],
+            "gpus": [[_jsonable(v) for v in g] for g in gpus],
+        }
     if name == "cpu":
         return [
-            section.architecture, sorted(set(section.flags)), section.microarchitecture, section.vendor, section.model_name,
-            section.family, section.model, section.stepping, section.logical_cores, section.physical_cores, section.sockets, section.numa_nodes,
+            section.architecture,
+            sorted(set(section.flags)),
+            section.microarchitecture,
+            section.vendor,
+            section.model_name,
+            section.family,
+            section.model,
+            section.stepping,
+            section.logical_cores,
+            section.physical_cores,
+            section.sockets,
+            section.numa_nodes,
         ]
     if name == "runtime":
         return {
             "env": sorted(section.env.items()),
-            "libraries": sorted({(_norm_python(lib.package), lib.kind, lib.name, lib.version or "") for lib in section.libraries}),
+            "libraries": sorted(
+                {(_norm_python(lib.package), lib.kind, lib.name, lib.version or "") for lib in section.libraries}
+            ),
         }
     if name == "project":
         return [section.commit, section.dirty, section.diff_hash, section.remote, section.branch]

@@ -77,10 +77,20 @@ def diagnose(lock: m.Lock, host: m.Lock) -> DoctorReport:
     """Pure: the findings for running ``lock`` on ``host`` (every passed check included)."""
     findings = list(host_findings(lock, host, include_passed=True))
     for warning in host.capture_warnings:
-        findings.append(Finding("host", "capture", INFO, f"while reading this host: {warning}", status=UNKNOWN, rank=990))
+        findings.append(
+            Finding("host", "capture", INFO, f"while reading this host: {warning}", status=UNKNOWN, rank=990)
+        )
     if lock.origin and lock.origin.startswith("import:"):
-        findings.append(Finding("host", "lock", INFO, f"the lock was imported ({lock.origin}); layers it does not "
-                                "record were not checked", status=UNKNOWN, rank=980))
+        findings.append(
+            Finding(
+                "host",
+                "lock",
+                INFO,
+                f"the lock was imported ({lock.origin}); layers it does not record were not checked",
+                status=UNKNOWN,
+                rank=980,
+            )
+        )
     return DoctorReport(tuple(findings), host)
 
 

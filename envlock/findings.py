@@ -25,7 +25,20 @@ NOT_REPRODUCIBLE = "not-reproducible"
 UNKNOWN = "unknown"
 
 # Layers in order of how likely a difference there is to change the numbers.
-LAYER_ORDER = ("gpu", "driver", "cuda", "blas", "cpu", "runtime", "framework", "python", "conda", "os", "project", "host")
+LAYER_ORDER = (
+    "gpu",
+    "driver",
+    "cuda",
+    "blas",
+    "cpu",
+    "runtime",
+    "framework",
+    "python",
+    "conda",
+    "os",
+    "project",
+    "host",
+)
 
 
 @record

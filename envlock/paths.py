@@ -15,7 +15,14 @@ def pure_path_text(text: str) -> str:
     Repeated and trailing slashes and ``.`` parts go; ``..`` stays (it may
     cross a symbolic link).
     """
-    if text and "//" not in text and "/." not in text and not text.endswith("/") and not text.startswith("./") and text != ".":
+    if (
+        text
+        and "//" not in text
+        and "/." not in text
+        and not text.endswith("/")
+        and not text.startswith("./")
+        and text != "."
+    ):
         return text  # already spelled so: the common case, without splitting
     if not text:
         return "."

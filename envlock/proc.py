@@ -13,7 +13,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 
 def run(

@@ -22,7 +22,8 @@ from operator import attrgetter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["Field", "FrozenRecordError", "MISSING", "field", "fields", "is_record", "record", "replace", "values"]
 

@@ -15,7 +15,7 @@ from envlock.findings import Finding, sort_findings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
@@ -47,7 +47,9 @@ def _safe_cells(rows: Iterable[Sequence[object]]) -> list[list[str]]:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], max_width: int = 60) -> str:
     """A plain, aligned text table (no box drawing, so it survives copy-paste)."""
-    cells = [[text if len(text) <= max_width else text[: max_width - 1] + "…" for text in row] for row in _safe_cells(rows)]
+    cells = [
+        [text if len(text) <= max_width else text[: max_width - 1] + "…" for text in row] for row in _safe_cells(rows)
+    ]
     widths = [len(h) for h in headers]
     # Column by column (rows are short, columns long); a row with more cells
     # than there are headers fails here, a shorter one leaves its tail empty.

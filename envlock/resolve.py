@@ -42,9 +42,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from envlock import records
 from envlock.findings import CHANGED, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
@@ -285,7 +285,9 @@ def running_target() -> Target:
         if tag.abi not in abis and tag.abi not in ("none", "abi3"):
             abis.append(tag.abi)
     prefix = "pp" if sys.implementation.name == "pypy" else "cp"
-    return Target(sys.version_info[:2], f"{prefix}{sys.version_info[0]}{sys.version_info[1]}", tuple(abis), tuple(platforms))
+    return Target(
+        sys.version_info[:2], f"{prefix}{sys.version_info[0]}{sys.version_info[1]}", tuple(abis), tuple(platforms)
+    )
 
 
 def target_tags(target: Target) -> dict[object, int]:
@@ -296,9 +298,7 @@ def target_tags(target: Target) -> dict[object, int]:
     if target.interpreter.startswith("cp"):
         ordered.extend(tags.cpython_tags(target.python_version, list(target.abis) or None, list(target.platforms)))
     else:
-        ordered.extend(
-            tags.generic_tags(target.interpreter, list(target.abis) or None, list(target.platforms))
-        )
+        ordered.extend(tags.generic_tags(target.interpreter, list(target.abis) or None, list(target.platforms)))
     ordered.extend(tags.compatible_tags(target.python_version, target.interpreter, list(target.platforms)))
     ranks: dict[object, int] = {}
     for i, tag in enumerate(ordered):
@@ -340,7 +340,11 @@ def parse_simple_json(text: str, page_url: str) -> list[IndexFile]:
         raise IndexUnavailable(f"{page_url}: a JSON answer without a 'files' list")
     out = []
     for item in files:
-        if not isinstance(item, dict) or not isinstance(item.get("filename"), str) or not isinstance(item.get("url"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("filename"), str)
+            or not isinstance(item.get("url"), str)
+        ):
             continue
         hashes = item.get("hashes") if isinstance(item.get("hashes"), dict) else {}
         sha = hashes.get("sha256")
@@ -566,9 +570,9 @@ def choose_file(
         same_version.append(item)
         if item.requires_python:
             try:
-                if not SpecifierSet(item.requires_python).contains(target_python + ".0", prereleases=True) and not SpecifierSet(
-                    item.requires_python
-                ).contains(target_python, prereleases=True):
+                if not SpecifierSet(item.requires_python).contains(
+                    target_python + ".0", prereleases=True
+                ) and not SpecifierSet(item.requires_python).contains(target_python, prereleases=True):
                     continue
             except InvalidSpecifier:
                 pass
@@ -650,14 +654,22 @@ def _check_index_url(url: str, option: str) -> str:
 
     url = url.strip()
     if not re.fullmatch(r"(?:https?|file)://[^\s\"'`$\\<>{}|^]+", url):
-        raise UsageError(f"{option} {url[:80]!r}: not an http(s):// or file:// URL", hint="for example --index-url https://pypi.org/simple")
+        raise UsageError(
+            f"{option} {url[:80]!r}: not an http(s):// or file:// URL",
+            hint="for example --index-url https://pypi.org/simple",
+        )
     if "@" in urllib.parse.urlsplit(url).netloc:
-        raise UsageError(f"{option}: the URL carries credentials; envlock never writes credentials into a replay", hint="use a keyring or a netrc file at install time")
+        raise UsageError(
+            f"{option}: the URL carries credentials; envlock never writes credentials into a replay",
+            hint="use a keyring or a netrc file at install time",
+        )
     return url.rstrip("/")
 
 
 class _Resolver:
-    def __init__(self, target: Target, index_url: str, extra_index_urls: Sequence[str], find_links: Sequence[str], timeout: float) -> None:
+    def __init__(
+        self, target: Target, index_url: str, extra_index_urls: Sequence[str], find_links: Sequence[str], timeout: float
+    ) -> None:
         self.target = target
         self.ranks = target_tags(target)
         self.index_url = index_url
@@ -669,11 +681,17 @@ class _Resolver:
             if item.startswith(("http://", "https://")):
                 self.link_pages.append(item)
             else:
-                path = urllib.request.url2pathname(urllib.parse.urlsplit(item).path) if item.startswith("file://") else item
+                path = (
+                    urllib.request.url2pathname(urllib.parse.urlsplit(item).path)
+                    if item.startswith("file://")
+                    else item
+                )
                 if not Path(path).expanduser().is_dir():
                     from envlock.errors import UsageError
 
-                    raise UsageError(f"--find-links {item}: not a directory", hint="pass a directory that holds wheel or sdist files")
+                    raise UsageError(
+                        f"--find-links {item}: not a directory", hint="pass a directory that holds wheel or sdist files"
+                    )
                 self.wheelhouses.append(Wheelhouse(path))
 
     def resolve(self, pkg: m.PythonPackage) -> Pin | VcsRef | Problem:
@@ -705,9 +723,18 @@ class _Resolver:
         # A direct URL may name its archive freely (GitHub's v1.0.tar.gz); only
         # a name that could escape a directory or a requirements line is refused.
         if not _SAFE_FILENAME.fullmatch(filename) or not filename.endswith((".whl", ".tar.gz", ".zip")):
-            return Problem(pkg.name, pkg.version, f"its URL ({url[:120]}) does not end in an archive file name (.whl, .tar.gz, .zip)")
+            return Problem(
+                pkg.name,
+                pkg.version,
+                f"its URL ({url[:120]}) does not end in an archive file name (.whl, .tar.gz, .zip)",
+            )
         if expected is None:
-            return Problem(pkg.name, pkg.version, f"installed from {url or 'a URL'} with no archive hash recorded", fix="reinstall it from a URL with #sha256=... so the file can be checked")
+            return Problem(
+                pkg.name,
+                pkg.version,
+                f"installed from {url or 'a URL'} with no archive hash recorded",
+                fix="reinstall it from a URL with #sha256=... so the file can be checked",
+            )
         if _portable_https(url):
             return Pin(pkg.name, pkg.version, filename, expected, _kind(filename), url=url)
         local = self._wheelhouse_file(filename, expected)
@@ -849,7 +876,9 @@ def resolve_lock(
     from envlock.errors import UsageError
 
     if lock.python is None:
-        raise UsageError("this lock has no Python layer to pin", hint="capture one with `envlock capture`, or import a pip freeze")
+        raise UsageError(
+            "this lock has no Python layer to pin", hint="capture one with `envlock capture`, or import a pip freeze"
+        )
     chosen = target or target_from_lock(lock)
     result = resolve_packages(
         lock.python.packages,
@@ -861,7 +890,9 @@ def resolve_lock(
     )
     if lock.python.version is None or lock.python.platform_tag is None:
         result = records.replace(
-            result, notes=result.notes + (f"the lock does not record its interpreter or platform; files were chosen for {chosen.describe()}",)
+            result,
+            notes=result.notes
+            + (f"the lock does not record its interpreter or platform; files were chosen for {chosen.describe()}",),
         )
     return result
 
@@ -884,6 +915,8 @@ def copy_wheelhouse_files(pins: PinSet, destination: str | os.PathLike) -> dict[
         shutil.copyfile(pin.wheelhouse_file, target)
         if _sha256_of(target) != pin.sha256:
             target.unlink()
-            raise ReplayError(f"{pin.wheelhouse_file} changed after it was pinned (sha256 differs)", hint="resolve again")
+            raise ReplayError(
+                f"{pin.wheelhouse_file} changed after it was pinned (sha256 differs)", hint="resolve again"
+            )
         copied[pin.filename] = pin.filename
     return copied

@@ -72,7 +72,15 @@ def layer_rows(lock: m.Lock) -> list[tuple[str, str]]:
             if value:
                 rows.append((f"CUDA {name}", value))
         for fw in lock.cuda.frameworks:
-            built = ", ".join(x for x in (f"CUDA {fw.cuda}" if fw.cuda else "", f"cuDNN {fw.cudnn}" if fw.cudnn else "", f"ROCm {fw.rocm}" if fw.rocm else "") if x)
+            built = ", ".join(
+                x
+                for x in (
+                    f"CUDA {fw.cuda}" if fw.cuda else "",
+                    f"cuDNN {fw.cudnn}" if fw.cudnn else "",
+                    f"ROCm {fw.rocm}" if fw.rocm else "",
+                )
+                if x
+            )
             rows.append((f"{fw.name} built with", built or "no CUDA"))
         if not lock.cuda.components and not lock.cuda.frameworks:
             rows.append(("CUDA", "none found"))
@@ -91,7 +99,9 @@ def layer_rows(lock: m.Lock) -> list[tuple[str, str]]:
         rows.append(("CPU", UNKNOWN))
     if lock.runtime is not None:
         if lock.runtime.libraries:
-            rows.append(("BLAS/OpenMP", ", ".join(sorted({f"{lib.name} ({lib.package})" for lib in lock.runtime.libraries}))))
+            rows.append(
+                ("BLAS/OpenMP", ", ".join(sorted({f"{lib.name} ({lib.package})" for lib in lock.runtime.libraries})))
+            )
         if lock.runtime.env:
             rows.append(("numerics env", " ".join(f"{k}={v}" for k, v in lock.runtime.env.items())))
     if lock.project is not None and lock.project.commit:

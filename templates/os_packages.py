@@ -153,7 +153,9 @@ def install_exact(install, specs, env, run):
 
 def _run(argv, env):
     try:
-        done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, errors="replace")
+        done = subprocess.run(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
     except OSError as exc:
         return 127, str(exc)
     return done.returncode, done.stdout
@@ -162,7 +164,9 @@ def _run(argv, env):
 def _run_shown(argv, env):
     """Like _run, but each line also goes to the build log as it comes: an install can take minutes."""
     try:
-        child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, errors="replace")
+        child = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, errors="replace"
+        )
     except OSError as exc:
         return 127, str(exc)
     lines = []
@@ -223,9 +227,13 @@ def main(argv):
         counts = {}
         for entry in entries:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        _say("%d packages: %s" % (len(entries), ", ".join("%d %s" % (n, status) for status, n in sorted(counts.items()))))
+        _say(
+            "%d packages: %s" % (len(entries), ", ".join("%d %s" % (n, status) for status, n in sorted(counts.items())))
+        )
         if specs:
-            install = ["apt-get"] + apt_options + ["install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]
+            install = (
+                ["apt-get"] + apt_options + ["install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]
+            )
             _say("installing %d packages" % len(specs))
             ok, out, deps = install_exact(install, specs, env, _run_shown)
             if ok and deps:
@@ -233,11 +241,15 @@ def main(argv):
                 _run(["apt-mark", "auto", "--"] + [pair[0] for pair in deps], env)
             if not ok:
                 # One conflicting pin must not cost the others: retry one by one.
-                report["notes"] = ["installing all packages together failed; each was retried alone: " + out.strip()[-300:]]
+                report["notes"] = [
+                    "installing all packages together failed; each was retried alone: " + out.strip()[-300:]
+                ]
                 for entry in entries:
                     if entry["installed"] is None:
                         continue
-                    ok, one_out, deps = install_exact(install, ["%s=%s" % (entry["name"], entry["installed"])], env, _run)
+                    ok, one_out, deps = install_exact(
+                        install, ["%s=%s" % (entry["name"], entry["installed"])], env, _run
+                    )
                     if ok:
                         if deps:
                             entry["with-dependencies"] = ["%s=%s" % pair for pair in deps]

@@ -19,7 +19,13 @@ SHARED = REPO.parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def run_envlock(*args: str, env: dict | None = None, cwd: str | os.PathLike | None = None, input_text: str | None = None, timeout: float = 300):
+def run_envlock(
+    *args: str,
+    env: dict | None = None,
+    cwd: str | os.PathLike | None = None,
+    input_text: str | None = None,
+    timeout: float = 300,
+):
     """Run the real CLI in a subprocess (``python -m envlock``)."""
     full_env = dict(os.environ)
     if env:

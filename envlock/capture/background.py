@@ -16,7 +16,8 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 
 class Background:
@@ -28,7 +29,9 @@ class Background:
         self._value: Any = None
         self._error: BaseException | None = None
         # A daemon thread: an interrupted capture exits without waiting for git.
-        self._thread: threading.Thread | None = threading.Thread(target=self._work, args=(function, args), name=name, daemon=True)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._work, args=(function, args), name=name, daemon=True
+        )
         self._thread.start()
 
     @classmethod

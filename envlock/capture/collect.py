@@ -23,7 +23,8 @@ from envlock.records import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
     from envlock.capture.background import Background
 

@@ -20,7 +20,7 @@ from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Callable, Iterable
+    from collections.abc import Callable, Iterable
 
 # ISA flags whose presence changes which kernels BLAS (OpenBLAS, MKL, BLIS),
 # oneDNN and the frameworks pick, or changes rounding (FMA contracts a*b+c
@@ -132,7 +132,9 @@ def parse_cpuinfo(text: str, architecture: str | None = None) -> CpuInfo:
     flags = frozenset(flags_text.split())
     problems: list[str] = []
     if len({b.get("flags") or b.get("Features") for b in processors}) > 1:
-        problems.append("cpu: processors report different ISA flags (heterogeneous cores); recorded those of processor 0")
+        problems.append(
+            "cpu: processors report different ISA flags (heterogeneous cores); recorded those of processor 0"
+        )
 
     topology = {(b.get("physical id"), b.get("core id")) for b in processors}
     has_topology = bool(processors) and all(p is not None and c is not None for p, c in topology)
@@ -169,7 +171,9 @@ def recorded_flags(flags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(flags) & RECORDED_FLAGS))
 
 
-def numerics_flag_differences(flags_a: Iterable[str], flags_b: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def numerics_flag_differences(
+    flags_a: Iterable[str], flags_b: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Pure: kernel-choice flags host A has that B lacks (``missing``), and those only B has (``extra``).
 
     Only flags that change which BLAS/oneDNN/MKL kernels run are compared, so
@@ -224,7 +228,9 @@ def _machine() -> str | None:
         return None
 
 
-def collect_cpu(root: str = "/", *, warn: Callable[[str], None], architecture: str | None = None) -> m.CpuSection | None:
+def collect_cpu(
+    root: str = "/", *, warn: Callable[[str], None], architecture: str | None = None
+) -> m.CpuSection | None:
     """The CPU section of the host whose files live under ``root``; ``None`` without ``/proc/cpuinfo``."""
     text = read_cpuinfo(root)
     if text is None:
@@ -236,7 +242,9 @@ def collect_cpu(root: str = "/", *, warn: Callable[[str], None], architecture: s
     physical, sockets = info.physical_cores, info.sockets
     if physical is None:
         physical, sockets = read_topology_from_sysfs(root)
-    return build_cpu_section(info, physical_cores=physical, sockets=sockets, numa_nodes=read_numa_nodes(root), warn=warn)
+    return build_cpu_section(
+        info, physical_cores=physical, sockets=sockets, numa_nodes=read_numa_nodes(root), warn=warn
+    )
 
 
 def build_cpu_section(

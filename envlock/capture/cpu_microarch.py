@@ -26,12 +26,11 @@ Neoverse N1/V1/V2 parts and are recorded as such.
 
 from __future__ import annotations
 
-
 from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Iterable
+    from collections.abc import Iterable
 
 
 @record
@@ -155,7 +154,9 @@ ARM_PARTS: dict[tuple[int, int], str] = {
 }
 
 
-def x86_microarchitecture(vendor: str | None, family: int | None, model: int | None, flags: Iterable[str]) -> str | None:
+def x86_microarchitecture(
+    vendor: str | None, family: int | None, model: int | None, flags: Iterable[str]
+) -> str | None:
     """The most specific table row that matches, else the highest x86-64 level the flags reach."""
     have = frozenset(flags)
     best: X86Row | None = None

@@ -40,7 +40,7 @@ from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Iterable
+    from collections.abc import Iterable
 
     from envlock.capture.collect import CaptureContext
     from envlock.capture.distributions import InstalledDist
@@ -60,7 +60,7 @@ class _Found:
     what: str = ""  # for warnings: which package or toolkit
 
 
-def probe_cuda(ctx: "CaptureContext", system_toolkits: list[_Found] | None = None) -> m.CudaSection:
+def probe_cuda(ctx: CaptureContext, system_toolkits: list[_Found] | None = None) -> m.CudaSection:
     """The CUDA layer; ``system_toolkits`` is ``find_system_toolkits``'s answer when it was found earlier."""
     found: list[_Found] = []
     found.extend(find_system_toolkits(os.environ) if system_toolkits is None else system_toolkits)
@@ -118,7 +118,9 @@ def toolkit_roots(environ) -> list[str]:
         if value:
             candidates.extend(part for part in value.split(os.pathsep) if part)
     candidates.append("/usr/local/cuda")
-    candidates.extend(sorted(os.path.join("/usr/local", name) for name in _list_dir("/usr/local") if name.startswith("cuda-")))
+    candidates.extend(
+        sorted(os.path.join("/usr/local", name) for name in _list_dir("/usr/local") if name.startswith("cuda-"))
+    )
     for directory in environ.get("PATH", "").split(os.pathsep):
         if directory and os.path.isfile(os.path.join(directory, "nvcc")):
             nvcc = os.path.realpath(os.path.join(directory, "nvcc"))
@@ -152,7 +154,10 @@ def _looks_like_toolkit(root: str) -> bool:
     # bin/nvcc alone is not enough: /usr/local/bin/nvcc can be a wrapper script
     # (it is on this machine), which would make /usr/local look like a toolkit.
     return (
-        (os.path.isfile(os.path.join(root, "bin", "nvcc")) and os.path.isfile(os.path.join(root, "include", "cuda_runtime.h")))
+        (
+            os.path.isfile(os.path.join(root, "bin", "nvcc"))
+            and os.path.isfile(os.path.join(root, "include", "cuda_runtime.h"))
+        )
         or os.path.isfile(os.path.join(root, "version.json"))
         or os.path.isfile(os.path.join(root, "version.txt"))
         or bool(_toolkit_libraries(_toolkit_library_listing(root), "cudart"))
@@ -186,7 +191,7 @@ def _toolkit_libraries(listing: list[tuple[str, list[str]]], kind: str) -> list[
 
 def _is_soname(file_name: str, prefix: str) -> bool:
     """``libcudnn.so.9`` for prefix ``libcudnn.so.``; not ``libcudnn.so.9.1.0`` nor ``libcudnn_ops.so.9``."""
-    return file_name.startswith(prefix) and file_name[len(prefix):].isdigit()
+    return file_name.startswith(prefix) and file_name[len(prefix) :].isdigit()
 
 
 def read_text(path: str) -> str | None:
@@ -303,7 +308,7 @@ def parse_pip_component(normalized_name: str) -> str | None:
     return _PIP_COMPONENTS.get(base, base)
 
 
-def find_pip_components(dists: Iterable["InstalledDist"]) -> list[_Found]:
+def find_pip_components(dists: Iterable[InstalledDist]) -> list[_Found]:
     found = []
     for dist in dists:
         name = parse_pip_component(dist.normalized_name)
@@ -377,7 +382,8 @@ def find_conda_components(prefix: str | os.PathLike) -> list[_Found]:
         if name in cuda_libs.LIBRARY_PREFIXES:
             lib_dir = os.path.join(prefix, "lib")
             candidates = sorted(
-                os.path.join(lib_dir, file_name) for file_name in _list_dir(lib_dir)
+                os.path.join(lib_dir, file_name)
+                for file_name in _list_dir(lib_dir)
                 if _is_soname(file_name, cuda_libs.LIBRARY_PREFIXES[name])
             )
             library = candidates[0] if candidates else None
@@ -388,7 +394,14 @@ def find_conda_components(prefix: str | os.PathLike) -> list[_Found]:
 
 # --- framework builds ----------------------------------------------------------------------------
 
-_TENSORFLOW_DISTS = ("tensorflow", "tensorflow-gpu", "tensorflow-cpu", "tensorflow-intel", "tf-nightly", "tensorflow-cpu-aws")
+_TENSORFLOW_DISTS = (
+    "tensorflow",
+    "tensorflow-gpu",
+    "tensorflow-cpu",
+    "tensorflow-intel",
+    "tf-nightly",
+    "tensorflow-cpu-aws",
+)
 
 
 def parse_torch_version_py(text: str) -> dict[str, str | None]:
@@ -410,7 +423,9 @@ _torch_version_line = compiled_on_first_use(
 
 def parse_cudnn_pin(metadata: str) -> str | None:
     """The exact cuDNN wheel a CUDA torch build requires (``Requires-Dist: nvidia-cudnn-cu12==9.10.2.21; ...``)."""
-    match = re.search(r"^Requires-Dist:\s*nvidia[-_]cudnn[-_]cu[0-9]+\s*==\s*([0-9][0-9.]*)", metadata, re.MULTILINE | re.IGNORECASE)
+    match = re.search(
+        r"^Requires-Dist:\s*nvidia[-_]cudnn[-_]cu[0-9]+\s*==\s*([0-9][0-9.]*)", metadata, re.MULTILINE | re.IGNORECASE
+    )
     return match.group(1) if match else None
 
 
@@ -443,7 +458,9 @@ def parse_tensorflow_build_info(text: str) -> dict[str, object]:
                 info.update(data)
             elif isinstance(data, list):
                 info.update(pair for pair in data if isinstance(pair, tuple) and len(pair) == 2)
-        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == "build_info":
+        elif (
+            isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == "build_info"
+        ):
             try:
                 key, item = ast.literal_eval(target.slice), ast.literal_eval(value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -473,7 +490,7 @@ def parse_jaxlib_local_label(version: str) -> tuple[str | None, str | None]:
     return match.group(1), cudnn
 
 
-def find_frameworks(dists: Iterable["InstalledDist"]) -> tuple[list[m.FrameworkBuild], list[_Found]]:
+def find_frameworks(dists: Iterable[InstalledDist]) -> tuple[list[m.FrameworkBuild], list[_Found]]:
     by_name = {dist.normalized_name: dist for dist in dists}
     builds: list[m.FrameworkBuild] = []
     libraries: list[_Found] = []
@@ -499,7 +516,7 @@ def _clean_version(value: str | None) -> str | None:
     return value if chk.version(value) is None else None
 
 
-def _torch_build(dist: "InstalledDist") -> tuple[m.FrameworkBuild, list[_Found]]:
+def _torch_build(dist: InstalledDist) -> tuple[m.FrameworkBuild, list[_Found]]:
     text = read_text(os.path.join(dist.site_dir, "torch", "version.py")) or ""
     values = parse_torch_version_py(text)
     metadata = read_text(os.path.join(dist.path, "METADATA")) or ""
@@ -527,7 +544,7 @@ def _torch_build(dist: "InstalledDist") -> tuple[m.FrameworkBuild, list[_Found]]
     return build, bundled
 
 
-def _tensorflow_build(dist: "InstalledDist") -> m.FrameworkBuild:
+def _tensorflow_build(dist: InstalledDist) -> m.FrameworkBuild:
     text = read_text(os.path.join(dist.site_dir, "tensorflow", "python", "platform", "build_info.py")) or ""
     info = parse_tensorflow_build_info(text)
     is_cuda = info.get("is_cuda_build") is True
@@ -541,7 +558,7 @@ def _tensorflow_build(dist: "InstalledDist") -> m.FrameworkBuild:
     )
 
 
-def _jax_build(jaxlib: "InstalledDist", by_name: dict) -> m.FrameworkBuild:
+def _jax_build(jaxlib: InstalledDist, by_name: dict) -> m.FrameworkBuild:
     cuda, cudnn = parse_jaxlib_local_label(jaxlib.version)
     if cuda is None:
         # jax >= 0.4.26: CUDA comes as a plugin wheel named for the CUDA major.

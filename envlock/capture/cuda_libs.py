@@ -56,6 +56,7 @@ import json
 import os
 import subprocess
 import sys
+
 from envlock.capture import cache
 from envlock.records import record
 

@@ -112,7 +112,7 @@ def _library_lines(data: bytes) -> list[str]:
             continue  # two suffixes on one line
         last_start = start
         end = data.find(b"\n", hit.end())
-        lines.append(data[start: None if end < 0 else end].decode("utf-8", errors="replace"))
+        lines.append(data[start : None if end < 0 else end].decode("utf-8", errors="replace"))
     return lines
 
 
@@ -206,7 +206,9 @@ def decode_metadata(raw: bytes, truncated: bool = False) -> tuple[str, str | Non
     except UnicodeDecodeError as exc:
         if truncated and exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
             return raw[: exc.start].decode("utf-8", errors="replace"), None
-        return raw.decode("utf-8", errors="replace"), f"not valid UTF-8 (byte {exc.start}); undecodable bytes were replaced"
+        return raw.decode(
+            "utf-8", errors="replace"
+        ), f"not valid UTF-8 (byte {exc.start}); undecodable bytes were replaced"
 
 
 def _read_small(path: str) -> str | None:

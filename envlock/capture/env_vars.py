@@ -10,7 +10,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Mapping
+    from collections.abc import Mapping
 
 # Exact names.  Thread counts decide reduction order in BLAS/OpenMP; the rest
 # switch determinism, TF32, allocator or kernel-choice behaviour.

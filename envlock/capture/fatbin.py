@@ -51,7 +51,7 @@ from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Iterable
+    from collections.abc import Iterable
 
 FATBIN_MAGIC = 0xBA55ED50
 _MAGIC_BYTES = struct.pack("<I", FATBIN_MAGIC)
@@ -158,7 +158,9 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
                 if _has_data(buf, pos, end) and not found_container:
                     warnings.append(f"{label}: no fat-binary header (magic 0x{FATBIN_MAGIC:08X}) at offset {pos}")
                 elif _has_data(buf, pos, end):
-                    warnings.append(f"{label}: {end - pos} unrecognised bytes after the last fat binary at offset {pos}")
+                    warnings.append(
+                        f"{label}: {end - pos} unrecognised bytes after the last fat binary at offset {pos}"
+                    )
                 break
             if _has_data(buf, pos, nxt):
                 warnings.append(f"{label}: skipped {nxt - pos} unrecognised bytes at offset {pos}")
@@ -169,7 +171,9 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
                 pos += 4
                 continue
             found_container = True
-            warnings.append(f"{label}: corrupted fat-binary header at offset {pos} (version {version}, header size {header_size})")
+            warnings.append(
+                f"{label}: corrupted fat-binary header at offset {pos} (version {version}, header size {header_size})"
+            )
             pos += 4
             continue
         found_container = True
@@ -285,7 +289,7 @@ def read_sections(fd: int, file_size: int) -> list[Section]:
     for h in raw_headers:
         name_off = h[0]
         end = names.find(b"\0", name_off)
-        name = names[name_off:end if end >= 0 else len(names)] if name_off < len(names) else b""
+        name = names[name_off : end if end >= 0 else len(names)] if name_off < len(names) else b""
         sections.append(Section(name, h[1], h[2], h[4], h[5]))
     return sections
 
@@ -315,9 +319,13 @@ def read_library_kernels(path: str | os.PathLike) -> LibraryKernels:
         if not targets and any(s.name == SEGMENT_NAME for s in sections):
             # Fat binaries referenced from .nvFatBinSegment but stored in a data section.
             targets = [
-                s for s in sections
-                if s.flags & _SHF_ALLOC and not s.flags & _SHF_EXECINSTR and s.type != _SHT_NOBITS
-                and s.name != SEGMENT_NAME and s.size >= _CONTAINER.size
+                s
+                for s in sections
+                if s.flags & _SHF_ALLOC
+                and not s.flags & _SHF_EXECINSTR
+                and s.type != _SHT_NOBITS
+                and s.name != SEGMENT_NAME
+                and s.size >= _CONTAINER.size
             ]
             return _scan_sections(fd, size, targets, label, search=True)
         return _scan_sections(fd, size, targets, label, search=False)
@@ -441,14 +449,21 @@ class KernelCache:
         if entry is None or len(entry) != 5:
             return None
         try:
-            sass, ptx, warnings, has_fatbin = (tuple(map(str, entry[1])), tuple(map(str, entry[2])),
-                                               tuple(map(str, entry[3])), bool(entry[4]))
+            sass, ptx, warnings, has_fatbin = (
+                tuple(map(str, entry[1])),
+                tuple(map(str, entry[2])),
+                tuple(map(str, entry[3])),
+                bool(entry[4]),
+            )
         except TypeError:
             return None
         return LibraryKernels(sass, ptx, warnings, has_fatbin)
 
     def put(self, path: str, identity: list[int], result: LibraryKernels) -> None:
-        self._store("F" + json.dumps(path), [identity, list(result.sass), list(result.ptx), list(result.warnings), result.has_fatbin])
+        self._store(
+            "F" + json.dumps(path),
+            [identity, list(result.sass), list(result.ptx), list(result.warnings), result.has_fatbin],
+        )
 
     def _site(self, record_path: str) -> dict:
         """The RECORD entries of the site directory holding ``record_path`` (decoded on first use)."""

@@ -206,7 +206,9 @@ def inspect_interpreter_in_background(executable: str | None = None) -> Backgrou
     if executable is None:
         return Background.done(current_interpreter())
     path = _interpreter_path(executable)
-    if os.path.realpath(sys.executable) == os.path.realpath(path) and sys.prefix == os.path.dirname(os.path.dirname(path)):
+    if os.path.realpath(sys.executable) == os.path.realpath(path) and sys.prefix == os.path.dirname(
+        os.path.dirname(path)
+    ):
         return Background.done(current_interpreter())
     # Imported here, not on the thread: a thread that imports waits for the GIL
     # at every file it opens while this thread imports too (measured: the

@@ -34,7 +34,8 @@ from envlock.lockfile import model as m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
     from envlock.capture.collect import CaptureContext
 
@@ -50,7 +51,7 @@ def host_root() -> str:
     return os.environ.get(HOST_ROOT_ENV) or "/"
 
 
-def probe_nvidia(ctx: "CaptureContext") -> m.NvidiaSection:
+def probe_nvidia(ctx: CaptureContext) -> m.NvidiaSection:
     section = probe_nvml(include_private=ctx.include_private, warn=ctx.warn)
     if section is not None:
         return section
@@ -99,7 +100,9 @@ def nvml_library_loadable() -> bool:
     return True
 
 
-def probe_nvml(*, include_private: bool = False, warn: Callable[[str], None] = lambda _m: None) -> m.NvidiaSection | None:
+def probe_nvml(
+    *, include_private: bool = False, warn: Callable[[str], None] = lambda _m: None
+) -> m.NvidiaSection | None:
     """Driver and GPUs from NVML; ``None`` when NVML is unavailable (so the caller falls back)."""
     if not nvml_library_loadable():
         return None
@@ -113,7 +116,9 @@ def probe_nvml(*, include_private: bool = False, warn: Callable[[str], None] = l
     except (pynvml.NVMLError_LibraryNotFound, pynvml.NVMLError_DriverNotLoaded):
         return None
     except pynvml.NVMLError as exc:
-        warn(f"nvidia: nvmlInit failed ({_describe(exc)}); driver version taken from /proc if present, GPUs not recorded")
+        warn(
+            f"nvidia: nvmlInit failed ({_describe(exc)}); driver version taken from /proc if present, GPUs not recorded"
+        )
         return None
     try:
         return _read_host(pynvml, _FieldReader(pynvml, warn), include_private)

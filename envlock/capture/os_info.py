@@ -14,15 +14,15 @@ import os
 import re
 import struct
 
+from envlock.capture.hostfiles import read_host_text
 from envlock.capture.os_packages import collect_os_packages
 from envlock.lockfile import fields as chk
-from envlock.lockfile.fields import compiled_on_first_use
 from envlock.lockfile import model as m
-from envlock.capture.hostfiles import read_host_text
+from envlock.lockfile.fields import compiled_on_first_use
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Callable
+    from collections.abc import Callable
 
 # --- os-release ------------------------------------------------------------------
 
@@ -187,11 +187,11 @@ def read_elf_section(path: str, name: bytes) -> bytes | None:
             is64 = ident[4] == 2
             order = "<" if ident[5] == 1 else ">"
             if is64:
-                shoff, = struct.unpack_from(order + "Q", ident, 0x28)
+                (shoff,) = struct.unpack_from(order + "Q", ident, 0x28)
                 shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, 0x3A)
                 entry = order + "IIQQQQIIQQ"
             else:
-                shoff, = struct.unpack_from(order + "I", ident, 0x20)
+                (shoff,) = struct.unpack_from(order + "I", ident, 0x20)
                 shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, 0x2E)
                 entry = order + "IIIIIIIIII"
             if not shoff or shnum == 0 or shnum > 4096 or shstrndx >= shnum or shentsize < struct.calcsize(entry):

@@ -22,7 +22,7 @@ from envlock.lockfile import model as m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Callable
+    from collections.abc import Callable
 
 # (name: str, version: str, architecture: str | None, manual: bool | None).
 # collections.namedtuple, not typing.NamedTuple: the same class without importing typing.
@@ -30,6 +30,7 @@ RawPackage = namedtuple("RawPackage", "name version architecture manual")
 
 
 # --- dpkg --------------------------------------------------------------------
+
 
 def _field(stanza: str, tag: str) -> str | None:
     """The value of a top-level field of a deb822 stanza; ``tag`` is ``"\nName:"``.
@@ -180,7 +181,9 @@ def to_os_packages(raw: list[RawPackage], warn: Callable[[str], None]) -> tuple[
             shown = pkg.name if len(pkg.name) <= 60 else pkg.name[:57] + "..."
             warn(f"os: package {shown!r} skipped: {problem}")
             continue
-        packages.append(m.OsPackage(name=pkg.name, version=pkg.version, architecture=pkg.architecture, manual=pkg.manual))
+        packages.append(
+            m.OsPackage(name=pkg.name, version=pkg.version, architecture=pkg.architecture, manual=pkg.manual)
+        )
     packages.sort(key=lambda p: (p.name, p.architecture or "", p.version))
     return tuple(packages)
 
@@ -267,13 +270,17 @@ def collect_os_packages(root: str = "/", *, warn: Callable[[str], None]) -> tupl
 
     manager, packages = _read_os_packages(root, keep)
     if manager in ("dpkg", "apk"):  # rpm's answer comes from `rpm -qa`, not from files with an identity
-        cache.save_json(_CACHE_FILE, {
-            "format": _CACHE_FORMAT,
-            "identity": identity,
-            "manager": manager,
-            "packages": [[p.name, p.version, p.architecture, p.manual] for p in packages],
-            "warnings": warnings,
-        }, separators=(",", ":"))
+        cache.save_json(
+            _CACHE_FILE,
+            {
+                "format": _CACHE_FORMAT,
+                "identity": identity,
+                "manager": manager,
+                "packages": [[p.name, p.version, p.architecture, p.manual] for p in packages],
+                "warnings": warnings,
+            },
+            separators=(",", ":"),
+        )
     return manager, packages
 
 
@@ -281,7 +288,9 @@ def _read_os_packages(root: str, warn: Callable[[str], None]) -> tuple[str | Non
     status = read_dpkg_status(root)
     if status is not None:
         extended = read_apt_extended_states(root)
-        raw = merge_dpkg(parse_dpkg_status(status), parse_apt_extended_states(extended) if extended is not None else None)
+        raw = merge_dpkg(
+            parse_dpkg_status(status), parse_apt_extended_states(extended) if extended is not None else None
+        )
         return "dpkg", to_os_packages(raw, warn)
     apk = read_apk_installed(root)
     if apk is not None:
@@ -329,8 +338,12 @@ def _cached_os_packages(identity: list) -> tuple[str, tuple[m.OsPackage, ...], l
     OsPackage = m.OsPackage
     for row in rows:
         if not (
-            type(row) is list and len(row) == 4 and type(row[0]) is str and type(row[1]) is str
-            and (row[2] is None or type(row[2]) is str) and (row[3] is None or type(row[3]) is bool)
+            type(row) is list
+            and len(row) == 4
+            and type(row[0]) is str
+            and type(row[1]) is str
+            and (row[2] is None or type(row[2]) is str)
+            and (row[3] is None or type(row[3]) is bool)
         ):
             return None
         packages.append(OsPackage(name=row[0], version=row[1], architecture=row[2], manual=row[3]))

@@ -26,7 +26,8 @@ from envlock.lockfile import model as m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 # --- tags (pure) ------------------------------------------------------------------
 
@@ -179,7 +180,9 @@ def _version_for_lock(where: str, version: str, warn: Callable[[str], None]) -> 
     return None
 
 
-def package_from_dist(dist: InstalledDist, warn: Callable[[str], None], installer: str | None = None) -> m.PythonPackage | None:
+def package_from_dist(
+    dist: InstalledDist, warn: Callable[[str], None], installer: str | None = None
+) -> m.PythonPackage | None:
     """One distribution as a lock record (``None`` when not even its name can be recorded).
 
     ``installer`` overrides the INSTALLER file (a conda package too old to

@@ -28,7 +28,8 @@ from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Any, Iterable
+    from collections.abc import Iterable
+    from typing import Any
 
 # (substring of the lower-case file name, kind, library name, preference).
 # The first pattern that matches wins, so scipy_openblas is tried before
@@ -149,7 +150,14 @@ def _libraries_in(directory: str, package: str, version: str | None = None) -> I
         found = classify_library(entry)
         if found:
             kind, name, preference = found
-            yield FoundLibrary(package, kind, name, os.path.join(directory, entry), version or version_from_file_name(entry), preference)
+            yield FoundLibrary(
+                package,
+                kind,
+                name,
+                os.path.join(directory, entry),
+                version or version_from_file_name(entry),
+                preference,
+            )
 
 
 def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[FoundLibrary]:
@@ -161,7 +169,9 @@ def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[F
         for entry in _list_dir(site_dir):
             if entry.endswith(".libs"):  # auditwheel / delvewheel: <dist>.libs
                 stem = entry[: -len(".libs")]
-                found.extend(_libraries_in(os.path.join(site_dir, entry), canonical_name(_IMPORT_NAMES.get(stem, stem))))
+                found.extend(
+                    _libraries_in(os.path.join(site_dir, entry), canonical_name(_IMPORT_NAMES.get(stem, stem)))
+                )
             elif "." not in entry and entry != "__pycache__":
                 owner = canonical_name(_IMPORT_NAMES.get(entry, entry))
                 for hidden in (".libs", ".dylibs"):  # old auditwheel; delocate on macOS
@@ -229,7 +239,16 @@ def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
             classified = classify_library(rel[slash + 1 :])
             if classified:
                 kind, lib, preference = classified
-                found.append(FoundLibrary(name, kind, lib, pure_path_text(os.path.join(base, rel)), version if isinstance(version, str) else None, preference))
+                found.append(
+                    FoundLibrary(
+                        name,
+                        kind,
+                        lib,
+                        pure_path_text(os.path.join(base, rel)),
+                        version if isinstance(version, str) else None,
+                        preference,
+                    )
+                )
     return found
 
 
@@ -239,7 +258,10 @@ def _representatives(found: list[FoundLibrary]) -> list[FoundLibrary]:
     for lib in found:
         key = (lib.package, lib.name)
         current = best.get(key)
-        if current is None or (lib.preference, os.path.basename(lib.path)) < (current.preference, os.path.basename(current.path)):
+        if current is None or (lib.preference, os.path.basename(lib.path)) < (
+            current.preference,
+            os.path.basename(current.path),
+        ):
             best[key] = lib
     return list(best.values())
 

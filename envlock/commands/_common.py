@@ -6,7 +6,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: capture imports this module and never reads a lock
-    from typing import Callable
+    from collections.abc import Callable
 
     from envlock.lockfile.io import LoadedLock
 

@@ -13,11 +13,21 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", default="envlock.lock", help="where to write the lock (default: envlock.lock; '-' for stdout)")
-    parser.add_argument("--python", metavar="PATH", help="capture this interpreter's environment (a venv or conda env) instead of envlock's own")
+    parser.add_argument(
+        "-o", "--output", default="envlock.lock", help="where to write the lock (default: envlock.lock; '-' for stdout)"
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="capture this interpreter's environment (a venv or conda env) instead of envlock's own",
+    )
     parser.add_argument("--json", action="store_true", help="print the lock as JSON instead of writing TOML")
-    parser.add_argument("--include-private", action="store_true", help="also record GPU UUIDs and serial numbers (off by default)")
-    parser.add_argument("--project", metavar="DIR", default=".", help="the project whose git state is recorded (default: .)")
+    parser.add_argument(
+        "--include-private", action="store_true", help="also record GPU UUIDs and serial numbers (off by default)"
+    )
+    parser.add_argument(
+        "--project", metavar="DIR", default=".", help="the project whose git state is recorded (default: .)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 

@@ -15,7 +15,11 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("lock", nargs="?", default="envlock.lock", help="the lockfile (default: envlock.lock)")
-    parser.add_argument("--python", metavar="PATH", help="check this interpreter's environment (a venv or conda env) instead of envlock's own")
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="check this interpreter's environment (a venv or conda env) instead of envlock's own",
+    )
     parser.add_argument(
         "--layers",
         metavar="LIST",

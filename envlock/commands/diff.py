@@ -202,7 +202,11 @@ def nway_text(report) -> str:
             continue
         reference = layer.groups[0]
         outliers = sum(len(g.members) for g in layer.groups[1:])
-        note = "identical" if layer.uniform else f"{outliers} outlier{'s' if outliers != 1 else ''} in {len(layer.groups) - 1} group{'s' if len(layer.groups) != 2 else ''}"
+        note = (
+            "identical"
+            if layer.uniform
+            else f"{outliers} outlier{'s' if outliers != 1 else ''} in {len(layer.groups) - 1} group{'s' if len(layer.groups) != 2 else ''}"
+        )
         if layer.unknown:
             note += f"; unknown in {len(layer.unknown)}"
         rows.append((layer.section, len(layer.groups), f"{len(reference.members)}/{known}", note))
@@ -212,12 +216,18 @@ def nway_text(report) -> str:
             continue
         reference = layer.groups[0]
         lines.append("")
-        lines.append(f"[{layer.section}] majority: {len(reference.members)} lock{'s' if len(reference.members) != 1 else ''} ({_members(reference.members, 4)})")
+        lines.append(
+            f"[{layer.section}] majority: {len(reference.members)} lock{'s' if len(reference.members) != 1 else ''} ({_members(reference.members, 4)})"
+        )
         for group in layer.groups[1:]:
             found = real_findings(group)
-            lines.append(f"  {len(group.members)} differ{'s' if len(group.members) == 1 else ''}: {_members(group.members)}")
+            lines.append(
+                f"  {len(group.members)} differ{'s' if len(group.members) == 1 else ''}: {_members(group.members)}"
+            )
             for f in found[:MAX_FINDINGS_PER_GROUP]:
-                lines.append(f"    {f.severity:8} {safe(f.path)}: majority {safe(_cell(f, f.locked))}, here {safe(_cell(f, f.actual))}")
+                lines.append(
+                    f"    {f.severity:8} {safe(f.path)}: majority {safe(_cell(f, f.locked))}, here {safe(_cell(f, f.actual))}"
+                )
             if len(found) > MAX_FINDINGS_PER_GROUP:
                 lines.append(f"    ... and {len(found) - MAX_FINDINGS_PER_GROUP} more differences")
             if not found:
@@ -226,7 +236,11 @@ def nway_text(report) -> str:
         ranked = sorted(report.outlier_layers.items(), key=lambda kv: (-len(kv[1]), report.labels.index(kv[0])))
         lines.append("")
         lines.append("most unusual locks:")
-        lines.append(table(("lock", "layers outside the majority"), [(label, ", ".join(layers)) for label, layers in ranked[:20]]))
+        lines.append(
+            table(
+                ("lock", "layers outside the majority"), [(label, ", ".join(layers)) for label, layers in ranked[:20]]
+            )
+        )
         if len(ranked) > 20:
             lines.append(f"... and {len(ranked) - 20} more")
     return "\n".join(lines)
@@ -244,7 +258,9 @@ def nway_markdown(report) -> str:
             rows.append((layer.section, "-", "-", "unknown in all locks"))
             continue
         outliers = sum(len(g.members) for g in layer.groups[1:])
-        rows.append((layer.section, len(layer.groups), f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}", outliers))
+        rows.append(
+            (layer.section, len(layer.groups), f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}", outliers)
+        )
     lines.append(markdown_table(("layer", "groups", "majority", "outliers"), rows))
     for layer in report.layers:
         if layer.uniform:
@@ -253,7 +269,10 @@ def nway_markdown(report) -> str:
         rows = []
         for group in layer.groups[1:]:
             found = real_findings(group)[:MAX_FINDINGS_PER_GROUP]
-            what = "; ".join(f"{f.path}: {_cell(f, f.locked)} → {_cell(f, f.actual)}" for f in found) or "only unknown fields"
+            what = (
+                "; ".join(f"{f.path}: {_cell(f, f.locked)} → {_cell(f, f.actual)}" for f in found)
+                or "only unknown fields"
+            )
             rows.append((_members(group.members), what))
         lines.append(markdown_table(("locks", "differences from the majority"), rows))
     return "\n".join(lines)

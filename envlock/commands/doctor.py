@@ -28,23 +28,39 @@ def run(args: argparse.Namespace) -> int:
     lock = load_lock_reporting(args.lock).lock
     result = run_doctor(lock)
     verdict = (
-        f"this host cannot run {args.lock}" if result.blocked
-        else f"this host can run {args.lock}" + (" (numbers may differ)" if any(f.severity == "numeric" for f in result.findings) else "")
+        f"this host cannot run {args.lock}"
+        if result.blocked
+        else f"this host can run {args.lock}"
+        + (" (numbers may differ)" if any(f.severity == "numeric" for f in result.findings) else "")
     )
     if args.json:
-        sys.stdout.write(report.findings_json(
-            list(result.findings), lock=args.lock, verdict=verdict, blocked=result.blocked,
-        ) + "\n")
+        sys.stdout.write(
+            report.findings_json(
+                list(result.findings),
+                lock=args.lock,
+                verdict=verdict,
+                blocked=result.blocked,
+            )
+            + "\n"
+        )
     elif args.markdown:
         sys.stdout.write(report.findings_markdown(list(result.problems), title=f"envlock doctor: {args.lock}") + "\n\n")
         if result.passed:
-            sys.stdout.write("Checks passed:\n\n" + "\n".join(
-                f"- {report.md_escape(f.path)}: {report.md_escape(f.message)}" for f in result.passed) + "\n\n")
+            sys.stdout.write(
+                "Checks passed:\n\n"
+                + "\n".join(f"- {report.md_escape(f.path)}: {report.md_escape(f.message)}" for f in result.passed)
+                + "\n\n"
+            )
         sys.stdout.write(f"**{report.md_escape(verdict)}**\n")
     else:
-        sys.stdout.write(report.findings_text(list(result.problems), title=f"envlock doctor: {report.safe(args.lock)}") + "\n")
+        sys.stdout.write(
+            report.findings_text(list(result.problems), title=f"envlock doctor: {report.safe(args.lock)}") + "\n"
+        )
         if result.passed:
-            sys.stdout.write("\npassed:\n" + "\n".join(
-                f"  ok  {report.safe(f.path)}: {report.safe(f.message)}" for f in result.passed) + "\n")
+            sys.stdout.write(
+                "\npassed:\n"
+                + "\n".join(f"  ok  {report.safe(f.path)}: {report.safe(f.message)}" for f in result.passed)
+                + "\n"
+            )
         sys.stdout.write(f"\n{report.safe(verdict)}\n")
     return result.exit_code

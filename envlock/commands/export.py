@@ -28,13 +28,29 @@ WHEELS_DIR = "wheels"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", choices=sorted(FORMATS), metavar="FORMAT", help="one of: " + ", ".join(sorted(FORMATS)))
+    parser.add_argument(
+        "format", choices=sorted(FORMATS), metavar="FORMAT", help="one of: " + ", ".join(sorted(FORMATS))
+    )
     parser.add_argument("lock", nargs="?", default="envlock.lock", help="the lockfile (default: envlock.lock)")
     parser.add_argument("-o", "--output", help="the file to write ('-' for stdout; default: the format's usual name)")
-    parser.add_argument("--index-url", default=None, help="the index the Python packages are pinned from (default https://pypi.org/simple)")
-    parser.add_argument("--extra-index-url", action="append", default=[], metavar="URL", help="another index to search (its pins are written as direct URLs)")
     parser.add_argument(
-        "--find-links", action="append", default=[], metavar="DIR", help="a directory of wheels for packages no index serves (copied next to the output)"
+        "--index-url",
+        default=None,
+        help="the index the Python packages are pinned from (default https://pypi.org/simple)",
+    )
+    parser.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index to search (its pins are written as direct URLs)",
+    )
+    parser.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory of wheels for packages no index serves (copied next to the output)",
     )
     parser.add_argument("--base-image", help="apptainer/dockerfile: the base image (default: chosen from the lock)")
     parser.add_argument("--name", default="envlock", help="conda-env: the environment name (default: envlock)")
@@ -58,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     for line in left_out:
         print(f"envlock: not exported: {line}", file=sys.stderr)
     if left_out:
-        print(f"envlock: {len(left_out)} item(s) could not be pinned exactly; {output} was written without them", file=sys.stderr)
+        print(
+            f"envlock: {len(left_out)} item(s) could not be pinned exactly; {output} was written without them",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -104,7 +123,9 @@ def _problems(pins) -> list[str]:
     if pins is None:
         return []
     lines = [f"{p.name} {p.version}: {p.reason}" + (f" (fix: {p.fix})" if p.fix else "") for p in pins.problems]
-    lines += [f"{v.name} {v.version}: from {v.vcs} commit {v.commit}; pip cannot hash-check a VCS checkout" for v in pins.vcs]
+    lines += [
+        f"{v.name} {v.version}: from {v.vcs} commit {v.commit}; pip cannot hash-check a VCS checkout" for v in pins.vcs
+    ]
     for note in pins.notes:
         print(f"envlock: note: {note}", file=sys.stderr)
     for pin in pins.pins:
@@ -131,7 +152,10 @@ def _need_pins(lock, pins):
     from envlock.errors import UsageError
 
     if pins is None:
-        raise UsageError("this lock has no Python packages to export", hint="for a conda-only lock use: envlock export conda-explicit")
+        raise UsageError(
+            "this lock has no Python packages to export",
+            hint="for a conda-only lock use: envlock export conda-explicit",
+        )
     return pins
 
 
@@ -187,7 +211,9 @@ def _export_apptainer(lock, args, output: str, command: str) -> list[str]:
     from envlock.formats.export_requirements import render_requirements
 
     if output == "-":
-        raise UsageError("apptainer export writes the definition and the files it copies: -o must be a file", hint="-o envlock.def")
+        raise UsageError(
+            "apptainer export writes the definition and the files it copies: -o must be a file", hint="-o envlock.def"
+        )
     directory = _out_dir(output)
     stem = os.path.splitext(os.path.basename(output))[0] or "envlock"
     left_out: list[str] = []
@@ -202,7 +228,10 @@ def _export_apptainer(lock, args, output: str, command: str) -> list[str]:
     if pins is not None and pins.pins:
         requirements_name = f"{stem}.requirements.txt"
         _copy_wheels(pins, output)
-        _write(os.path.join(directory, requirements_name), render_requirements(pins, wheelhouse_dir=WHEELS_DIR, command=command))
+        _write(
+            os.path.join(directory, requirements_name),
+            render_requirements(pins, wheelhouse_dir=WHEELS_DIR, command=command),
+        )
     left_out += _problems(pins)
     wheels = WHEELS_DIR if pins is not None and any(p.wheelhouse_file for p in pins.pins) else None
     files = ApptainerFiles(requirements=requirements_name, conda_explicit=explicit_name, wheelhouse=wheels)
@@ -241,7 +270,9 @@ def _export_dockerfile(lock, args, output: str, command: str) -> list[str]:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target)
     except OSError as exc:
-        raise UsageError(f"-o {output}: the build context cannot be written into {directory} ({exc.strerror})") from None
+        raise UsageError(
+            f"-o {output}: the build context cannot be written into {directory} ({exc.strerror})"
+        ) from None
     _write(output, context.dockerfile)
     # The plan's other findings (host layers, OS versions) are the replay's
     # report, shown as notes: the Dockerfile itself is complete without them.

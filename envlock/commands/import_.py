@@ -28,8 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=FORMAT_NAMES, metavar="FORMAT", help="one of: " + ", ".join(FORMAT_NAMES))
     parser.add_argument("file", metavar="FILE", help="the file to read ('-' for standard input)")
     parser.add_argument("-o", "--output", metavar="OUT", help="where to write the lock ('-' for standard output)")
-    parser.add_argument("--json", action="store_true", help="print the lock as JSON on standard output instead of writing TOML")
-    parser.add_argument("--platform", metavar="SUBDIR", help="conda-lock: which platform's packages to import (default: the only one, else linux-64)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the lock as JSON on standard output instead of writing TOML"
+    )
+    parser.add_argument(
+        "--platform",
+        metavar="SUBDIR",
+        help="conda-lock: which platform's packages to import (default: the only one, else linux-64)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 

@@ -19,17 +19,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-t", "--tag", help="name the image (default: envlock-replay:<fingerprint>)")
     parser.add_argument("--base-image", metavar="IMAGE", help="start from this image instead of the matrix's choice")
     parser.add_argument("--network", default="host", help="network for the build's RUN steps (default: host)")
-    parser.add_argument("--ca-cert", metavar="FILE", help="CA bundle of a TLS-intercepting proxy: used during installs, in no layer of the image")
-    parser.add_argument("--index-url", metavar="URL", help="package index to pin from (default: https://pypi.org/simple)")
-    parser.add_argument("--extra-index-url", metavar="URL", action="append", default=[], help="another index to pin from (repeatable)")
-    parser.add_argument("--find-links", metavar="DIR", action="append", default=[], help="a wheelhouse directory; its files are copied into the build context")
+    parser.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="CA bundle of a TLS-intercepting proxy: used during installs, in no layer of the image",
+    )
+    parser.add_argument(
+        "--index-url", metavar="URL", help="package index to pin from (default: https://pypi.org/simple)"
+    )
+    parser.add_argument(
+        "--extra-index-url", metavar="URL", action="append", default=[], help="another index to pin from (repeatable)"
+    )
+    parser.add_argument(
+        "--find-links",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a wheelhouse directory; its files are copied into the build context",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the Dockerfile and build nothing")
-    parser.add_argument("--output-dir", metavar="DIR", help="write the whole build context to DIR (for `docker build DIR`)")
-    parser.add_argument("--into-venv", metavar="DIR", help="no Docker: replay only the Python layer into a new virtualenv at DIR")
-    parser.add_argument("--builder", choices=("auto", "sdk", "buildkit"), default="auto", help="auto: BuildKit through a capable docker CLI, else the SDK's legacy builder")
+    parser.add_argument(
+        "--output-dir", metavar="DIR", help="write the whole build context to DIR (for `docker build DIR`)"
+    )
+    parser.add_argument(
+        "--into-venv", metavar="DIR", help="no Docker: replay only the Python layer into a new virtualenv at DIR"
+    )
+    parser.add_argument(
+        "--builder",
+        choices=("auto", "sdk", "buildkit"),
+        default="auto",
+        help="auto: BuildKit through a capable docker CLI, else the SDK's legacy builder",
+    )
     parser.add_argument("--no-cache", action="store_true", help="build without the engine's cache")
     parser.add_argument("--no-verify", action="store_true", help="build only; do not capture inside the image")
-    parser.add_argument("--allow-sdists", action="store_true", help="allow source distributions (they run code while building)")
+    parser.add_argument(
+        "--allow-sdists", action="store_true", help="allow source distributions (they run code while building)"
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
@@ -101,7 +126,9 @@ def format_outcome(lock, outcome, fmt: str) -> str:
     }
     if outcome.builder and fmt != "json":
         notes.insert(0, f"builder: {outcome.builder.reason}")
-    return format_report(title=title, layers=layers, findings=findings, host_rows=host_rows, notes=notes, fmt=fmt, extra=extra)
+    return format_report(
+        title=title, layers=layers, findings=findings, host_rows=host_rows, notes=notes, fmt=fmt, extra=extra
+    )
 
 
 def _into_venv(lock, args, fmt: str) -> int:

@@ -18,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from envlock import summary
     from envlock.commands._common import load_lock_reporting
     from envlock.lockfile import codec
-    from envlock import summary
 
     lock = load_lock_reporting(args.lock).lock
     if args.json:

@@ -15,7 +15,11 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="the image (name:tag or id)")
     parser.add_argument("lock", nargs="?", help="the lockfile (default: the one stored in the image by envlock replay)")
-    parser.add_argument("--python", default="python", help="the interpreter inside the image whose environment is compared (default: python on the image's PATH)")
+    parser.add_argument(
+        "--python",
+        default="python",
+        help="the interpreter inside the image whose environment is compared (default: python on the image's PATH)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")

@@ -176,7 +176,9 @@ def gpu_models() -> tuple[GpuModel, ...]:
     for r in read_rows("compute_capabilities.csv"):
         cc = cc_tuple(r["compute_capability"])
         assert cc is not None, r
-        rows.append(GpuModel(r["gpu"], cc, r["architecture"], cuda_major_minor(r["first_cuda"]), r["segment"], r["source"]))
+        rows.append(
+            GpuModel(r["gpu"], cc, r["architecture"], cuda_major_minor(r["first_cuda"]), r["segment"], r["source"])
+        )
     return tuple(rows)
 
 
@@ -186,7 +188,9 @@ def arch_changes() -> tuple[ArchChange, ...]:
     for r in read_rows("dropped_architectures.csv"):
         cuda = cuda_major_minor(r["cuda"])
         assert cuda is not None, r
-        rows.append(ArchChange(cuda, r["status"], tuple(r["compute_capabilities"].split()), r["architecture"], r["source"]))
+        rows.append(
+            ArchChange(cuda, r["status"], tuple(r["compute_capabilities"].split()), r["architecture"], r["source"])
+        )
     return tuple(rows)
 
 

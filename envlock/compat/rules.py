@@ -129,8 +129,11 @@ def _runtime_origins(lock: m.Lock) -> dict[tuple[int, int], dict[str, bool]]:
             add(data.cuda_major_minor(fw.cuda), f"{fw.name} {fw.version}")
         for comp in lock.cuda.components:
             if comp.name.lower() in _RUNTIME_COMPONENTS:
-                add(data.cuda_major_minor(comp.version), f"{comp.name} {comp.version} ({comp.source})",
-                    comp.source == "system")
+                add(
+                    data.cuda_major_minor(comp.version),
+                    f"{comp.name} {comp.version} ({comp.source})",
+                    comp.source == "system",
+                )
     if lock.python is not None:
         for pkg in lock.python.packages:
             add(cuda_from_local_label(pkg.version), f"{pkg.name} {pkg.version}")
@@ -213,8 +216,15 @@ def _gpu_label(gpu: HostGpu) -> str:
 class _Context:
     """What the rules share while judging one pair of locks (a plain class: cheaper to import than a dataclass)."""
 
-    def __init__(self, a: m.Lock, b: m.Lock, include_passed: bool, platform: str,
-                 runtimes: dict[tuple[int, int], list[str]], kernels: list[PackageKernels]) -> None:
+    def __init__(
+        self,
+        a: m.Lock,
+        b: m.Lock,
+        include_passed: bool,
+        platform: str,
+        runtimes: dict[tuple[int, int], list[str]],
+        kernels: list[PackageKernels],
+    ) -> None:
         self.a, self.b = a, b
         self.include_passed = include_passed
         self.platform = platform
@@ -244,9 +254,7 @@ def host_findings(lock_a: m.Lock, lock_b: m.Lock, *, include_passed: bool = Fals
     ``include_passed`` every check that passed is reported too (status
     ``exact``), which is what ``envlock doctor`` shows.
     """
-    ctx = _Context(
-        lock_a, lock_b, include_passed, _platform(lock_b), cuda_runtimes(lock_a), package_kernels(lock_a)
-    )
+    ctx = _Context(lock_a, lock_b, include_passed, _platform(lock_b), cuda_runtimes(lock_a), package_kernels(lock_a))
     gpus_present = _driver_rules(ctx)
     if gpus_present:
         _kernel_rules(ctx)
@@ -272,9 +280,18 @@ def _driver_rules(ctx: _Context) -> bool:
     locked_gpus = ", ".join(_gpu_label(g) for g in a_gpus) or None
     if nv is None:
         if needs_cuda:
-            ctx.add(Finding("driver", "nvidia", INFO, "the NVIDIA driver and GPUs of this host are unknown",
-                            why=f"the lock needs {_needs_text(ctx)}; nothing was recorded about this host's driver",
-                            locked=locked_gpus, status=UNKNOWN, rank=10))
+            ctx.add(
+                Finding(
+                    "driver",
+                    "nvidia",
+                    INFO,
+                    "the NVIDIA driver and GPUs of this host are unknown",
+                    why=f"the lock needs {_needs_text(ctx)}; nothing was recorded about this host's driver",
+                    locked=locked_gpus,
+                    status=UNKNOWN,
+                    rank=10,
+                )
+            )
         return False
     b_gpus = host_gpus(ctx.b)
     if not nv.driver_present or not b_gpus:
@@ -282,23 +299,52 @@ def _driver_rules(ctx: _Context) -> bool:
         if needs_cuda and a_nv is not None and not a_gpus:
             # The lock was captured on a host without a GPU too: its software
             # evidently ran there (CUDA builds run CPU code paths), so this is no change.
-            ctx.add(Finding("gpu", "nvidia.gpus", INFO, f"no NVIDIA GPU here, as on the lock's host; the locked "
-                            f"software ships {_needs_text(ctx)} but was captured without a GPU",
-                            why="only its CPU code paths can have run where it was captured",
-                            locked="none", actual="none", rank=50))
+            ctx.add(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    INFO,
+                    f"no NVIDIA GPU here, as on the lock's host; the locked "
+                    f"software ships {_needs_text(ctx)} but was captured without a GPU",
+                    why="only its CPU code paths can have run where it was captured",
+                    locked="none",
+                    actual="none",
+                    rank=50,
+                )
+            )
         elif needs_cuda:
-            what = "no NVIDIA driver" if not nv.driver_present else f"NVIDIA driver {nv.driver_version or ''} but no GPU".replace("  ", " ")
-            ctx.add(Finding(
-                "gpu", "nvidia.gpus", BLOCKER, f"{what} on this host; the lock needs {_needs_text(ctx)}",
-                why="the locked software runs CUDA kernels; without a GPU and driver it fails at the first CUDA call "
+            what = (
+                "no NVIDIA driver"
+                if not nv.driver_present
+                else f"NVIDIA driver {nv.driver_version or ''} but no GPU".replace("  ", " ")
+            )
+            ctx.add(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    BLOCKER,
+                    f"{what} on this host; the lock needs {_needs_text(ctx)}",
+                    why="the locked software runs CUDA kernels; without a GPU and driver it fails at the first CUDA call "
                     "(or silently falls back to the CPU, with other numbers)",
-                fix="run on a host with an NVIDIA GPU and driver (and, in containers, the NVIDIA container toolkit: "
+                    fix="run on a host with an NVIDIA GPU and driver (and, in containers, the NVIDIA container toolkit: "
                     "docker run --gpus all)",
-                locked=locked_gpus, actual="none", rank=1,
-            ))
+                    locked=locked_gpus,
+                    actual="none",
+                    rank=1,
+                )
+            )
         elif a_gpus:
-            ctx.add(Finding("gpu", "nvidia.gpus", INFO, "this host has no NVIDIA GPU; the lock's host had one, "
-                            "but the locked software does not use CUDA", locked=locked_gpus, actual="none", rank=50))
+            ctx.add(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    INFO,
+                    "this host has no NVIDIA GPU; the lock's host had one, but the locked software does not use CUDA",
+                    locked=locked_gpus,
+                    actual="none",
+                    rank=50,
+                )
+            )
         return False
     driver = nv.driver_version
     driver_cuda = data.cuda_major_minor(nv.cuda_driver_version)
@@ -309,8 +355,9 @@ def _driver_rules(ctx: _Context) -> bool:
     return True
 
 
-def _runtime_rule(ctx: _Context, runtime: tuple[int, int], driver: str | None,
-                  driver_cuda: tuple[int, int] | None, forward_ok: bool) -> None:
+def _runtime_rule(
+    ctx: _Context, runtime: tuple[int, int], driver: str | None, driver_cuda: tuple[int, int] | None, forward_ok: bool
+) -> None:
     rt = data.format_cuda(runtime)
     who = ", ".join(ctx.runtimes[runtime])
     full = data.minimum_driver(runtime, ctx.platform)
@@ -329,25 +376,41 @@ def _runtime_rule(ctx: _Context, runtime: tuple[int, int], driver: str | None,
         ctx.passed("driver", path, f"driver supports the CUDA {rt} runtime ({who})", locked=needs, actual=actual)
         return
     if fully is None:
-        ctx.add(Finding("driver", path, INFO, f"cannot tell whether this driver runs CUDA {rt} ({who})",
-                        why=f"CUDA {rt} needs {needs}; the driver's version could not be read"
-                            + ("" if full else "; this CUDA release is newer than envlock's driver table"),
-                        locked=needs, actual=actual, status=UNKNOWN, rank=20))
+        ctx.add(
+            Finding(
+                "driver",
+                path,
+                INFO,
+                f"cannot tell whether this driver runs CUDA {rt} ({who})",
+                why=f"CUDA {rt} needs {needs}; the driver's version could not be read"
+                + ("" if full else "; this CUDA release is newer than envlock's driver table"),
+                locked=needs,
+                actual=actual,
+                status=UNKNOWN,
+                rank=20,
+            )
+        )
         return
     same_major = driver_cuda is None or driver_cuda[0] == runtime[0]
     minor_ok = floor_driver is not None and same_major and data.driver_at_least(driver, floor_driver)
     if minor_ok:
         ctx.ptx_jit_ok = False
-        ctx.add(Finding(
-            "driver", path, INFO,
-            f"driver {driver} runs CUDA {rt} ({who}) only through minor-version compatibility",
-            why=f"full support needs {needs}; drivers >= {floor_driver} run any CUDA {runtime[0]}.x runtime with a "
+        ctx.add(
+            Finding(
+                "driver",
+                path,
+                INFO,
+                f"driver {driver} runs CUDA {rt} ({who}) only through minor-version compatibility",
+                why=f"full support needs {needs}; drivers >= {floor_driver} run any CUDA {runtime[0]}.x runtime with a "
                 "limited feature set: calls that need a newer driver fail with cudaErrorCallRequiresNewerDriver, "
                 "and PTX from the newer toolkit cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion), so every "
                 "GPU needs SASS in the packages",
-            fix=f"upgrade the driver to >= {full_driver}" if full_driver else "upgrade the driver",
-            locked=needs, actual=actual, rank=15,
-        ))
+                fix=f"upgrade the driver to >= {full_driver}" if full_driver else "upgrade the driver",
+                locked=needs,
+                actual=actual,
+                rank=15,
+            )
+        )
         return
     why = f"CUDA {rt} needs {needs}"
     if floor_driver:
@@ -355,18 +418,41 @@ def _runtime_rule(ctx: _Context, runtime: tuple[int, int], driver: str | None,
     why += f"; {actual} is older, so the runtime fails to initialise (cudaErrorInsufficientDriver)"
     fixes = [f"install NVIDIA driver >= {full_driver or floor_driver or rt}"]
     if forward_ok:
-        fixes.append(f"or, on this data-center GPU, install the cuda-compat-{runtime[0]}-{runtime[1]} package "
-                     "(forward compatibility; only on supported driver branches)")
+        fixes.append(
+            f"or, on this data-center GPU, install the cuda-compat-{runtime[0]}-{runtime[1]} package "
+            "(forward compatibility; only on supported driver branches)"
+        )
     fixes.append("or use a lock built for an older CUDA")
     if runtime in ctx.system_only:
         # Only the lock host's system toolkit has this runtime; no locked package loads it.
-        ctx.add(Finding("driver", path, INFO, f"driver {driver} is too old for the system CUDA {rt} toolkit ({who})",
-                        why=why + "; no locked Python package loads this runtime, but programs built with that "
-                            f"toolkit fail here, and nvidia/cuda:{rt} images refuse to start (cuda>={rt} unsatisfied)",
-                        fix="; ".join(fixes), locked=needs, actual=actual, rank=16))
+        ctx.add(
+            Finding(
+                "driver",
+                path,
+                INFO,
+                f"driver {driver} is too old for the system CUDA {rt} toolkit ({who})",
+                why=why + "; no locked Python package loads this runtime, but programs built with that "
+                f"toolkit fail here, and nvidia/cuda:{rt} images refuse to start (cuda>={rt} unsatisfied)",
+                fix="; ".join(fixes),
+                locked=needs,
+                actual=actual,
+                rank=16,
+            )
+        )
         return
-    ctx.add(Finding("driver", path, BLOCKER, f"driver {driver} is too old for the CUDA {rt} runtime ({who})",
-                    why=why, fix="; ".join(fixes), locked=needs, actual=actual, rank=2))
+    ctx.add(
+        Finding(
+            "driver",
+            path,
+            BLOCKER,
+            f"driver {driver} is too old for the CUDA {rt} runtime ({who})",
+            why=why,
+            fix="; ".join(fixes),
+            locked=needs,
+            actual=actual,
+            rank=2,
+        )
+    )
 
 
 def _kernel_rules(ctx: _Context) -> None:
@@ -374,8 +460,16 @@ def _kernel_rules(ctx: _Context) -> None:
     b_gpus = [g for g in host_gpus(ctx.b) if g.cc is not None]
     for gpu in host_gpus(ctx.b):
         if gpu.cc is None:
-            ctx.add(Finding("gpu", "nvidia.gpus", INFO, f"compute capability of {gpu.name} is unknown; "
-                            "kernel coverage not checked", status=UNKNOWN, rank=30))
+            ctx.add(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    INFO,
+                    f"compute capability of {gpu.name} is unknown; kernel coverage not checked",
+                    status=UNKNOWN,
+                    rank=30,
+                )
+            )
     for gpu in b_gpus:
         assert gpu.cc is not None
         for pkg in ctx.kernels:
@@ -395,25 +489,47 @@ def _package_kernel_rule(ctx: _Context, gpu: HostGpu, pkg: PackageKernels) -> No
         ctx.passed("gpu", path, f"{pkg.name} has SASS for {gpu.name} ({sm})", locked=archs, actual=sm)
         return
     if coverage == "ptx" and ctx.ptx_jit_ok:
-        ctx.add(Finding(
-            "gpu", path, INFO, f"{pkg.name} runs on {gpu.name} ({sm}) only through PTX JIT compilation",
-            why=f"{pkg.name} {pkg.version} carries {archs}{source}; the driver compiles the PTX at first launch "
+        ctx.add(
+            Finding(
+                "gpu",
+                path,
+                INFO,
+                f"{pkg.name} runs on {gpu.name} ({sm}) only through PTX JIT compilation",
+                why=f"{pkg.name} {pkg.version} carries {archs}{source}; the driver compiles the PTX at first launch "
                 "(slow start, cached in ~/.nv/ComputeCache) with its own compiler, so the machine code is not "
                 "the one a SASS build would run",
-            locked=archs, actual=sm, rank=40,
-        ))
+                locked=archs,
+                actual=sm,
+                rank=40,
+            )
+        )
         return
     if coverage == "ptx":
-        why = (f"{pkg.name} {pkg.version} carries {archs}{source}; only PTX matches {sm}, and a driver in "
-               "minor-version compatibility cannot JIT-compile PTX from a newer toolkit (cudaErrorUnsupportedPtxVersion)")
+        why = (
+            f"{pkg.name} {pkg.version} carries {archs}{source}; only PTX matches {sm}, and a driver in "
+            "minor-version compatibility cannot JIT-compile PTX from a newer toolkit (cudaErrorUnsupportedPtxVersion)"
+        )
         fix = "upgrade the driver to fully support the locked CUDA runtime, or use a build with SASS for " + sm
     else:
-        why = (f"{pkg.name} {pkg.version} carries {archs}{source}; SASS runs only within its compute-capability "
-               f"major (X.y on X.z, z >= y) and PTX only on the same or newer GPUs, so {gpu.name} gets "
-               "'no kernel image is available for execution on the device'")
+        why = (
+            f"{pkg.name} {pkg.version} carries {archs}{source}; SASS runs only within its compute-capability "
+            f"major (X.y on X.z, z >= y) and PTX only on the same or newer GPUs, so {gpu.name} gets "
+            "'no kernel image is available for execution on the device'"
+        )
         fix = _kernel_fix(pkg, gpu.cc)
-    ctx.add(Finding("gpu", path, BLOCKER, f"{pkg.name} has no kernels for {_gpu_label(gpu)}",
-                    why=why, fix=fix, locked=archs, actual=sm, rank=3))
+    ctx.add(
+        Finding(
+            "gpu",
+            path,
+            BLOCKER,
+            f"{pkg.name} has no kernels for {_gpu_label(gpu)}",
+            why=why,
+            fix=fix,
+            locked=archs,
+            actual=sm,
+            rank=3,
+        )
+    )
 
 
 def _kernel_fix(pkg: PackageKernels, cc: tuple[int, int]) -> str:
@@ -433,31 +549,53 @@ def _toolkit_support_rule(ctx: _Context, gpu: HostGpu) -> None:
         rt = data.format_cuda(runtime)
         dropped = data.unsupported_by_cuda(runtime, gpu.cc)
         if dropped is not None:
-            when = f"removed in CUDA {data.format_cuda(dropped.cuda)}" if dropped.status == "removed" else \
-                f"last supported by CUDA {data.format_cuda(dropped.cuda)}"
-            ctx.add(Finding(
-                "cuda", f"cuda.runtime[{rt}]", INFO if runtime in ctx.system_only else BLOCKER,
-                f"CUDA {rt} ({', '.join(who)}) does not support {_gpu_label(gpu)}",
-                why=f"{dropped.architecture} GPUs (compute capability {' '.join(dropped.patterns)}) were {when} "
+            when = (
+                f"removed in CUDA {data.format_cuda(dropped.cuda)}"
+                if dropped.status == "removed"
+                else f"last supported by CUDA {data.format_cuda(dropped.cuda)}"
+            )
+            ctx.add(
+                Finding(
+                    "cuda",
+                    f"cuda.runtime[{rt}]",
+                    INFO if runtime in ctx.system_only else BLOCKER,
+                    f"CUDA {rt} ({', '.join(who)}) does not support {_gpu_label(gpu)}",
+                    why=f"{dropped.architecture} GPUs (compute capability {' '.join(dropped.patterns)}) were {when} "
                     f"({dropped.source}); the toolkit's libraries carry no kernels for them",
-                fix=f"use a lock built with a CUDA release that still supports compute capability {_cc_text(gpu.cc)}, "
+                    fix=f"use a lock built with a CUDA release that still supports compute capability {_cc_text(gpu.cc)}, "
                     "or a newer GPU",
-                locked=f"CUDA {rt}", actual=f"sm_{gpu.cc[0]}{gpu.cc[1]}", rank=4,
-            ))
+                    locked=f"CUDA {rt}",
+                    actual=f"sm_{gpu.cc[0]}{gpu.cc[1]}",
+                    rank=4,
+                )
+            )
             continue
         deprecated = data.deprecated_in_cuda(runtime, gpu.cc)
         if deprecated is not None:
-            ctx.add(Finding("cuda", f"cuda.runtime[{rt}]", INFO,
-                            f"{gpu.name} ({_cc_text(gpu.cc)}) is deprecated in CUDA {rt}",
-                            why=f"{deprecated.architecture} is feature-complete and slated for removal ({deprecated.source}); "
-                                "some wheels built for this CUDA already omit its kernels",
-                            rank=60))
+            ctx.add(
+                Finding(
+                    "cuda",
+                    f"cuda.runtime[{rt}]",
+                    INFO,
+                    f"{gpu.name} ({_cc_text(gpu.cc)}) is deprecated in CUDA {rt}",
+                    why=f"{deprecated.architecture} is feature-complete and slated for removal ({deprecated.source}); "
+                    "some wheels built for this CUDA already omit its kernels",
+                    rank=60,
+                )
+            )
         model = data.gpu_model(gpu.name)
         if model is not None and model.first_cuda is not None and runtime < model.first_cuda:
-            ctx.add(Finding("cuda", f"cuda.runtime[{rt}]", INFO,
-                            f"CUDA {rt} predates {model.gpu} (first supported in CUDA {data.format_cuda(model.first_cuda)})",
-                            why="its libraries carry no SASS for this GPU; kernels can only come from PTX JIT, "
-                                "if the packages ship PTX", rank=45))
+            ctx.add(
+                Finding(
+                    "cuda",
+                    f"cuda.runtime[{rt}]",
+                    INFO,
+                    f"CUDA {rt} predates {model.gpu} (first supported in CUDA {data.format_cuda(model.first_cuda)})",
+                    why="its libraries carry no SASS for this GPU; kernels can only come from PTX JIT, "
+                    "if the packages ship PTX",
+                    rank=45,
+                )
+            )
 
 
 # Compute capability 8.0 (Ampere) introduced TF32 tensor cores.
@@ -467,13 +605,20 @@ _TF32_FROM = (8, 0)
 def _gpu_comparison_rules(ctx: _Context) -> None:
     a_gpus, b_gpus = host_gpus(ctx.a), host_gpus(ctx.b)
     if not a_gpus and b_gpus and ctx.a.nvidia is not None and (ctx.runtimes or ctx.kernels):
-        ctx.add(Finding(
-            "gpu", "nvidia.gpus", NUMERIC, "this host has GPUs; the lock's host had none",
-            why="the locked software was captured where only its CPU code paths could run; code that picks a GPU "
+        ctx.add(
+            Finding(
+                "gpu",
+                "nvidia.gpus",
+                NUMERIC,
+                "this host has GPUs; the lock's host had none",
+                why="the locked software was captured where only its CPU code paths could run; code that picks a GPU "
                 "when one is present (device='cuda' if available) will compute here with CUDA kernels instead",
-            fix="force the device the results were made with (e.g. CUDA_VISIBLE_DEVICES= for CPU)",
-            locked="none", actual=", ".join(_gpu_label(g) for g in b_gpus), rank=8,
-        ))
+                fix="force the device the results were made with (e.g. CUDA_VISIBLE_DEVICES= for CPU)",
+                locked="none",
+                actual=", ".join(_gpu_label(g) for g in b_gpus),
+                rank=8,
+            )
+        )
         return
     if not a_gpus or not b_gpus:
         return
@@ -484,45 +629,80 @@ def _gpu_comparison_rules(ctx: _Context) -> None:
     a_text = ", ".join(_gpu_label(g) for g in a_gpus)
     b_text = ", ".join(_gpu_label(g) for g in b_gpus)
     if a_ccs != b_ccs:
-        why = ("cuBLAS, cuDNN and the frameworks choose kernels (tile sizes, tensor-core algorithms, split-K "
-               "reductions) per GPU architecture, so the same code sums in another order and gives other "
-               "floating-point results")
+        why = (
+            "cuBLAS, cuDNN and the frameworks choose kernels (tile sizes, tensor-core algorithms, split-K "
+            "reductions) per GPU architecture, so the same code sums in another order and gives other "
+            "floating-point results"
+        )
         known = [cc for cc in a_ccs | b_ccs if cc is not None]
         if known and min(known) < _TF32_FROM <= max(known):
-            why += ("; TF32 tensor cores exist only from compute capability 8.0: there PyTorch runs cuDNN "
-                    "convolutions in TF32 by default (10-bit mantissa), before 8.0 in full FP32")
-        ctx.add(Finding(
-            "gpu", "nvidia.gpus", NUMERIC, "different GPU architecture than the lock's host",
-            why=why,
-            fix="compare results on the locked GPU model; to narrow the gap pin the math: NVIDIA_TF32_OVERRIDE=0, "
+            why += (
+                "; TF32 tensor cores exist only from compute capability 8.0: there PyTorch runs cuDNN "
+                "convolutions in TF32 by default (10-bit mantissa), before 8.0 in full FP32"
+            )
+        ctx.add(
+            Finding(
+                "gpu",
+                "nvidia.gpus",
+                NUMERIC,
+                "different GPU architecture than the lock's host",
+                why=why,
+                fix="compare results on the locked GPU model; to narrow the gap pin the math: NVIDIA_TF32_OVERRIDE=0, "
                 "torch.backends.cudnn.deterministic=True, CUBLAS_WORKSPACE_CONFIG=:4096:8",
-            locked=a_text, actual=b_text, rank=5,
-        ))
+                locked=a_text,
+                actual=b_text,
+                rank=5,
+            )
+        )
     elif {g.name for g in a_gpus} != {g.name for g in b_gpus}:
-        ctx.add(Finding("gpu", "nvidia.gpus", INFO, "different GPU model of the same architecture",
-                        why="same compute capability, so the same kernels exist; SM count and memory size can still "
-                            "steer library heuristics (cuBLAS algorithm choice, batch sizes that fit)",
-                        locked=a_text, actual=b_text, rank=55))
+        ctx.add(
+            Finding(
+                "gpu",
+                "nvidia.gpus",
+                INFO,
+                "different GPU model of the same architecture",
+                why="same compute capability, so the same kernels exist; SM count and memory size can still "
+                "steer library heuristics (cuBLAS algorithm choice, batch sizes that fit)",
+                locked=a_text,
+                actual=b_text,
+                rank=55,
+            )
+        )
     else:
         ctx.passed("gpu", "nvidia.gpus", "same GPU model as the lock's host", locked=a_text, actual=b_text)
     if a_total != b_total:
-        ctx.add(Finding(
-            "gpu", "nvidia.gpus", NUMERIC if max(a_total, b_total) > 1 else INFO,
-            f"{b_total} GPU(s) here, {a_total} on the lock's host",
-            why="multi-GPU runs reduce gradients across devices: another world size changes the reduction order "
+        ctx.add(
+            Finding(
+                "gpu",
+                "nvidia.gpus",
+                NUMERIC if max(a_total, b_total) > 1 else INFO,
+                f"{b_total} GPU(s) here, {a_total} on the lock's host",
+                why="multi-GPU runs reduce gradients across devices: another world size changes the reduction order "
                 "and, unless the global batch is fixed, the per-device batch",
-            fix="run with the locked number of processes/devices (or fix the global batch size)",
-            locked=str(a_total), actual=str(b_total), rank=25,
-        ))
+                fix="run with the locked number of processes/devices (or fix the global batch size)",
+                locked=str(a_total),
+                actual=str(b_total),
+                rank=25,
+            )
+        )
     a_mem = {g.name: g.memory_mib for g in a_gpus}
     for g in b_gpus:
         locked_mem = a_mem.get(g.name)
         if locked_mem is None and len(a_gpus) == 1:
             locked_mem = a_gpus[0].memory_mib
         if locked_mem and g.memory_mib and g.memory_mib < locked_mem:
-            ctx.add(Finding("gpu", "nvidia.gpus", INFO, f"{g.name} has less memory ({g.memory_mib} MiB) than the lock's GPU ({locked_mem} MiB)",
-                            why="batch sizes or models that fit there may run out of memory here",
-                            locked=f"{locked_mem} MiB", actual=f"{g.memory_mib} MiB", rank=70))
+            ctx.add(
+                Finding(
+                    "gpu",
+                    "nvidia.gpus",
+                    INFO,
+                    f"{g.name} has less memory ({g.memory_mib} MiB) than the lock's GPU ({locked_mem} MiB)",
+                    why="batch sizes or models that fit there may run out of memory here",
+                    locked=f"{locked_mem} MiB",
+                    actual=f"{g.memory_mib} MiB",
+                    rank=70,
+                )
+            )
 
 
 # ISA flags whose presence changes which BLAS / oneDNN / MKL kernels run (the
@@ -545,36 +725,94 @@ def _cpu_rules(ctx: _Context) -> None:
     if a is None or b is None:
         return
     if a.architecture and b.architecture and a.architecture != b.architecture:
-        ctx.add(Finding("cpu", "cpu.architecture", BLOCKER, f"CPU architecture {b.architecture} here, {a.architecture} in the lock",
-                        why="compiled wheels and OS packages are built for one instruction set",
-                        fix=f"run on an {a.architecture} host (or rebuild every binary package for {b.architecture})",
-                        locked=a.architecture, actual=b.architecture, rank=1))
+        ctx.add(
+            Finding(
+                "cpu",
+                "cpu.architecture",
+                BLOCKER,
+                f"CPU architecture {b.architecture} here, {a.architecture} in the lock",
+                why="compiled wheels and OS packages are built for one instruction set",
+                fix=f"run on an {a.architecture} host (or rebuild every binary package for {b.architecture})",
+                locked=a.architecture,
+                actual=b.architecture,
+                rank=1,
+            )
+        )
         return
     flags_a = set(a.flags) & KERNEL_CHOICE_FLAGS
     flags_b = set(b.flags) & KERNEL_CHOICE_FLAGS
     missing = sorted(flags_a - flags_b)
     extra = sorted(flags_b - flags_a)
-    pin = ("to get one code path on both hosts pin it: MKL_CBWR=AVX2 (MKL), OPENBLAS_CORETYPE=Haswell (OpenBLAS), "
-           "ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN)")
-    why = ("OpenBLAS, MKL and oneDNN pick kernels by CPU features at run time; other kernels block, vectorise and "
-           "fuse multiply-adds differently, so float results can differ in the last bits")
+    pin = (
+        "to get one code path on both hosts pin it: MKL_CBWR=AVX2 (MKL), OPENBLAS_CORETYPE=Haswell (OpenBLAS), "
+        "ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN)"
+    )
+    why = (
+        "OpenBLAS, MKL and oneDNN pick kernels by CPU features at run time; other kernels block, vectorise and "
+        "fuse multiply-adds differently, so float results can differ in the last bits"
+    )
     if missing:
-        ctx.add(Finding("cpu", "cpu.flags", NUMERIC, "this CPU lacks ISA features the lock's host had: " + " ".join(missing),
-                        why=why + "; a binary compiled to require them would stop with 'illegal instruction'",
-                        fix=pin, locked=" ".join(missing), actual="absent", rank=30))
+        ctx.add(
+            Finding(
+                "cpu",
+                "cpu.flags",
+                NUMERIC,
+                "this CPU lacks ISA features the lock's host had: " + " ".join(missing),
+                why=why + "; a binary compiled to require them would stop with 'illegal instruction'",
+                fix=pin,
+                locked=" ".join(missing),
+                actual="absent",
+                rank=30,
+            )
+        )
     if extra:
-        ctx.add(Finding("cpu", "cpu.flags", NUMERIC, "this CPU has ISA features the lock's host lacked: " + " ".join(extra),
-                        why=why, fix=pin, locked="absent", actual=" ".join(extra), rank=35))
+        ctx.add(
+            Finding(
+                "cpu",
+                "cpu.flags",
+                NUMERIC,
+                "this CPU has ISA features the lock's host lacked: " + " ".join(extra),
+                why=why,
+                fix=pin,
+                locked="absent",
+                actual=" ".join(extra),
+                rank=35,
+            )
+        )
     if not missing and not extra:
         ctx.passed("cpu", "cpu.flags", "same numerics-relevant CPU features as the lock's host")
     if a.vendor and b.vendor and a.vendor != b.vendor:
-        ctx.add(Finding("cpu", "cpu.vendor", NUMERIC, f"CPU vendor {b.vendor} here, {a.vendor} in the lock",
-                        why="MKL takes other code paths on non-Intel CPUs even with the same ISA flags",
-                        fix="MKL_CBWR pins MKL's code path on both hosts", locked=a.vendor, actual=b.vendor, rank=32))
-    elif a.microarchitecture and b.microarchitecture and a.microarchitecture != b.microarchitecture and not (missing or extra):
-        ctx.add(Finding("cpu", "cpu.microarchitecture", INFO, "different CPU microarchitecture, same ISA features",
-                        why="the same kernels run; only thread timing (and so dynamic scheduling) differs",
-                        locked=a.microarchitecture, actual=b.microarchitecture, rank=80))
+        ctx.add(
+            Finding(
+                "cpu",
+                "cpu.vendor",
+                NUMERIC,
+                f"CPU vendor {b.vendor} here, {a.vendor} in the lock",
+                why="MKL takes other code paths on non-Intel CPUs even with the same ISA flags",
+                fix="MKL_CBWR pins MKL's code path on both hosts",
+                locked=a.vendor,
+                actual=b.vendor,
+                rank=32,
+            )
+        )
+    elif (
+        a.microarchitecture
+        and b.microarchitecture
+        and a.microarchitecture != b.microarchitecture
+        and not (missing or extra)
+    ):
+        ctx.add(
+            Finding(
+                "cpu",
+                "cpu.microarchitecture",
+                INFO,
+                "different CPU microarchitecture, same ISA features",
+                why="the same kernels run; only thread timing (and so dynamic scheduling) differs",
+                locked=a.microarchitecture,
+                actual=b.microarchitecture,
+                rank=80,
+            )
+        )
 
 
 _MANYLINUX = re.compile(r"manylinux_([0-9]+)_([0-9]+)_")
@@ -617,18 +855,41 @@ def _glibc_rules(ctx: _Context) -> None:
     host_text = f"{host[0]}.{host[1]}"
     too_new = [(name, need) for name, need in wheel_glibc_requirements(ctx.a) if need > host]
     for name, need in sorted(too_new):
-        ctx.add(Finding("os", f"python.packages[{name}]", BLOCKER,
-                        f"{name}'s wheel needs glibc >= {need[0]}.{need[1]}; this host has {host_text}",
-                        why="manylinux wheels declare the oldest glibc they run on; an older glibc fails to load "
-                            "them ('version GLIBC_2.xx not found')",
-                        fix="use a newer base OS (or container image) for the replay",
-                        locked=f"glibc >= {need[0]}.{need[1]}", actual=host_text, rank=6))
+        ctx.add(
+            Finding(
+                "os",
+                f"python.packages[{name}]",
+                BLOCKER,
+                f"{name}'s wheel needs glibc >= {need[0]}.{need[1]}; this host has {host_text}",
+                why="manylinux wheels declare the oldest glibc they run on; an older glibc fails to load "
+                "them ('version GLIBC_2.xx not found')",
+                fix="use a newer base OS (or container image) for the replay",
+                locked=f"glibc >= {need[0]}.{need[1]}",
+                actual=host_text,
+                rank=6,
+            )
+        )
     a_os = ctx.a.os
     locked = data.cc_tuple(a_os.glibc) if a_os is not None else None
     if locked is not None and host < locked and not too_new:
-        ctx.add(Finding("os", "os.glibc", INFO, f"glibc {host_text} here is older than the lock's host ({locked[0]}.{locked[1]})",
-                        why="wheels resolved on the lock's host may carry manylinux tags up to its glibc; those whose "
-                            "tags are not recorded in the lock could fail to install or load here",
-                        locked=f"{locked[0]}.{locked[1]}", actual=host_text, rank=65))
+        ctx.add(
+            Finding(
+                "os",
+                "os.glibc",
+                INFO,
+                f"glibc {host_text} here is older than the lock's host ({locked[0]}.{locked[1]})",
+                why="wheels resolved on the lock's host may carry manylinux tags up to its glibc; those whose "
+                "tags are not recorded in the lock could fail to install or load here",
+                locked=f"{locked[0]}.{locked[1]}",
+                actual=host_text,
+                rank=65,
+            )
+        )
     elif locked is not None:
-        ctx.passed("os", "os.glibc", "glibc is as new as the lock's host's", locked=f"{locked[0]}.{locked[1]}", actual=host_text)
+        ctx.passed(
+            "os",
+            "os.glibc",
+            "glibc is as new as the lock's host's",
+            locked=f"{locked[0]}.{locked[1]}",
+            actual=host_text,
+        )

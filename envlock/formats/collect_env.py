@@ -67,6 +67,7 @@ SECTION_ENV = "ENV Variables"
 # "Could not collect", "N/A", "No CUDA", "None": collect_env's ways of saying it does not know.
 _NOT_KNOWN = {"could not collect", "n/a", "no cuda", "none", "", "unknown"}
 
+
 @record(frozen=False)
 class LibraryRow:
     kind: str  # "pip" or "conda"
@@ -151,7 +152,12 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
             last_field = attr
             if attr == "gpu_config" and value and value.lower() not in _NOT_KNOWN:
                 report.gpus.append((value, number))
-            if attr == "cudnn" and value and value.lower() not in _NOT_KNOWN and not value.startswith("Probably one of"):
+            if (
+                attr == "cudnn"
+                and value
+                and value.lower() not in _NOT_KNOWN
+                and not value.startswith("Probably one of")
+            ):
                 report.cudnn_files.append((value, number))
             continue
         if line == f"{SECTION_CPU}:" and section != "libraries":
@@ -303,7 +309,11 @@ def _python(report: CollectEnvReport, ctx: ImportContext) -> m.PythonSection | N
             continue
         pkg = checked(
             m.PythonPackage,
-            {"name": canonical_name(row.name) if re.fullmatch(r"[A-Za-z0-9._-]+", row.name) else row.name, "version": row.version, "source": "unknown"},
+            {
+                "name": canonical_name(row.name) if re.fullmatch(r"[A-Za-z0-9._-]+", row.name) else row.name,
+                "version": row.version,
+                "source": "unknown",
+            },
             f"[pip] {shown(row.name)}",
             ctx,
             row.line,
@@ -313,7 +323,9 @@ def _python(report: CollectEnvReport, ctx: ImportContext) -> m.PythonSection | N
     if version is None and not packages:
         return None
     if packages:
-        ctx.warn("python.packages: collect_env lists only the libraries it considers relevant (torch, numpy, ...); other packages are unknown")
+        ctx.warn(
+            "python.packages: collect_env lists only the libraries it considers relevant (torch, numpy, ...); other packages are unknown"
+        )
     return checked(
         m.PythonSection,
         {"version": version, "packages": unique(packages, lambda p: p.name, ctx, "Python package")},
@@ -330,7 +342,11 @@ def _conda(report: CollectEnvReport, ctx: ImportContext) -> m.CondaSection | Non
             continue
         # pip-installed packages as conda sees them ("pypi_0 pypi", "<pip>", "dev_0 <develop>")
         # are already in the [pip] rows; they are not conda packages.
-        if row.channel in ("pypi", "<develop>") or row.build in ("<pip>", "pypi_0") or (row.build or "").startswith("dev_"):
+        if (
+            row.channel in ("pypi", "<develop>")
+            or row.build in ("<pip>", "pypi_0")
+            or (row.build or "").startswith("dev_")
+        ):
             continue
         pkg = checked(
             m.CondaPackage,
@@ -390,7 +406,9 @@ def _os(report: CollectEnvReport, ctx: ImportContext) -> m.OsSection | None:
     platform_text = _known(f.get("python_platform"))
     if platform_text:
         # platform.platform(): "Linux-5.15.0-46-generic-x86_64-with-glibc2.29"
-        found = re.match(r"^Linux-(?P<kernel>.+?)-(?P<arch>x86_64|aarch64|ppc64le|s390x|armv7l|i686)(?:-with-.*)?$", platform_text)
+        found = re.match(
+            r"^Linux-(?P<kernel>.+?)-(?P<arch>x86_64|aarch64|ppc64le|s390x|armv7l|i686)(?:-with-.*)?$", platform_text
+        )
         if found:
             values["kernel"] = found.group("kernel")
             values.setdefault("architecture", found.group("arch"))
@@ -423,7 +441,13 @@ def _cuda(report: CollectEnvReport, ctx: ImportContext) -> m.CudaSection | None:
     components: list[m.CudaComponent] = []
     nvcc = _known(f.get("cuda_runtime"))
     if nvcc:
-        item = checked(m.CudaComponent, {"name": "nvcc", "version": nvcc, "source": "system"}, "CUDA runtime version", ctx, report.field_lines.get("cuda_runtime"))
+        item = checked(
+            m.CudaComponent,
+            {"name": "nvcc", "version": nvcc, "source": "system"},
+            "CUDA runtime version",
+            ctx,
+            report.field_lines.get("cuda_runtime"),
+        )
         if item:
             components.append(item)
     seen_cudnn: set[tuple[str, str]] = set()
@@ -438,13 +462,25 @@ def _cuda(report: CollectEnvReport, ctx: ImportContext) -> m.CudaSection | None:
         if location and re.search(r"libcudnn_[a-z_]+\.so", location) and any(v == version for v, _ in seen_cudnn):
             continue
         seen_cudnn.add((version, location or ""))
-        item = checked(m.CudaComponent, {"name": "cudnn", "version": version, "source": "system", "location": location}, "cuDNN version", ctx, number)
+        item = checked(
+            m.CudaComponent,
+            {"name": "cudnn", "version": version, "source": "system", "location": location},
+            "cuDNN version",
+            ctx,
+            number,
+        )
         if item:
             components.append(item)
     for attr, name in (("hip_runtime", "hip"), ("miopen_runtime", "miopen")):
         value = _known(f.get(attr))
         if value:
-            item = checked(m.CudaComponent, {"name": name, "version": value, "source": "framework", "location": "torch"}, attr, ctx, report.field_lines.get(attr))
+            item = checked(
+                m.CudaComponent,
+                {"name": name, "version": value, "source": "framework", "location": "torch"},
+                attr,
+                ctx,
+                report.field_lines.get(attr),
+            )
             if item:
                 components.append(item)
     frameworks = []
@@ -489,7 +525,9 @@ def _cudnn_entry(text: str) -> tuple[str | None, str | None]:
 
     location = scrub(text)
     name = re.split(r"[\\/]", text)[-1]
-    found = re.search(r"\.so\.([0-9]+(?:\.[0-9]+)*)$", name) or re.search(r"cudnn(?:64)?_([0-9]+)\.dll$", name, re.IGNORECASE)
+    found = re.search(r"\.so\.([0-9]+(?:\.[0-9]+)*)$", name) or re.search(
+        r"cudnn(?:64)?_([0-9]+)\.dll$", name, re.IGNORECASE
+    )
     if found:
         return found.group(1), location
     return None, location
@@ -506,7 +544,13 @@ def _nvidia(report: CollectEnvReport, ctx: ImportContext) -> m.NvidiaSection | N
         if re.search(r"\bAMD\b|Radeon|\bgfx[0-9]", name):
             ctx.warn(f"GPU {shown(name)} is not an NVIDIA GPU; the lock records only NVIDIA GPUs", number)
             continue
-        item = checked(m.Gpu, {"index": index, "name": name, "compute_capability": compute_capability(name)}, f"GPU {index}", ctx, number)
+        item = checked(
+            m.Gpu,
+            {"index": index, "name": name, "compute_capability": compute_capability(name)},
+            f"GPU {index}",
+            ctx,
+            number,
+        )
         if item:
             gpus.append(item)
     if driver is None and not gpus:
@@ -555,8 +599,12 @@ def _cpu(report: CollectEnvReport, ctx: ImportContext) -> m.CpuSection | None:
             # The same flag selection and microarchitecture rules as `envlock capture`,
             # so an imported CPU and a captured one compare field by field.
             values["flags"] = recorded_flags(flags)
-        if values["architecture"] in ("x86_64", "i686") or (values["vendor"] in ("GenuineIntel", "AuthenticAMD") and flags):
-            values["microarchitecture"] = x86_microarchitecture(values["vendor"], values["family"], values["model"], flags)
+        if values["architecture"] in ("x86_64", "i686") or (
+            values["vendor"] in ("GenuineIntel", "AuthenticAMD") and flags
+        ):
+            values["microarchitecture"] = x86_microarchitecture(
+                values["vendor"], values["family"], values["model"], flags
+            )
     elif report.cpu_text:
         values["model_name"] = report.cpu_text[0]  # macOS: the brand string alone
     values = {k: v for k, v in values.items() if v not in (None, "", ())}
@@ -612,4 +660,7 @@ def _note_unmapped(report: CollectEnvReport, ctx: ImportContext) -> None:
     if parts:
         ctx.warn("collect_env also reported (no lock field): " + "; ".join(parts))
     if report.extra_labels:
-        ctx.warn("lines this variant of collect_env adds were not read: " + ", ".join(shown(x, 40) for x in report.extra_labels))
+        ctx.warn(
+            "lines this variant of collect_env adds were not read: "
+            + ", ".join(shown(x, 40) for x in report.extra_labels)
+        )

@@ -44,7 +44,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
                 raise ctx.fail(f"{where}: only a 'pip:' list may appear among the dependencies", line_of(item))
             for offset, requirement in enumerate(item["pip"]):
                 if not isinstance(requirement, str):
-                    raise ctx.fail(f"{where}.pip[{offset}] is not a requirement string", line_of(requirement, line_of(item)))
+                    raise ctx.fail(
+                        f"{where}.pip[{offset}] is not a requirement string", line_of(requirement, line_of(item))
+                    )
                 pip_lines.append((line_of(requirement, 0) or 0, str(requirement)))
             continue
         if not isinstance(item, str):
@@ -54,7 +56,10 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
             conda_packages.append(package)
     packages = list(unique(conda_packages, lambda p: p.name, ctx, "conda package"))
     python_version = next((p.version for p in packages if p.name == "python"), None)
-    sections: dict[str, Any] = {"conda": m.CondaSection(packages=tuple(packages)), "cuda": torch_build_section(packages, ctx)}
+    sections: dict[str, Any] = {
+        "conda": m.CondaSection(packages=tuple(packages)),
+        "cuda": torch_build_section(packages, ctx),
+    }
     if pip_lines or python_version:
         pip_packages = parse_requirements(pip_lines, ctx)
         sections["python"] = checked(
@@ -63,7 +68,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
             "python",
             ctx,
         )
-        ctx.warn("python.packages lists only the pip-installed packages; conda-installed Python libraries are in conda.packages")
+        ctx.warn(
+            "python.packages lists only the pip-installed packages; conda-installed Python libraries are in conda.packages"
+        )
     return sections
 
 

@@ -159,7 +159,11 @@ def conda_package_from_url(line: str, number: int, ctx: ImportContext) -> m.Cond
         )
     hashes = hash_fields(fragment)
     if "invalid" in hashes:
-        raise ctx.fail(f"the hash after '#' ({shown(fragment)}) is neither an md5 nor a sha256", number, hint="the line may be cut off")
+        raise ctx.fail(
+            f"the hash after '#' ({shown(fragment)}) is neither an md5 nor a sha256",
+            number,
+            hint="the line may be cut off",
+        )
     return checked(
         m.CondaPackage,
         {**parts, **hashes},

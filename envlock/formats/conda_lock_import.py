@@ -94,7 +94,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
             "python",
             ctx,
         )
-        ctx.warn("python.packages lists only the pip-installed packages; conda-installed Python libraries are in conda.packages")
+        ctx.warn(
+            "python.packages lists only the pip-installed packages; conda-installed Python libraries are in conda.packages"
+        )
     return sections
 
 
@@ -128,7 +130,9 @@ def _choose_platform(platforms: list[str], ctx: ImportContext, line: int | None)
     return chosen
 
 
-def _conda_package(entry: dict, hashes: dict, where: str, line: int | None, ctx: ImportContext) -> m.CondaPackage | None:
+def _conda_package(
+    entry: dict, hashes: dict, where: str, line: int | None, ctx: ImportContext
+) -> m.CondaPackage | None:
     url = str(entry.get("url") or "")
     parts = split_conda_url(url) if url else None
     if parts is None:
@@ -167,5 +171,12 @@ def _pip_package(entry: dict, hashes: dict, where: str, line: int | None, ctx: I
     }
     vcs = _split_vcs(url) if url else None
     if vcs is not None:
-        values.update(source="vcs", vcs=vcs["vcs"], url=vcs["url"], commit=vcs["commit"], subdirectory=vcs["subdirectory"], archive_hash=None)
+        values.update(
+            source="vcs",
+            vcs=vcs["vcs"],
+            url=vcs["url"],
+            commit=vcs["commit"],
+            subdirectory=vcs["subdirectory"],
+            archive_hash=None,
+        )
     return checked(m.PythonPackage, values, where, ctx, line)

@@ -54,7 +54,9 @@ def default_base_image(lock: m.Lock) -> str:
 
 def _check_image(image: str) -> str:
     if not _IMAGE.fullmatch(image) or len(image) > 255:
-        raise UsageError(f"--base-image {image[:80]!r}: not an image reference like python:3.11.7-slim or name@sha256:<digest>")
+        raise UsageError(
+            f"--base-image {image[:80]!r}: not an image reference like python:3.11.7-slim or name@sha256:<digest>"
+        )
     return image
 
 
@@ -64,7 +66,14 @@ def _check_file(name: str | None, what: str) -> str | None:
     return name
 
 
-def render_apptainer(lock: m.Lock, files: ApptainerFiles, *, base_image: str | None = None, def_name: str = "envlock.def", command: str | None = None) -> str:
+def render_apptainer(
+    lock: m.Lock,
+    files: ApptainerFiles,
+    *,
+    base_image: str | None = None,
+    def_name: str = "envlock.def",
+    command: str | None = None,
+) -> str:
     from envlock.replay.templates import fill, read_template
 
     image = _check_image(base_image or default_base_image(lock))
@@ -75,7 +84,9 @@ def render_apptainer(lock: m.Lock, files: ApptainerFiles, *, base_image: str | N
 
     notes = []
     if image.endswith(":latest") or "@sha256:" not in image:
-        notes.append("# The base image is named by tag; pin it by digest (--base-image name@sha256:...) for a bit-exact rebuild.")
+        notes.append(
+            "# The base image is named by tag; pin it by digest (--base-image name@sha256:...) for a bit-exact rebuild."
+        )
 
     labels = []
     if lock.fingerprint and re.fullmatch(r"sha256:[0-9a-f]{64}", lock.fingerprint):
@@ -94,7 +105,11 @@ def render_apptainer(lock: m.Lock, files: ApptainerFiles, *, base_image: str | N
         file_lines.append(f"    {requirements} {PREFIX}/{requirements}")
         if wheels:
             file_lines.append(f"    {wheels} {PREFIX}/{wheels}")
-        post.append(f"    {python} -m venv --system-site-packages {PREFIX}/venv" if explicit else f"    {python} -m venv {PREFIX}/venv")
+        post.append(
+            f"    {python} -m venv --system-site-packages {PREFIX}/venv"
+            if explicit
+            else f"    {python} -m venv {PREFIX}/venv"
+        )
         post.append(
             f"    {PREFIX}/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: -r {PREFIX}/{requirements}"
         )

@@ -71,7 +71,10 @@ def render_conda_explicit(lock: m.Lock, command: str | None = None) -> CondaExpo
             left_out.append(f"{pkg.name}: written without a checksum (the lock records none)")
     pip_only = _pip_packages(lock)
     if pip_only:
-        lines.insert(3, f"# {len(pip_only)} pip-installed packages are not part of an explicit file: export them with `envlock export requirements`")
+        lines.insert(
+            3,
+            f"# {len(pip_only)} pip-installed packages are not part of an explicit file: export them with `envlock export requirements`",
+        )
     return CondaExport("\n".join(lines) + "\n", tuple(left_out))
 
 

@@ -26,7 +26,9 @@ def _file_entry(pin: Pin, wheelhouse_dir: str) -> dict:
     else:
         problem = fields.url(pin.url or "")
         if problem or not (pin.url or "").startswith("https://"):
-            raise FormatError(f"{pin.name}: URL {str(pin.url)[:80]!r} cannot be written into pylock.toml ({problem or 'not https'})")
+            raise FormatError(
+                f"{pin.name}: URL {str(pin.url)[:80]!r} cannot be written into pylock.toml ({problem or 'not https'})"
+            )
         entry["url"] = pin.url
     if pin.size is not None:
         entry["size"] = pin.size

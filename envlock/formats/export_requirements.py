@@ -45,7 +45,9 @@ def requirement_line(pin: Pin, main_index: str) -> str:
     if pin.url is not None and pin.index != main_index:
         problem = fields.url(pin.url)
         if problem or not pin.url.startswith("https://"):
-            raise FormatError(f"{name}: its URL {pin.url[:80]!r} cannot be written into a requirements file ({problem or 'not https'})")
+            raise FormatError(
+                f"{name}: its URL {pin.url[:80]!r} cannot be written into a requirements file ({problem or 'not https'})"
+            )
         return f"{canonicalize_name(name)} @ {pin.url}{hash_part}"
     return f"{canonicalize_name(name)}=={pin.version}{hash_part}"
 
@@ -70,7 +72,10 @@ def render_requirements(pins: PinSet, *, wheelhouse_dir: str = "wheels", command
         lines.append("--only-binary :all:")
     for pin in sorted(pins.pins, key=lambda p: p.name.lower()):
         if pin.yanked:
-            lines.append(f"# {pin.name} {pin.version} is yanked on its index" + (f": {_comment(pin.yanked_reason)}" if pin.yanked_reason else ""))
+            lines.append(
+                f"# {pin.name} {pin.version} is yanked on its index"
+                + (f": {_comment(pin.yanked_reason)}" if pin.yanked_reason else "")
+            )
         lines.append(requirement_line(pin, pins.index_url))
     return "\n".join(lines) + "\n"
 

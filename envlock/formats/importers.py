@@ -20,7 +20,8 @@ import datetime as _dt
 import importlib
 import re
 import sys
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from envlock.errors import FormatError
 from envlock.records import field, record
@@ -45,9 +46,17 @@ FORMATS: dict[str, ImportFormat] = {
     for f in (
         ImportFormat("pip-freeze", "envlock.formats.pip_freeze", "`pip freeze` output or a pinned requirements.txt"),
         ImportFormat("pylock", "envlock.formats.pylock_import", "a PEP 751 pylock.toml (pip lock, uv export)"),
-        ImportFormat("conda-explicit", "envlock.formats.conda_explicit", "`conda list --explicit [--md5]` or a rendered conda-lock .lock"),
+        ImportFormat(
+            "conda-explicit",
+            "envlock.formats.conda_explicit",
+            "`conda list --explicit [--md5]` or a rendered conda-lock .lock",
+        ),
         ImportFormat("conda-env", "envlock.formats.conda_env", "`conda env export` YAML, with its pip: subsection"),
-        ImportFormat("conda-lock", "envlock.formats.conda_lock_import", "a conda-lock.yml (unified lockfile, conda and pip packages)"),
+        ImportFormat(
+            "conda-lock",
+            "envlock.formats.conda_lock_import",
+            "a conda-lock.yml (unified lockfile, conda and pip packages)",
+        ),
         ImportFormat("collect-env", "envlock.formats.collect_env", "the text of `python -m torch.utils.collect_env`"),
         ImportFormat("nvidia-smi", "envlock.formats.nvidia_smi", "`nvidia-smi` table output or `nvidia-smi -q`"),
     )
@@ -189,7 +198,9 @@ def scrub(text: str) -> str:
 def shown(value: str, limit: int = 80) -> str:
     """A value quoted for a message: one line, control characters escaped, clipped, scrubbed."""
     text = scrub(value)
-    text = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    text = _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
+    )
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"'{text}'"
@@ -249,7 +260,9 @@ def unique(items: Iterable[T], key: Callable[[T], Any], ctx: ImportContext, what
     for item in items:
         k = key(item)
         if k in seen:
-            ctx.warn(f"{what} {k!s} is listed more than once; kept the first ({_describe(seen[k])}), dropped {_describe(item)}")
+            ctx.warn(
+                f"{what} {k!s} is listed more than once; kept the first ({_describe(seen[k])}), dropped {_describe(item)}"
+            )
             continue
         seen[k] = item
     return tuple(seen.values())
@@ -376,7 +389,9 @@ def load_yaml(text: str, ctx: ImportContext) -> Any:
         # libyaml places an end-of-stream problem one line past a last line without "\n".
         last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
         line = min(mark.line + 1, max(last_line, 1)) if mark is not None else None
-        raise ctx.fail(f"invalid YAML: {exc.problem or exc.context}", line, hint="the file may be cut off or damaged") from None
+        raise ctx.fail(
+            f"invalid YAML: {exc.problem or exc.context}", line, hint="the file may be cut off or damaged"
+        ) from None
     except yaml.YAMLError as exc:
         raise ctx.fail(f"invalid YAML: {str(exc).splitlines()[0]}", hint="the file may be cut off or damaged") from None
     except RecursionError:

@@ -90,7 +90,9 @@ def gpu(ctx: ImportContext, index: int, name: str, line: int, **values: Any) -> 
 
 # --- the table ----------------------------------------------------------------------
 
-_HEADER = re.compile(r"NVIDIA-SMI\s+(?P<smi>\S+)\s+Driver Version:\s*(?P<driver>\S+)(?:\s+CUDA Version:\s*(?P<cuda>\S+))?")
+_HEADER = re.compile(
+    r"NVIDIA-SMI\s+(?P<smi>\S+)\s+Driver Version:\s*(?P<driver>\S+)(?:\s+CUDA Version:\s*(?P<cuda>\S+))?"
+)
 # |   0  NVIDIA A100-SXM4-40GB          Off |   00000000:81:00.0 Off |                    0 |
 _ROW1 = re.compile(
     r"^\|\s*(?P<index>\d+)\s+(?P<name>.+?)\s+(?P<mode>On|Off|WDDM|TCC|MCDM|N/A)\s*"
@@ -271,7 +273,11 @@ def parse_query(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
                 block_line,
                 hint="import the whole `nvidia-smi -q` output; it looks truncated",
             )
-        power = _field(fields, ("GPU Power Readings", "Current Power Limit")) or _field(fields, ("Power Readings", "Enforced Power Limit")) or _field(fields, ("Power Readings", "Power Limit"))
+        power = (
+            _field(fields, ("GPU Power Readings", "Current Power Limit"))
+            or _field(fields, ("Power Readings", "Enforced Power Limit"))
+            or _field(fields, ("Power Readings", "Power Limit"))
+        )
         item = gpu(
             ctx,
             index,

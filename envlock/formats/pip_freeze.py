@@ -31,16 +31,31 @@ from urllib.parse import unquote, urlsplit
 from envlock.formats.importers import ImportContext, canonical_name, checked, scrub, shown, split_lines, unique
 from envlock.lockfile import model as m
 
-_EDITABLE_COMMENT = re.compile(r"^#\s*Editable (?:Git )?install with no (?:version control|remote) \((?P<name>[^=\s]+)==(?P<version>[^)\s]+)\)")
+_EDITABLE_COMMENT = re.compile(
+    r"^#\s*Editable (?:Git )?install with no (?:version control|remote) \((?P<name>[^=\s]+)==(?P<version>[^)\s]+)\)"
+)
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _HASH_OPTION = re.compile(r"\s--hash[=\s]+(?P<value>\S+)")
-_PER_REQUIREMENT_OPTION = re.compile(r"\s(?P<option>--(?:global-option|install-option|config-settings|config-setting))(?:[=\s]+\S+)?")
+_PER_REQUIREMENT_OPTION = re.compile(
+    r"\s(?P<option>--(?:global-option|install-option|config-settings|config-setting))(?:[=\s]+\S+)?"
+)
 _HASH_VALUE = re.compile(r"(?P<algo>md5|sha1|sha224|sha256|sha384|sha512):(?P<hex>[0-9A-Fa-f]+)")
 _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 # Options that describe where to look, not what was installed.
 _GLOBAL_OPTIONS = {
-    "-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links", "--trusted-host",
-    "--pre", "--prefer-binary", "--only-binary", "--no-binary", "--require-hashes", "--use-feature",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--no-index",
+    "-f",
+    "--find-links",
+    "--trusted-host",
+    "--pre",
+    "--prefer-binary",
+    "--only-binary",
+    "--no-binary",
+    "--require-hashes",
+    "--use-feature",
     "--no-deps",
 }
 _INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
@@ -104,11 +119,15 @@ def parse_requirements(numbered: list[tuple[int, str]], ctx: ImportContext) -> t
         if package is not None:
             packages.append(package)
     if with_markers:
-        ctx.warn(f"{with_markers} requirements carry environment markers; they are recorded as if they applied to this environment")
+        ctx.warn(
+            f"{with_markers} requirements carry environment markers; they are recorded as if they applied to this environment"
+        )
     return unique(packages, lambda p: p.name, ctx, "Python package")
 
 
-def _option_line(line: str, number: int, editable_version: tuple[str, str] | None, ctx: ImportContext) -> m.PythonPackage | None:
+def _option_line(
+    line: str, number: int, editable_version: tuple[str, str] | None, ctx: ImportContext
+) -> m.PythonPackage | None:
     option, _, value = line.partition(" ")
     if "=" in option and option.startswith("--"):
         option, _, value = option.partition("=")
@@ -123,29 +142,45 @@ def _option_line(line: str, number: int, editable_version: tuple[str, str] | Non
     if option in _GLOBAL_OPTIONS:
         ctx.warn(f"option {option} is not recorded (it says where to look, not what was installed)", number)
         return None
-    raise ctx.fail(f"unknown option {shown(option)}", number, hint="pip cannot read this line either; is this a requirements file?")
+    raise ctx.fail(
+        f"unknown option {shown(option)}", number, hint="pip cannot read this line either; is this a requirements file?"
+    )
 
 
-def _editable(value: str, number: int, editable_version: tuple[str, str] | None, ctx: ImportContext) -> m.PythonPackage | None:
+def _editable(
+    value: str, number: int, editable_version: tuple[str, str] | None, ctx: ImportContext
+) -> m.PythonPackage | None:
     vcs = _split_vcs(value)
     if vcs is not None:
         name = vcs["egg"]
-        version = editable_version[1] if editable_version and name and canonical_name(editable_version[0]) == canonical_name(name) else None
+        version = (
+            editable_version[1]
+            if editable_version and name and canonical_name(editable_version[0]) == canonical_name(name)
+            else None
+        )
         if not name or not version:
             ctx.warn(f"editable VCS install {shown(value)}: pip freeze gives no version for it; not recorded", number)
             return None
         return checked(
             m.PythonPackage,
             {
-                "name": canonical_name(name), "version": version, "source": "editable", "vcs": vcs["vcs"],
-                "url": vcs["url"], "commit": vcs["commit"], "subdirectory": vcs["subdirectory"],
+                "name": canonical_name(name),
+                "version": version,
+                "source": "editable",
+                "vcs": vcs["vcs"],
+                "url": vcs["url"],
+                "commit": vcs["commit"],
+                "subdirectory": vcs["subdirectory"],
             },
             f"editable {shown(name)}",
             ctx,
             number,
         )
     if editable_version is None:
-        ctx.warn(f"editable install {shown(value)}: no name and version for it (pip freeze writes them in a comment above); not recorded", number)
+        ctx.warn(
+            f"editable install {shown(value)}: no name and version for it (pip freeze writes them in a comment above); not recorded",
+            number,
+        )
         return None
     name, version = editable_version
     return checked(
@@ -177,7 +212,9 @@ def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.Pyt
         value = found.group("value")
         parsed = _HASH_VALUE.fullmatch(value)
         if not parsed or len(parsed.group("hex")) != _HASH_LENGTHS[parsed.group("algo")]:
-            raise ctx.fail(f"--hash {shown(value)} is not algorithm:hexdigest", number, hint="the hash looks cut off or damaged")
+            raise ctx.fail(
+                f"--hash {shown(value)} is not algorithm:hexdigest", number, hint="the hash looks cut off or damaged"
+            )
         hashes.append((parsed.group("algo"), parsed.group("hex").lower()))
     text = _HASH_OPTION.sub("", " " + line).strip()
     for found in _PER_REQUIREMENT_OPTION.finditer(" " + text):
@@ -185,7 +222,11 @@ def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.Pyt
     text = _PER_REQUIREMENT_OPTION.sub("", " " + text).strip()
     if " --" in f" {text}":
         option = re.search(r"(?:^|\s)(--\S+)", text)
-        raise ctx.fail(f"unknown option {shown(option.group(1) if option else text)}", number, hint="pip cannot read this line either")
+        raise ctx.fail(
+            f"unknown option {shown(option.group(1) if option else text)}",
+            number,
+            hint="pip cannot read this line either",
+        )
     sha256 = [digest for algo, digest in hashes if algo == "sha256"]
     archive_hash = f"sha256:{sha256[0]}" if len(sha256) == 1 else None
     try:
@@ -195,7 +236,11 @@ def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.Pyt
         if bare is not None:
             return bare, False
         first = str(exc).splitlines()[0]
-        raise ctx.fail(f"not a requirement: {shown(text)} ({first})", number, hint="pip cannot read this line either; is the file cut off or damaged?") from None
+        raise ctx.fail(
+            f"not a requirement: {shown(text)} ({first})",
+            number,
+            hint="pip cannot read this line either; is the file cut off or damaged?",
+        ) from None
     has_marker = req.marker is not None
     name = canonical_name(req.name)
     where = f"requirement {shown(req.name)}"
@@ -203,7 +248,10 @@ def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.Pyt
         return _direct_url(name, req.url, number, archive_hash, ctx), has_marker
     pins = [spec for spec in req.specifier if spec.operator in ("==", "===") and "*" not in spec.version]
     if len(pins) != 1 or len(req.specifier) != 1:
-        ctx.warn(f"{where} {shown(str(req.specifier) or 'with no version')} is not pinned to one version; not recorded", number)
+        ctx.warn(
+            f"{where} {shown(str(req.specifier) or 'with no version')} is not pinned to one version; not recorded",
+            number,
+        )
         return None, has_marker
     return checked(
         m.PythonPackage,
@@ -225,7 +273,13 @@ def _bare_archive(text: str, number: int, archive_hash: str | None, ctx: ImportC
     url = text if "://" in text else _local_url(text)
     return checked(
         m.PythonPackage,
-        {"name": name, "version": version, "source": "url", "url": _clean_url(url) if url else None, "archive_hash": archive_hash},
+        {
+            "name": name,
+            "version": version,
+            "source": "url",
+            "url": _clean_url(url) if url else None,
+            "archive_hash": archive_hash,
+        },
         f"archive {shown(text)}",
         ctx,
         number,
@@ -276,7 +330,9 @@ def _split_vcs(url: str) -> dict[str, Any] | None:
     }
 
 
-def _direct_url(name: str, url: str, number: int, archive_hash: str | None, ctx: ImportContext) -> m.PythonPackage | None:
+def _direct_url(
+    name: str, url: str, number: int, archive_hash: str | None, ctx: ImportContext
+) -> m.PythonPackage | None:
     where = f"requirement {shown(name)}"
     vcs = _split_vcs(url)
     if vcs is not None:

@@ -40,7 +40,10 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
     if not isinstance(version, str):
         raise ctx.fail("not a pylock.toml: no `lock-version` key", 1, hint="import a PEP 751 pylock.toml")
     if not re.fullmatch(r"1\.[0-9]+", version):
-        raise ctx.fail(f"pylock lock-version {shown(version)} is not supported (this envlock reads 1.x)", _line_of_key(text, "lock-version"))
+        raise ctx.fail(
+            f"pylock lock-version {shown(version)} is not supported (this envlock reads 1.x)",
+            _line_of_key(text, "lock-version"),
+        )
     entries = document.get("packages", [])
     if not isinstance(entries, list):
         raise ctx.fail("`packages` is not an array of tables", _line_of_key(text, "packages"))
@@ -73,7 +76,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
             + f", not {', '.join(versions)}"
         )
     if with_markers:
-        ctx.warn(f"{with_markers} packages carry environment markers; they are recorded as if they applied to this environment")
+        ctx.warn(
+            f"{with_markers} packages carry environment markers; they are recorded as if they applied to this environment"
+        )
     return {"python": m.PythonSection(packages=tuple(package for package, _ in kept.values()))}
 
 
@@ -98,7 +103,10 @@ def _package(entry: dict, where: str, line: int | None, ctx: ImportContext) -> m
     from envlock.capture.privacy import strip_url_credentials
 
     version = entry.get("version")
-    values: dict[str, Any] = {"name": canonical_name(entry["name"]), "version": version if isinstance(version, str) else None}
+    values: dict[str, Any] = {
+        "name": canonical_name(entry["name"]),
+        "version": version if isinstance(version, str) else None,
+    }
     vcs = entry.get("vcs")
     directory = entry.get("directory")
     archive = entry.get("archive")
@@ -122,7 +130,9 @@ def _package(entry: dict, where: str, line: int | None, ctx: ImportContext) -> m
         url = archive.get("url") if isinstance(archive.get("url"), str) else None
         values.update(
             source="url",
-            url=scrub(strip_url_credentials(url)) if url else _path_url(archive.get("path") if isinstance(archive.get("path"), str) else ""),
+            url=scrub(strip_url_credentials(url))
+            if url
+            else _path_url(archive.get("path") if isinstance(archive.get("path"), str) else ""),
             archive_hash=_sha256(archive.get("hashes")),
         )
     else:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 
 from envlock import records
 from envlock.errors import LockfileError
@@ -44,7 +44,7 @@ def _key(attr: str) -> str:
     return attr.replace("_", "-")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _specs(cls: type) -> tuple[_Spec, ...]:
     namespace = sys.modules[cls.__module__].__dict__
     specs = []
@@ -55,8 +55,15 @@ def _specs(cls: type) -> tuple[_Spec, ...]:
         required = kind == "str" and not optional and fld.default == ""
         specs.append(
             _Spec(
-                fld.name, _key(fld.name), kind, model, meta.get("check"), meta.get("sort_key"), optional,
-                meta.get("private", False), required,
+                fld.name,
+                _key(fld.name),
+                kind,
+                model,
+                meta.get("check"),
+                meta.get("sort_key"),
+                optional,
+                meta.get("private", False),
+                required,
             )
         )
     return tuple(specs)
@@ -122,7 +129,7 @@ def _sort_value(value: Any) -> tuple:
 # --- data -> model ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index(cls: type) -> tuple[dict[str, tuple[str, Any, set[str] | None, _Spec]], tuple[_Spec, ...]]:
     """Per on-disk key: (attribute, string check, strings it accepted, spec); and the required specs.
 
@@ -157,7 +164,7 @@ def _accepted_by(check: Any) -> set[str]:
     return accepted
 
 
-@lru_cache(maxsize=None)
+@cache
 def _is_leaf(cls: type) -> bool:
     """Whether every field of ``cls`` is a scalar or a list of strings (a package, a GPU; not a section)."""
     return all(spec.kind in ("str", "int", "bool", "strs") for spec in _specs(cls))
@@ -238,7 +245,9 @@ def _build(cls: type, data: dict, path: str, problems: list[str], item: int | No
     for key, value in data.items():
         entry = fast.get(key)
         if entry is None:
-            problems.append(f"{_join(_item_path(path, item), key)}: unknown key (check the spelling; see docs/lockfile.md)")
+            problems.append(
+                f"{_join(_item_path(path, item), key)}: unknown key (check the spelling; see docs/lockfile.md)"
+            )
             continue
         attr, check, accepted, spec = entry
         if type(value) is str and check is not None:
@@ -403,7 +412,7 @@ def with_fingerprint(lock: m.Lock) -> m.Lock:
     return records.replace(lock, fingerprint=fingerprint(lock))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _has_private(cls: type) -> bool:
     """Whether ``cls`` or any model inside it has a private field (only GPUs do)."""
     return any(spec.private or (spec.model is not None and _has_private(spec.model)) for spec in _specs(cls))

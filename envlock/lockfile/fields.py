@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
-    from typing import Callable
+    from collections.abc import Callable
 
     Check = Callable[[str], "str | None"]
 
@@ -108,9 +109,13 @@ hex_digest = pattern(r"[0-9a-f]{32,128}", "hex digest", 128)
 md5 = pattern(r"[0-9a-f]{32}", "md5 hex digest", 32)
 git_commit = pattern(r"[0-9a-f]{40}|[0-9a-f]{64}", "full git commit hash (40 or 64 hex digits)", 64)
 env_name = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "environment variable name", 128)
-timestamp = pattern(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", "UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)", 20)
+timestamp = pattern(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", "UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)", 20
+)
 
-_url = compiled_on_first_use(r"(?:https?|file|git\+https|git\+ssh|git\+http|git\+file|hg\+https|svn\+https|ssh)://[^\s\"'`$\\<>{}|^]*")
+_url = compiled_on_first_use(
+    r"(?:https?|file|git\+https|git\+ssh|git\+http|git\+file|hg\+https|svn\+https|ssh)://[^\s\"'`$\\<>{}|^]*"
+)
 
 
 def url(value: str) -> str | None:
@@ -121,7 +126,9 @@ def url(value: str) -> str | None:
     if problem:
         return problem
     if not _url().fullmatch(value):
-        return f"{value[:80]!r} is not an allowed URL (https://, http://, file:// or git+https://, no spaces, quotes or $)"
+        return (
+            f"{value[:80]!r} is not an allowed URL (https://, http://, file:// or git+https://, no spaces, quotes or $)"
+        )
     rest = value.split("://", 1)[1]
     authority = rest.split("/", 1)[0]
     if "@" in authority and not value.startswith(("git+ssh://", "ssh://")):

@@ -35,11 +35,11 @@ def _toml_parser():
         import tomllib as parser
     return parser
 
+
 MAX_LOCK_BYTES = 8 * 1024 * 1024
 MAX_NESTING = 16
 MAX_KEY_DOTS_PER_LINE = 32
 SUPPORTED_MAJOR = 1
-
 
 
 @record
@@ -122,7 +122,7 @@ def validate_document(document: dict, source: str = "<lock>") -> LoadedLock:
             hint="create one with `envlock capture`, or convert another format with `envlock import`",
         )
     if not isinstance(version, str) or not re.fullmatch(r"[0-9]{1,4}\.[0-9]{1,4}", version):
-        raise LockfileError(f"lock-version: {str(version)[:40]!r} is not a version like \"1.0\"")
+        raise LockfileError(f'lock-version: {str(version)[:40]!r} is not a version like "1.0"')
     major, minor = (int(part) for part in version.split("."))
     our_major, our_minor = (int(part) for part in m.LOCK_VERSION.split("."))
     if major != SUPPORTED_MAJOR:

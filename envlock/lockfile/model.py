@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 m
 LOCK_VERSION = "1.0"
 
 
-def f(check: chk.Check | None = None, default: Any = None, *, private: bool = False, sort_key: str | None = None) -> Any:
+def f(
+    check: chk.Check | None = None, default: Any = None, *, private: bool = False, sort_key: str | None = None
+) -> Any:
     """A record field with its validation check.
 
     ``private`` marks values that capture omits unless ``--include-private``.

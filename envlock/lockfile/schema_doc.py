@@ -43,11 +43,16 @@ def _check_text(check) -> str:
         return "printable text, one line"
     name = getattr(check, "__name__", "")
     if name.startswith("check_"):
-        return name[len("check_"):].replace("_", " ")
+        return name[len("check_") :].replace("_", " ")
     if name == "check":  # one_of
         cell = check.__closure__[0].cell_contents if check.__closure__ else ()
         return "one of: " + ", ".join(f"`{v}`" for v in cell)
-    return {"text": "printable text, one line", "long_text": "printable text", "url": "URL (no credentials, quotes, spaces or $)", "path_text": "path (home as ~) or package-relative path"}.get(name, name)
+    return {
+        "text": "printable text, one line",
+        "long_text": "printable text",
+        "url": "URL (no credentials, quotes, spaces or $)",
+        "path_text": "path (home as ~) or package-relative path",
+    }.get(name, name)
 
 
 def generate() -> str:
@@ -68,7 +73,9 @@ def generate() -> str:
                     allowed = f"0 to {codec.MAX_INT}"
             if spec.private:
                 allowed += " (private: only with `--include-private`)"
-            lines.append(f"| `{spec.key}` | {kind} | {'yes' if spec.required or spec.key == 'lock-version' else 'no'} | {allowed} |")
+            lines.append(
+                f"| `{spec.key}` | {kind} | {'yes' if spec.required or spec.key == 'lock-version' else 'no'} | {allowed} |"
+            )
         lines.append("")
     lines.append(END)
     return "\n".join(lines)

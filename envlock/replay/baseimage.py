@@ -94,7 +94,9 @@ class BaseImage:
 # --- choosing (pure) -----------------------------------------------------------------
 
 
-def choose_spec(python_version: str | None, os_id: str | None = None, os_version_id: str | None = None) -> BaseImageSpec:
+def choose_spec(
+    python_version: str | None, os_id: str | None = None, os_version_id: str | None = None
+) -> BaseImageSpec:
     """The Debian release and Python for a lock.
 
     The Python minor decides first: a different minor cannot install the
@@ -124,8 +126,9 @@ def python_dockerfile(spec: BaseImageSpec) -> str:
     packages = [f"python{spec.python_minor}", f"python{spec.python_minor}-venv", "python3-venv", "ca-certificates"]
     install = (
         "apt-get update"
-        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends " + " ".join(packages) +
-        " && apt-get clean && rm -rf /var/lib/apt/lists/*"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        + " ".join(packages)
+        + " && apt-get clean && rm -rf /var/lib/apt/lists/*"
     )
     return "\n".join(
         [
@@ -144,7 +147,9 @@ def python_recipe(spec: BaseImageSpec) -> str:
     """What the derived image is made from: its Dockerfile and the root filesystem's recipe."""
     import hashlib
 
-    digest = hashlib.sha256((ROOTFS_RECIPE + "\n" + python_dockerfile(spec) + sources_deb822(spec)).encode()).hexdigest()
+    digest = hashlib.sha256(
+        (ROOTFS_RECIPE + "\n" + python_dockerfile(spec) + sources_deb822(spec)).encode()
+    ).hexdigest()
     return f"sha256:{digest[:32]}"
 
 
@@ -170,7 +175,9 @@ def ensure_base_image(engine: DockerEngine, spec: BaseImageSpec, progress: Progr
         return _describe(engine, spec, existing, reused=True)
     rootfs = engine.image(spec.rootfs_ref)
     if rootfs is None or rootfs.labels.get(LABEL_RECIPE) != ROOTFS_RECIPE:
-        progress.step(f"building {spec.rootfs_ref} with debootstrap from {spec.mirror} (no registry needed; about a minute)")
+        progress.step(
+            f"building {spec.rootfs_ref} with debootstrap from {spec.mirror} (no registry needed; about a minute)"
+        )
         build_rootfs_image(engine, spec, progress)
     progress.step(f"building {spec.ref}: Debian's python{spec.python_minor} on {spec.rootfs_ref}")
     files = (ContextFile("Dockerfile", python_dockerfile(spec).encode()),)
@@ -192,7 +199,10 @@ def _describe(engine: DockerEngine, spec: BaseImageSpec, image: ImageInfo, reuse
         run = engine.run(image.id, [python, "-c", "import platform; print(platform.python_version())"], timeout=60)
         version = run.stdout.decode(errors="replace").strip() if run.exit_code == 0 else ""
         if not re.fullmatch(r"\d+\.\d+\.\d+\S*", version):
-            raise EngineError(f"{spec.ref}: {python} does not run in the image", hint=f"remove it with `docker rmi {spec.ref}` and retry")
+            raise EngineError(
+                f"{spec.ref}: {python} does not run in the image",
+                hint=f"remove it with `docker rmi {spec.ref}` and retry",
+            )
     source = image.labels.get(LABEL_SOURCE) or f"debootstrap --variant=minbase {spec.suite}"
     return BaseImage(
         ref=spec.ref,
@@ -207,7 +217,9 @@ def _describe(engine: DockerEngine, spec: BaseImageSpec, image: ImageInfo, reuse
 
 def build_rootfs_image(engine: DockerEngine, spec: BaseImageSpec, progress: Progress) -> ImageInfo:
     """debootstrap a minimal root filesystem and import it as ``spec.rootfs_ref``."""
-    debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
+    debootstrap = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
+    )
     if debootstrap is None:
         raise EngineError(
             "no base image can be pulled and debootstrap is not installed to build one",
@@ -227,7 +239,11 @@ def build_rootfs_image(engine: DockerEngine, spec: BaseImageSpec, progress: Prog
         if rc != 0:
             raise EngineError(
                 f"debootstrap {spec.suite} from {spec.mirror} failed (status {rc})",
-                hint="check that the mirror is reachable (`curl -I " + spec.mirror + "/dists/" + spec.suite + "/Release`)",
+                hint="check that the mirror is reachable (`curl -I "
+                + spec.mirror
+                + "/dists/"
+                + spec.suite
+                + "/Release`)",
             )
         _tidy_rootfs(rootfs, spec)
         progress.line(f"$ tar -C {rootfs} -c . | docker import - {spec.rootfs_ref}")
@@ -306,7 +322,10 @@ def _unmount_below(root: Path) -> None:
     except OSError:
         return
     prefix = str(root.resolve()) + "/"
-    points = sorted({line.split()[1] for line in mounts if len(line.split()) > 1 and line.split()[1].startswith(prefix)}, reverse=True)
+    points = sorted(
+        {line.split()[1] for line in mounts if len(line.split()) > 1 and line.split()[1].startswith(prefix)},
+        reverse=True,
+    )
     for point in points:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 

@@ -45,8 +45,8 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from envlock.errors import EngineError, EnvlockError
 from envlock.records import field, record
@@ -269,7 +269,9 @@ class DockerEngine:
             try:
                 import docker
             except ImportError:  # pragma: no cover - docker is a dependency
-                raise EngineError("the Docker SDK for Python (`docker`) is not installed", hint="pip install docker") from None
+                raise EngineError(
+                    "the Docker SDK for Python (`docker`) is not installed", hint="pip install docker"
+                ) from None
             try:
                 self._client = docker.from_env(timeout=self._timeout)
             except Exception as exc:
@@ -435,7 +437,9 @@ class DockerEngine:
                 labels={"org.envlock.role": "verify"},
             )
         except docker.errors.ImageNotFound:
-            raise EngineError(f"image {image!r} not found", hint="build it first, or check the name with `docker images`") from None
+            raise EngineError(
+                f"image {image!r} not found", hint="build it first, or check the name with `docker images`"
+            ) from None
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot create a container from {image!r}: {_short(exc)}") from None
         container = created["Id"]
@@ -469,7 +473,9 @@ class DockerEngine:
         if requested not in BUILDERS:
             raise EngineError(f"unknown builder {requested!r}", hint="use one of: " + ", ".join(BUILDERS))
         if requested == "sdk":
-            return BuilderChoice("sdk", None, "asked for with --builder sdk (legacy builder: no build secrets, no cache mounts)")
+            return BuilderChoice(
+                "sdk", None, "asked for with --builder sdk (legacy builder: no build secrets, no cache mounts)"
+            )
         cli = find_buildkit_cli()
         if cli is not None:
             how = "DOCKER_BUILDKIT=1" if cli.mode == "builtin" else "buildx"
@@ -611,7 +617,10 @@ def check_build_request(request: BuildRequest) -> None:
         except EnvlockError as exc:
             raise EngineError(exc.message, exc.hint) from None
     if request.network is not None and not _NETWORK.fullmatch(request.network):
-        raise EngineError(f"--network {request.network[:60]!r} is not a network name", hint="use host, bridge, none or a network's name")
+        raise EngineError(
+            f"--network {request.network[:60]!r} is not a network name",
+            hint="use host, bridge, none or a network's name",
+        )
 
 
 def _image_info(data: Mapping) -> ImageInfo:
@@ -632,7 +641,9 @@ def _build_failed(reason: str, progress: Progress) -> EngineError:
     message = f"image build failed: {reason}"
     if tail:
         message += "\nlast lines of the build:\n" + tail
-    return EngineError(message, hint="the lines above come from the build; rerun with ENVLOCK_DEBUG=1 for the full command")
+    return EngineError(
+        message, hint="the lines above come from the build; rerun with ENVLOCK_DEBUG=1 for the full command"
+    )
 
 
 def _short(exc: BaseException) -> str:

@@ -106,11 +106,15 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
 
     if lock.python is None or not lock.python.packages:
         return None
-    progress.step(f"resolving {len(lock.python.packages)} Python packages to hash-pinned files on {request.index_url or resolve.DEFAULT_INDEX}")
+    progress.step(
+        f"resolving {len(lock.python.packages)} Python packages to hash-pinned files on {request.index_url or resolve.DEFAULT_INDEX}"
+    )
     kwargs = {}
     if request.index_url:
         kwargs["index_url"] = request.index_url
-    return resolve.resolve_lock(lock, extra_index_urls=request.extra_index_urls, find_links=request.find_links, **kwargs)
+    return resolve.resolve_lock(
+        lock, extra_index_urls=request.extra_index_urls, find_links=request.find_links, **kwargs
+    )
 
 
 def _options(request: ReplayRequest, pins, builder: str, base_source: str, base_image: str | None):
@@ -138,7 +142,10 @@ def read_ca_cert(path: str) -> bytes:
     except OSError as exc:
         raise UsageError(f"--ca-cert {path}: cannot be read ({exc.strerror})") from None
     if b"-----BEGIN CERTIFICATE-----" not in data or len(data) > 4 * 1024 * 1024:
-        raise UsageError(f"--ca-cert {path}: not a PEM certificate bundle", hint="pass the proxy's CA, e.g. /etc/ssl/certs/ca-certificates.crt")
+        raise UsageError(
+            f"--ca-cert {path}: not a PEM certificate bundle",
+            hint="pass the proxy's CA, e.g. /etc/ssl/certs/ca-certificates.crt",
+        )
     return data
 
 
@@ -169,14 +176,18 @@ def _base_spec_for(row):
 
     suite = DEBIAN_CODENAME.get(str(row.distro_version))
     if row.distro != "debian" or suite is None:
-        raise ReplayError(f"cannot build {row.image} with debootstrap: {row.distro} {row.distro_version} is not a Debian release envlock knows")
+        raise ReplayError(
+            f"cannot build {row.image} with debootstrap: {row.distro} {row.distro_version} is not a Debian release envlock knows"
+        )
     spec = BaseImageSpec(suite=suite, python_minor=row.python)
     if spec.ref != row.image:
         raise ReplayError(f"the matrix names {row.image} but envlock builds {spec.ref}")
     return spec
 
 
-def plan_with_base(lock: m.Lock, request: ReplayRequest, pins, builder: str, engine: DockerEngine | None, progress: Progress):
+def plan_with_base(
+    lock: m.Lock, request: ReplayRequest, pins, builder: str, engine: DockerEngine | None, progress: Progress
+):
     """The plan, with its base image available in the engine (built here when no registry has one)."""
     from envlock.replay.plan import plan_replay
 
@@ -215,9 +226,13 @@ def plan_with_base(lock: m.Lock, request: ReplayRequest, pins, builder: str, eng
     if found is not None:
         return _pin_digest(plan, found, notes), notes, extra + _cuda_findings(lock, cuda_reason)
     # No registry: build (or reuse) a base from the distribution's mirror.
-    notes.append(f"{plan.base_image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror")
+    notes.append(
+        f"{plan.base_image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror"
+    )
     if _system_cuda(lock) and cuda_reason is None:
-        cuda_reason = f"{plan.base_image} cannot be pulled, and a base image built from the Debian mirror has no CUDA toolkit"
+        cuda_reason = (
+            f"{plan.base_image} cannot be pulled, and a base image built from the Debian mirror has no CUDA toolkit"
+        )
     options = _options(request, pins, builder, "debootstrap", None)
     own = _plan_without_system_cuda(lock, options) if cuda_reason else plan_replay(lock, options)
     spec = _base_spec_for(own.base)
@@ -247,7 +262,9 @@ def _plan_without_system_cuda(lock: m.Lock, options):
     from envlock.lockfile import fingerprint
     from envlock.replay.plan import plan_replay
 
-    reduced = records.replace(lock, cuda=records.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system")))
+    reduced = records.replace(
+        lock, cuda=records.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system"))
+    )
     plan = plan_replay(reduced, options)
     return records.replace(plan, lock=lock, fingerprint=fingerprint(lock))
 
@@ -286,7 +303,9 @@ def _pin_digest(plan, image, notes: list[str]):
     return plan
 
 
-def replay(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None = None, progress: Progress | None = None) -> ReplayOutcome:
+def replay(
+    lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None = None, progress: Progress | None = None
+) -> ReplayOutcome:
     """Plan, resolve, render and, unless a dry run, build and verify."""
     from envlock.replay import plan as plan_module
 
@@ -306,11 +325,15 @@ def replay(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None = N
         from envlock.replay.engine import find_buildkit_cli
 
         cli = find_buildkit_cli() if request.builder != "sdk" else None
-        choice = BuilderChoice("buildkit" if cli else "sdk", cli, "no engine reachable: rendered for the builder this machine has")
+        choice = BuilderChoice(
+            "buildkit" if cli else "sdk", cli, "no engine reachable: rendered for the builder this machine has"
+        )
     pins = resolve_pins(lock, request, progress)
     plan, notes, extra = plan_with_base(lock, request, pins, choice.builder, engine, progress)
     dockerfile, files, secret_ids = render(plan)
-    outcome = ReplayOutcome(plan=plan, dockerfile=dockerfile, files=files, notes=tuple(notes), builder=choice, extra_findings=tuple(extra))
+    outcome = ReplayOutcome(
+        plan=plan, dockerfile=dockerfile, files=files, notes=tuple(notes), builder=choice, extra_findings=tuple(extra)
+    )
     if request.output_dir:
         write_output_dir(files, request.output_dir)
     if not needs_engine:
@@ -365,7 +388,13 @@ def default_tag(plan) -> str:
 # --- verify an existing image ------------------------------------------------------
 
 
-def verify_existing(image: str, lock: m.Lock | None, python: str = "python", engine: DockerEngine | None = None, progress: Progress | None = None):
+def verify_existing(
+    image: str,
+    lock: m.Lock | None,
+    python: str = "python",
+    engine: DockerEngine | None = None,
+    progress: Progress | None = None,
+):
     """``envlock verify IMAGE [LOCK]``: the lock comes from the image itself when not given."""
     from envlock.lockfile.io import parse_lock
     from envlock.replay import plan as plan_module
@@ -375,7 +404,10 @@ def verify_existing(image: str, lock: m.Lock | None, python: str = "python", eng
     engine = engine or DockerEngine()
     engine.ping()
     if engine.image(image) is None:
-        raise EngineError(f"image {image!r} is not in the engine", hint="check the name with `docker images`, or build it with `envlock replay`")
+        raise EngineError(
+            f"image {image!r} is not in the engine",
+            hint="check the name with `docker images`, or build it with `envlock replay`",
+        )
     notes = []
     if lock is None:
         data = engine.read_file(image, plan_module.LOCK_PATH)

@@ -15,7 +15,7 @@ import json
 import re
 
 from envlock.errors import ReplayError
-from envlock.findings import DIFFERS, EXACT, INFO, NOT_REPRODUCIBLE, CHANGED, Finding
+from envlock.findings import CHANGED, DIFFERS, EXACT, INFO, NOT_REPRODUCIBLE, Finding
 
 REPORT_SCHEMA = 1
 MAX_REPORT_BYTES = 4 * 1024 * 1024
@@ -35,19 +35,25 @@ def parse_os_report(text: str | bytes) -> dict:
     except ValueError as exc:
         raise ReplayError(f"the OS package report in the image is not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA or not isinstance(data.get("packages"), list):
-        raise ReplayError("the OS package report in the image has an unknown format", hint="replay the lock again with this envlock")
+        raise ReplayError(
+            "the OS package report in the image has an unknown format", hint="replay the lock again with this envlock"
+        )
     packages = []
     for item in data["packages"]:
         if not isinstance(item, dict):
             continue
         name, locked, installed = item.get("name"), item.get("locked"), item.get("installed")
-        if not (isinstance(name, str) and _NAME.fullmatch(name) and isinstance(locked, str) and _VERSION.fullmatch(locked)):
+        if not (
+            isinstance(name, str) and _NAME.fullmatch(name) and isinstance(locked, str) and _VERSION.fullmatch(locked)
+        ):
             continue
         if installed is not None and not (isinstance(installed, str) and _VERSION.fullmatch(installed)):
             installed = None
         available = [v for v in item.get("available") or [] if isinstance(v, str) and _VERSION.fullmatch(v)][:5]
         status = item.get("status") if item.get("status") in ("exact", "differs", "missing", "failed") else "failed"
-        packages.append({"name": name, "locked": locked, "installed": installed, "available": available, "status": status})
+        packages.append(
+            {"name": name, "locked": locked, "installed": installed, "available": available, "status": status}
+        )
     errors = [str(e)[:500] for e in data.get("errors") or [] if isinstance(e, str)]
     return {"packages": packages, "errors": errors}
 
@@ -65,7 +71,18 @@ def os_report_findings(text: str | bytes, codename: str | None = None) -> list[F
             f"{distro_hint}archive still had that version)"
         )
         if pkg["status"] == "exact":
-            out.append(Finding("os", path, INFO, f"{pkg['name']} {pkg['locked']} installed exactly", locked=pkg["locked"], actual=pkg["locked"], status=EXACT, rank=200))
+            out.append(
+                Finding(
+                    "os",
+                    path,
+                    INFO,
+                    f"{pkg['name']} {pkg['locked']} installed exactly",
+                    locked=pkg["locked"],
+                    actual=pkg["locked"],
+                    status=EXACT,
+                    rank=200,
+                )
+            )
         elif pkg["status"] == "differs":
             if pkg["locked"] in pkg["available"]:
                 what = f"{pkg['locked']} could not be installed (the versions it depends on are gone from the mirror)"

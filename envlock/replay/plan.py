@@ -17,7 +17,8 @@ is left out and reported; it never reaches the renderer.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from envlock import records
 from envlock.errors import ReplayError
@@ -71,7 +72,9 @@ DEBIAN_ARCH = re.compile(r"[a-z0-9][a-z0-9-]*")
 # math libraries (not by nvidia-container-toolkit, which reads
 # NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES and NVIDIA_REQUIRE_*), so
 # these three numerics switches are allowed back in.
-_IMAGE_OWNED_EXACT = frozenset({"PATH", "HOME", "SHELL", "USER", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"})
+_IMAGE_OWNED_EXACT = frozenset(
+    {"PATH", "HOME", "SHELL", "USER", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"}
+)
 _IMAGE_OWNED_PREFIXES = ("LD_", "PIP_", "UV_", "CONDA_", "NVIDIA_", "CUDA_", "DOCKER_", "BUILDKIT_")
 _IMAGE_OWNED_SUFFIXES = ("_PROXY", "_proxy")
 _ENV_ALLOWED_BACK = frozenset({"CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING", "NVIDIA_TF32_OVERRIDE"})
@@ -113,7 +116,7 @@ class ReplayOptions:
     base_image: str | None = None
     base_source: str = "registry"
     require_digest: bool = False
-    pins: "PinSet | None" = None
+    pins: PinSet | None = None
     allow_sdists: bool = False
     ca_mode: str = "none"
     ca_cert: bytes | None = None
@@ -145,7 +148,9 @@ class InstallGroup:
     binary_only: bool
     requirements: tuple[Requirement, ...]
 
-    def pip_install_argv(self, python: str, requirements_file: str, wheel_dir: str, ca_file: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    def pip_install_argv(
+        self, python: str, requirements_file: str, wheel_dir: str, ca_file: str | None, extra: tuple[str, ...] = ()
+    ) -> list[str]:
         """The one ``pip install`` command line for this group, in an image or a local venv.
 
         Hash-checked and without re-resolving (``--require-hashes --no-deps``);
@@ -219,7 +224,7 @@ class ReplayPlan:
     def pinned_by_digest(self) -> bool:
         return self.base_digest is not None or "@sha256:" in self.base_image
 
-    def with_base_digest(self, digest: str) -> "ReplayPlan":
+    def with_base_digest(self, digest: str) -> ReplayPlan:
         """The same plan with the base image pinned by its registry digest (sha256:<64 hex>)."""
         return records.replace(self, base_digest=check_digest(digest))
 
@@ -367,7 +372,14 @@ def _python_layer(
     python = lock.python
     if python is None:
         findings.append(
-            Finding("python", "python", INFO, "the lock has no Python layer; the image gets an empty virtual environment", status=UNKNOWN, rank=120)
+            Finding(
+                "python",
+                "python",
+                INFO,
+                "the lock has no Python layer; the image gets an empty virtual environment",
+                status=UNKNOWN,
+                rank=120,
+            )
         )
         return (), (), _BOOTSTRAP_EXTRAS
     _interpreter_finding(python, base, base_source, findings)
@@ -534,7 +546,9 @@ def _pin_problem(pin, locked: m.PythonPackage | None, opts: ReplayOptions) -> st
     return None
 
 
-def _interpreter_finding(python: m.PythonSection, base: BaseImage | None, base_source: str, findings: list[Finding]) -> None:
+def _interpreter_finding(
+    python: m.PythonSection, base: BaseImage | None, base_source: str, findings: list[Finding]
+) -> None:
     impl = (python.implementation or "cpython").lower()
     if impl not in ("cpython", "cp"):
         findings.append(
@@ -580,9 +594,24 @@ def _interpreter_finding(python: m.PythonSection, base: BaseImage | None, base_s
             )
         )
     elif base.python_patch == locked:
-        findings.append(Finding("python", "python.version", INFO, f"{base.image} has Python {locked}", locked=locked, actual=locked, status=EXACT, rank=200))
+        findings.append(
+            Finding(
+                "python",
+                "python.version",
+                INFO,
+                f"{base.image} has Python {locked}",
+                locked=locked,
+                actual=locked,
+                status=EXACT,
+                rank=200,
+            )
+        )
     else:
-        how = "built with debootstrap from the Debian mirror" if base_source == "debootstrap" else "from the distribution archive"
+        how = (
+            "built with debootstrap from the Debian mirror"
+            if base_source == "debootstrap"
+            else "from the distribution archive"
+        )
         findings.append(
             Finding(
                 "python",
@@ -602,10 +631,21 @@ def _interpreter_finding(python: m.PythonSection, base: BaseImage | None, base_s
 # --- OS ----------------------------------------------------------------------------
 
 
-def _os_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: list[Finding]) -> tuple[bool, tuple[OsPin, ...]]:
+def _os_layer(
+    lock: m.Lock, base: BaseImage | None, base_source: str, findings: list[Finding]
+) -> tuple[bool, tuple[OsPin, ...]]:
     osec = lock.os
     if osec is None:
-        findings.append(Finding("os", "os", INFO, "the lock has no OS layer; the image has the base image's OS packages", status=UNKNOWN, rank=180))
+        findings.append(
+            Finding(
+                "os",
+                "os",
+                INFO,
+                "the lock has no OS layer; the image has the base image's OS packages",
+                status=UNKNOWN,
+                rank=180,
+            )
+        )
         return False, ()
     manual = [p for p in osec.packages if p.manual is True]
     other = [p for p in osec.packages if p.manual is not True]
@@ -617,7 +657,9 @@ def _os_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: 
         why_not = f"the lock is from {osec.id or '?'} {osec.version_id or '?'} and the base image is {base.distro} {base.distro_version}"
     if osec.package_manager not in (None, "dpkg"):
         same_release = False
-        why_not = f"the lock's packages are {osec.package_manager} packages; replay installs Debian/Ubuntu packages with apt"
+        why_not = (
+            f"the lock's packages are {osec.package_manager} packages; replay installs Debian/Ubuntu packages with apt"
+        )
     if base is not None:
         findings.append(
             Finding(
@@ -637,7 +679,8 @@ def _os_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: 
                 "os",
                 "os.glibc",
                 INFO if same_release else DIFFERS,
-                "glibc comes with the OS release" + (" (the same release as the lock)" if same_release else " of the base image"),
+                "glibc comes with the OS release"
+                + (" (the same release as the lock)" if same_release else " of the base image"),
                 locked=osec.glibc,
                 status=EXACT if same_release else CHANGED,
                 rank=170,
@@ -681,7 +724,15 @@ def _os_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: 
             problem = f"{pkg.architecture[:30]!r} is not a Debian architecture"
         if problem:
             findings.append(
-                Finding("os", f"os.packages[{pkg.name}]", DIFFERS, f"not installed: {problem}", locked=pkg.version, status=NOT_REPRODUCIBLE, rank=160)
+                Finding(
+                    "os",
+                    f"os.packages[{pkg.name}]",
+                    DIFFERS,
+                    f"not installed: {problem}",
+                    locked=pkg.version,
+                    status=NOT_REPRODUCIBLE,
+                    rank=160,
+                )
             )
             continue
         pins.append(OsPin(pkg.name, pkg.version))
@@ -754,7 +805,15 @@ def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings
         path = f"cuda.{comp.name}"
         if comp.source == "pip":
             findings.append(
-                Finding("cuda", path, INFO, f"{comp.name} {comp.version} comes with its Python package (hash-pinned)", locked=comp.version, status=EXACT, rank=200)
+                Finding(
+                    "cuda",
+                    path,
+                    INFO,
+                    f"{comp.name} {comp.version} comes with its Python package (hash-pinned)",
+                    locked=comp.version,
+                    status=EXACT,
+                    rank=200,
+                )
             )
         elif comp.source == "conda":
             findings.append(
@@ -793,7 +852,11 @@ def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings
                         path,
                         NUMERIC,
                         f"{comp.name} {comp.version} was a system library"
-                        + ("; the base image does not provide it" if base is not None else "; the --base-image is checked by verify"),
+                        + (
+                            "; the base image does not provide it"
+                            if base is not None
+                            else "; the --base-image is checked by verify"
+                        ),
                         fix="replay on an nvidia/cuda image with that toolkit (--base-image)",
                         locked=comp.version,
                         status=NOT_REPRODUCIBLE if base is not None else UNKNOWN,
@@ -802,7 +865,15 @@ def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings
                 )
         else:  # framework: reported by its Python package
             findings.append(
-                Finding("cuda", path, INFO, f"{comp.name} {comp.version} is bundled with a framework package", locked=comp.version, status=EXACT, rank=200)
+                Finding(
+                    "cuda",
+                    path,
+                    INFO,
+                    f"{comp.name} {comp.version} is bundled with a framework package",
+                    locked=comp.version,
+                    status=EXACT,
+                    rank=200,
+                )
             )
 
 
@@ -824,7 +895,9 @@ def _base_cuda_version(comp: m.CudaComponent, base: BaseImage | None) -> str | N
     return f"CUDA {base.cuda}"
 
 
-_NUMERIC_CONDA = re.compile(r"(?:lib)?(?:blas|cblas|lapack|openblas|mkl|blis|cudatoolkit|cudnn|nccl|cuda-.*|libcu.*|pytorch|tensorflow.*|jax.*)")
+_NUMERIC_CONDA = re.compile(
+    r"(?:lib)?(?:blas|cblas|lapack|openblas|mkl|blis|cudatoolkit|cudnn|nccl|cuda-.*|libcu.*|pytorch|tensorflow.*|jax.*)"
+)
 
 
 def _conda_layer(lock: m.Lock, findings: list[Finding]) -> None:
@@ -902,7 +975,15 @@ def _host_layers(lock: m.Lock, findings: list[Finding]) -> None:
         )
     if lock.os is not None and lock.os.kernel:
         findings.append(
-            Finding("host", "os.kernel", INFO, "the kernel belongs to the host, not to the image", locked=lock.os.kernel, status=NOT_REPRODUCIBLE, rank=190)
+            Finding(
+                "host",
+                "os.kernel",
+                INFO,
+                "the kernel belongs to the host, not to the image",
+                locked=lock.os.kernel,
+                status=NOT_REPRODUCIBLE,
+                rank=190,
+            )
         )
     if lock.project is not None and lock.project.commit:
         findings.append(

@@ -24,7 +24,7 @@ fixed metadata so a rebuild hits the cache.
 from __future__ import annotations
 
 import json
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from envlock.errors import ReplayError
 from envlock.records import field, record
@@ -132,10 +132,22 @@ def _python_stage(plan: p.ReplayPlan) -> list[str]:
     for number, group in enumerate(plan.install_groups, start=1):
         name = f"requirements-{number}.txt"
         lines.append(f"COPY {REQUIREMENTS_DIR}/{name} {p.BUILD_DIR}/python/{name}")
-        argv = group.pip_install_argv(VENV_PYTHON, f"{p.BUILD_DIR}/python/{name}", p.WHEEL_DIR, ca, extra=("--no-cache-dir",))
+        argv = group.pip_install_argv(
+            VENV_PYTHON, f"{p.BUILD_DIR}/python/{name}", p.WHEEL_DIR, ca, extra=("--no-cache-dir",)
+        )
         lines.append(_run(argv, plan.ca_mode == "secret", f"pip install group {number}"))
     if plan.remove_after_install:
-        argv = [VENV_PYTHON, "-m", "pip", "uninstall", "--isolated", "--disable-pip-version-check", "--no-input", "--yes", *plan.remove_after_install]
+        argv = [
+            VENV_PYTHON,
+            "-m",
+            "pip",
+            "uninstall",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--yes",
+            *plan.remove_after_install,
+        ]
         lines.append(_run(argv, False, "pip uninstall"))
     return lines
 
@@ -211,7 +223,9 @@ def render_requirements(group: p.InstallGroup, number: int, total: int) -> str:
     for requirement in group.requirements:
         line = requirement.line()
         if line.startswith("-") or "\n" in line or "\r" in line:
-            raise ReplayError(f"python.packages[{requirement.name}]: refusing a requirement line that pip would read as an option")
+            raise ReplayError(
+                f"python.packages[{requirement.name}]: refusing a requirement line that pip would read as an option"
+            )
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -248,7 +262,9 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
     total = len(plan.install_groups)
     for number, group in enumerate(plan.install_groups, start=1):
-        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode("utf-8")
+        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode(
+            "utf-8"
+        )
     if plan.os_step:
         files[OS_SCRIPT] = read_template_bytes("os_packages.py")
     if plan.ca_mode == "stage":

@@ -86,7 +86,7 @@ def _minor(version: str | None) -> str | None:
 def replay_into_venv(
     lock: m.Lock,
     directory: str | os.PathLike,
-    pins: "PinSet | None",
+    pins: PinSet | None,
     *,
     python: str | None = None,
     ca_cert: str | None = None,
@@ -100,7 +100,9 @@ def replay_into_venv(
     """
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target}: exists and is not empty; --into-venv makes a fresh virtualenv", hint="name a new directory")
+        raise UsageError(
+            f"{target}: exists and is not empty; --into-venv makes a fresh virtualenv", hint="name a new directory"
+        )
     interpreter = python or sys.executable
     have = _interpreter_version(interpreter)
     locked = lock.python.version if lock.python else None
@@ -141,9 +143,15 @@ def replay_into_venv(
                 requirements = Path(scratch) / f"requirements-{number}.txt"
                 requirements.write_text(render_requirements(group, number, total), encoding="utf-8")
                 argv = group.pip_install_argv(venv_python, str(requirements), str(wheel_dir), ca)
-                _run_checked(argv, f"installing group {number} of {total} ({group.index_url or group.kind})", PIP_TIMEOUT)
+                _run_checked(
+                    argv, f"installing group {number} of {total} ({group.index_url or group.kind})", PIP_TIMEOUT
+                )
         if plan.remove_after_install:
-            _run_checked([venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install], "removing bootstrap packages", 300)
+            _run_checked(
+                [venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install],
+                "removing bootstrap packages",
+                300,
+            )
         installed = _installed(venv_python)
     except BaseException:
         if created:
@@ -232,7 +240,15 @@ def _not_replayed(lock: m.Lock) -> list[Finding]:
         if attr == "runtime" and lock.runtime.env:
             fix = "export them before running: " + " ".join(f"{k}=..." for k in sorted(lock.runtime.env))
         out.append(
-            Finding(layer, attr, INFO, f"{what}: not replayed (--into-venv replays the Python layer only)", fix=fix, status=NOT_REPRODUCIBLE, rank=190)
+            Finding(
+                layer,
+                attr,
+                INFO,
+                f"{what}: not replayed (--into-venv replays the Python layer only)",
+                fix=fix,
+                status=NOT_REPRODUCIBLE,
+                rank=190,
+            )
         )
     return out
 
@@ -261,7 +277,9 @@ def run_into_venv(lock: m.Lock, args, fmt: str = "text") -> int:
     findings = list(result.findings)
     title = f"envlock replay --into-venv {result.directory} (Python {result.python_version})"
     if fmt == "json":
-        text = findings_json(findings, directory=result.directory, python=result.python_version, exit_code=result.exit_code)
+        text = findings_json(
+            findings, directory=result.directory, python=result.python_version, exit_code=result.exit_code
+        )
     elif fmt == "markdown":
         text = findings_markdown(findings, title=title)
     else:

@@ -27,8 +27,8 @@ import importlib.util
 import io
 import json
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from envlock import records
 from envlock.errors import ReplayError
@@ -182,7 +182,9 @@ def _add_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
 # --- capturing inside an image ----------------------------------------------------
 
 
-def capture_image(engine, image: str, python: str = "python", runner: str | None = None, timeout: float = 300) -> m.Lock:
+def capture_image(
+    engine, image: str, python: str = "python", runner: str | None = None, timeout: float = 300
+) -> m.Lock:
     """Run envlock's capture inside ``image`` against ``python`` and return the lock it saw."""
     from envlock.errors import EngineError
     from envlock.lockfile.codec import validate_lock_data
@@ -227,6 +229,7 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
     hand on the original machine are replayed; the rest come with the base
     image and are compared only through them.
     """
+
     def trim(lock: m.Lock, os_section: m.OsSection | None) -> m.Lock:
         return records.replace(
             lock,
@@ -273,7 +276,11 @@ def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
     lp, cp = locked.python, captured.python
     if lp is not None:
         if cp is None:
-            out.append(Finding("python", "python", BLOCKER, "no Python environment found in the image", status=NOT_REPRODUCIBLE))
+            out.append(
+                Finding(
+                    "python", "python", BLOCKER, "no Python environment found in the image", status=NOT_REPRODUCIBLE
+                )
+            )
         else:
             if lp.version and lp.version != cp.version:
                 out.append(
@@ -293,25 +300,84 @@ def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
             for pkg in lp.packages:
                 found = have.pop(_norm(pkg.name), None)
                 if found is None:
-                    out.append(Finding("python", f"python.packages[{pkg.name}]", NUMERIC, f"{pkg.name} is missing", locked=pkg.version, status=NOT_REPRODUCIBLE, rank=50))
+                    out.append(
+                        Finding(
+                            "python",
+                            f"python.packages[{pkg.name}]",
+                            NUMERIC,
+                            f"{pkg.name} is missing",
+                            locked=pkg.version,
+                            status=NOT_REPRODUCIBLE,
+                            rank=50,
+                        )
+                    )
                 elif found.version != pkg.version:
-                    out.append(Finding("python", f"python.packages[{pkg.name}]", NUMERIC, f"{pkg.name} {found.version} instead of {pkg.version}", locked=pkg.version, actual=found.version, rank=50))
+                    out.append(
+                        Finding(
+                            "python",
+                            f"python.packages[{pkg.name}]",
+                            NUMERIC,
+                            f"{pkg.name} {found.version} instead of {pkg.version}",
+                            locked=pkg.version,
+                            actual=found.version,
+                            rank=50,
+                        )
+                    )
             for extra in have.values():
-                out.append(Finding("python", f"python.packages[{extra.name}]", DIFFERS, f"{extra.name} is installed but not locked", actual=extra.version, rank=90))
+                out.append(
+                    Finding(
+                        "python",
+                        f"python.packages[{extra.name}]",
+                        DIFFERS,
+                        f"{extra.name} is installed but not locked",
+                        actual=extra.version,
+                        rank=90,
+                    )
+                )
     lo, co = locked.os, captured.os
     if lo is not None:
         have_os = {p.name: p for p in (co.packages if co else ())}
         for pkg in lo.packages:
             found = have_os.get(pkg.name)
             if found is None:
-                out.append(Finding("os", f"os.packages[{pkg.name}]", DIFFERS, f"{pkg.name} is not installed", locked=pkg.version, status=NOT_REPRODUCIBLE, rank=70))
+                out.append(
+                    Finding(
+                        "os",
+                        f"os.packages[{pkg.name}]",
+                        DIFFERS,
+                        f"{pkg.name} is not installed",
+                        locked=pkg.version,
+                        status=NOT_REPRODUCIBLE,
+                        rank=70,
+                    )
+                )
             elif found.version != pkg.version:
-                out.append(Finding("os", f"os.packages[{pkg.name}]", DIFFERS, f"{pkg.name} {found.version} instead of {pkg.version}", locked=pkg.version, actual=found.version, rank=70))
+                out.append(
+                    Finding(
+                        "os",
+                        f"os.packages[{pkg.name}]",
+                        DIFFERS,
+                        f"{pkg.name} {found.version} instead of {pkg.version}",
+                        locked=pkg.version,
+                        actual=found.version,
+                        rank=70,
+                    )
+                )
     if locked.runtime is not None:
         got_env = captured.runtime.env if captured.runtime else {}
         for name, value in sorted(locked.runtime.env.items()):
             if got_env.get(name) != value:
-                out.append(Finding("runtime", f"runtime.env[{name}]", NUMERIC, f"{name} is {got_env.get(name)!r} instead of {value!r}", locked=value, actual=got_env.get(name), rank=30))
+                out.append(
+                    Finding(
+                        "runtime",
+                        f"runtime.env[{name}]",
+                        NUMERIC,
+                        f"{name} is {got_env.get(name)!r} instead of {value!r}",
+                        locked=value,
+                        actual=got_env.get(name),
+                        rank=30,
+                    )
+                )
     return out
 
 
@@ -411,7 +477,17 @@ def minimal_host_findings(locked: m.Lock, host: m.Lock) -> list[Finding]:
                 )
             )
         if lc.model_name and hc.model_name and lc.model_name != hc.model_name and not missing:
-            out.append(Finding("cpu", "cpu.model-name", INFO, "a different CPU model", locked=lc.model_name, actual=hc.model_name, rank=60))
+            out.append(
+                Finding(
+                    "cpu",
+                    "cpu.model-name",
+                    INFO,
+                    "a different CPU model",
+                    locked=lc.model_name,
+                    actual=hc.model_name,
+                    rank=60,
+                )
+            )
     return out
 
 
@@ -489,7 +565,13 @@ def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[F
     if locked.nvidia is None and locked.cpu is None:
         out.append(LayerStatus("host", "not-locked", "the lock records no hardware"))
     else:
-        out.append(LayerStatus("host", CHANGED if host else EXACT, f"{len(host)} hardware differences" if host else "driver, GPUs and CPU flags match"))
+        out.append(
+            LayerStatus(
+                "host",
+                CHANGED if host else EXACT,
+                f"{len(host)} hardware differences" if host else "driver, GPUs and CPU flags match",
+            )
+        )
     project = "not-locked" if locked.project is None else UNKNOWN
     out.append(LayerStatus("project", project, "git state is the project's, not the image's"))
     return out
@@ -528,7 +610,9 @@ def verify_image(
     hardware, rules = host_findings(locked, running)
     notes = []
     if comparer == "minimal":
-        notes.append("compared with envlock's minimal comparer (Python, manually installed OS packages, numerics variables)")
+        notes.append(
+            "compared with envlock's minimal comparer (Python, manually installed OS packages, numerics variables)"
+        )
     if rules == "minimal":
         notes.append("host checked with envlock's minimal rules (driver, GPU model and count, CPU flags)")
     return VerifyReport(

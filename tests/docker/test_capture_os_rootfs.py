@@ -45,7 +45,9 @@ def image_root(docker_client, tmp_path_factory):
         reader = _ChunkReader(stream)
         with tarfile.open(fileobj=reader, mode="r|") as archive:
             for member in archive:
-                if _WANTED.fullmatch(member.name.lstrip("./")) and (member.isfile() or member.issym() or member.isdir()):
+                if _WANTED.fullmatch(member.name.lstrip("./")) and (
+                    member.isfile() or member.issym() or member.isdir()
+                ):
                     # extraction filters exist from 3.10.12/3.11.4 on; the members are from our own image
                     extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
                     archive.extract(member, root, **extra)
@@ -86,9 +88,16 @@ def test_probe_reads_an_exported_debian_image(image_root):
     if shutil.which("dpkg-query") is None:
         pytest.skip("dpkg-query is not installed on this host")
     listing = subprocess.run(
-        ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
-         "-f", "${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n"],
-        capture_output=True, text=True, check=True,
+        [
+            "dpkg-query",
+            f"--admindir={root}/var/lib/dpkg",
+            "-W",
+            "-f",
+            "${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     expected = sorted(tuple(line.split("\t")[1:]) for line in listing.splitlines() if line.startswith("installed\t"))
     assert section.package_manager == "dpkg"
@@ -99,6 +108,8 @@ def test_probe_reads_an_exported_debian_image(image_root):
     assert libstdcxx is not None and libstdcxx.startswith(str(root))
     if shutil.which("readelf") is None:
         pytest.skip("readelf is not installed on this host")
-    text = subprocess.run(["readelf", "--version-info", "--wide", libstdcxx], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["readelf", "--version-info", "--wide", libstdcxx], capture_output=True, text=True, check=True
+    ).stdout
     defined = re.findall(r"Name: GLIBCXX_([0-9.]+)", text.split("Version needs section")[0])
     assert section.libstdcxx == max(defined, key=lambda v: tuple(int(x) for x in v.split(".")))

@@ -15,7 +15,14 @@ import time
 import pytest
 
 from envlock.replay import engine as eng
-from envlock.replay.baseimage import LABEL_PYTHON, LABEL_RECIPE, ROOTFS_RECIPE, BaseImageSpec, ensure_base_image, python_recipe
+from envlock.replay.baseimage import (
+    LABEL_PYTHON,
+    LABEL_RECIPE,
+    ROOTFS_RECIPE,
+    BaseImageSpec,
+    ensure_base_image,
+    python_recipe,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -65,7 +72,10 @@ def test_base_python_is_debians_own(engine, base):
     dpkg_version = _sh(engine, base.ref, "dpkg-query -W -f '${Version}' python3.11")
     # Debian versions the interpreter 3.11.2 as 3.11.2-6+deb12uN.
     assert dpkg_version.split("-")[0] == base.python_version
-    assert _sh(engine, base.ref, f"{base.python} -c 'import platform; print(platform.python_version())'") == base.python_version
+    assert (
+        _sh(engine, base.ref, f"{base.python} -c 'import platform; print(platform.python_version())'")
+        == base.python_version
+    )
 
 
 def test_venv_and_pip_work_offline(engine, base):
@@ -74,7 +84,11 @@ def test_venv_and_pip_work_offline(engine, base):
 
 
 def test_apt_is_configured_like_a_debian_image(engine, base):
-    sources = _sh(engine, base.ref, "cat /etc/apt/sources.list.d/debian.sources; test ! -e /etc/apt/sources.list && echo no-legacy-list")
+    sources = _sh(
+        engine,
+        base.ref,
+        "cat /etc/apt/sources.list.d/debian.sources; test ! -e /etc/apt/sources.list && echo no-legacy-list",
+    )
     assert "Suites: bookworm bookworm-updates" in sources and "Suites: bookworm-security" in sources
     assert sources.endswith("no-legacy-list")
     assert _sh(engine, base.ref, "ls /var/lib/apt/lists | grep -c _Packages || true") == "0"

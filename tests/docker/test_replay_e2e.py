@@ -87,7 +87,9 @@ def small_lock(workdir, base):
     lock = load_lock(captured).lock
     assert {p.name.lower() for p in lock.python.packages} >= {"pyyaml", "markupsafe", "six", "idna"}
     if lock.os is not None:
-        lock = records.replace(lock, os=records.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual)))
+        lock = records.replace(
+            lock, os=records.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual))
+        )
     return _write(lock, workdir / "envlock.lock")
 
 
@@ -102,7 +104,11 @@ def _by_path(report: dict) -> dict[str, dict]:
 
 
 def _mismatches(report: dict, prefix: str) -> list[dict]:
-    return [f for f in report["findings"] if f["path"].startswith(prefix) and f["severity"] != "info" and f["status"] != "exact"]
+    return [
+        f
+        for f in report["findings"]
+        if f["path"].startswith(prefix) and f["severity"] != "info" and f["status"] != "exact"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +126,11 @@ def test_end_to_end_python_packages_reproduced_exactly(replayed, engine):
     # python and pip on the PATH are the replayed environment; compiled extensions load.
     ran = engine.run(
         "envlock-test/replay:e2e",
-        ["python", "-c", "import sys, yaml._yaml, markupsafe._speedups, six, idna; print(sys.prefix, yaml.__version__, six.__version__)"],
+        [
+            "python",
+            "-c",
+            "import sys, yaml._yaml, markupsafe._speedups, six, idna; print(sys.prefix, yaml.__version__, six.__version__)",
+        ],
     )
     assert ran.exit_code == 0, ran.stderr
     assert ran.stdout.decode().split() == ["/opt/envlock/venv", "6.0.2", "1.16.0"]
@@ -157,7 +167,9 @@ def test_same_lock_same_dockerfile_and_warm_rebuild_in_seconds(replayed, small_l
 
 
 def test_legacy_builder_keeps_the_ca_in_an_unshipped_stage(small_lock, canary_ca, workdir, engine):
-    code, report = _replay(small_lock, "--builder", "sdk", "--ca-cert", str(canary_ca[0]), "-t", "envlock-test/replay:sdk", cwd=workdir)
+    code, report = _replay(
+        small_lock, "--builder", "sdk", "--ca-cert", str(canary_ca[0]), "-t", "envlock-test/replay:sdk", cwd=workdir
+    )
     assert report["builder"] == "sdk"
     assert _mismatches(report, "python.packages") == []
     layers, hits = scan_saved_image(engine, "envlock-test/replay:sdk", canary_ca[1])
@@ -190,10 +202,16 @@ def test_verify_an_image_that_is_not_a_replay(base, small_lock, workdir):
 
 def test_months_later_replay_completes_and_names_each_problem(small_lock, canary_ca, workdir):
     lock = load_lock(small_lock).lock
-    packages = [p if p.name != NEVER_RELEASED[0] else records.replace(p, version=NEVER_RELEASED[1]) for p in lock.python.packages]
+    packages = [
+        p if p.name != NEVER_RELEASED[0] else records.replace(p, version=NEVER_RELEASED[1])
+        for p in lock.python.packages
+    ]
     packages.append(m.PythonPackage(name=YANKED[0], version=YANKED[1], installer="pip", requested=True))
     os_section = lock.os or m.OsSection(id="debian", version_id="12", codename="bookworm")
-    os_packages = (*os_section.packages, m.OsPackage(name=DROPPED_OS[0], version=DROPPED_OS[1], architecture="amd64", manual=True))
+    os_packages = (
+        *os_section.packages,
+        m.OsPackage(name=DROPPED_OS[0], version=DROPPED_OS[1], architecture="amd64", manual=True),
+    )
     later = records.replace(
         lock,
         python=records.replace(lock.python, packages=tuple(sorted(packages, key=lambda p: p.name.lower()))),
@@ -205,10 +223,18 @@ def test_months_later_replay_completes_and_names_each_problem(small_lock, canary
     found = _by_path(report)
     never = found[f"python.packages[{NEVER_RELEASED[0]}]"]
     assert NEVER_RELEASED[1] in never["message"] and never["status"] == "not-reproducible"
-    yanked = [f for path, f in found.items() if path.startswith("python.packages[requests]") and "yanked" in f["message"]]
+    yanked = [
+        f for path, f in found.items() if path.startswith("python.packages[requests]") and "yanked" in f["message"]
+    ]
     assert yanked, sorted(found)
-    dropped = [f for path, f in found.items() if path.startswith(f"os.packages[{DROPPED_OS[0]}") and f["status"] != "exact"]
+    dropped = [
+        f for path, f in found.items() if path.startswith(f"os.packages[{DROPPED_OS[0]}") and f["status"] != "exact"
+    ]
     assert dropped and "snapshot.debian.org" in json.dumps(dropped)
     # Everything else still came through exactly.
-    others = [f for f in _mismatches(report, "python.packages") if not f["path"].startswith((f"python.packages[{NEVER_RELEASED[0]}]", "python.packages[requests]"))]
+    others = [
+        f
+        for f in _mismatches(report, "python.packages")
+        if not f["path"].startswith((f"python.packages[{NEVER_RELEASED[0]}]", "python.packages[requests]"))
+    ]
     assert others == []

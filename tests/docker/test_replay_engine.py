@@ -75,7 +75,7 @@ def scan_saved_image(engine, image: str, needle: bytes) -> tuple[int, list[str]]
                 if needle in tail + block:
                     hits.append(member.name)
                     break
-                tail = block[-len(needle):]
+                tail = block[-len(needle) :]
     return layers, hits
 
 
@@ -104,7 +104,9 @@ def test_both_builders_build_the_same_dockerfile(engine, base):
     body = f'RUN ["/bin/sh", "-c", "echo {marker} > /built-by-test"]\nLABEL org.envlock.test="{marker}"'
     for choice in _builders(engine):
         progress = eng.Progress(stream=io.StringIO(), live=False)
-        result = engine.build(eng.BuildRequest(files=(_dockerfile(body),), tag=f"envlock-test/engine:{choice.builder}"), choice, progress)
+        result = engine.build(
+            eng.BuildRequest(files=(_dockerfile(body),), tag=f"envlock-test/engine:{choice.builder}"), choice, progress
+        )
         assert result.builder == choice.builder
         assert result.image_id.startswith("sha256:")
         assert progress.lines, "the build's output was not streamed"
@@ -123,13 +125,15 @@ def test_buildkit_secret_is_used_during_the_build_and_in_no_layer(engine, base, 
     secret = tmp_path / "ca.pem"
     secret.write_bytes(b"# not a real certificate\n" + canary + b"\n")
     body = (
-        'RUN --mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca '
+        "RUN --mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca "
         '["/bin/sh", "-c", "sha256sum /run/secrets/envlock-ca | cut -d\' \' -f1 > /secret.sha256"]'
     )
     result = engine.build(
         # no_cache: a secret's content is not part of BuildKit's cache key, so
         # a cached step from an earlier run would have hashed an older secret.
-        eng.BuildRequest(files=(_dockerfile(body),), tag="envlock-test/secret:1", secrets={"envlock-ca": str(secret)}, no_cache=True),
+        eng.BuildRequest(
+            files=(_dockerfile(body),), tag="envlock-test/secret:1", secrets={"envlock-ca": str(secret)}, no_cache=True
+        ),
         choice,
         eng.Progress(stream=io.StringIO(), live=False),
     )
@@ -148,7 +152,9 @@ def test_a_failing_build_is_an_engine_error_with_the_last_lines(engine, base, bu
     marker = uuid.uuid4().hex
     body = f'RUN ["/bin/sh", "-c", "echo failing-{marker}; exit 3"]'
     with pytest.raises(EngineError) as caught:
-        engine.build(eng.BuildRequest(files=(_dockerfile(body),)), choice, eng.Progress(stream=io.StringIO(), live=False))
+        engine.build(
+            eng.BuildRequest(files=(_dockerfile(body),)), choice, eng.Progress(stream=io.StringIO(), live=False)
+        )
     assert "image build failed" in caught.value.message
     assert f"failing-{marker}" in caught.value.message
 
@@ -163,7 +169,13 @@ def test_the_first_cli_on_path_is_not_trusted_blindly(engine):
         buildx = proc.run([path, "buildx", "version"], timeout=20)
         if version is None or not eng.parse_client_version(version.stdout):
             continue
-        found.append((path, version.stdout.strip(), eng.buildkit_mode(version.stdout.strip(), buildx is not None and buildx.returncode == 0)))
+        found.append(
+            (
+                path,
+                version.stdout.strip(),
+                eng.buildkit_mode(version.stdout.strip(), buildx is not None and buildx.returncode == 0),
+            )
+        )
     assert found, "no docker CLI at all"
     chosen = eng.find_buildkit_cli()
     capable = [item for item in found if item[2]]
@@ -191,7 +203,7 @@ def test_run_gives_files_and_no_network(engine, base):
 
 def test_read_file_follows_links_and_reports_absence(engine, base):
     text = engine.read_file(base.ref, "/etc/os-release")  # a link to ../usr/lib/os-release
-    assert b'VERSION_CODENAME=bookworm' in text
+    assert b"VERSION_CODENAME=bookworm" in text
     assert engine.read_file(base.ref, "/no/such/file") is None
 
 

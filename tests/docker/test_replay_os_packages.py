@@ -41,7 +41,9 @@ LOCK = Lock(
 def test_os_packages_exact_where_the_mirror_has_them_and_reported_where_not(docker_client, tmp_path):
     from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
 
-    ensure_base_image(DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True))
+    ensure_base_image(
+        DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True)
+    )
     context = render_context(plan_replay(LOCK, ReplayOptions(base_source="debootstrap")))
     for path, data in context.items():
         target = tmp_path / path
@@ -51,7 +53,9 @@ def test_os_packages_exact_where_the_mirror_has_them_and_reported_where_not(dock
     docker_client.images.build(path=str(tmp_path), tag=tag, rm=True, network_mode="host")
     try:
         raw = docker_client.containers.run(tag, ["cat", OS_REPORT_PATH], remove=True)
-        versions = docker_client.containers.run(tag, ["dpkg-query", "-W", "curl", "libcurl4", "jq"], remove=True).decode()
+        versions = docker_client.containers.run(
+            tag, ["dpkg-query", "-W", "curl", "libcurl4", "jq"], remove=True
+        ).decode()
     finally:
         docker_client.images.remove(tag, force=True)
     report = {p["name"]: p for p in json.loads(raw)["packages"]}

@@ -12,7 +12,7 @@ import pytest
 
 from envlock.replay.quote import key_value
 
-NASTY = 'evil" \'q\' $(id) `id` ${AWS_SECRET_ACCESS_KEY} $HOME \\ ; | & # EOF <<EOF >x'
+NASTY = "evil\" 'q' $(id) `id` ${AWS_SECRET_ACCESS_KEY} $HOME \\ ; | & # EOF <<EOF >x"
 
 
 @pytest.mark.docker
@@ -39,8 +39,13 @@ def test_env_and_label_values_come_back_unchanged_from_a_real_image(docker_clien
         if cli is None:
             pytest.skip("no docker CLI that builds with BuildKit")
         argv = [cli.path, "buildx", "build", "--load"] if cli.mode == "buildx" else [cli.path, "build"]
-        done = subprocess.run(argv + ["-q", "-t", tag, str(tmp_path)], env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            argv + ["-q", "-t", tag, str(tmp_path)],
+            env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         config = docker_client.images.get(tag).attrs["Config"]
     try:

@@ -104,9 +104,12 @@ class FakeGpu:
             "uuid": self.uuid,
             "serial": self.serial,
         }
-        aliases = {"memory_total_mib": "memory_total_bytes", "power_limit_w": "power_limit_mw",
-                   "max_sm_clock_mhz": f"max_clock.{NVML_CLOCK_SM}",
-                   "max_memory_clock_mhz": f"max_clock.{NVML_CLOCK_MEM}"}
+        aliases = {
+            "memory_total_mib": "memory_total_bytes",
+            "power_limit_w": "power_limit_mw",
+            "max_sm_clock_mhz": f"max_clock.{NVML_CLOCK_SM}",
+            "max_memory_clock_mhz": f"max_clock.{NVML_CLOCK_MEM}",
+        }
         for name in self.unsupported:
             values[aliases.get(name, name)] = f"!{NVML_ERROR_NOT_SUPPORTED}"
         for name, code in self.errors.items():
@@ -130,7 +133,7 @@ class FakeHost:
     init_error: int | None = None
 
     @classmethod
-    def driver_not_loaded(cls) -> "FakeHost":
+    def driver_not_loaded(cls) -> FakeHost:
         return cls(init_error=NVML_ERROR_DRIVER_NOT_LOADED)
 
     def config_text(self) -> str:
@@ -159,39 +162,86 @@ class FakeHost:
 
 # nvidia-smi on H200 SXM hosts (several public recordings) prints 143771MiB and a 700 W cap.
 H200 = FakeGpu(
-    name="NVIDIA H200", compute_capability="9.0", memory_total_mib=143771, pci_device_id=0x233510DE,
-    multiprocessors=132, power_limit_w=700, max_sm_clock_mhz=1980, max_memory_clock_mhz=3201,
-    uuid="GPU-5a3c1f0e-8b7d-4c2a-9e6f-0d1b2c3a4e5f", serial="1652724050001",
+    name="NVIDIA H200",
+    compute_capability="9.0",
+    memory_total_mib=143771,
+    pci_device_id=0x233510DE,
+    multiprocessors=132,
+    power_limit_w=700,
+    max_sm_clock_mhz=1980,
+    max_memory_clock_mhz=3201,
+    uuid="GPU-5a3c1f0e-8b7d-4c2a-9e6f-0d1b2c3a4e5f",
+    serial="1652724050001",
 )
 # From shared/corpus/nvidia_smi/13.query.h100x8.535.161.08.txt (nvidia-smi -q of a real node).
 H100_SXM = FakeGpu(
-    name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81559, pci_device_id=0x233010DE,
-    multiprocessors=132, power_limit_w=700, max_sm_clock_mhz=1980, max_memory_clock_mhz=2619,
-    uuid="GPU-ee7954ec-da95-fd7a-ddfd-c6b32cc2f8aa", serial="1650124031592",
+    name="NVIDIA H100 80GB HBM3",
+    compute_capability="9.0",
+    memory_total_mib=81559,
+    pci_device_id=0x233010DE,
+    multiprocessors=132,
+    power_limit_w=700,
+    max_sm_clock_mhz=1980,
+    max_memory_clock_mhz=2619,
+    uuid="GPU-ee7954ec-da95-fd7a-ddfd-c6b32cc2f8aa",
+    serial="1650124031592",
 )
 A100_SXM4_80GB = FakeGpu(
-    name="NVIDIA A100-SXM4-80GB", compute_capability="8.0", memory_total_mib=81920, pci_device_id=0x20B210DE,
-    multiprocessors=108, power_limit_w=400, max_sm_clock_mhz=1410, max_memory_clock_mhz=1593,
+    name="NVIDIA A100-SXM4-80GB",
+    compute_capability="8.0",
+    memory_total_mib=81920,
+    pci_device_id=0x20B210DE,
+    multiprocessors=108,
+    power_limit_w=400,
+    max_sm_clock_mhz=1410,
+    max_memory_clock_mhz=1593,
 )
 # 40960MiB and 400 W from shared/corpus/nvidia_smi/03.table.a100-sxm4-40gb.550.144.03.txt.
 A100_SXM4_40GB = FakeGpu(
-    name="NVIDIA A100-SXM4-40GB", compute_capability="8.0", memory_total_mib=40960, pci_device_id=0x20B010DE,
-    multiprocessors=108, power_limit_w=400, max_sm_clock_mhz=1410, max_memory_clock_mhz=1215,
+    name="NVIDIA A100-SXM4-40GB",
+    compute_capability="8.0",
+    memory_total_mib=40960,
+    pci_device_id=0x20B010DE,
+    multiprocessors=108,
+    power_limit_w=400,
+    max_sm_clock_mhz=1410,
+    max_memory_clock_mhz=1215,
 )
 # A T4 reports 15360MiB, 70 W; persistence off is the common cloud default.
 T4 = FakeGpu(
-    name="Tesla T4", compute_capability="7.5", memory_total_mib=15360, pci_device_id=0x1EB810DE,
-    multiprocessors=40, power_limit_w=70, max_sm_clock_mhz=1590, max_memory_clock_mhz=5001, persistence_mode=0,
+    name="Tesla T4",
+    compute_capability="7.5",
+    memory_total_mib=15360,
+    pci_device_id=0x1EB810DE,
+    multiprocessors=40,
+    power_limit_w=70,
+    max_sm_clock_mhz=1590,
+    max_memory_clock_mhz=5001,
+    persistence_mode=0,
 )
 V100_SXM2_16GB = FakeGpu(
-    name="Tesla V100-SXM2-16GB", compute_capability="7.0", memory_total_mib=16384, pci_device_id=0x1DB110DE,
-    multiprocessors=80, power_limit_w=300, max_sm_clock_mhz=1530, max_memory_clock_mhz=877,
+    name="Tesla V100-SXM2-16GB",
+    compute_capability="7.0",
+    memory_total_mib=16384,
+    pci_device_id=0x1DB110DE,
+    multiprocessors=80,
+    power_limit_w=300,
+    max_sm_clock_mhz=1530,
+    max_memory_clock_mhz=877,
 )
 # GeForce boards have no ECC: NVML answers NOT_SUPPORTED for it, and for MIG.
 RTX_3090 = FakeGpu(
-    name="NVIDIA GeForce RTX 3090", compute_capability="8.6", memory_total_mib=24576, pci_device_id=0x220410DE,
-    multiprocessors=82, power_limit_w=350, max_sm_clock_mhz=2100, max_memory_clock_mhz=9751,
-    mig_mode=None, ecc_mode=None, persistence_mode=0,
+    name="NVIDIA GeForce RTX 3090",
+    compute_capability="8.6",
+    memory_total_mib=24576,
+    pci_device_id=0x220410DE,
+    multiprocessors=82,
+    power_limit_w=350,
+    max_sm_clock_mhz=2100,
+    max_memory_clock_mhz=9751,
+    mig_mode=None,
+    ecc_mode=None,
+    persistence_mode=0,
 )
 
 
@@ -215,7 +265,9 @@ def build_fake_nvml(build_dir: Path) -> Path:
     partial = lib_dir / f".{LIBRARY_NAME}.{os.getpid()}"
     result = subprocess.run(
         [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(partial), str(FAKE_SOURCE)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if result.returncode != 0:
         pytest.fail(f"compiling {FAKE_SOURCE} failed:\n{result.stderr}")
@@ -223,8 +275,9 @@ def build_fake_nvml(build_dir: Path) -> Path:
     return lib_dir
 
 
-def fake_nvml_env(lib_dir: Path, config_path: Path, *, log_path: Path | None = None,
-                  host_root: Path | None = None) -> dict[str, str]:
+def fake_nvml_env(
+    lib_dir: Path, config_path: Path, *, log_path: Path | None = None, host_root: Path | None = None
+) -> dict[str, str]:
     """Environment additions that make a subprocess load the fake library with ``config_path``'s values."""
     search = [str(lib_dir)]
     if os.environ.get("LD_LIBRARY_PATH"):
@@ -250,8 +303,9 @@ class FakeNvml:
 
     def env(self, host: FakeHost, *, host_root: Path | None = None) -> dict[str, str]:
         self.config_path.write_text(host.config_text())
-        return fake_nvml_env(self.lib_dir, self.config_path, log_path=self.log_path,
-                             host_root=host_root or self.empty_root)
+        return fake_nvml_env(
+            self.lib_dir, self.config_path, log_path=self.log_path, host_root=host_root or self.empty_root
+        )
 
     def no_library_env(self, *, host_root: Path | None = None) -> dict[str, str]:
         """No fake on the search path: NVML is missing unless the machine has a real driver."""

@@ -28,7 +28,9 @@ class Venv:
 
 
 def make_venv(path: Path, python: str | None = None) -> Venv:
-    subprocess.run([python or sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, capture_output=True)
+    subprocess.run(
+        [python or sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, capture_output=True
+    )
     site = sorted((path / "lib").glob("python3*/site-packages"))[0]
     return Venv(path, path / "bin" / "python", site)
 

@@ -70,8 +70,19 @@ def test_recorded_hosts_identify_their_cpu(host, vendor, family, model, stepping
 def test_numerics_flags_of_recorded_hosts():
     skylake, _ = _collect("linux-rhel7-x86_64-skylake_avx512")
     assert skylake.flags == (
-        "avx", "avx2", "avx512bw", "avx512cd", "avx512dq", "avx512f", "avx512vl",
-        "f16c", "fma", "pni", "sse4_1", "sse4_2", "ssse3",
+        "avx",
+        "avx2",
+        "avx512bw",
+        "avx512cd",
+        "avx512dq",
+        "avx512f",
+        "avx512vl",
+        "f16c",
+        "fma",
+        "pni",
+        "sse4_1",
+        "sse4_2",
+        "ssse3",
     )
     sapphire, _ = _collect("linux-unknown-x86_64-sapphirerapids")
     for flag in ("amx_tile", "amx_bf16", "amx_int8", "avx512_fp16", "avx512_bf16", "avx512_vnni", "avx_vnni"):
@@ -81,8 +92,19 @@ def test_numerics_flags_of_recorded_hosts():
         assert flag not in sapphire.flags
     grace, _ = _collect("linux-rhel9-aarch64-neoverse_v2")
     assert grace.flags == (
-        "asimd", "asimddp", "asimdfhm", "asimdhp", "asimdrdm", "bf16", "fcma", "fphp",
-        "i8mm", "sve", "sve2", "svebf16", "svei8mm",
+        "asimd",
+        "asimddp",
+        "asimdfhm",
+        "asimdhp",
+        "asimdrdm",
+        "bf16",
+        "fcma",
+        "fphp",
+        "i8mm",
+        "sve",
+        "sve2",
+        "svebf16",
+        "svei8mm",
     )
 
 
@@ -176,7 +198,9 @@ def test_missing_or_empty_cpuinfo_never_crashes(tmp_path):
 def test_hostile_cpuinfo_values_are_dropped_with_a_warning(tmp_path):
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc" / "cpuinfo").write_text(
-        "processor\t: 0\nvendor_id\t: Genuine\x1b[31mIntel\nmodel name\t: " + "X" * 5000 + "\ncpu family\t: six\nflags\t\t: avx2 fma\n"
+        "processor\t: 0\nvendor_id\t: Genuine\x1b[31mIntel\nmodel name\t: "
+        + "X" * 5000
+        + "\ncpu family\t: six\nflags\t\t: avx2 fma\n"
     )
     warnings: list[str] = []
     section = cpu.collect_cpu(str(tmp_path), warn=warnings.append, architecture="x86_64")
@@ -210,7 +234,10 @@ def _assert_matches_lscpu(section: m.CpuSection, lscpu: dict[str, str]) -> None:
     assert section.vendor == lscpu["Vendor ID"]
     assert section.model_name == lscpu["Model name"]
     assert (section.family, section.model, section.stepping) == (
-        int(lscpu["CPU family"]), int(lscpu["Model"]), int(lscpu["Stepping"]))
+        int(lscpu["CPU family"]),
+        int(lscpu["Model"]),
+        int(lscpu["Stepping"]),
+    )
     assert section.logical_cores == int(lscpu["CPU(s)"])
     assert section.sockets == int(lscpu["Socket(s)"])
     assert section.physical_cores == int(lscpu["Core(s) per socket"]) * int(lscpu["Socket(s)"])

@@ -100,11 +100,15 @@ def test_toolkit_named_by_cuda_home_with_version_json(tmp_path, cuda_venv):
     root = tmp_path / "cuda-12.8"
     (root / "lib64").mkdir(parents=True)
     shutil.copy(cuda_venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.12", root / "lib64" / "libcudart.so.12")
-    (root / "version.json").write_text(json.dumps({
-        "cuda": {"name": "CUDA SDK", "version": "12.8.1"},
-        "cuda_cudart": {"name": "CUDA Runtime (cudart)", "version": "12.8.90"},
-        "cuda_nvcc": {"name": "CUDA NVCC", "version": "12.8.93"},
-    }))
+    (root / "version.json").write_text(
+        json.dumps(
+            {
+                "cuda": {"name": "CUDA SDK", "version": "12.8.1"},
+                "cuda_cudart": {"name": "CUDA Runtime (cudart)", "version": "12.8.90"},
+                "cuda_nvcc": {"name": "CUDA NVCC", "version": "12.8.93"},
+            }
+        )
+    )
     lock = capture_lock(tmp_path, env={"CUDA_HOME": str(root)})
     mine = {c.name: c.version for c in lock.cuda.components if c.source == "system" and c.location == str(root)}
     assert mine == {"cuda-toolkit": "12.8.1", "nvcc": "12.8.93", "cudart": "12.8"}
@@ -182,7 +186,9 @@ def test_wheel_version_recorded_and_noted_when_the_library_cannot_answer(tmp_pat
     ):
         info = site / f"{project}-{version}.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project.replace('_', '-')}\nVersion: {version}\n\n")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {project.replace('_', '-')}\nVersion: {version}\n\n"
+        )
         (info / "RECORD").write_text(f"{library},,\n{info.name}/METADATA,,\n")
         (site / library).parent.mkdir(parents=True)
         compile_library((site / library).parent, Path(library).name, "int unrelated(void) { return 0; }\n")
@@ -218,8 +224,10 @@ def test_torch_version_py_of_the_real_cpu_wheel(torch_venv):
     [
         ("torch-2.7.1+cu126.version.py", {"__version__": "2.7.1+cu126", "cuda": "12.6", "hip": None}),
         ("torch-2.2.1+cu121.version.py", {"__version__": "2.2.1+cu121", "cuda": "12.1", "hip": None}),
-        ("torch-2.3.0.dev20240308+rocm6.0.version.py",
-         {"__version__": "2.3.0.dev20240308+rocm6.0", "cuda": None, "hip": "6.0.32830-d62f6a171"}),
+        (
+            "torch-2.3.0.dev20240308+rocm6.0.version.py",
+            {"__version__": "2.3.0.dev20240308+rocm6.0", "cuda": None, "hip": "6.0.32830-d62f6a171"},
+        ),
     ],
 )
 def test_parse_recorded_torch_version_py(file, expected):
@@ -238,18 +246,23 @@ def _site_with_torch(tmp_path: Path, version: str, version_py: str, requires: st
 
 def test_cuda_torch_build_with_its_cudnn_pin(tmp_path):
     requires = (
-        'Requires-Dist: filelock\n'
+        "Requires-Dist: filelock\n"
         'Requires-Dist: nvidia-cuda-runtime-cu12==12.6.77; platform_system == "Linux" and platform_machine == "x86_64"\n'
         'Requires-Dist: nvidia-cudnn-cu12==9.5.1.17; platform_system == "Linux" and platform_machine == "x86_64"\n'
     )
-    site = _site_with_torch(tmp_path, "2.7.1+cu126", (FRAMEWORKS / "torch-2.7.1+cu126.version.py").read_text(), requires)
+    site = _site_with_torch(
+        tmp_path, "2.7.1+cu126", (FRAMEWORKS / "torch-2.7.1+cu126.version.py").read_text(), requires
+    )
     builds, _ = cuda.find_frameworks(scan_distributions([str(site)]))
-    assert [(b.name, b.version, b.cuda, b.cudnn, b.rocm) for b in builds] == [("torch", "2.7.1+cu126", "12.6", "9.5.1.17", None)]
+    assert [(b.name, b.version, b.cuda, b.cudnn, b.rocm) for b in builds] == [
+        ("torch", "2.7.1+cu126", "12.6", "9.5.1.17", None)
+    ]
 
 
 def test_rocm_torch_build(tmp_path):
-    site = _site_with_torch(tmp_path, "2.3.0.dev20240308+rocm6.0",
-                            (FRAMEWORKS / "torch-2.3.0.dev20240308+rocm6.0.version.py").read_text())
+    site = _site_with_torch(
+        tmp_path, "2.3.0.dev20240308+rocm6.0", (FRAMEWORKS / "torch-2.3.0.dev20240308+rocm6.0.version.py").read_text()
+    )
     builds, _ = cuda.find_frameworks(scan_distributions([str(site)]))
     assert [(b.cuda, b.cudnn, b.rocm) for b in builds] == [(None, None, "6.0.32830")]
 
@@ -275,7 +288,9 @@ def test_tensorflow_build_info(tmp_path, file, cuda_version, cudnn_version):
 
 
 def test_tensorflow_build_info_is_never_executed():
-    hostile = "import os\nos.system('touch /tmp/envlock-pwned')\nbuild_info = {'cuda_version': __import__('os').getcwd()}\n"
+    hostile = (
+        "import os\nos.system('touch /tmp/envlock-pwned')\nbuild_info = {'cuda_version': __import__('os').getcwd()}\n"
+    )
     assert cuda.parse_tensorflow_build_info(hostile) == {}
     assert cuda.parse_tensorflow_build_info("build_info = [") == {}
 
@@ -306,9 +321,16 @@ def test_conda_cuda_packages_from_conda_meta_names(tmp_path):
     (prefix / "conda-meta").mkdir(parents=True)
     # Names as in shared/corpus/conda_lock/conda-lock.clay-model-cuda118.yml (cudatoolkit 11.8.0, cudnn 8.8.0.121,
     # nccl 2.19.4.1) and a cuda-* split package with its -dev twin, which is left out.
-    for name in ("cudatoolkit-11.8.0-h4ba93d1_13.json", "cudnn-8.8.0.121-h264754d_4.json", "nccl-2.19.4.1-h6103f9b_0.json",
-                 "cuda-version-11.8-h70ddcb2_3.json", "cuda-cudart-dev-11.8.89-0.json", "python-3.11.6-hab00c5b_0_cpython.json",
-                 "history", "not-a-record.txt"):
+    for name in (
+        "cudatoolkit-11.8.0-h4ba93d1_13.json",
+        "cudnn-8.8.0.121-h264754d_4.json",
+        "nccl-2.19.4.1-h6103f9b_0.json",
+        "cuda-version-11.8-h70ddcb2_3.json",
+        "cuda-cudart-dev-11.8.89-0.json",
+        "python-3.11.6-hab00c5b_0_cpython.json",
+        "history",
+        "not-a-record.txt",
+    ):
         (prefix / "conda-meta" / name).write_text("{}")
     found = cuda.find_conda_components(prefix)
     assert sorted((f.name, f.fallback_version, f.location) for f in found) == [
@@ -372,8 +394,14 @@ def test_parse_pip_component(name, expected):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("nvcc: NVIDIA (R) Cuda compiler driver\nCuda compilation tools, release 13.0, V13.0.88\n", ("13.0", "13.0.88")),
-        ("Cuda compilation tools, release 11.8, V11.8.89\nBuild cuda_11.8.r11.8/compiler.31833905_0\n", ("11.8", "11.8.89")),
+        (
+            "nvcc: NVIDIA (R) Cuda compiler driver\nCuda compilation tools, release 13.0, V13.0.88\n",
+            ("13.0", "13.0.88"),
+        ),
+        (
+            "Cuda compilation tools, release 11.8, V11.8.89\nBuild cuda_11.8.r11.8/compiler.31833905_0\n",
+            ("11.8", "11.8.89"),
+        ),
         ("garbage", (None, None)),
     ],
 )
@@ -383,14 +411,24 @@ def test_parse_nvcc_version(text, expected):
 
 def test_parse_version_files():
     assert cuda.parse_version_txt("CUDA Version 10.1.243\n") == "10.1.243"
-    assert cuda.parse_version_json('{"cuda": {"name": "CUDA SDK", "version": "12.4.1"}, "cuda_nvcc": {"version": "12.4.131"}}') == {
-        "cuda-toolkit": "12.4.1", "nvcc": "12.4.131"}
+    assert cuda.parse_version_json(
+        '{"cuda": {"name": "CUDA SDK", "version": "12.4.1"}, "cuda_nvcc": {"version": "12.4.131"}}'
+    ) == {"cuda-toolkit": "12.4.1", "nvcc": "12.4.131"}
     assert cuda.parse_version_json("[1, 2]") == {} and cuda.parse_version_json("{") == {}
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("12.3", "12.3"), ("64_112", "11.2"), ("64_101", "10.1"), ("64_8", "8"), ("8", "8"), ("", None), ("64_x", None), (None, None)],
+    [
+        ("12.3", "12.3"),
+        ("64_112", "11.2"),
+        ("64_101", "10.1"),
+        ("64_8", "8"),
+        ("8", "8"),
+        ("", None),
+        ("64_x", None),
+        (None, None),
+    ],
 )
 def test_normalize_tensorflow_cuda(value, expected):
     assert cuda.normalize_tensorflow_cuda(value) == expected

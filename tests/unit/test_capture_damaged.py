@@ -72,7 +72,9 @@ def test_unreadable_metadata(tmp_path: Path, venv) -> None:
 
 
 def test_corrupt_direct_url_json(tmp_path: Path, venv) -> None:
-    info = add_dist(venv.site, "gitpkg", "0.5", direct_url='{"url": "https://github.com/x/y.git", "vcs_info": {"vcs": "git", ')
+    info = add_dist(
+        venv.site, "gitpkg", "0.5", direct_url='{"url": "https://github.com/x/y.git", "vcs_info": {"vcs": "git", '
+    )
     lock = _captured(tmp_path, venv)
     _warning_naming(lock, info / "direct_url.json")
     package = python_packages(lock)["gitpkg"]

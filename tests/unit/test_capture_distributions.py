@@ -55,8 +55,13 @@ def test_shared_library_search_equals_filtering_every_record_entry(tmp_path: Pat
     expected = [p for p in dist.record_files() if shared_library().search(os.path.basename(p))]
     (fresh,) = scan_distributions([str(site)])  # not helped by the full parse above
     assert fresh.record_shared_libraries() == expected
-    assert [os.path.basename(p) for p in expected] == ["libtorch_cpu.so", "libgomp.so.1", "with,comma.so",
-                                                       "_C.cpython-311-x86_64-linux-gnu.so", "libmkl_rt.so.2"]
+    assert [os.path.basename(p) for p in expected] == [
+        "libtorch_cpu.so",
+        "libgomp.so.1",
+        "with,comma.so",
+        "_C.cpython-311-x86_64-linux-gnu.so",
+        "libmkl_rt.so.2",
+    ]
     # Paths are spelled as pathlib spelled them (joined, not resolved).
     assert expected[-1] == str(site / "../../lib/libmkl_rt.so.2")
     assert all(isinstance(p, str) for p in dist.record_files())
@@ -106,7 +111,9 @@ def test_legacy_editable_install_through_an_egg_link(tmp_path: Path) -> None:
     site.mkdir()
     project = tmp_path / "src" / "oldproj"
     (project / "oldproj.egg-info").mkdir(parents=True)
-    (project / "oldproj.egg-info" / "PKG-INFO").write_text("Metadata-Version: 1.2\nName: oldproj\nVersion: 0.4.dev0\n\n")
+    (project / "oldproj.egg-info" / "PKG-INFO").write_text(
+        "Metadata-Version: 1.2\nName: oldproj\nVersion: 0.4.dev0\n\n"
+    )
     (site / "oldproj.egg-link").write_text(f"{project}\n.\n")
     (site / "dangling.egg-link").write_text(f"{tmp_path / 'gone'}\n.\n")
     (dist,) = scan_distributions([str(site)])

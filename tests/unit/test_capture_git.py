@@ -21,9 +21,12 @@ from tests.unit._capture_envs import capture, make_venv
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
 }
 
 
@@ -55,7 +58,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def project_of(tmp_path: Path, venv, repo: Path, env: dict | None = None):
-    result, text = capture(tmp_path / "p.lock", "--python", str(venv.python), "--project", str(repo), env={**GIT_ENV, **(env or {})})
+    result, text = capture(
+        tmp_path / "p.lock", "--python", str(venv.python), "--project", str(repo), env={**GIT_ENV, **(env or {})}
+    )
     assert result.returncode == 0, result.stderr
     return load_lock(tmp_path / "p.lock").lock.project, text
 
@@ -151,8 +156,11 @@ def test_repository_configured_programs_are_not_run(tmp_path: Path, venv, repo: 
         ("# branch.oid " + "a" * 40 + "\0# branch.head main\0", ("a" * 40, "main", False)),
         ("# branch.oid " + "b" * 40 + "\0# branch.head (detached)\0", ("b" * 40, None, False)),
         ("# branch.oid (initial)\0# branch.head start\0? new.py\0", (None, "start", True)),
-        ("# branch.oid " + "c" * 40 + "\0# branch.head main\0# branch.upstream origin/main\0"
-         "1 .M N... 100644 100644 100644 " + "d" * 40 + " " + "d" * 40 + " train.py\0", ("c" * 40, "main", True)),
+        (
+            "# branch.oid " + "c" * 40 + "\0# branch.head main\0# branch.upstream origin/main\0"
+            "1 .M N... 100644 100644 100644 " + "d" * 40 + " " + "d" * 40 + " train.py\0",
+            ("c" * 40, "main", True),
+        ),
     ],
 )
 def test_parse_status_v2(output: str, expected) -> None:

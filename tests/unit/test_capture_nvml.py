@@ -56,7 +56,12 @@ def test_h200_on_driver_580_records_every_field(fake_nvml, tmp_path):
     assert gpu.name == "NVIDIA H200"
     assert gpu.compute_capability == "9.0"
     assert gpu.memory_total_mib == 143771
-    assert (gpu.mig_mode, gpu.ecc_mode, gpu.compute_mode, gpu.persistence_mode) == ("disabled", "enabled", "default", "enabled")
+    assert (gpu.mig_mode, gpu.ecc_mode, gpu.compute_mode, gpu.persistence_mode) == (
+        "disabled",
+        "enabled",
+        "default",
+        "enabled",
+    )
     assert gpu.power_limit_w == 700
     assert (gpu.max_sm_clock_mhz, gpu.max_memory_clock_mhz) == (1980, 3201)
     assert gpu.pci_device_id == "0x233510DE"
@@ -165,8 +170,15 @@ def test_driver_missing_system_fields_do_not_lose_gpus(fake_nvml, tmp_path):
 
 
 def test_driver_without_gpus(fake_nvml, tmp_path):
-    nvidia, warnings = capture(fake_nvml.env(FakeHost(driver_version="570.172.08", cuda_driver_version=12080)), tmp_path)
-    assert (nvidia.driver_present, nvidia.driver_version, nvidia.cuda_driver_version, nvidia.gpus) == (True, "570.172.08", "12.8", ())
+    nvidia, warnings = capture(
+        fake_nvml.env(FakeHost(driver_version="570.172.08", cuda_driver_version=12080)), tmp_path
+    )
+    assert (nvidia.driver_present, nvidia.driver_version, nvidia.cuda_driver_version, nvidia.gpus) == (
+        True,
+        "570.172.08",
+        "12.8",
+        (),
+    )
     assert warnings == []
 
 
@@ -183,14 +195,24 @@ def test_nvml_init_refused_falls_back_to_proc_with_a_warning(fake_nvml, tmp_path
     root = tmp_path / "host"
     (root / "proc/driver/nvidia").mkdir(parents=True)
     (root / "proc/driver/nvidia/version").write_bytes(
-        (HOSTS / "linux-rtx4090-open570" / "proc_driver_nvidia_version").read_bytes())
-    nvidia, warnings = capture(fake_nvml.env(FakeHost(init_error=NVML_ERROR_NO_PERMISSION, gpus=(T4,)), host_root=root), tmp_path)
-    assert (nvidia.driver_present, nvidia.driver_version, nvidia.source, nvidia.gpus) == (True, "570.172.08", "procfs", ())
+        (HOSTS / "linux-rtx4090-open570" / "proc_driver_nvidia_version").read_bytes()
+    )
+    nvidia, warnings = capture(
+        fake_nvml.env(FakeHost(init_error=NVML_ERROR_NO_PERMISSION, gpus=(T4,)), host_root=root), tmp_path
+    )
+    assert (nvidia.driver_present, nvidia.driver_version, nvidia.source, nvidia.gpus) == (
+        True,
+        "570.172.08",
+        "procfs",
+        (),
+    )
     assert any("nvmlInit failed" in w and "NoPermission" in w for w in warnings), warnings
 
 
 def test_no_nvml_library_is_recorded_absent(fake_nvml, tmp_path):
-    probe = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL('libnvidia-ml.so.1')"], capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import ctypes; ctypes.CDLL('libnvidia-ml.so.1')"], capture_output=True
+    )
     if probe.returncode == 0:
         pytest.skip("this machine has a real libnvidia-ml.so.1; the driver_not_loaded scenario covers absence")
     nvidia, warnings = capture(fake_nvml.no_library_env(), tmp_path)
@@ -202,7 +224,8 @@ def test_without_nvml_the_proc_file_gives_the_driver(fake_nvml, tmp_path):
     root = tmp_path / "host"
     (root / "proc/driver/nvidia").mkdir(parents=True)
     (root / "proc/driver/nvidia/version").write_bytes(
-        (HOSTS / "linux-rtx3060ti-driver535" / "proc_driver_nvidia_version").read_bytes())
+        (HOSTS / "linux-rtx3060ti-driver535" / "proc_driver_nvidia_version").read_bytes()
+    )
     nvidia, _ = capture(fake_nvml.env(FakeHost.driver_not_loaded(), host_root=root), tmp_path)
     assert (nvidia.driver_present, nvidia.driver_version, nvidia.source) == (True, "535.161.07", "procfs")
     assert nvidia.gpus == ()
@@ -212,7 +235,8 @@ def test_without_nvml_or_proc_the_sys_module_gives_the_driver(fake_nvml, tmp_pat
     root = tmp_path / "host"
     (root / "sys/module/nvidia").mkdir(parents=True)
     (root / "sys/module/nvidia/version").write_bytes(
-        (HOSTS / "linux-proart-open570-twopart" / "sys_module_nvidia_version").read_bytes())
+        (HOSTS / "linux-proart-open570-twopart" / "sys_module_nvidia_version").read_bytes()
+    )
     nvidia, _ = capture(fake_nvml.env(FakeHost.driver_not_loaded(), host_root=root), tmp_path)
     assert (nvidia.driver_present, nvidia.driver_version, nvidia.source) == (True, "570.169", "sysfs")
 
@@ -226,8 +250,13 @@ def test_no_driver_does_not_import_pynvml_and_is_fast(tmp_path):
         "t = time.perf_counter(); section = probe_nvml(); took = time.perf_counter() - t\n"
         "print(section, 'pynvml' in sys.modules, took)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                            env={"PATH": "/usr/bin:/bin", "ENVLOCK_HOST_ROOT": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "ENVLOCK_HOST_ROOT": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     if result.stdout.strip() == "has-driver":
         pytest.skip("this machine has a real NVML library")
@@ -256,7 +285,9 @@ def test_parse_recorded_proc_driver_version(host, expected):
 def test_read_proc_driver_version_below_a_root(tmp_path):
     assert nvidia_procfs.read_proc_driver_version(tmp_path) is None
     (tmp_path / "proc/driver/nvidia").mkdir(parents=True)
-    (tmp_path / "proc/driver/nvidia/version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  Fri Oct 22\n")
+    (tmp_path / "proc/driver/nvidia/version").write_text(
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  Fri Oct 22\n"
+    )
     assert nvidia_procfs.read_proc_driver_version(tmp_path).startswith("NVRM version")
 
 
@@ -292,8 +323,15 @@ def test_format_cuda_version(raw, expected):
 
 @pytest.mark.parametrize(
     ("pair", "expected"),
-    [([1, 1], "enabled"), ([0, 0], "disabled"), ([0, 1], "pending-enable"), ([1, 0], "pending-disable"),
-     ([2, 2], None), (None, None), ([1], None)],
+    [
+        ([1, 1], "enabled"),
+        ([0, 0], "disabled"),
+        ([0, 1], "pending-enable"),
+        ([1, 0], "pending-disable"),
+        ([2, 2], None),
+        (None, None),
+        ([1], None),
+    ],
 )
 def test_parse_mig_mode(pair, expected):
     assert parse_mig_mode(pair) == expected

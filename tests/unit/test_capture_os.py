@@ -75,7 +75,11 @@ def test_automatic_packages_equal_apt_mark_showauto_on_this_machine():
         pytest.skip("apt has no extended_states here")
     section = os_info.probe_os(_live_ctx())
     native = _tool("dpkg", "--print-architecture").strip()
-    auto = {p.name if p.architecture in (native, "all") else f"{p.name}:{p.architecture}" for p in section.packages if p.manual is False}
+    auto = {
+        p.name if p.architecture in (native, "all") else f"{p.name}:{p.architecture}"
+        for p in section.packages
+        if p.manual is False
+    }
     assert auto and auto == set(_tool("apt-mark", "showauto").split())
     manual = {p.name for p in section.packages if p.manual is True}
     assert manual and not (manual & auto)
@@ -171,7 +175,11 @@ def test_recorded_debian_host():
     warnings: list[str] = []
     section = os_info.collect_os(str(DEBIAN), warn=warnings.append)
     assert (section.id, section.version_id, section.codename, section.name) == (
-        "debian", "12", "bookworm", "Debian GNU/Linux 12 (bookworm)")
+        "debian",
+        "12",
+        "bookworm",
+        "Debian GNU/Linux 12 (bookworm)",
+    )
     assert section.kernel == (DEBIAN / "commands/uname-r.txt").read_text().strip()
     assert section.architecture == "x86_64"
     # The recording holds no libraries: those fields are unknown, not wrong.
@@ -187,7 +195,12 @@ def test_recorded_debian_host():
 def test_recorded_alpine_host_uses_apk_and_world():
     warnings: list[str] = []
     section = os_info.collect_os(str(ALPINE), warn=warnings.append)
-    assert (section.id, section.version_id, section.codename, section.name) == ("alpine", "3.18.4", None, "Alpine Linux v3.18")
+    assert (section.id, section.version_id, section.codename, section.name) == (
+        "alpine",
+        "3.18.4",
+        None,
+        "Alpine Linux v3.18",
+    )
     assert section.architecture == "aarch64"
     assert section.glibc is None  # musl
     assert section.package_manager == "apk"
@@ -248,7 +261,8 @@ def test_extended_states_mark_all_packages_under_native_arch():
         "Package: libc6\nArchitecture: amd64\nAuto-Installed: 0\n"
     )
     merged = os_packages.merge_dpkg(
-        [("tzdata", "2024a", "all"), ("libc6", "2.36", "i386"), ("libc6", "2.36", "amd64"), ("vim", "9", "amd64")], states
+        [("tzdata", "2024a", "all"), ("libc6", "2.36", "i386"), ("libc6", "2.36", "amd64"), ("vim", "9", "amd64")],
+        states,
     )
     assert [p.manual for p in merged] == [False, False, True, True]
     assert [p.manual for p in os_packages.merge_dpkg([("vim", "9", "amd64")], None)] == [None]
@@ -357,7 +371,9 @@ def test_library_outside_a_recorded_root_is_not_reported(tmp_path):
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.mark.skipif(shutil.which("bash") is None or not os.path.exists("/proc/cpuinfo"), reason="needs bash and Linux /proc")
+@pytest.mark.skipif(
+    shutil.which("bash") is None or not os.path.exists("/proc/cpuinfo"), reason="needs bash and Linux /proc"
+)
 def test_record_host_script_scrubs_host_name_uuids_and_serials(tmp_path):
     """Run the real script with stand-ins for `hostname` and `nvidia-smi` (the GPU this machine lacks)."""
     bin_dir = tmp_path / "bin"
@@ -377,7 +393,10 @@ def test_record_host_script_scrubs_host_name_uuids_and_serials(tmp_path):
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     result = subprocess.run(
         ["bash", str(REPO / "scripts/record_host.sh"), str(tmp_path / "hosts"), "recorded"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     out = tmp_path / "hosts" / "recorded"
@@ -393,6 +412,11 @@ def test_record_host_script_scrubs_host_name_uuids_and_serials(tmp_path):
         assert re.search(rf"\b{word}\b", everything) is None
         assert "<host>" in everything
     # A second run refuses to overwrite the recording.
-    again = subprocess.run(["bash", str(REPO / "scripts/record_host.sh"), str(tmp_path / "hosts"), "recorded"],
-                           capture_output=True, text=True, env=env, timeout=120)
+    again = subprocess.run(
+        ["bash", str(REPO / "scripts/record_host.sh"), str(tmp_path / "hosts"), "recorded"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert again.returncode == 2 and "exists" in again.stderr

@@ -42,7 +42,11 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
     [
         (
             {"url": "https://files.example.org/a-1.0-py3-none-any.whl", "archive_info": {"hashes": {"sha256": SHA}}},
-            {"source": "url", "url": "https://files.example.org/a-1.0-py3-none-any.whl", "archive_hash": f"sha256:{SHA}"},
+            {
+                "source": "url",
+                "url": "https://files.example.org/a-1.0-py3-none-any.whl",
+                "archive_hash": f"sha256:{SHA}",
+            },
         ),
         (  # the pre-2023 single "hash" key
             {"url": "https://x.example/a.tar.gz", "archive_info": {"hash": f"sha256={SHA.upper()}"}},
@@ -58,11 +62,23 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
                 "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "main"},
                 "subdirectory": "pkg/sub",
             },
-            {"source": "vcs", "url": "https://github.com/pypa/sampleproject.git", "vcs": "git", "commit": COMMIT, "subdirectory": "pkg/sub"},
+            {
+                "source": "vcs",
+                "url": "https://github.com/pypa/sampleproject.git",
+                "vcs": "git",
+                "commit": COMMIT,
+                "subdirectory": "pkg/sub",
+            },
         ),
-        ({"url": "file:///src/proj", "dir_info": {"editable": True}}, {"source": "editable", "url": "file:///src/proj"}),
+        (
+            {"url": "file:///src/proj", "dir_info": {"editable": True}},
+            {"source": "editable", "url": "file:///src/proj"},
+        ),
         ({"url": "file:///src/proj", "dir_info": {}}, {"source": "directory", "url": "file:///src/proj"}),
-        ({"url": "file:///src/proj", "dir_info": {"editable": False}}, {"source": "directory", "url": "file:///src/proj"}),
+        (
+            {"url": "file:///src/proj", "dir_info": {"editable": False}},
+            {"source": "directory", "url": "file:///src/proj"},
+        ),
     ],
 )
 def test_parse_direct_url(doc: dict, expected: dict) -> None:
@@ -90,9 +106,19 @@ def test_tags_of_the_running_interpreter_agree_with_packaging() -> None:
 
 def _info(**changes) -> object:
     base = {
-        "executable": "/x/bin/python", "implementation": "cpython", "version": "3.13.1", "version_info": [3, 13, 1],
-        "prefix": "/x", "base_prefix": "/usr", "site_dirs": [], "soabi": None, "platform": "linux-x86_64",
-        "machine": "x86_64", "ext_suffix": ".cpython-313-x86_64-linux-gnu.so", "libc": "glibc 2.28", "pointer_bits": 64,
+        "executable": "/x/bin/python",
+        "implementation": "cpython",
+        "version": "3.13.1",
+        "version_info": [3, 13, 1],
+        "prefix": "/x",
+        "base_prefix": "/usr",
+        "site_dirs": [],
+        "soabi": None,
+        "platform": "linux-x86_64",
+        "machine": "x86_64",
+        "ext_suffix": ".cpython-313-x86_64-linux-gnu.so",
+        "libc": "glibc 2.28",
+        "pointer_bits": 64,
     }
     base.update(changes)
     return parse_interpreter_json(json.dumps(base))
@@ -104,11 +130,19 @@ def _info(**changes) -> object:
         ({}, "cp313", "manylinux_2_28_x86_64"),
         ({"ext_suffix": ".cpython-313t-x86_64-linux-gnu.so"}, "cp313t", "manylinux_2_28_x86_64"),  # free-threaded
         ({"ext_suffix": ".cpython-311d-x86_64-linux-gnu.so"}, "cp311d", "manylinux_2_28_x86_64"),  # debug build
-        ({"implementation": "pypy", "ext_suffix": ".pypy39-pp73-x86_64-linux-gnu.so"}, "pypy39_pp73", "manylinux_2_28_x86_64"),
+        (
+            {"implementation": "pypy", "ext_suffix": ".pypy39-pp73-x86_64-linux-gnu.so"},
+            "pypy39_pp73",
+            "manylinux_2_28_x86_64",
+        ),
         ({"libc": None}, "cp313", "linux_x86_64"),  # musl: no glibc floor to state
         ({"pointer_bits": 32}, "cp313", "manylinux_2_28_i686"),  # 32-bit interpreter on a 64-bit kernel
         ({"platform": "linux-aarch64", "libc": "glibc 2.39"}, "cp313", "manylinux_2_39_aarch64"),
-        ({"platform": "macosx-11.0-arm64", "libc": None, "ext_suffix": ".cpython-313-darwin.so"}, "cp313", "macosx_11_0_arm64"),
+        (
+            {"platform": "macosx-11.0-arm64", "libc": None, "ext_suffix": ".cpython-313-darwin.so"},
+            "cp313",
+            "macosx_11_0_arm64",
+        ),
         ({"platform": "win-amd64", "libc": None, "ext_suffix": ".cp313-win_amd64.pyd"}, "cp313", "win_amd64"),
     ],
 )
@@ -148,17 +182,28 @@ def test_every_distribution_with_name_version_installer_and_requested(venv, tmp_
 def test_sources_from_direct_url_with_credentials_and_home_removed(venv, tmp_path: Path) -> None:
     home = tmp_path / "home" / "researcher"
     (home / "src" / "myproj").mkdir(parents=True)
-    add_dist(venv.site, "myproj", "0.3.dev0", direct_url={"url": f"file://{home}/src/myproj", "dir_info": {"editable": True}})
+    add_dist(
+        venv.site, "myproj", "0.3.dev0", direct_url={"url": f"file://{home}/src/myproj", "dir_info": {"editable": True}}
+    )
     add_dist(venv.site, "localdir", "1.0", direct_url={"url": "file:///opt/src/localdir", "dir_info": {}})
     add_dist(
-        venv.site, "private-wheel", "2.0",
-        direct_url={"url": "https://deploy:s3cr3t-token@pypi.corp.example/files/private_wheel-2.0-py3-none-any.whl",
-                    "archive_info": {"hashes": {"sha256": SHA}}},
+        venv.site,
+        "private-wheel",
+        "2.0",
+        direct_url={
+            "url": "https://deploy:s3cr3t-token@pypi.corp.example/files/private_wheel-2.0-py3-none-any.whl",
+            "archive_info": {"hashes": {"sha256": SHA}},
+        },
     )
     add_dist(
-        venv.site, "fromgit", "0.0.1",
-        direct_url={"url": "https://x-access-token:ghp_abcdef123456@github.com/org/fromgit.git",
-                    "vcs_info": {"vcs": "git", "commit_id": COMMIT}, "subdirectory": "python"},
+        venv.site,
+        "fromgit",
+        "0.0.1",
+        direct_url={
+            "url": "https://x-access-token:ghp_abcdef123456@github.com/org/fromgit.git",
+            "vcs_info": {"vcs": "git", "commit_id": COMMIT},
+            "subdirectory": "python",
+        },
     )
     result, text = capture(tmp_path / "env.lock", "--python", str(venv.python), env={"HOME": str(home)})
     assert result.returncode == 0, result.stderr
@@ -167,18 +212,33 @@ def test_sources_from_direct_url_with_credentials_and_home_removed(venv, tmp_pat
     assert (packages["localdir"].source, packages["localdir"].url) == ("directory", "file:///opt/src/localdir")
     wheel = packages["private-wheel"]
     assert (wheel.source, wheel.url, wheel.archive_hash) == (
-        "url", "https://pypi.corp.example/files/private_wheel-2.0-py3-none-any.whl", f"sha256:{SHA}")
+        "url",
+        "https://pypi.corp.example/files/private_wheel-2.0-py3-none-any.whl",
+        f"sha256:{SHA}",
+    )
     git = packages["fromgit"]
     assert (git.source, git.url, git.vcs, git.commit, git.subdirectory) == (
-        "vcs", "https://github.com/org/fromgit.git", "git", COMMIT, "python")
+        "vcs",
+        "https://github.com/org/fromgit.git",
+        "git",
+        COMMIT,
+        "python",
+    )
     for secret in ("s3cr3t-token", "ghp_abcdef123456", "deploy", "x-access-token", str(home)):
         assert secret not in text
 
 
 def test_values_the_lock_cannot_hold_are_recorded_as_far_as_possible_with_a_warning(venv, tmp_path: Path) -> None:
     add_dist(venv.site, "oldpkg", "1.0 beta 2")  # a pre-PEP 440 version with spaces
-    add_dist(venv.site, "ftppkg", "1.0", direct_url={"url": "ftp://mirror.example/ftppkg-1.0.tar.gz", "archive_info": {}})
-    add_dist(venv.site, "svnpkg", "2.0", direct_url={"url": "https://svn.example/repo", "vcs_info": {"vcs": "svn", "commit_id": "1234"}})
+    add_dist(
+        venv.site, "ftppkg", "1.0", direct_url={"url": "ftp://mirror.example/ftppkg-1.0.tar.gz", "archive_info": {}}
+    )
+    add_dist(
+        venv.site,
+        "svnpkg",
+        "2.0",
+        direct_url={"url": "https://svn.example/repo", "vcs_info": {"vcs": "svn", "commit_id": "1234"}},
+    )
     add_dist(venv.site, "oddinstaller", "1.0", installer="my installer v2")
     result, text = capture(tmp_path / "env.lock", "--python", str(venv.python))
     assert result.returncode == 0, result.stderr
@@ -213,9 +273,15 @@ def test_capture_of_another_interpreter_uses_its_own_tags_and_packages(tmp_path:
         pytest.skip("this machine has no Python of another minor version to build a venv from")
     venv = make_venv(tmp_path / "other", python=other)
     add_dist(venv.site, "only-here", "1.0")
-    version = [int(x) for x in subprocess.run(
-        [str(venv.python), "-c", "import sys; print(*sys.version_info[:3])"], capture_output=True, text=True, check=True
-    ).stdout.split()]
+    version = [
+        int(x)
+        for x in subprocess.run(
+            [str(venv.python), "-c", "import sys; print(*sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    ]
     result, _ = capture(tmp_path / "other.lock", "--python", str(venv.python))
     assert result.returncode == 0, result.stderr
     lock = load_lock(tmp_path / "other.lock").lock
@@ -258,7 +324,9 @@ def test_an_interpreter_outside_any_venv_is_a_system_environment(tmp_path: Path)
 def test_the_interpreter_probe_answers_the_same_in_process_and_in_a_subprocess(tmp_path: Path) -> None:
     """The script that runs under --python targets gives what the in-process read gives for the same interpreter."""
     venv = make_venv(tmp_path / "same")
-    completed = subprocess.run([str(venv.python), "-I", "-c", _PROBE_SCRIPT], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [str(venv.python), "-I", "-c", _PROBE_SCRIPT], capture_output=True, text=True, check=True
+    )
     from_child = interpreter_from_dict(parse_probe_output(completed.stdout))
     in_process = inspect_interpreter(None)
     assert from_child.version_info == in_process.version_info == tuple(sys.version_info[:3])
@@ -273,7 +341,7 @@ def test_probe_output_keeps_any_path(tmp_path: Path) -> None:
 
     (``python -m venv`` itself refuses a newline in the path, so none is tried.)
     """
-    odd = tmp_path / "we'ird \"dir\"\t\u00e9\u4e2d"
+    odd = tmp_path / 'we\'ird "dir"\t\u00e9\u4e2d'
     try:
         odd.mkdir()
     except (OSError, UnicodeEncodeError):

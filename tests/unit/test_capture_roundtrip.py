@@ -6,8 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from envlock.lockfile import dumps_lock, load_lock, parse_lock
-from envlock.lockfile import codec
+from envlock.lockfile import codec, dumps_lock, load_lock, parse_lock
 from tests.unit._capture_envs import add_dist, capture, make_venv
 
 SHA = "a" * 64
@@ -19,10 +18,23 @@ def _rich_env(tmp_path: Path):
     venv = make_venv(tmp_path / "env")
     add_dist(venv.site, "Zeta_Pkg", "1.0", requested=True)
     add_dist(venv.site, "torch", "2.13.0+cpu")
-    add_dist(venv.site, "alpha", "0.1", installer="uv",
-             direct_url={"url": "https://files.example/alpha-0.1.whl", "archive_info": {"hashes": {"sha256": SHA}}})
-    add_dist(venv.site, "fromgit", "0.2",
-             direct_url={"url": "https://github.com/o/r.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT}, "subdirectory": "py"})
+    add_dist(
+        venv.site,
+        "alpha",
+        "0.1",
+        installer="uv",
+        direct_url={"url": "https://files.example/alpha-0.1.whl", "archive_info": {"hashes": {"sha256": SHA}}},
+    )
+    add_dist(
+        venv.site,
+        "fromgit",
+        "0.2",
+        direct_url={
+            "url": "https://github.com/o/r.git",
+            "vcs_info": {"vcs": "git", "commit_id": COMMIT},
+            "subdirectory": "py",
+        },
+    )
     add_dist(venv.site, "editable", "0.3", direct_url={"url": "file:///srv/editable", "dir_info": {"editable": True}})
     return venv
 
@@ -31,7 +43,7 @@ def _header_command(text: str) -> str:
     second = text.split("\n")[1]
     prefix = "# Re-create it with: "
     assert second.startswith(prefix)
-    return second[len(prefix):]
+    return second[len(prefix) :]
 
 
 def test_capture_write_load_write_is_byte_identical(tmp_path: Path) -> None:

@@ -107,7 +107,9 @@ def _site_with_bundled_libraries(site: Path, prefix: Path) -> None:
     rel = Path("..") / ".." / ".."
     for name in ("libmkl_core.so.2", "libmkl_rt.so.2", "libmkl_avx512.so.2"):
         (prefix / "lib" / name).write_bytes(b"")
-    (mkl / "RECORD").write_text("".join(f"{rel}/lib/{n},sha256=x,1\n" for n in ("libmkl_core.so.2", "libmkl_rt.so.2", "libmkl_avx512.so.2")))
+    (mkl / "RECORD").write_text(
+        "".join(f"{rel}/lib/{n},sha256=x,1\n" for n in ("libmkl_core.so.2", "libmkl_rt.so.2", "libmkl_avx512.so.2"))
+    )
     # An old auditwheel layout: <package>/.libs inside the package.
     add_dist(site, "oldnumpy-fork", "1.0")
     (site / "oldnumpy_fork" / ".libs").mkdir(parents=True)
@@ -198,19 +200,39 @@ def test_conda_provided_blas_and_openmp(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "condaenv")
     meta = venv.path / "conda-meta"
     meta.mkdir()
-    (meta / "libopenblas-0.3.21-pthreads_h78a6416_3.json").write_text(json.dumps({
-        "name": "libopenblas", "version": "0.3.21", "build": "pthreads_h78a6416_3", "subdir": "linux-64",
-        "channel": "https://conda.anaconda.org/conda-forge/linux-64",
-        "files": ["lib/libopenblas.so", "lib/libopenblas.so.0", "lib/libopenblasp-r0.3.21.so"]}))
-    (meta / "llvm-openmp-15.0.7-h0cdce71_0.json").write_text(json.dumps({
-        "name": "llvm-openmp", "version": "15.0.7", "build": "h0cdce71_0", "subdir": "linux-64",
-        "channel": "https://conda.anaconda.org/conda-forge/linux-64", "files": ["lib/libomp.so", "lib/libgomp.so.1"]}))
+    (meta / "libopenblas-0.3.21-pthreads_h78a6416_3.json").write_text(
+        json.dumps(
+            {
+                "name": "libopenblas",
+                "version": "0.3.21",
+                "build": "pthreads_h78a6416_3",
+                "subdir": "linux-64",
+                "channel": "https://conda.anaconda.org/conda-forge/linux-64",
+                "files": ["lib/libopenblas.so", "lib/libopenblas.so.0", "lib/libopenblasp-r0.3.21.so"],
+            }
+        )
+    )
+    (meta / "llvm-openmp-15.0.7-h0cdce71_0.json").write_text(
+        json.dumps(
+            {
+                "name": "llvm-openmp",
+                "version": "15.0.7",
+                "build": "h0cdce71_0",
+                "subdir": "linux-64",
+                "channel": "https://conda.anaconda.org/conda-forge/linux-64",
+                "files": ["lib/libomp.so", "lib/libgomp.so.1"],
+            }
+        )
+    )
     (meta / "libgcc-ng-9.3.0-h5101ec6_17.json").write_bytes(
-        (DATA / "conda_meta" / "autodock-linux64.defaults.libgcc-ng-9.3.0-h5101ec6_17.json").read_bytes())
+        (DATA / "conda_meta" / "autodock-linux64.defaults.libgcc-ng-9.3.0-h5101ec6_17.json").read_bytes()
+    )
     result, _ = capture(tmp_path / "conda.lock", "--python", str(venv.python))
     assert result.returncode == 0, result.stderr
-    libraries = {(lib.package, lib.name): (lib.kind, lib.file, lib.version)
-                 for lib in load_lock(tmp_path / "conda.lock").lock.runtime.libraries}
+    libraries = {
+        (lib.package, lib.name): (lib.kind, lib.file, lib.version)
+        for lib in load_lock(tmp_path / "conda.lock").lock.runtime.libraries
+    }
     assert libraries == {
         ("libopenblas", "openblas"): ("blas", "lib/libopenblas.so", "0.3.21"),
         ("llvm-openmp", "omp"): ("openmp", "lib/libomp.so", "15.0.7"),

@@ -114,7 +114,9 @@ def test_no_cache_for_a_recorded_host_or_when_switched_off(tmp_path, monkeypatch
     monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "host"
     (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text("Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n")
+    (root / "var/lib/dpkg/status").write_text(
+        "Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n"
+    )
     assert os_packages.collect_os_packages(str(root), warn=lambda _m: None)[0] == "dpkg"
     monkeypatch.setenv("ENVLOCK_NO_CACHE", "1")
     os_packages.collect_os_packages("/", warn=lambda _m: None)
@@ -142,12 +144,17 @@ def test_record_library_lists_are_cached_until_record_changes(tmp_path, monkeypa
     assert fresh._record_libraries is None  # served from the cache: RECORD was not read
     (info / "RECORD").write_text("demo/_ext.so,,\ndemo/_other.so.1,,\n")
     (changed,) = scan_distributions([str(site)])
-    assert fatbin._dist_libraries(changed, reread) == [str(site / "demo" / "_ext.so"), str(site / "demo" / "_other.so.1")]
+    assert fatbin._dist_libraries(changed, reread) == [
+        str(site / "demo" / "_ext.so"),
+        str(site / "demo" / "_other.so.1"),
+    ]
 
 
 def test_kernel_cache_ignores_lines_it_cannot_read(tmp_path):
     path = tmp_path / "kernels.tsv"
-    path.write_text(fatbin.CACHE_HEADER + '\nF"/x.so"\t{broken\nnonsense\nS"/site"\t[1]\nS"/other"\t{"/other/a/RECORD": 5}\n')
+    path.write_text(
+        fatbin.CACHE_HEADER + '\nF"/x.so"\t{broken\nnonsense\nS"/site"\t[1]\nS"/other"\t{"/other/a/RECORD": 5}\n'
+    )
     cache = fatbin.KernelCache(path)
     assert cache.get("/x.so", [1, 2, 3]) is None
     assert cache.get_libraries("/site/a.dist-info/RECORD", [1, 2, 3]) is None

@@ -27,7 +27,9 @@ def test_hardware_and_project_are_not_drift():
         project=m.ProjectSection(commit="b" * 40),
     )
     assert check_against(lock, live) == []
-    drifted = records.replace(live, python=records.replace(lock.python, packages=(m.PythonPackage(name="six", version="1.17.0"),)))
+    drifted = records.replace(
+        live, python=records.replace(lock.python, packages=(m.PythonPackage(name="six", version="1.17.0"),))
+    )
     found = check_against(lock, drifted)
     assert [(f.path, f.locked, f.actual) for f in found] == [("python.packages[six]", "1.16.0", "1.17.0")]
     assert found[0].message == "six: 1.16.0 in the lock, 1.17.0 in this environment"

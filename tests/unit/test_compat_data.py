@@ -21,7 +21,7 @@ def facts_table(heading: str) -> list[list[str]]:
     lines = FACTS.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(heading))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("### "):
             break
         if not line.startswith("|"):
@@ -56,7 +56,17 @@ def test_every_driver_minimum_row(row):
     assert found.cuda == (int(major_minor.group(1)), int(major_minor.group(2)))
 
 
-@pytest.mark.parametrize("row", [r for r in DRIVER_ROWS if re.search(r"\bGA\b|^[0-9.]+$|^[0-9.]+ \([0-9.]+\)$|and updates", r[0]) and "GA2" not in r[0] and "RC" not in r[0]], ids=lambda r: r[0])
+@pytest.mark.parametrize(
+    "row",
+    [
+        r
+        for r in DRIVER_ROWS
+        if re.search(r"\bGA\b|^[0-9.]+$|^[0-9.]+ \([0-9.]+\)$|and updates", r[0])
+        and "GA2" not in r[0]
+        and "RC" not in r[0]
+    ],
+    ids=lambda r: r[0],
+)
 def test_minimum_driver_for_a_runtime_is_its_ga_row(row):
     """A runtime X.Y needs the driver of the X.Y GA (first) release."""
     toolkit, linux = row[:2]
@@ -185,15 +195,25 @@ def test_torch_arch_lists():
 
 @pytest.mark.parametrize(
     "driver,minimum,ok",
-    [("580.65.06", "580", True), ("570.26", "570.124.06", False), ("535.104.05", "535.54.03", True),
-     ("470.82.01", "525.60.13", False), ("garbage", "1", None)],
+    [
+        ("580.65.06", "580", True),
+        ("570.26", "570.124.06", False),
+        ("535.104.05", "535.54.03", True),
+        ("470.82.01", "525.60.13", False),
+        ("garbage", "1", None),
+    ],
 )
 def test_driver_comparison(driver, minimum, ok):
     assert data.driver_at_least(driver, minimum) is ok
 
 
-DATA_FILES = ["driver_minimums.csv", "minor_version_compat.csv", "compute_capabilities.csv",
-              "dropped_architectures.csv", "torch_arch_lists.csv"]
+DATA_FILES = [
+    "driver_minimums.csv",
+    "minor_version_compat.csv",
+    "compute_capabilities.csv",
+    "dropped_architectures.csv",
+    "torch_arch_lists.csv",
+]
 
 
 @pytest.mark.parametrize("name", DATA_FILES)

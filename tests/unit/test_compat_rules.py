@@ -27,15 +27,18 @@ AVX2_FLAGS = ("avx", "avx2", "fma", "sse4_2")
 
 def nvidia(driver: str | None, cuda: str | None, *gpus: m.Gpu) -> m.NvidiaSection:
     numbered = tuple(m.Gpu(**{**{f: getattr(g, f) for f in g.__slots__}, "index": i}) for i, g in enumerate(gpus))
-    return m.NvidiaSection(driver_present=driver is not None, driver_version=driver, cuda_driver_version=cuda,
-                           source="nvml", gpus=numbered)
+    return m.NvidiaSection(
+        driver_present=driver is not None, driver_version=driver, cuda_driver_version=cuda, source="nvml", gpus=numbered
+    )
 
 
 def lock(*, packages=(), frameworks=(), components=(), nv=None, cpu=None, os_=None) -> m.Lock:
     return m.Lock(
         python=m.PythonSection(packages=tuple(packages)),
         cuda=m.CudaSection(components=tuple(components), frameworks=tuple(frameworks)),
-        nvidia=nv, cpu=cpu, os=os_,
+        nvidia=nv,
+        cpu=cpu,
+        os=os_,
     )
 
 
@@ -55,8 +58,10 @@ def by_severity(findings, severity, layer=None):
 
 
 def test_h200_on_driver_580_runs_a_cuda_13_lock():
-    a = lock(packages=[torch("2.9.0+cu130", ("sm_75", "sm_80", "sm_90", "sm_100", "sm_120"), ("compute_120",))],
-             nv=nvidia("580.65.06", "13.0", H200))
+    a = lock(
+        packages=[torch("2.9.0+cu130", ("sm_75", "sm_80", "sm_90", "sm_100", "sm_120"), ("compute_120",))],
+        nv=nvidia("580.65.06", "13.0", H200),
+    )
     b = lock(nv=nvidia("580.65.06", "13.0", H200))
     findings = rules.host_findings(a, b, include_passed=True)
     assert blockers(findings) == []
@@ -78,7 +83,9 @@ def test_t4_on_driver_470_blocks_a_cuda_12_1_lock():
 
 def test_geforce_gets_no_forward_compat_advice():
     rtx = m.Gpu(index=0, name="NVIDIA GeForce RTX 3090", compute_capability="8.6")
-    found = blockers(rules.host_findings(lock(packages=[torch("2.1.0+cu121")]), lock(nv=nvidia("470.82.01", "11.4", rtx))))
+    found = blockers(
+        rules.host_findings(lock(packages=[torch("2.1.0+cu121")]), lock(nv=nvidia("470.82.01", "11.4", rtx)))
+    )
     assert found and "cuda-compat" not in found[0].fix
 
 
@@ -111,8 +118,10 @@ def test_a100_lock_on_h100_is_numeric():
 
 
 def test_tf32_is_named_when_one_side_predates_ampere():
-    findings = rules.host_findings(lock(packages=[torch("2.8.0+cu126")], nv=nvidia("560.28.03", "12.6", V100)),
-                                   lock(nv=nvidia("560.28.03", "12.6", A100)))
+    findings = rules.host_findings(
+        lock(packages=[torch("2.8.0+cu126")], nv=nvidia("560.28.03", "12.6", V100)),
+        lock(nv=nvidia("560.28.03", "12.6", A100)),
+    )
     assert "TF32" in by_severity(findings, NUMERIC, "gpu")[0].why
 
 
@@ -143,7 +152,9 @@ def test_no_gpu_here_nor_on_the_lock_host_is_not_a_blocker():
     findings = rules.host_findings(a, lock(nv=nvidia(None, None)))
     assert blockers(findings) == [] and [f.severity for f in findings] == [INFO]
     # Unknown GPU state on the lock's host is not "no GPU": still a blocker.
-    assert blockers(rules.host_findings(lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)]), lock(nv=nvidia(None, None))))
+    assert blockers(
+        rules.host_findings(lock(packages=[torch("2.7.0+cu128", CU128_TORCH_SASS)]), lock(nv=nvidia(None, None)))
+    )
 
 
 def test_no_gpu_is_fine_for_cpu_only_software():
@@ -156,8 +167,10 @@ def test_no_gpu_is_fine_for_cpu_only_software():
 
 
 def test_minor_version_compat_runs_with_a_note():
-    a = lock(components=[m.CudaComponent(name="cudart", version="12.4.127", source="pip")],
-             packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",))])
+    a = lock(
+        components=[m.CudaComponent(name="cudart", version="12.4.127", source="pip")],
+        packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",))],
+    )
     b = lock(nv=nvidia("535.104.05", "12.2", A100))
     findings = rules.host_findings(a, b)
     assert blockers(findings) == []
@@ -166,8 +179,10 @@ def test_minor_version_compat_runs_with_a_note():
 
 
 def test_minor_version_compat_cannot_jit_ptx():
-    a = lock(components=[m.CudaComponent(name="cudart", version="12.4.127", source="pip")],
-             packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",), cuda_ptx=("compute_80",))])
+    a = lock(
+        components=[m.CudaComponent(name="cudart", version="12.4.127", source="pip")],
+        packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",), cuda_ptx=("compute_80",))],
+    )
     b = lock(nv=nvidia("535.104.05", "12.2", H100))
     found = blockers(rules.host_findings(a, b))
     assert [f.path for f in found] == ["python.packages[ext].cuda-sass"]
@@ -175,8 +190,10 @@ def test_minor_version_compat_cannot_jit_ptx():
 
 
 def test_ptx_only_coverage_runs_through_jit():
-    a = lock(packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",), cuda_ptx=("compute_80",))],
-             components=[m.CudaComponent(name="cudart", version="12.4", source="system")])
+    a = lock(
+        packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_80",), cuda_ptx=("compute_80",))],
+        components=[m.CudaComponent(name="cudart", version="12.4", source="system")],
+    )
     findings = rules.host_findings(a, lock(nv=nvidia("550.54.14", "12.4", H100)))
     assert blockers(findings) == []
     assert [f.severity for f in findings if f.path == "python.packages[ext].cuda-sass"] == [INFO]
@@ -230,8 +247,15 @@ def test_kernel_coverage(cc, sass, ptx, expected):
 
 @pytest.mark.parametrize(
     "version,cuda",
-    [("2.1.0+cu121", (12, 1)), ("1.12.1+cu116", (11, 6)), ("1.2.0+cu92", (9, 2)), ("2.9.0+cu130", (13, 0)),
-     ("2.13.0+cpu", None), ("2.1.0", None), ("0.16.0+cu121.post1", (12, 1))],
+    [
+        ("2.1.0+cu121", (12, 1)),
+        ("1.12.1+cu116", (11, 6)),
+        ("1.2.0+cu92", (9, 2)),
+        ("2.9.0+cu130", (13, 0)),
+        ("2.13.0+cpu", None),
+        ("2.1.0", None),
+        ("0.16.0+cu121.post1", (12, 1)),
+    ],
 )
 def test_cuda_from_local_label(version, cuda):
     assert rules.cuda_from_local_label(version) == cuda
@@ -241,8 +265,10 @@ def test_runtimes_are_collected_from_every_source():
     a = lock(
         packages=[torch("2.4.0+cu124"), m.PythonPackage(name="nvidia-cuda-runtime-cu12", version="12.1.105")],
         frameworks=[m.FrameworkBuild(name="jax", version="0.4.30", cuda="12.3")],
-        components=[m.CudaComponent(name="cudart", version="13.0.48", source="system"),
-                    m.CudaComponent(name="nvcc", version="12.9.86", source="system")],
+        components=[
+            m.CudaComponent(name="cudart", version="13.0.48", source="system"),
+            m.CudaComponent(name="nvcc", version="12.9.86", source="system"),
+        ],
     )
     assert sorted(rules.cuda_runtimes(a)) == [(12, 1), (12, 3), (12, 4), (13, 0)]
 
@@ -264,7 +290,8 @@ def test_cpu_vendor_change_is_numeric():
 
 def test_wheel_glibc_requirement_blocks_on_older_glibc():
     wheel = m.PythonPackage(
-        name="fastlib", version="1.0",
+        name="fastlib",
+        version="1.0",
         url="https://example.org/fastlib-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
     )
     a = lock(packages=[wheel], os_=m.OsSection(glibc="2.35"))
@@ -275,8 +302,14 @@ def test_wheel_glibc_requirement_blocks_on_older_glibc():
 
 @pytest.mark.parametrize(
     "tag,glibc",
-    [("manylinux_2_28_x86_64", (2, 28)), ("manylinux2014_x86_64", (2, 17)), ("manylinux2010_x86_64", (2, 12)),
-     ("manylinux1_x86_64", (2, 5)), ("linux_x86_64", None), ("musllinux_1_2_x86_64", None)],
+    [
+        ("manylinux_2_28_x86_64", (2, 28)),
+        ("manylinux2014_x86_64", (2, 17)),
+        ("manylinux2010_x86_64", (2, 12)),
+        ("manylinux1_x86_64", (2, 5)),
+        ("linux_x86_64", None),
+        ("musllinux_1_2_x86_64", None),
+    ],
 )
 def test_glibc_from_tag(tag, glibc):
     assert rules.glibc_from_tag(tag) == glibc
@@ -299,8 +332,10 @@ def test_compat_never_imports_capture():
     import subprocess
     import sys
 
-    code = ("import sys, envlock.compat.rules, envlock.compat.data; "
-            "print(sorted(n for n in sys.modules if n.startswith('envlock.capture')))")
+    code = (
+        "import sys, envlock.compat.rules, envlock.compat.data; "
+        "print(sorted(n for n in sys.modules if n.startswith('envlock.capture')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 
@@ -317,8 +352,10 @@ def test_windows_hosts_use_the_windows_driver_column():
 
 
 def test_runtime_newer_than_the_table_uses_the_driver_cuda_version():
-    a = lock(components=[m.CudaComponent(name="cudart", version="13.5.37", source="pip")],
-             packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_90",))])
+    a = lock(
+        components=[m.CudaComponent(name="cudart", version="13.5.37", source="pip")],
+        packages=[m.PythonPackage(name="ext", version="1.0", cuda_sass=("sm_90",))],
+    )
     assert blockers(rules.host_findings(a, lock(nv=nvidia("600.10", "13.5", H100)))) == []
     unknown = rules.host_findings(a, lock(nv=nvidia("600.10", None, H100)))
     assert [(f.severity, f.status) for f in unknown if f.path == "cuda.runtime[13.5]"] == [(INFO, "unknown")]
@@ -332,13 +369,19 @@ def test_gpus_here_but_none_on_the_lock_host_is_numeric():
 
 def test_a_system_toolkit_no_package_loads_is_not_a_blocker():
     """The lock host's /usr/local/cuda 13.0 next to a Python env on CUDA 12.8 wheels, on a 12.8 driver."""
-    a = lock(components=[m.CudaComponent(name="cudart", version="13.0", source="system"),
-                         m.CudaComponent(name="cudart", version="12.8", source="pip")],
-             packages=[m.PythonPackage(name="nvidia-cublas-cu12", version="12.9.3.13", cuda_sass=("sm_90",))])
+    a = lock(
+        components=[
+            m.CudaComponent(name="cudart", version="13.0", source="system"),
+            m.CudaComponent(name="cudart", version="12.8", source="pip"),
+        ],
+        packages=[m.PythonPackage(name="nvidia-cublas-cu12", version="12.9.3.13", cuda_sass=("sm_90",))],
+    )
     findings = rules.host_findings(a, lock(nv=nvidia("570.124.06", "12.8", H100)))
     assert blockers(findings) == []
     [note] = [f for f in findings if f.path == "cuda.runtime[13.0]"]
     assert note.severity == INFO and "system CUDA 13.0 toolkit" in note.message
     # When a package needs that runtime too, it blocks.
     b = lock(components=a.cuda.components, packages=[torch("2.9.0+cu130", ("sm_90",))])
-    assert [f.path for f in blockers(rules.host_findings(b, lock(nv=nvidia("570.124.06", "12.8", H100))))] == ["cuda.runtime[13.0]"]
+    assert [f.path for f in blockers(rules.host_findings(b, lock(nv=nvidia("570.124.06", "12.8", H100))))] == [
+        "cuda.runtime[13.0]"
+    ]

@@ -42,9 +42,13 @@ def base_lock(**changes) -> m.Lock:
             driver_version="550.54.15",
             gpus=(m.Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0", memory_total_mib=81920),),
         ),
-        cpu=m.CpuSection(architecture="x86_64", vendor="GenuineIntel", microarchitecture="icelake", flags=("avx2", "avx512f", "fma")),
+        cpu=m.CpuSection(
+            architecture="x86_64", vendor="GenuineIntel", microarchitecture="icelake", flags=("avx2", "avx512f", "fma")
+        ),
         runtime=m.RuntimeSection(env={"OMP_NUM_THREADS": "8"}),
-        os=m.OsSection(id="debian", version_id="12", glibc="2.36", packages=(m.OsPackage(name="libc6", version="2.36-9"),)),
+        os=m.OsSection(
+            id="debian", version_id="12", glibc="2.36", packages=(m.OsPackage(name="libc6", version="2.36-9"),)
+        ),
     )
     return records.replace(lock, **changes)
 
@@ -69,7 +73,11 @@ def test_differences_come_in_the_documented_ranking():
             ),
         ),
         cuda=m.CudaSection(components=(m.CudaComponent(name="cudnn", version="9.1.0", source="pip"),)),
-        nvidia=records.replace(a.nvidia, driver_version="560.28.03", gpus=(m.Gpu(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81920),)),
+        nvidia=records.replace(
+            a.nvidia,
+            driver_version="560.28.03",
+            gpus=(m.Gpu(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81920),),
+        ),
         cpu=records.replace(a.cpu, flags=("avx2", "fma")),
         runtime=m.RuntimeSection(env={"OMP_NUM_THREADS": "1"}),
         os=records.replace(a.os, glibc="2.39", packages=(m.OsPackage(name="libc6", version="2.39-0"),)),
@@ -87,7 +95,18 @@ def test_differences_come_in_the_documented_ranking():
         "os.packages[libc6]",
         "os.glibc",
     ]
-    assert [f.layer for f in found] == ["gpu", "gpu", "cuda", "driver", "cpu", "runtime", "framework", "python", "os", "os"]
+    assert [f.layer for f in found] == [
+        "gpu",
+        "gpu",
+        "cuda",
+        "driver",
+        "cpu",
+        "runtime",
+        "framework",
+        "python",
+        "os",
+        "os",
+    ]
     assert all(f.why and f.why.endswith(tuple("abcdefghijklmnopqrstuvwxyz")) for f in found)
     severities = {f.path: f.severity for f in found}
     assert severities["nvidia.gpus.compute-capability"] == "numeric"
@@ -101,7 +120,19 @@ def test_differences_come_in_the_documented_ranking():
 def test_same_version_different_hash_is_a_content_change():
     # THREATS.md F2: a rebuilt or tampered file under the same version number.
     def lock(hash_value):
-        return m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="mylib", version="1.0", source="url", url="https://example.org/mylib-1.0-py3-none-any.whl", archive_hash=hash_value),)))
+        return m.Lock(
+            python=m.PythonSection(
+                packages=(
+                    m.PythonPackage(
+                        name="mylib",
+                        version="1.0",
+                        source="url",
+                        url="https://example.org/mylib-1.0-py3-none-any.whl",
+                        archive_hash=hash_value,
+                    ),
+                )
+            )
+        )
 
     (finding,) = diff(lock(SHA_A), lock(SHA_B))
     assert finding.path == "python.packages[mylib]"
@@ -112,7 +143,9 @@ def test_same_version_different_hash_is_a_content_change():
 
 def test_conda_same_version_and_build_with_another_md5_is_a_content_change():
     def lock(md5):
-        return m.Lock(conda=m.CondaSection(packages=(m.CondaPackage(name="zlib", version="1.2.13", build="h5eee18b_0", md5=md5),)))
+        return m.Lock(
+            conda=m.CondaSection(packages=(m.CondaPackage(name="zlib", version="1.2.13", build="h5eee18b_0", md5=md5),))
+        )
 
     (finding,) = diff(lock("1" * 32), lock("2" * 32))
     assert finding.path == "conda.packages[zlib]"
@@ -120,8 +153,20 @@ def test_conda_same_version_and_build_with_another_md5_is_a_content_change():
 
 
 def test_a_hash_known_on_one_side_only_is_not_a_difference():
-    a = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="mylib", version="1.0", source="url", url="https://e.org/mylib-1.0.tar.gz", archive_hash=SHA_A),)))
-    b = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="mylib", version="1.0", source="url", url="https://e.org/mylib-1.0.tar.gz"),)))
+    a = m.Lock(
+        python=m.PythonSection(
+            packages=(
+                m.PythonPackage(
+                    name="mylib", version="1.0", source="url", url="https://e.org/mylib-1.0.tar.gz", archive_hash=SHA_A
+                ),
+            )
+        )
+    )
+    b = m.Lock(
+        python=m.PythonSection(
+            packages=(m.PythonPackage(name="mylib", version="1.0", source="url", url="https://e.org/mylib-1.0.tar.gz"),)
+        )
+    )
     assert diff(a, b) == []
 
 
@@ -147,8 +192,22 @@ def test_fields_known_on_one_side_are_listed_once_per_layer():
 
 
 def test_python_names_are_compared_after_pep503_normalisation():
-    a = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="PyYAML", version="6.0.1"), m.PythonPackage(name="typing_extensions", version="4.12.2"))))
-    b = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="pyyaml", version="6.0.1"), m.PythonPackage(name="Typing.Extensions", version="4.12.2"))))
+    a = m.Lock(
+        python=m.PythonSection(
+            packages=(
+                m.PythonPackage(name="PyYAML", version="6.0.1"),
+                m.PythonPackage(name="typing_extensions", version="4.12.2"),
+            )
+        )
+    )
+    b = m.Lock(
+        python=m.PythonSection(
+            packages=(
+                m.PythonPackage(name="pyyaml", version="6.0.1"),
+                m.PythonPackage(name="Typing.Extensions", version="4.12.2"),
+            )
+        )
+    )
     assert diff(a, b) == []
 
 
@@ -160,7 +219,14 @@ def test_equal_pep440_versions_are_not_a_difference():
 
 def test_cuda_library_wheels_rank_with_their_library():
     a = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="requests", version="2.31.0"),)))
-    b = m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="requests", version="2.32.0"), m.PythonPackage(name="nvidia-cudnn-cu12", version="9.10.2.21"))))
+    b = m.Lock(
+        python=m.PythonSection(
+            packages=(
+                m.PythonPackage(name="requests", version="2.32.0"),
+                m.PythonPackage(name="nvidia-cudnn-cu12", version="9.10.2.21"),
+            )
+        )
+    )
     found = diff(a, b)
     assert paths(found) == ["python.packages[nvidia-cudnn-cu12]", "python.packages[requests]"]
     assert found[0].layer == "cuda"
@@ -169,7 +235,20 @@ def test_cuda_library_wheels_rank_with_their_library():
 
 def test_vcs_commits_differ_even_with_the_same_version():
     def lock(commit):
-        return m.Lock(python=m.PythonSection(packages=(m.PythonPackage(name="lib", version="0.1", source="vcs", vcs="git", url="https://github.com/o/lib", commit=commit),)))
+        return m.Lock(
+            python=m.PythonSection(
+                packages=(
+                    m.PythonPackage(
+                        name="lib",
+                        version="0.1",
+                        source="vcs",
+                        vcs="git",
+                        url="https://github.com/o/lib",
+                        commit=commit,
+                    ),
+                )
+            )
+        )
 
     (finding,) = diff(lock("1" * 40), lock("2" * 40))
     assert finding.path == "python.packages[lib]"
@@ -180,9 +259,21 @@ def test_vcs_commits_differ_even_with_the_same_version():
 NAMES = ["numpy", "scipy", "torch", "six", "idna", "Foo_Bar", "nvidia-cudnn-cu12", "requests", "typing.extensions"]
 VERSIONS = ["1.0", "1.1", "2.0.3", "2.3.0+cu121", "9.10.2.21"]
 
-packages = st.dictionaries(st.sampled_from(NAMES), st.tuples(st.sampled_from(VERSIONS), st.sampled_from([None, SHA_A, SHA_B])), max_size=6)
-envs = st.dictionaries(st.sampled_from(["OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG"]), st.sampled_from(["1", "4", ":4096:8"]), max_size=3)
-gpus = st.lists(st.tuples(st.sampled_from(["NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "Tesla T4"]), st.sampled_from(["8.0", "9.0", "7.5"])), max_size=3)
+packages = st.dictionaries(
+    st.sampled_from(NAMES), st.tuples(st.sampled_from(VERSIONS), st.sampled_from([None, SHA_A, SHA_B])), max_size=6
+)
+envs = st.dictionaries(
+    st.sampled_from(["OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG"]),
+    st.sampled_from(["1", "4", ":4096:8"]),
+    max_size=3,
+)
+gpus = st.lists(
+    st.tuples(
+        st.sampled_from(["NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "Tesla T4"]),
+        st.sampled_from(["8.0", "9.0", "7.5"]),
+    ),
+    max_size=3,
+)
 
 
 @st.composite
@@ -193,7 +284,13 @@ def locks(draw):
         python = m.PythonSection(
             version=draw(st.sampled_from([None, "3.11.7", "3.12.1"])),
             packages=tuple(
-                m.PythonPackage(name=name, version=v, source="url" if h else "index", url="https://e.org/f.whl" if h else None, archive_hash=h)
+                m.PythonPackage(
+                    name=name,
+                    version=v,
+                    source="url" if h else "index",
+                    url="https://e.org/f.whl" if h else None,
+                    archive_hash=h,
+                )
                 for name, (v, h) in pkgs.items()
             ),
         )
@@ -205,21 +302,48 @@ def locks(draw):
             driver_version=draw(st.sampled_from([None, "550.54.15", "580.65.06"])),
             gpus=tuple(m.Gpu(index=i, name=n, compute_capability=cc) for i, (n, cc) in enumerate(draw(gpus))),
         )
-    cpu = m.CpuSection(flags=tuple(draw(st.sets(st.sampled_from(["avx2", "avx512f", "amx_tile", "fma"]))))) if draw(st.booleans()) else None
+    cpu = (
+        m.CpuSection(flags=tuple(draw(st.sets(st.sampled_from(["avx2", "avx512f", "amx_tile", "fma"])))))
+        if draw(st.booleans())
+        else None
+    )
     conda = None
     if draw(st.booleans()):
-        chosen = draw(st.dictionaries(st.sampled_from(["numpy", "mkl", "cudnn", "zlib"]), st.tuples(st.sampled_from(["1.0", "2.0"]), st.sampled_from(["h0", "h1"]), st.sampled_from([None, "1" * 32, "2" * 32])), max_size=3))
-        conda = m.CondaSection(packages=tuple(m.CondaPackage(name=n, version=v, build=b, md5=h) for n, (v, b, h) in chosen.items()))
+        chosen = draw(
+            st.dictionaries(
+                st.sampled_from(["numpy", "mkl", "cudnn", "zlib"]),
+                st.tuples(
+                    st.sampled_from(["1.0", "2.0"]),
+                    st.sampled_from(["h0", "h1"]),
+                    st.sampled_from([None, "1" * 32, "2" * 32]),
+                ),
+                max_size=3,
+            )
+        )
+        conda = m.CondaSection(
+            packages=tuple(m.CondaPackage(name=n, version=v, build=b, md5=h) for n, (v, b, h) in chosen.items())
+        )
     os_section = None
     if draw(st.booleans()):
-        chosen = draw(st.dictionaries(st.sampled_from(["libc6", "libopenblas0", "libcudnn9"]), st.sampled_from(["1.0-1", "2.0-1"]), max_size=3))
-        os_section = m.OsSection(glibc=draw(st.sampled_from([None, "2.36", "2.39"])), packages=tuple(m.OsPackage(name=n, version=v) for n, v in chosen.items()))
+        chosen = draw(
+            st.dictionaries(
+                st.sampled_from(["libc6", "libopenblas0", "libcudnn9"]), st.sampled_from(["1.0-1", "2.0-1"]), max_size=3
+            )
+        )
+        os_section = m.OsSection(
+            glibc=draw(st.sampled_from([None, "2.36", "2.39"])),
+            packages=tuple(m.OsPackage(name=n, version=v) for n, v in chosen.items()),
+        )
     return m.Lock(python=python, runtime=runtime, nvidia=nvidia, cpu=cpu, conda=conda, os=os_section)
 
 
 def _swap_sides(path: str) -> str:
     # Host findings name their direction ("torch ... (A on B's host)"); the mirror swaps it.
-    return path.replace("(A on B's host)", "\0").replace("(B on A's host)", "(A on B's host)").replace("\0", "(B on A's host)")
+    return (
+        path.replace("(A on B's host)", "\0")
+        .replace("(B on A's host)", "(A on B's host)")
+        .replace("\0", "(B on A's host)")
+    )
 
 
 def mirrored(findings):
@@ -254,7 +378,9 @@ def test_diff_is_stable_under_reordering_and_name_normalisation(a, b, rnd):
         pkgs = [records.replace(p, name=p.name.upper().replace("-", "_")) for p in pkgs]
         return records.replace(lock, python=records.replace(lock.python, packages=tuple(pkgs)))
 
-    assert [f.to_dict() for f in diff(shuffle_and_respell(a), shuffle_and_respell(b))] == [f.to_dict() for f in diff(a, b)]
+    assert [f.to_dict() for f in diff(shuffle_and_respell(a), shuffle_and_respell(b))] == [
+        f.to_dict() for f in diff(a, b)
+    ]
 
 
 @settings(max_examples=100, deadline=None)
@@ -320,10 +446,10 @@ def test_cli_only_unknown_differences_exit_zero(tmp_path):
 @pytest.mark.parametrize(
     "content, needle",
     [
-        (b"lock-version = \"1.0\"\n[python\n", "invalid TOML"),
+        (b'lock-version = "1.0"\n[python\n', "invalid TOML"),
         (b"\xff\xfe garbage", "invalid UTF-8"),
         (b"a = " + b"[" * 1000, "nested"),
-        (b"lock-version = \"1.0\"\n[runtime.env]\nPATH = \"/evil\"\n", "allow-listed"),
+        (b'lock-version = "1.0"\n[runtime.env]\nPATH = "/evil"\n', "allow-listed"),
     ],
 )
 def test_bad_input_exits_2_with_the_loaders_message(tmp_path, content, needle):
@@ -352,8 +478,14 @@ def test_values_reach_the_terminal_escaped():
     # THREATS.md H3: the loader rejects control characters; the report escapes them anyway.
     from envlock.commands.diff import two_way_text
 
-    a = m.Lock(nvidia=m.NvidiaSection(driver_present=True, gpus=(m.Gpu(index=0, name="GPU\x1b]0;pwned\x07", compute_capability="8.0"),)))
-    b = m.Lock(nvidia=m.NvidiaSection(driver_present=True, gpus=(m.Gpu(index=0, name="\u202eevil", compute_capability="8.0"),)))
+    a = m.Lock(
+        nvidia=m.NvidiaSection(
+            driver_present=True, gpus=(m.Gpu(index=0, name="GPU\x1b]0;pwned\x07", compute_capability="8.0"),)
+        )
+    )
+    b = m.Lock(
+        nvidia=m.NvidiaSection(driver_present=True, gpus=(m.Gpu(index=0, name="\u202eevil", compute_capability="8.0"),))
+    )
     text = two_way_text(diff(a, b), {"A": "a", "B": "b"})
     assert "\x1b" not in text and "\u202e" not in text
     assert "\\u001b" in text and "\\u202e" in text
@@ -362,8 +494,17 @@ def test_values_reach_the_terminal_escaped():
 def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda():
     # envlock.compat.rules (issue 4): B's host has no driver for A's torch +cu121.
     a = m.Lock(
-        python=m.PythonSection(version="3.11.7", platform_tag="manylinux_2_36_x86_64", packages=(m.PythonPackage(name="torch", version="2.3.0+cu121"),)),
-        nvidia=m.NvidiaSection(driver_present=True, driver_version="550.54.15", cuda_driver_version="12.4", gpus=(m.Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),)),
+        python=m.PythonSection(
+            version="3.11.7",
+            platform_tag="manylinux_2_36_x86_64",
+            packages=(m.PythonPackage(name="torch", version="2.3.0+cu121"),),
+        ),
+        nvidia=m.NvidiaSection(
+            driver_present=True,
+            driver_version="550.54.15",
+            cuda_driver_version="12.4",
+            gpus=(m.Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),),
+        ),
     )
     b = records.replace(a, nvidia=m.NvidiaSection(driver_present=False))
     found = diff(a, b)
@@ -396,11 +537,22 @@ def spelled_versions(draw, numbers=st.integers(0, 3)):
         text += draw(separators) + draw(st.sampled_from(["a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "RC"]))
         text += draw(separators) + number(draw(numbers)) if draw(st.booleans()) else ""
     if draw(st.booleans()):
-        text += draw(st.sampled_from(["-" + number(draw(numbers)), draw(separators) + draw(st.sampled_from(["post", "rev", "r"])) + number(draw(numbers))]))
+        text += draw(
+            st.sampled_from(
+                [
+                    "-" + number(draw(numbers)),
+                    draw(separators) + draw(st.sampled_from(["post", "rev", "r"])) + number(draw(numbers)),
+                ]
+            )
+        )
     if draw(st.booleans()):
         text += draw(separators) + "dev" + number(draw(numbers))
     if draw(st.booleans()):
-        text += "+" + draw(st.sampled_from(["ubuntu", "local", "1", "01", "a1"])) + draw(st.sampled_from(["", ".1", "-0", "_2"]))
+        text += (
+            "+"
+            + draw(st.sampled_from(["ubuntu", "local", "1", "01", "a1"]))
+            + draw(st.sampled_from(["", ".1", "-0", "_2"]))
+        )
     return text + draw(st.sampled_from(["", "", "", "x", " "]))
 
 
@@ -425,7 +577,14 @@ def test_versions_compare_as_packaging_compares_them(va, vb):
 
 @pytest.mark.parametrize(
     "va,vb,equal",
-    [("1.0", "1.0.0", True), ("1.0-1", "1.0.post1", True), ("v1.0a", "1.0ALPHA0", True), ("01.2", "1.02", True), ("1.0.0", "1.0.0.post1", False), ("1.0", "1.0+local", False)],
+    [
+        ("1.0", "1.0.0", True),
+        ("1.0-1", "1.0.post1", True),
+        ("v1.0a", "1.0ALPHA0", True),
+        ("01.2", "1.02", True),
+        ("1.0.0", "1.0.0.post1", False),
+        ("1.0", "1.0+local", False),
+    ],
 )
 def test_version_spellings(va, vb, equal):
     from envlock.diff import _versions_equal

@@ -92,7 +92,10 @@ def test_diff_finds_exactly_the_known_differences_in_ranking_order(two_locks):
         "nvidia.gpus.power-limit-w",
     ]
     by_path = {f["path"]: f for f in findings}
-    assert (by_path["nvidia.gpus.compute-capability"]["locked"], by_path["nvidia.gpus.compute-capability"]["actual"]) == ("8.0", "9.0")
+    assert (
+        by_path["nvidia.gpus.compute-capability"]["locked"],
+        by_path["nvidia.gpus.compute-capability"]["actual"],
+    ) == ("8.0", "9.0")
 
     # cuDNN: the wheel itself, and the library the CUDA probe finds in it when that probe is present.
     cuda = [p for p in paths if p.startswith("cuda.") or p == "python.packages[nvidia-cudnn-cu12]"]
@@ -105,12 +108,20 @@ def test_diff_finds_exactly_the_known_differences_in_ranking_order(two_locks):
 
     rest = [p for p in paths if p not in gpu and p not in cuda]
     assert rest == ["runtime.env.OMP_NUM_THREADS", "python.packages[six]"]
-    assert (by_path["python.packages[six]"]["locked"], by_path["python.packages[six]"]["actual"]) == ("1.16.0", "1.17.0")
+    assert (by_path["python.packages[six]"]["locked"], by_path["python.packages[six]"]["actual"]) == (
+        "1.16.0",
+        "1.17.0",
+    )
     assert by_path["runtime.env.OMP_NUM_THREADS"]["actual"] == "4"
 
     # The documented ranking: GPU, then cuDNN, then threads, then packages.
-    first = {group: min(paths.index(p) for p in members) for group, members in (("gpu", gpu), ("cuda", cuda), ("rest", rest))}
+    first = {
+        group: min(paths.index(p) for p in members) for group, members in (("gpu", gpu), ("cuda", cuda), ("rest", rest))
+    }
     assert first["gpu"] < first["cuda"] < first["rest"]
     assert max(paths.index(p) for p in gpu) < min(paths.index(p) for p in cuda)
-    assert max(paths.index(p) for p in cuda) < paths.index("runtime.env.OMP_NUM_THREADS") < paths.index("python.packages[six]")
-
+    assert (
+        max(paths.index(p) for p in cuda)
+        < paths.index("runtime.env.OMP_NUM_THREADS")
+        < paths.index("python.packages[six]")
+    )

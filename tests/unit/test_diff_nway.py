@@ -13,8 +13,15 @@ from tests.conftest import run_envlock
 
 def node(gpu: str = "NVIDIA A100-SXM4-80GB", cc: str = "8.0", torch: str = "2.3.0", omp: str | None = None) -> m.Lock:
     return m.Lock(
-        python=m.PythonSection(version="3.11.7", packages=(m.PythonPackage(name="torch", version=torch), m.PythonPackage(name="six", version="1.16.0"))),
-        nvidia=m.NvidiaSection(driver_present=True, driver_version="550.54.15", gpus=tuple(m.Gpu(index=i, name=gpu, compute_capability=cc) for i in range(8))),
+        python=m.PythonSection(
+            version="3.11.7",
+            packages=(m.PythonPackage(name="torch", version=torch), m.PythonPackage(name="six", version="1.16.0")),
+        ),
+        nvidia=m.NvidiaSection(
+            driver_present=True,
+            driver_version="550.54.15",
+            gpus=tuple(m.Gpu(index=i, name=gpu, compute_capability=cc) for i in range(8)),
+        ),
         runtime=m.RuntimeSection(env={"OMP_NUM_THREADS": omp} if omp else {}),
     )
 
@@ -39,9 +46,15 @@ def test_groups_per_layer_with_the_majority_first():
     assert gpu.groups[1].findings[0].locked == "8.0 ×8" and gpu.groups[1].findings[0].actual == "9.0 ×8"
     python = layers["python"]
     assert [g.members for g in python.groups[1:]] == [("node-old-torch",)]
-    assert [(f.path, f.locked, f.actual) for f in python.groups[1].findings] == [("python.packages[torch]", "2.3.0", "2.1.0")]
+    assert [(f.path, f.locked, f.actual) for f in python.groups[1].findings] == [
+        ("python.packages[torch]", "2.3.0", "2.1.0")
+    ]
     assert layers["runtime"].uniform
-    assert report.outlier_layers == {"node-h100-a": ("nvidia",), "node-h100-b": ("nvidia",), "node-old-torch": ("python",)}
+    assert report.outlier_layers == {
+        "node-h100-a": ("nvidia",),
+        "node-h100-b": ("nvidia",),
+        "node-old-torch": ("python",),
+    }
     assert not report.identical
 
 
@@ -54,7 +67,11 @@ def test_identical_locks_are_one_group_each_layer():
 def test_cli_hundred_locks_stays_readable(tmp_path):
     paths = []
     for i in range(100):
-        lock = node(omp="4" if i % 25 == 7 else None, gpu="Tesla T4" if i == 42 else "NVIDIA A100-SXM4-80GB", cc="7.5" if i == 42 else "8.0")
+        lock = node(
+            omp="4" if i % 25 == 7 else None,
+            gpu="Tesla T4" if i == 42 else "NVIDIA A100-SXM4-80GB",
+            cc="7.5" if i == 42 else "8.0",
+        )
         path = tmp_path / f"node{i:03d}.lock"
         write_lock(lock, path)
         paths.append(str(path))

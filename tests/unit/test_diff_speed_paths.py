@@ -27,9 +27,40 @@ from envlock.report import json_report, markdown_table, table
 # Pieces of the library names the classes are written for, so that generated
 # names land in every class, between classes and in none.
 NAME_PIECES = [
-    "nvidia-", "lib", "cudnn", "cublas", "lt", "nccl", "cudart", "cuda-", "runtime", "toolkit", "nvcc", "nvrtc",
-    "cufft", "curand", "cusparse", "cusparselt", "openblas", "mkl", "intel-openmp", "blas", "lapack", "blis",
-    "atlas", "scipy-", "numpy-base", "accelerate", "-cu12", "-dev", "8", "64", "-", ".", "torch", "X",
+    "nvidia-",
+    "lib",
+    "cudnn",
+    "cublas",
+    "lt",
+    "nccl",
+    "cudart",
+    "cuda-",
+    "runtime",
+    "toolkit",
+    "nvcc",
+    "nvrtc",
+    "cufft",
+    "curand",
+    "cusparse",
+    "cusparselt",
+    "openblas",
+    "mkl",
+    "intel-openmp",
+    "blas",
+    "lapack",
+    "blis",
+    "atlas",
+    "scipy-",
+    "numpy-base",
+    "accelerate",
+    "-cu12",
+    "-dev",
+    "8",
+    "64",
+    "-",
+    ".",
+    "torch",
+    "X",
 ]
 
 
@@ -55,9 +86,15 @@ def test_one_pattern_classifies_as_the_classes_one_at_a_time(name):
 @pytest.mark.parametrize(
     "name,rank",
     [
-        ("nvidia-cudnn-cu12", 20), ("libcublasLt12", 21), ("nvidia-nccl-cu12", 22), ("cuda-cudart-dev", 23),
+        ("nvidia-cudnn-cu12", 20),
+        ("libcublasLt12", 21),
+        ("nvidia-nccl-cu12", 22),
+        ("cuda-cudart-dev", 23),
         # Matches the CUDA-library class and the cuDNN one would not: the first class that matches the whole name wins.
-        ("nvidia-cusparselt-cu12", 24), ("libopenblas0-pthread", 40), ("numpy", None), ("cudnn-extra", None),
+        ("nvidia-cusparselt-cu12", 24),
+        ("libopenblas0-pthread", 40),
+        ("numpy", None),
+        ("cudnn-extra", None),
     ],
 )
 def test_library_classes(name, rank):
@@ -98,7 +135,7 @@ def test_markdown_cells_keep_their_bars_backticks_and_nul_apart():
 
 json_scalars = st.one_of(
     st.text(),
-    st.sampled_from(['},\n      {', '"},\n      {"', "\n  \"findings\": []", "\\", "\u2028"]),
+    st.sampled_from(["},\n      {", '"},\n      {"', '\n  "findings": []', "\\", "\u2028"]),
     st.integers(),
     st.booleans(),
     st.none(),
@@ -111,7 +148,11 @@ flat_records = st.lists(st.dictionaries(json_keys, json_scalars, max_size=6), ma
 @settings(max_examples=500, deadline=None)
 @given(
     flat_records,
-    st.dictionaries(json_keys, st.one_of(json_scalars, st.dictionaries(json_keys, st.one_of(json_scalars, flat_records), max_size=3)), max_size=3),
+    st.dictionaries(
+        json_keys,
+        st.one_of(json_scalars, st.dictionaries(json_keys, st.one_of(json_scalars, flat_records), max_size=3)),
+        max_size=3,
+    ),
 )
 def test_json_report_is_json_dumps_indented(found, extra):
     payload = {**extra, "findings": found}

@@ -36,18 +36,24 @@ HASWELL = HOSTS / "linux-rhel7-x86_64-haswell"  # AVX2, no AVX-512
 SKYLAKE_AVX512 = HOSTS / "linux-rhel7-x86_64-skylake_avx512"
 
 CU128_TORCH = m.PythonPackage(
-    name="torch", version="2.7.0+cu128",
-    cuda_sass=("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"), cuda_ptx=("compute_120",),
+    name="torch",
+    version="2.7.0+cu128",
+    cuda_sass=("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
+    cuda_ptx=("compute_120",),
 )
 CU130_TORCH = m.PythonPackage(
-    name="torch", version="2.9.0+cu130",
-    cuda_sass=("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"), cuda_ptx=("compute_120",),
+    name="torch",
+    version="2.9.0+cu130",
+    cuda_sass=("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
+    cuda_ptx=("compute_120",),
 )
 CU121_TORCH = m.PythonPackage(name="torch", version="2.1.0+cu121")
 
 
 def gpu(fake, index: int = 0) -> m.Gpu:
-    return m.Gpu(index=index, name=fake.name, compute_capability=fake.compute_capability, memory_total_mib=fake.memory_total_mib)
+    return m.Gpu(
+        index=index, name=fake.name, compute_capability=fake.compute_capability, memory_total_mib=fake.memory_total_mib
+    )
 
 
 def cpu_of(host: Path) -> m.CpuSection:
@@ -59,8 +65,13 @@ def write_lock(tmp_path: Path, *, packages=(), components=(), driver=None, cuda=
         origin="capture",
         python=m.PythonSection(packages=tuple(packages)),
         cuda=m.CudaSection(components=tuple(components)),
-        nvidia=m.NvidiaSection(driver_present=driver is not None, driver_version=driver, cuda_driver_version=cuda,
-                               source="nvml", gpus=tuple(gpus)),
+        nvidia=m.NvidiaSection(
+            driver_present=driver is not None,
+            driver_version=driver,
+            cuda_driver_version=cuda,
+            source="nvml",
+            gpus=tuple(gpus),
+        ),
         cpu=cpu,
     )
     path = tmp_path / "envlock.lock"
@@ -80,8 +91,14 @@ def severities(report: dict, severity: str) -> list[str]:
 
 
 def test_h200_on_driver_580_runs_a_cuda_13_lock(fake_nvml, tmp_path):
-    lock = write_lock(tmp_path, packages=[CU130_TORCH], driver="580.65.06", cuda="13.0", gpus=[gpu(H200)],
-                      components=[m.CudaComponent(name="cudart", version="13.0", source="pip")])
+    lock = write_lock(
+        tmp_path,
+        packages=[CU130_TORCH],
+        driver="580.65.06",
+        cuda="13.0",
+        gpus=[gpu(H200)],
+        components=[m.CudaComponent(name="cudart", version="13.0", source="pip")],
+    )
     env = fake_nvml.env(FakeHost(driver_version="580.65.06", cuda_driver_version=13000, gpus=(H200,)))
     code, report = doctor(lock, env)
     assert code == 0 and report["blocked"] is False
@@ -130,8 +147,13 @@ def test_avx512_lock_host_on_an_avx2_host_is_numeric(fake_nvml, tmp_path):
 
 
 def test_no_gpu_at_all_with_a_gpu_lock_blocks(fake_nvml, tmp_path):
-    lock = write_lock(tmp_path, packages=[CU128_TORCH], driver="570.124.06", cuda="12.8",
-                      gpus=[gpu(A100_SXM4_80GB, 0), gpu(A100_SXM4_80GB, 1)])
+    lock = write_lock(
+        tmp_path,
+        packages=[CU128_TORCH],
+        driver="570.124.06",
+        cuda="12.8",
+        gpus=[gpu(A100_SXM4_80GB, 0), gpu(A100_SXM4_80GB, 1)],
+    )
     code, report = doctor(lock, fake_nvml.env(FakeHost.driver_not_loaded()))
     assert code == 1
     assert severities(report, "blocker") == ["nvidia.gpus"]
@@ -171,9 +193,12 @@ def test_this_machine_runs_a_cpu_only_lock(tmp_path):
 
 def test_diagnose_is_pure_over_two_locks():
     lock = m.Lock(python=m.PythonSection(packages=(CU128_TORCH,)))
-    host = m.Lock(nvidia=m.NvidiaSection(driver_present=True, driver_version="570.124.06", cuda_driver_version="12.8",
-                                         gpus=(gpu(V100_SXM2_16GB),)),
-                  capture_warnings=("nvml: power limit unreadable",))
+    host = m.Lock(
+        nvidia=m.NvidiaSection(
+            driver_present=True, driver_version="570.124.06", cuda_driver_version="12.8", gpus=(gpu(V100_SXM2_16GB),)
+        ),
+        capture_warnings=("nvml: power limit unreadable",),
+    )
     report = diagnose(lock, host)
     assert report.exit_code == 1
     assert [f.path for f in report.problems if f.severity == "blocker"] == ["python.packages[torch].cuda-sass"]
@@ -199,7 +224,9 @@ def test_capture_then_doctor_with_real_cuda_wheels(fake_nvml, tmp_path):
     runs = fake_nvml.env(FakeHost(driver_version="580.65.06", cuda_driver_version=13000, gpus=(H200,)))
     code, report = doctor(lock, {**runs, **cache})
     assert code == 0 and severities(report, "blocker") == []
-    assert "python.packages[nvidia-cublas-cu12].cuda-sass" in [f["path"] for f in report["findings"] if f["status"] == "exact"]
+    assert "python.packages[nvidia-cublas-cu12].cuda-sass" in [
+        f["path"] for f in report["findings"] if f["status"] == "exact"
+    ]
 
     old_driver = fake_nvml.env(FakeHost(driver_version="470.82.01", cuda_driver_version=11040, gpus=(T4,)))
     code, report = doctor(lock, {**old_driver, **cache})

@@ -28,7 +28,13 @@ SIX_SHA = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 
 def python_lock(*packages: m.PythonPackage, **sections) -> m.Lock:
     return m.Lock(
-        python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64", packages=packages),
+        python=m.PythonSection(
+            implementation="cpython",
+            version="3.11.7",
+            abi_tag="cp311",
+            platform_tag="manylinux_2_36_x86_64",
+            packages=packages,
+        ),
         os=m.OsSection(id="debian", version_id="12", codename="bookworm", glibc="2.36"),
         **sections,
     )
@@ -54,7 +60,11 @@ def pip_install(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProc
     """This project's pip 26 installing into another interpreter (pip --python)."""
     return subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-input", *args],
-        capture_output=True, text=True, env=isolated_pip_env(), cwd=cwd, timeout=600,
+        capture_output=True,
+        text=True,
+        env=isolated_pip_env(),
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -117,7 +127,9 @@ def test_exported_requirements_install_with_require_hashes_and_refuse_a_tampered
 
     tamper(out, SIX_SHA)
     python2 = fresh_venv(tmp_path / "venv2")
-    refused = pip_install(python2, "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(out), cwd=tmp_path)
+    refused = pip_install(
+        python2, "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(out), cwd=tmp_path
+    )
     assert refused.returncode != 0
     assert "DO NOT MATCH THE HASHES" in refused.stderr
     assert installed(python2) == {}
@@ -130,24 +142,32 @@ def test_wheelhouse_packages_travel_with_the_export(tmp_path):
     wheel = make_wheel(tmp_path / "house", "labtool", "0.3.0")
     lock = python_lock(
         m.PythonPackage(name="six", version="1.16.0"),
-        m.PythonPackage(name="labtool", version="0.3.0", source="url", url=wheel.as_uri(), archive_hash="sha256:" + sha256_of(wheel)),
+        m.PythonPackage(
+            name="labtool", version="0.3.0", source="url", url=wheel.as_uri(), archive_hash="sha256:" + sha256_of(wheel)
+        ),
     )
     lock_path = tmp_path / "envlock.lock"
     write_lock(lock, lock_path)
     export_dir = tmp_path / "export"
     export_dir.mkdir()
     for fmt, name in (("requirements", "requirements.txt"), ("pylock", "pylock.toml")):
-        result = run_envlock("export", fmt, str(lock_path), "-o", str(export_dir / name), "--find-links", str(tmp_path / "house"))
+        result = run_envlock(
+            "export", fmt, str(lock_path), "-o", str(export_dir / name), "--find-links", str(tmp_path / "house")
+        )
         assert result.returncode == 0, result.stderr
     assert (export_dir / "wheels" / wheel.name).is_file()
     assert f'path = "wheels/{wheel.name}"' in (export_dir / "pylock.toml").read_text()
-    requirement_lines = [line for line in (export_dir / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    requirement_lines = [
+        line for line in (export_dir / "requirements.txt").read_text().splitlines() if not line.startswith("#")
+    ]
     assert not any(str(tmp_path) in line or "file:" in line for line in requirement_lines)  # nothing machine-local
     assert "--find-links wheels" in requirement_lines
     shutil.rmtree(tmp_path / "house")  # the export must not depend on the original wheelhouse
 
     python = fresh_venv(tmp_path / "venv")
-    done = pip_install(python, "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", "requirements.txt", cwd=export_dir)
+    done = pip_install(
+        python, "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", "requirements.txt", cwd=export_dir
+    )
     assert done.returncode == 0, done.stderr
     assert installed(python) == {"labtool": "0.3.0", "six": "1.16.0"}
     python2 = fresh_venv(tmp_path / "venv2")
@@ -201,8 +221,15 @@ def test_requirement_lines_refuse_smuggled_options(field, value):
     from envlock.formats.export_requirements import requirement_line
     from envlock.resolve import Pin
 
-    pin = Pin(name="six", version="1.16.0", filename="six-1.16.0-py2.py3-none-any.whl", sha256=SIX_SHA, kind="wheel",
-              url="https://files.example/six-1.16.0-py2.py3-none-any.whl", index="https://other.example/simple")
+    pin = Pin(
+        name="six",
+        version="1.16.0",
+        filename="six-1.16.0-py2.py3-none-any.whl",
+        sha256=SIX_SHA,
+        kind="wheel",
+        url="https://files.example/six-1.16.0-py2.py3-none-any.whl",
+        index="https://other.example/simple",
+    )
     with pytest.raises(FormatError):
         requirement_line(dataclasses_replace(pin, **{field: value}), "https://pypi.org/simple")
 
@@ -235,9 +262,18 @@ def conda_lock_value() -> m.Lock:
     return m.Lock(
         conda=m.CondaSection(
             packages=(
-                m.CondaPackage(name="python", version="3.11.7", build="hab00c5b_1_cpython", channel="conda-forge", subdir="linux-64",
-                               url="https://conda.anaconda.org/conda-forge/linux-64/python-3.11.7-hab00c5b_1_cpython.conda", md5="27cf681282c11dba7b0b1fd266e8f289"),
-                m.CondaPackage(name="numpy", version="1.26.4", build="py311h64a7726_0", channel="conda-forge", subdir="linux-64"),
+                m.CondaPackage(
+                    name="python",
+                    version="3.11.7",
+                    build="hab00c5b_1_cpython",
+                    channel="conda-forge",
+                    subdir="linux-64",
+                    url="https://conda.anaconda.org/conda-forge/linux-64/python-3.11.7-hab00c5b_1_cpython.conda",
+                    md5="27cf681282c11dba7b0b1fd266e8f289",
+                ),
+                m.CondaPackage(
+                    name="numpy", version="1.26.4", build="py311h64a7726_0", channel="conda-forge", subdir="linux-64"
+                ),
             )
         ),
         python=m.PythonSection(
@@ -273,7 +309,10 @@ def test_conda_env_and_explicit_from_a_conda_lock(tmp_path):
     result = run_envlock("export", "conda-explicit", str(lock_path), "-o", str(explicit))
     assert result.returncode == 1  # numpy has no URL in the lock
     assert "not exported: numpy: the lock records no download URL for it" in result.stderr
-    assert "https://conda.anaconda.org/conda-forge/linux-64/python-3.11.7-hab00c5b_1_cpython.conda#27cf681282c11dba7b0b1fd266e8f289" in explicit.read_text()
+    assert (
+        "https://conda.anaconda.org/conda-forge/linux-64/python-3.11.7-hab00c5b_1_cpython.conda#27cf681282c11dba7b0b1fd266e8f289"
+        in explicit.read_text()
+    )
 
 
 @pytest.mark.parametrize("fmt", ["conda-explicit", "conda-env"])
@@ -305,7 +344,10 @@ def test_apptainer_definition_quotes_environment_values_for_sh(tmp_path):
     environment = text.split("%environment\n", 1)[1].split("\n%", 1)[0]
     probe = subprocess.run(
         ["/bin/sh", "-c", environment + '\nprintf "%s\\n%s" "$OMP_NUM_THREADS" "$CUBLAS_WORKSPACE_CONFIG"'],
-        capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert probe.stdout == "4\n" + hostile
     assert "pwned" not in probe.stdout.replace(hostile, "")
@@ -314,7 +356,15 @@ def test_apptainer_definition_quotes_environment_values_for_sh(tmp_path):
 def test_apptainer_refuses_an_injected_base_image(tmp_path):
     lock_path = tmp_path / "envlock.lock"
     write_lock(python_lock(), lock_path)
-    result = run_envlock("export", "apptainer", str(lock_path), "-o", str(tmp_path / "env.def"), "--base-image", "python:3.11\n%post\n rm -rf /")
+    result = run_envlock(
+        "export",
+        "apptainer",
+        str(lock_path),
+        "-o",
+        str(tmp_path / "env.def"),
+        "--base-image",
+        "python:3.11\n%post\n rm -rf /",
+    )
     assert result.returncode == 2
     assert "not an image reference" in result.stderr
     assert not (tmp_path / "env.def").exists()
@@ -325,7 +375,16 @@ def test_apptainer_template_ships_in_the_wheel_layout():
     from envlock.replay.templates import read_template
 
     template = read_template("apptainer.def.tmpl")
-    assert set(re.findall(r"\{\{ ([a-z_]+) \}\}", template)) == {"command", "def_name", "notes", "base_image", "labels", "files", "post", "environment"}
+    assert set(re.findall(r"\{\{ ([a-z_]+) \}\}", template)) == {
+        "command",
+        "def_name",
+        "notes",
+        "base_image",
+        "labels",
+        "files",
+        "post",
+        "environment",
+    }
 
 
 @pytest.mark.network
@@ -380,10 +439,14 @@ def test_apptainer_for_a_conda_lock_installs_the_explicit_file(tmp_path):
 def test_unwritable_output_and_missing_wheelhouse_are_errors_not_tracebacks(tmp_path):
     lock_path = tmp_path / "envlock.lock"
     write_lock(conda_lock_value(), lock_path)
-    missing_dir = run_envlock("export", "conda-env", str(lock_path), "-o", str(tmp_path / "no" / "such" / "environment.yml"))
+    missing_dir = run_envlock(
+        "export", "conda-env", str(lock_path), "-o", str(tmp_path / "no" / "such" / "environment.yml")
+    )
     assert missing_dir.returncode == 2
     assert "no/such" in missing_dir.stderr and "Traceback" not in missing_dir.stderr
-    no_house = run_envlock("export", "requirements", str(lock_path), "-o", str(tmp_path / "r.txt"), "--find-links", str(tmp_path / "nope"))
+    no_house = run_envlock(
+        "export", "requirements", str(lock_path), "-o", str(tmp_path / "r.txt"), "--find-links", str(tmp_path / "nope")
+    )
     assert no_house.returncode == 2
     assert "--find-links" in no_house.stderr and "not a directory" in no_house.stderr
     assert not (tmp_path / "r.txt").exists()

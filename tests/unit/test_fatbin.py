@@ -51,8 +51,13 @@ LIBRARIES = {
     ),
     # Arch-specific (a) and family-specific (f) targets; LTO IR is not a loadable kernel.
     "specific": (
-        ["arch=compute_90a,code=sm_90a", "arch=compute_100f,code=sm_100f", "arch=compute_100a,code=compute_100a",
-         "arch=compute_120,code=compute_120", "arch=compute_86,code=lto_86"],
+        [
+            "arch=compute_90a,code=sm_90a",
+            "arch=compute_100f,code=sm_100f",
+            "arch=compute_100a,code=compute_100a",
+            "arch=compute_120,code=compute_120",
+            "arch=compute_86,code=lto_86",
+        ],
         ("sm_90a", "sm_100f"),
         ("compute_100a", "compute_120"),
     ),
@@ -90,7 +95,9 @@ def cuobjdump() -> Path:
         download = TOOLS_CACHE / "wheels"
         result = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(download), CUOBJDUMP_WHEEL],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         wheels = sorted(download.glob("nvidia_cuda_cuobjdump-*.whl"))
         if result.returncode != 0 or not wheels:
@@ -103,7 +110,9 @@ def cuobjdump() -> Path:
 
 def cuobjdump_archs(tool: Path, library: Path) -> tuple[set[str], set[str]]:
     """(SASS, PTX) as cuobjdump names them: ``ELF file 1: libx.1.sm_90a.cubin``, ``PTX file 1: libx.1.sm_90.ptx``."""
-    out = subprocess.run([str(tool), "--list-elf", "--list-ptx", str(library)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(tool), "--list-elf", "--list-ptx", str(library)], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     sass, ptx = set(), set()
     for line in out.stdout.splitlines():
@@ -143,7 +152,10 @@ def test_fat_binary_moved_to_a_data_section_is_still_found(nvcc_libraries, tmp_p
     if objcopy is None:
         pytest.skip("objcopy (binutils) is not installed")
     moved = tmp_path / "libmoved.so"
-    subprocess.run([objcopy, "--rename-section", ".nv_fatbin=.rodata.kernels", str(nvcc_libraries["plain"]), str(moved)], check=True)
+    subprocess.run(
+        [objcopy, "--rename-section", ".nv_fatbin=.rodata.kernels", str(nvcc_libraries["plain"]), str(moved)],
+        check=True,
+    )
     names = subprocess.run(["readelf", "-SW", str(moved)], capture_output=True, text=True).stdout
     assert ".nv_fatbin" not in names and ".rodata.kernels" in names
     result = fatbin.read_library_kernels(moved)
@@ -204,8 +216,13 @@ def container(*entries: bytes) -> bytes:
 
 
 def test_parse_synthetic_container():
-    blob = container(entry(2, 75), entry(1, 90, b"ptx text"), entry(8, 86), entry(2, 90, flags=0x100011),
-                     entry(2, 100, flags=0x1200011, header_size=112))
+    blob = container(
+        entry(2, 75),
+        entry(1, 90, b"ptx text"),
+        entry(8, 86),
+        entry(2, 90, flags=0x100011),
+        entry(2, 100, flags=0x1200011, header_size=112),
+    )
     result = fatbin.parse_fatbin_region(blob, 0, len(blob))
     assert result.sass == ("sm_75", "sm_90a", "sm_100f")
     assert result.ptx == ("compute_90",)
@@ -258,7 +275,7 @@ def test_truncated_container_warns(nvcc_libraries, tmp_path):
 
 def test_corrupted_magic_warns(nvcc_libraries, tmp_path):
     def edit(d, off, size):
-        d[off:off + 4] = b"\xde\xad\xbe\xef"
+        d[off : off + 4] = b"\xde\xad\xbe\xef"
         return d
 
     result = fatbin.read_library_kernels(_damaged(nvcc_libraries["plain"], tmp_path, edit))
@@ -338,7 +355,7 @@ def test_cache_serves_unchanged_files_and_rereads_changed_ones(nvcc_libraries, t
     stat = library.stat()
     data = bytearray(library.read_bytes())
     offset, _ = _section(library)
-    data[offset:offset + 4] = b"\0\0\0\0"
+    data[offset : offset + 4] = b"\0\0\0\0"
     with open(library, "r+b") as handle:
         handle.write(bytes(data))
     os.utime(library, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -57,14 +57,36 @@ OSPKG = '[os]\nid = "debian"\nversion-id = "12"\n[[os.packages]]\n'
         (PKG + 'name = "six"\nversion = "--no-require-hashes"\n', "python.packages[0].version"),
         (PKG + 'name = "six"\nversion = "-r"\n', "python.packages[0].version"),
         # C8: URLs
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/${AWS_SECRET_ACCESS_KEY}/x.whl"\n', "python.packages[0].url"),
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://user:pw@h/x.whl"\n', "python.packages[0].url"),
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/%2e%2e/%2e%2e/x.whl"\n', "python.packages[0].url"),
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/x.whl --trusted-host evil"\n', "python.packages[0].url"),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/${AWS_SECRET_ACCESS_KEY}/x.whl"\n',
+            "python.packages[0].url",
+        ),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://user:pw@h/x.whl"\n',
+            "python.packages[0].url",
+        ),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/%2e%2e/%2e%2e/x.whl"\n',
+            "python.packages[0].url",
+        ),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "url"\nurl = "https://h/x.whl --trusted-host evil"\n',
+            "python.packages[0].url",
+        ),
         # C9: VCS
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "ssh://-oProxyCommand=id/x"\n', "python.packages[0].url"),
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "git+https://h/x"\ncommit = "--upload-pack=id"\n', "python.packages[0].commit"),
-        (PKG + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "git+https://h/x@v1\\u2029"\n', "python.packages[0].url"),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "ssh://-oProxyCommand=id/x"\n',
+            "python.packages[0].url",
+        ),
+        (
+            PKG
+            + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "git+https://h/x"\ncommit = "--upload-pack=id"\n',
+            "python.packages[0].commit",
+        ),
+        (
+            PKG + 'name = "six"\nversion = "1.0"\nsource = "vcs"\nurl = "git+https://h/x@v1\\u2029"\n',
+            "python.packages[0].url",
+        ),
         # C10: path traversal in a package's subdirectory
         (PKG + 'name = "six"\nversion = "1.0"\nsubdirectory = "../../etc"\n', "python.packages[0].subdirectory"),
         (PKG + 'name = "six"\nversion = "1.0"\nsubdirectory = "/abs"\n', "python.packages[0].subdirectory"),
@@ -124,7 +146,7 @@ def _read_word(text: str, i: int) -> tuple[str, list[str], int]:
         if ch == '"':
             return "".join(out), expansions, i + 1
         if ch == "$" and (text[i + 1] == "{" or text[i + 1].isalnum() or text[i + 1] == "_"):
-            expansions.append(text[i:i + 8])
+            expansions.append(text[i : i + 8])
         out.append(ch)
         i += 1
 
@@ -133,7 +155,7 @@ def _pairs(text: str) -> tuple[dict[str, str], list[str]]:
     pairs, expansions, i = {}, [], 0
     while i < len(text):
         match = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=").match(text, i)
-        assert match, f"not a key=\"value\" pair at {text[i:i + 40]!r}"
+        assert match, f'not a key="value" pair at {text[i : i + 40]!r}'
         value, found, i = _read_word(text, match.end())
         pairs[match.group(1)] = value
         expansions += found
@@ -172,10 +194,12 @@ def parse_dockerfile(text: str) -> list[tuple]:
 
 # --- fence 2: the most hostile lock that is still valid ------------------------------
 
-NASTY = 'evil" \'q\' $(id) `id` ${AWS_SECRET_ACCESS_KEY} $HOME \\ ; | & # EOF <<EOF >x'
+NASTY = "evil\" 'q' $(id) `id` ${AWS_SECRET_ACCESS_KEY} $HOME \\ ; | & # EOF <<EOF >x"
 HOSTILE_VALID = (
     HEAD
-    + 'created-by = "' + NASTY.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+    + 'created-by = "'
+    + NASTY.replace("\\", "\\\\").replace('"', '\\"')
+    + '"\n'
     + """
 [python]
 implementation = "cpython"
@@ -218,9 +242,17 @@ PYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True\\\\"
 
 def _hostile_pins() -> PinSet:
     def pin(name, version, sha):
-        return Pin(name, version, f"{name}-{version}-py3-none-any.whl", sha, "wheel", url=None, index="https://pypi.org/simple")
+        return Pin(
+            name, version, f"{name}-{version}-py3-none-any.whl", sha, "wheel", url=None, index="https://pypi.org/simple"
+        )
 
-    return PinSet(pins=(pin("zope.interface", "6.1", "a" * 64), pin("Typing_Extensions", "4.9.0", "b" * 64), pin("torch", "2.1.2+cu121.local-build_1", "c" * 64)))
+    return PinSet(
+        pins=(
+            pin("zope.interface", "6.1", "a" * 64),
+            pin("Typing_Extensions", "4.9.0", "b" * 64),
+            pin("torch", "2.1.2+cu121.local-build_1", "c" * 64),
+        )
+    )
 
 
 def test_the_hostile_lock_is_valid():
@@ -239,16 +271,43 @@ def test_every_instruction_of_the_hostile_lock_has_exactly_the_expected_argument
         ("FROM", ("python:3.11-slim-bookworm", "AS", "envlock-python")),
         ("RUN", (), ("python3", "-m", "venv", "/opt/envlock/venv")),
         ("COPY", ("envlock/python/requirements-1.txt", "/tmp/envlock/python/requirements-1.txt")),
-        ("RUN", (), pip + ("install",) + common + ("--no-cache-dir", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                                                  "--index-url", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-1.txt")),
+        (
+            "RUN",
+            (),
+            pip
+            + ("install",)
+            + common
+            + (
+                "--no-cache-dir",
+                "--require-hashes",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--index-url",
+                "https://pypi.org/simple",
+                "-r",
+                "/tmp/envlock/python/requirements-1.txt",
+            ),
+        ),
         ("RUN", (), pip + ("uninstall",) + common + ("--yes", "setuptools")),
         ("FROM", ("python:3.11-slim-bookworm",)),
         ("COPY", ("envlock/os_packages.py", "/opt/envlock/os_packages.py")),
-        ("RUN", (), ("python3", "/opt/envlock/os_packages.py", "--report", "/opt/envlock/os-report.json", "--",
-                     "g++=4:12.2.0-3", "libstdc++6=12.2.0-14~deb12u1+b1")),
+        (
+            "RUN",
+            (),
+            (
+                "python3",
+                "/opt/envlock/os_packages.py",
+                "--report",
+                "/opt/envlock/os-report.json",
+                "--",
+                "g++=4:12.2.0-3",
+                "libstdc++6=12.2.0-14~deb12u1+b1",
+            ),
+        ),
         ("COPY", ("--from=envlock-python", "/opt/envlock/venv", "/opt/envlock/venv")),
         # envlock's own line: ${PATH} is the one expansion in the file, on purpose
-        ("ENV", {"VIRTUAL_ENV": "/opt/envlock/venv", "PATH": "/opt/envlock/venv/bin:${PATH}"}, ("${PATH}\"",)),
+        ("ENV", {"VIRTUAL_ENV": "/opt/envlock/venv", "PATH": "/opt/envlock/venv/bin:${PATH}"}, ('${PATH}"',)),
         ("ENV", dict(lock.runtime.env), ()),
         ("COPY", ("envlock/envlock.lock", "/opt/envlock/envlock.lock")),
         (
@@ -268,7 +327,10 @@ def test_every_instruction_of_the_hostile_lock_has_exactly_the_expected_argument
         ),
     ]
     assert parse_dockerfile(context.dockerfile) == expected
-    assert context.dockerfile.splitlines()[0] == "# envlock replay: generated from a lockfile by envlock; do not edit by hand"
+    assert (
+        context.dockerfile.splitlines()[0]
+        == "# envlock replay: generated from a lockfile by envlock; do not edit by hand"
+    )
     # the requirements file: one name==version and one hash per line, nothing pip reads as an option
     requirements = context.files["envlock/python/requirements-1.txt"].decode().splitlines()
     assert requirements[2:] == [
@@ -277,7 +339,13 @@ def test_every_instruction_of_the_hostile_lock_has_exactly_the_expected_argument
         "zope.interface==6.1 --hash=sha256:" + "a" * 64,
     ]
     for text in context.files.values():
-        for bad in (b"--allow-unauthenticated", b"trusted=yes", b"sources.list", b"--extra-index-url", b"--trusted-host"):
+        for bad in (
+            b"--allow-unauthenticated",
+            b"trusted=yes",
+            b"sources.list",
+            b"--extra-index-url",
+            b"--trusted-host",
+        ):
             assert bad not in text  # D3, C7
 
 
@@ -320,10 +388,20 @@ def test_b1_instruction_list_matches_the_lock_for_any_valid_lock(doc):
         lock = parse_lock(tomli_w.dumps(doc).encode("utf-8")).lock
     except LockfileError:
         assume(False)
-    pinset = PinSet(pins=tuple(
-        Pin(p.name, p.version, f"{p.name}-{p.version}-py3-none-any.whl", "d" * 64, "wheel", url=None, index="https://pypi.org/simple")
-        for p in lock.python.packages
-    ))
+    pinset = PinSet(
+        pins=tuple(
+            Pin(
+                p.name,
+                p.version,
+                f"{p.name}-{p.version}-py3-none-any.whl",
+                "d" * 64,
+                "wheel",
+                url=None,
+                index="https://pypi.org/simple",
+            )
+            for p in lock.python.packages
+        )
+    )
     text = render_dockerfile(plan_replay(lock, ReplayOptions(pins=pinset)))
     got = parse_dockerfile(text)
     manual = sorted((p.name, p.version) for p in (lock.os.packages if lock.os else ()) if p.manual)

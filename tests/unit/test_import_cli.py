@@ -103,7 +103,7 @@ def test_unwritable_output_is_an_error_not_a_traceback(tmp_path):
 
 
 def test_file_name_with_newline_cannot_inject_into_the_header(tmp_path):
-    src = tmp_path / "req\nlock-version = \"9.0\"\n.txt"
+    src = tmp_path / 'req\nlock-version = "9.0"\n.txt'
     src.write_text(FREEZE)
     out = tmp_path / "x.lock"
     result = run_envlock("import", "pip-freeze", str(src), "-o", str(out), "-q")
@@ -149,7 +149,7 @@ def _truncated(fmt: str) -> bytes:
     if fmt == "conda-explicit":
         return _lines(sample, 6) + b"\nhttps://conda.anaconda.org/conda-forge/linux-64/_openmp_mu"
     if fmt == "conda-env":
-        return b"name: x\nchannels:\n  - defaults\ndependencies:\n  - zlib=1.2.11=h1_0\n  - pip:\n    - numpy==1.0\n  - \"xz=5"
+        return b'name: x\nchannels:\n  - defaults\ndependencies:\n  - zlib=1.2.11=h1_0\n  - pip:\n    - numpy==1.0\n  - "xz=5'
     if fmt == "conda-lock":
         return _lines(sample, 38) + b"\n  version: '4.5'\n"
     if fmt == "collect-env":

@@ -21,32 +21,142 @@ R = "NVIDIA GeForce RTX"
 #        Python version, (os id, os version), nvcc ("CUDA runtime version"), [pip] rows, conda rows kept)
 CASES = {
     "01": ("2.0.0.dev20230228+cpu-cxx11-abi", None, None, [], [], "3.9.16", ("centos", "8"), None, 4, 0),
-    "02": ("1.14.0a0+410ce96", "11.8", "515.65.01", ["NVIDIA RTX A5000"], ["8.7.0"], "3.8.10", ("ubuntu", "20.04"), "11.8.89", 9, 0),
+    "02": (
+        "1.14.0a0+410ce96",
+        "11.8",
+        "515.65.01",
+        ["NVIDIA RTX A5000"],
+        ["8.7.0"],
+        "3.8.10",
+        ("ubuntu", "20.04"),
+        "11.8.89",
+        9,
+        0,
+    ),
     "03": ("1.14.0.dev20221104", None, None, [], [], "3.10.8", ("macos", "13.0"), None, 7, 7),
     "04": ("1.12.1+cu116", "11.6", "515.65.01", [f"{R} 3090"] * 3, [], "3.9.13", ("ubuntu", "22.04"), "11.6.124", 4, 0),
     "05": ("1.12.1+cu113", "11.3", None, [], ["7.6.5", "8.0.5"], "3.7.13", ("ubuntu", "18.04"), "11.1.105", 6, 0),
-    "06": ("1.11.0+cu115", "11.5", "510.73.08", ["NVIDIA RTX A5000"] * 8, ["8.4.0"], "3.7.13", ("ubuntu", "18.04"), "11.1.105", 10, 1),
-    "07": ("1.9.0a0+gitd69c22d", "11.0", "450.51.06", ["Tesla V100-SXM2-32GB"] * 4, [], "3.8.11", ("debian", "10"), "11.0.221", 2, 10),
+    "06": (
+        "1.11.0+cu115",
+        "11.5",
+        "510.73.08",
+        ["NVIDIA RTX A5000"] * 8,
+        ["8.4.0"],
+        "3.7.13",
+        ("ubuntu", "18.04"),
+        "11.1.105",
+        10,
+        1,
+    ),
+    "07": (
+        "1.9.0a0+gitd69c22d",
+        "11.0",
+        "450.51.06",
+        ["Tesla V100-SXM2-32GB"] * 4,
+        [],
+        "3.8.11",
+        ("debian", "10"),
+        "11.0.221",
+        2,
+        10,
+    ),
     "08": ("1.9.0+cu111", "11.1", None, [], [], "3.6", ("centos", "7"), "11.1.105", 3, 0),
     "09": ("1.7.1", None, None, [], [], "3.7", ("macos", "11.1"), None, 7, 12),
     "10": ("1.4.0+cpu", None, None, [], [], "3.7", ("windows", "10"), None, 3, 0),
-    "11": ("1.3.0a0+de394b6", "10.0", "411.31", ["GeForce GTX 1080 Ti"], ["7"], "3.6", ("windows", "10"), "10.0.130", 6, 6),
-    "12": ("1.2.0.dev20190605", "9.0.176", "396.26", ["Tesla P100-PCIE-16GB"] * 2, [], "3.7", ("centos", "7"), "9.2.88", 2, 5),
+    "11": (
+        "1.3.0a0+de394b6",
+        "10.0",
+        "411.31",
+        ["GeForce GTX 1080 Ti"],
+        ["7"],
+        "3.6",
+        ("windows", "10"),
+        "10.0.130",
+        6,
+        6,
+    ),
+    "12": (
+        "1.2.0.dev20190605",
+        "9.0.176",
+        "396.26",
+        ["Tesla P100-PCIE-16GB"] * 2,
+        [],
+        "3.7",
+        ("centos", "7"),
+        "9.2.88",
+        2,
+        5,
+    ),
     "13": ("1.10.1", "11.5", "495.46", ["NVIDIA GeForce MX250"], ["8.3.0"], "3.10.1", ("arch", None), "11.5.119", 4, 0),
     "14": ("1.11.0", None, None, [], [], "3.8.12", ("fedora", "34"), None, 2, 10),
-    "15": ("1.12.0a0+gitec8d677", "11.6", "510.54", [f"{R} 3090", f"{R} 2080 Ti"], ["8.3.1"], "3.10.2", ("arch", None), "11.6.55", 5, 0),
+    "15": (
+        "1.12.0a0+gitec8d677",
+        "11.6",
+        "510.54",
+        [f"{R} 3090", f"{R} 2080 Ti"],
+        ["8.3.1"],
+        "3.10.2",
+        ("arch", None),
+        "11.6.55",
+        5,
+        0,
+    ),
     "16": ("1.6.0", "10.2", "418.67", ["Tesla V100-PCIE-16GB"] * 2, [], "3.7", ("rhel", "7.6"), None, 2, 0),
     "17": ("2.5.1+rocm6.2", None, None, [], [], "3.12.8", ("ubuntu", "22.04"), None, 6, 0),
     "18": ("2.2.2", "12.1", "550.67", [f"{R} 3060 Ti"], ["8.9.7"], "3.12.2", ("arch", None), "12.4.99", 5, 14),
     "19": ("2.3.0+cu121", "12.1", "550.90.07", [f"{R} 4090"] * 8, ["8"], "3.10.14", ("ubuntu", "22.04"), None, 11, 0),
-    "20": ("1.12.1+cu113", "11.3", "470.129.06", ["NVIDIA A100-SXM4-40GB"], [], "3.10.6", ("ubuntu", "20.04"), None, 6, 1),
-    "21": ("2.0.0+cu118", "11.8", "525.85.12", ["Tesla V100-SXM2-32GB"], ["8.7.0"], "3.10.9", ("ubuntu", "22.04"), "11.8.89", 5, 0),
+    "20": (
+        "1.12.1+cu113",
+        "11.3",
+        "470.129.06",
+        ["NVIDIA A100-SXM4-40GB"],
+        [],
+        "3.10.6",
+        ("ubuntu", "20.04"),
+        None,
+        6,
+        1,
+    ),
+    "21": (
+        "2.0.0+cu118",
+        "11.8",
+        "525.85.12",
+        ["Tesla V100-SXM2-32GB"],
+        ["8.7.0"],
+        "3.10.9",
+        ("ubuntu", "22.04"),
+        "11.8.89",
+        5,
+        0,
+    ),
     "22": ("2.7.1+cpu", None, None, [], [], "3.11.13", ("ubuntu", "22.04"), None, 6, 0),
     "23": ("2.2.2", None, None, [], [], "3.10.13", ("macos", "14.5"), None, 4, 0),
     "24": ("1.8.0a0+c068180", None, None, [], [], "3.9", ("macos", "11.1"), None, 3, 1),
-    "25": ("1.1.0a0+4335aac", "10.0", "1.1.0", ["GeForce GTX 1060 with Max-Q Design"], [], "3.7", ("macos", "10.13.6"), "10.0.130", 2, 5),
+    "25": (
+        "1.1.0a0+4335aac",
+        "10.0",
+        "1.1.0",
+        ["GeForce GTX 1060 with Max-Q Design"],
+        [],
+        "3.7",
+        ("macos", "10.13.6"),
+        "10.0.130",
+        2,
+        5,
+    ),
     # Added beyond ../shared/corpus (see their .source.txt): a Colab T4, and Windows 11 + ROCm on torch 2.9.
-    "26": ("2.0.1+cu118", "11.8", "525.85.12", ["Tesla T4"], ["8.9.0"], "3.10.12", ("ubuntu", "20.04"), "11.8.89", 8, 0),
+    "26": (
+        "2.0.1+cu118",
+        "11.8",
+        "525.85.12",
+        ["Tesla T4"],
+        ["8.9.0"],
+        "3.10.12",
+        ("ubuntu", "20.04"),
+        "11.8.89",
+        8,
+        0,
+    ),
     "27": ("2.9.1+rocmsdk20260116", None, None, [], [], "3.12.0", ("windows", "11"), None, 5, 0),
 }
 
@@ -98,7 +208,12 @@ def test_gpu_compute_capability_only_for_known_names():
 
 def test_os_kernel_glibc_and_architecture_from_the_platform_line():
     os_ = load("02").os
-    assert (os_.name, os_.kernel, os_.architecture, os_.glibc) == ("Ubuntu 20.04.5 LTS", "5.15.0-46-generic", "x86_64", "2.31")
+    assert (os_.name, os_.kernel, os_.architecture, os_.glibc) == (
+        "Ubuntu 20.04.5 LTS",
+        "5.15.0-46-generic",
+        "x86_64",
+        "2.31",
+    )
     os_ = load("08").os  # "Linux-3.10.0-1160.25.1.el7.x86_64-x86_64-with-centos-7.9.2009-Core", glibc-2.3.4
     assert (os_.kernel, os_.glibc) == ("3.10.0-1160.25.1.el7.x86_64", "2.3.4")
     assert load("22").os.architecture == "aarch64"
@@ -107,15 +222,32 @@ def test_os_kernel_glibc_and_architecture_from_the_platform_line():
 
 def test_lscpu_block_becomes_the_cpu_section():
     cpu = load("01").cpu  # 224-thread Sapphire Rapids
-    assert (cpu.vendor, cpu.model_name, cpu.family, cpu.model, cpu.stepping) == ("GenuineIntel", "Genuine Intel(R) CPU 0000%@", 6, 143, 3)
+    assert (cpu.vendor, cpu.model_name, cpu.family, cpu.model, cpu.stepping) == (
+        "GenuineIntel",
+        "Genuine Intel(R) CPU 0000%@",
+        6,
+        143,
+        3,
+    )
     assert (cpu.logical_cores, cpu.physical_cores, cpu.sockets, cpu.numa_nodes) == (224, 112, 2, 2)
     assert {"avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "avx_vnni", "fma"} <= set(cpu.flags)
     assert "vmx" not in cpu.flags and "pse" not in cpu.flags  # not numerics flags
     cpu = load("21").cpu
-    assert (cpu.model_name, cpu.family, cpu.model, cpu.stepping) == ("Intel(R) Xeon(R) Platinum 8255C CPU @ 2.50GHz", 6, 85, 5)
+    assert (cpu.model_name, cpu.family, cpu.model, cpu.stepping) == (
+        "Intel(R) Xeon(R) Platinum 8255C CPU @ 2.50GHz",
+        6,
+        85,
+        5,
+    )
     assert "avx512_vnni" in cpu.flags and "amx_tile" not in cpu.flags
     cpu = load("22").cpu  # Kunpeng-920, "Stepping: 0x1", "Socket(s): -"
-    assert (cpu.architecture, cpu.vendor, cpu.model_name, cpu.stepping, cpu.sockets) == ("aarch64", "HiSilicon", "Kunpeng-920", 1, None)
+    assert (cpu.architecture, cpu.vendor, cpu.model_name, cpu.stepping, cpu.sockets) == (
+        "aarch64",
+        "HiSilicon",
+        "Kunpeng-920",
+        1,
+        None,
+    )
     assert {"asimd", "asimddp", "asimdhp"} <= set(cpu.flags)
     assert load("23").cpu.model_name == "Intel(R) Core(TM) i9-9880H CPU @ 2.30GHz"  # macOS short block
     assert load("02").cpu is None  # 1.x reports have no CPU block
@@ -126,7 +258,11 @@ def test_t4_and_windows_2x_shapes():
     assert lock.nvidia.gpus[0].compute_capability == "7.5"
     assert lock.cpu.microarchitecture == "skylake_avx512" and "avx512f" in lock.cpu.flags
     lock = load("27")  # Windows CPU block is wmic Name/Manufacturer; "Family: 107" is not a CPUID family
-    assert (lock.cpu.vendor, lock.cpu.model_name, lock.cpu.family) == ("AuthenticAMD", "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S", None)
+    assert (lock.cpu.vendor, lock.cpu.model_name, lock.cpu.family) == (
+        "AuthenticAMD",
+        "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S",
+        None,
+    )
     assert lock.runtime is None  # "CUDA_MODULE_LOADING set to: " (empty)
     assert any("XPU available: no" in w for w in lock.capture_warnings)
 
@@ -154,7 +290,11 @@ def test_pip_and_conda_rows():
     # The report contradicts itself: "PyTorch version: 1.9.0a0+gitd69c22d" but "[pip3] torch==1.10.0a0+gitf69cf3c".
     assert {p.name: p.version for p in lock.python.packages}["torch"] == "1.10.0a0+gitf69cf3c"
     conda = {p.name: p for p in lock.conda.packages}
-    assert (conda["magma-cuda110"].version, conda["magma-cuda110"].build, conda["magma-cuda110"].channel) == ("2.5.2", "1", "pytorch")
+    assert (conda["magma-cuda110"].version, conda["magma-cuda110"].build, conda["magma-cuda110"].channel) == (
+        "2.5.2",
+        "1",
+        "pytorch",
+    )
     assert conda["cudatoolkit"].channel is None and "torch" not in conda  # "torch ... pypi_0 pypi" is a pip package
     names = {p.name for p in load("22").python.packages}
     assert "torch-npu" in names  # "[pip3] torch_npu==..." normalised

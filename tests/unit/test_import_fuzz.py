@@ -29,7 +29,11 @@ SAMPLES = [
     ("conda-lock", "conda_lock/conda-lock.install-with-pip-deps.yml"),
 ]
 SAMPLE_BYTES = {name: (CORPUS / name).read_bytes()[:6000] for _, name in SAMPLES}
-SAMPLE_BYTES["pip-freeze"] = b"numpy==1.26.4\nrequests==2.31.0 \\\n  --hash=sha256:" + b"a" * 64 + b"\n-e ./pkg\nfoo @ https://x.org/foo-1.0-py3-none-any.whl\n"
+SAMPLE_BYTES["pip-freeze"] = (
+    b"numpy==1.26.4\nrequests==2.31.0 \\\n  --hash=sha256:"
+    + b"a" * 64
+    + b"\n-e ./pkg\nfoo @ https://x.org/foo-1.0-py3-none-any.whl\n"
+)
 SAMPLES.append(("pip-freeze", "pip-freeze"))
 
 
@@ -41,7 +45,12 @@ def damaged(draw):
     data = data[:cut]
     if draw(st.booleans()):
         at = draw(st.integers(0, len(data)))
-        noise = draw(st.binary(max_size=24) | st.sampled_from([b"\r", b"\n\n", b"`", b"[", b"{", b"- ", b": ", b"==", b"#", b"\xe2\x80\xae", b"&a", b"*a"]))
+        noise = draw(
+            st.binary(max_size=24)
+            | st.sampled_from(
+                [b"\r", b"\n\n", b"`", b"[", b"{", b"- ", b": ", b"==", b"#", b"\xe2\x80\xae", b"&a", b"*a"]
+            )
+        )
         data = data[:at] + noise + data[at:]
     if draw(st.booleans()) and b"\n" in data:
         lines = data.split(b"\n")

@@ -53,7 +53,12 @@ def test_driver_and_gpus(prefix):
     driver, cuda, count, name, mib, cc, persistence, ecc, mig = CASES[prefix]
     lock = load(prefix)
     nvidia = lock.nvidia
-    assert (nvidia.driver_present, nvidia.driver_version, nvidia.cuda_driver_version, nvidia.source) == (True, driver, cuda, "import")
+    assert (nvidia.driver_present, nvidia.driver_version, nvidia.cuda_driver_version, nvidia.source) == (
+        True,
+        driver,
+        cuda,
+        "import",
+    )
     assert len(nvidia.gpus) == count
     assert [g.index for g in nvidia.gpus] == list(range(count))
     first = nvidia.gpus[0]
@@ -67,7 +72,12 @@ def test_modes_and_limits():
     assert load("09").nvidia.gpus[0].compute_mode == "exclusive-process"  # "E. Process"
     assert load("03").nvidia.gpus[0].power_limit_w == 400
     gpu = load("11").nvidia.gpus[0]  # -q: "Current Power Limit : 150.00 W", Max Clocks SM 1695 / Memory 6251
-    assert (gpu.power_limit_w, gpu.max_sm_clock_mhz, gpu.max_memory_clock_mhz, gpu.pci_device_id) == (150, 1695, 6251, "0x223610DE")
+    assert (gpu.power_limit_w, gpu.max_sm_clock_mhz, gpu.max_memory_clock_mhz, gpu.pci_device_id) == (
+        150,
+        1695,
+        6251,
+        "0x223610DE",
+    )
 
 
 @pytest.mark.parametrize("prefix", ["10", "11", "12", "13"])

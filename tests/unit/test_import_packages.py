@@ -51,8 +51,14 @@ def test_pip_freeze_lines():
     assert set(packages) == {"numpy", "torch", "requests", "foo", "mypkg"}
     assert (packages["numpy"].version, packages["numpy"].source) == ("1.26.4", "index")
     assert packages["torch"].version == "2.3.0+cu121"  # local label kept, name normalised
-    assert packages["requests"].archive_hash == "sha256:58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f"
-    assert (packages["foo"].version, packages["foo"].source, packages["foo"].url) == ("1.2.3", "url", "https://files.example.com/foo-1.2.3-py3-none-any.whl")
+    assert (
+        packages["requests"].archive_hash == "sha256:58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f"
+    )
+    assert (packages["foo"].version, packages["foo"].source, packages["foo"].url) == (
+        "1.2.3",
+        "url",
+        "https://files.example.com/foo-1.2.3-py3-none-any.whl",
+    )
     assert (packages["mypkg"].source, packages["mypkg"].url) == ("editable", "file://~/src/mypkg")
     warnings = " ".join(lock.capture_warnings)
     assert "line 6" in warnings and "not pinned" in warnings  # scipy>=1.0
@@ -90,8 +96,15 @@ def test_pip_freeze_unreadable_lines_name_the_line(text, line):
 def test_pylock_written_by_pip_lock():
     lock = load("pylock", "pylock/pylock.pip-build-project.toml")
     packages = {p.name: p for p in lock.python.packages}
-    assert {n: p.version for n, p in packages.items()} == {"build": "1.5.0", "flit-core": "4.0.2", "packaging": "26.3", "pyproject-hooks": "1.2.0"}
-    assert packages["packaging"].archive_hash == "sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c"
+    assert {n: p.version for n, p in packages.items()} == {
+        "build": "1.5.0",
+        "flit-core": "4.0.2",
+        "packaging": "26.3",
+        "pyproject-hooks": "1.2.0",
+    }
+    assert (
+        packages["packaging"].archive_hash == "sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c"
+    )
     assert lock.origin == "import:pylock"
 
 
@@ -130,7 +143,12 @@ def test_conda_explicit_with_md5():
     lock = load("conda-explicit", "conda_explicit/conda-linux-64.xview2-pytorch-gpu.lock")
     packages = {p.name: p for p in lock.conda.packages}
     cudatoolkit = packages["cudatoolkit"]
-    assert (cudatoolkit.version, cudatoolkit.build, cudatoolkit.channel, cudatoolkit.subdir) == ("11.1.1", "h6406543_8", "esri", "linux-64")
+    assert (cudatoolkit.version, cudatoolkit.build, cudatoolkit.channel, cudatoolkit.subdir) == (
+        "11.1.1",
+        "h6406543_8",
+        "esri",
+        "linux-64",
+    )
     assert cudatoolkit.md5 == "4851e7f19b684e517dc8e6b5b375dda0"
     assert (packages["cudnn"].version, packages["python"].version) == ("8.2.1.32", "3.7.12")
     torch = lock.cuda.frameworks[0]  # pytorch-1.10.0-cuda111py37h07fa5b8_1
@@ -141,7 +159,10 @@ def test_conda_explicit_with_md5():
 def test_conda_list_explicit_without_hashes():
     lock = load("conda-explicit", "conda_explicit/conda-list-explicit.xview2-pytorch-cu111.txt")
     packages = {p.name: p for p in lock.conda.packages}
-    assert (packages["blas"].channel, packages["blas"].build) == ("pkgs/main", "mkl")  # repo.anaconda.com/pkgs/main, .conda file
+    assert (packages["blas"].channel, packages["blas"].build) == (
+        "pkgs/main",
+        "mkl",
+    )  # repo.anaconda.com/pkgs/main, .conda file
     assert packages["pytorch"].md5 is None
     torch = lock.cuda.frameworks[0]  # pytorch-1.10.1-py3.9_cuda11.1_cudnn8.0.5_0
     assert (torch.version, torch.cuda, torch.cudnn) == ("1.10.1", "11.1", "8.0.5")
@@ -194,7 +215,9 @@ def test_conda_env_export_with_pip_section():
 
 def test_conda_env_versions_stay_text():
     # YAML 1.1 would read 1.10 as the float 1.1.
-    lock = text_import("conda-env", "name: x\nprefix: /home/alice-canary/miniconda3/envs/x\ndependencies:\n  - foo=1.10=h1_0\n")
+    lock = text_import(
+        "conda-env", "name: x\nprefix: /home/alice-canary/miniconda3/envs/x\ndependencies:\n  - foo=1.10=h1_0\n"
+    )
     assert lock.conda.packages[0].version == "1.10"
     assert "alice-canary" not in dumps_lock(lock)
 
@@ -212,7 +235,11 @@ def test_conda_lock_real_project_with_cuda_stack():
     lock = load("conda-lock", "conda_lock/conda-lock.clay-model-cuda118.yml")
     packages = {p.name: p for p in lock.conda.packages}
     assert (packages["pytorch"].version, packages["pytorch"].build) == ("2.0.0", "cuda118py311h3b8d1c1_304")
-    assert (packages["cudnn"].version, packages["nccl"].version, packages["cudatoolkit"].version) == ("8.8.0.121", "2.19.4.1", "11.8.0")
+    assert (packages["cudnn"].version, packages["nccl"].version, packages["cudatoolkit"].version) == (
+        "8.8.0.121",
+        "2.19.4.1",
+        "11.8.0",
+    )
     assert packages["cudnn"].sha256 == "sha256:f3fe3a6e0d6de423cadd6de644680f71d97b18becef225bcb9aa4f570e623a1e"
     assert lock.python.version == "3.11.6"
     assert lock.cuda.frameworks[0].cuda == "11.8"
@@ -222,7 +249,12 @@ def test_conda_lock_with_pip_packages_and_two_platforms():
     lock = load("conda-lock", "conda_lock/conda-lock.install-with-pip-deps.yml")
     assert all(p.subdir in ("linux-64", "noarch") for p in lock.conda.packages)
     pip = {p.name: p for p in lock.python.packages}
-    assert {n: p.version for n, p in pip.items()} == {"certifi": "2023.7.22", "charset-normalizer": "3.3.2", "requests": "2.31.0", "urllib3": "2.0.7"}
+    assert {n: p.version for n, p in pip.items()} == {
+        "certifi": "2023.7.22",
+        "charset-normalizer": "3.3.2",
+        "requests": "2.31.0",
+        "urllib3": "2.0.7",
+    }
     assert pip["requests"].archive_hash == "sha256:58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f"
     assert any("linux-64, linux-aarch64" in w for w in lock.capture_warnings)
     aarch64 = load("conda-lock", "conda_lock/conda-lock.install-with-pip-deps.yml", platform="linux-aarch64")
@@ -244,7 +276,9 @@ def test_conda_lock_unknown_platform_is_a_usage_problem():
 
 
 def test_pip_freeze_windows_editable_path_is_scrubbed():
-    lock = text_import("pip-freeze", "# Editable install with no version control (tool==2.0)\n-e C:\\Users\\bob-canary\\src\\tool\n")
+    lock = text_import(
+        "pip-freeze", "# Editable install with no version control (tool==2.0)\n-e C:\\Users\\bob-canary\\src\\tool\n"
+    )
     (package,) = lock.python.packages
     assert (package.source, package.url) == ("editable", "file://~/src/tool")
 
@@ -259,9 +293,15 @@ def test_local_files_are_written_with_home_as_tilde():
     lock = text_import("pip-freeze", "pkg @ file:///home/alice-canary/dist/pkg-1.0-py3-none-any.whl\n")
     (package,) = lock.python.packages
     assert (package.version, package.source, package.url) == ("1.0", "url", "file://~/dist/pkg-1.0-py3-none-any.whl")
-    lock = text_import("conda-explicit", "@EXPLICIT\nfile:///home/alice-canary/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2\n")
+    lock = text_import(
+        "conda-explicit", "@EXPLICIT\nfile:///home/alice-canary/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2\n"
+    )
     (conda,) = lock.conda.packages
-    assert (conda.name, conda.channel, conda.url) == ("mypkg", "file://~/conda-bld", "file://~/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2")
+    assert (conda.name, conda.channel, conda.url) == (
+        "mypkg",
+        "file://~/conda-bld",
+        "file://~/conda-bld/linux-64/mypkg-1.0-h1_0.tar.bz2",
+    )
     assert "alice-canary" not in dumps_lock(lock)
 
 

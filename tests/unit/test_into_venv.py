@@ -56,8 +56,16 @@ def test_small_lock_into_a_fresh_venv(tmp_path):
     assert (target / "lib").is_dir()
     import subprocess
 
-    done = subprocess.run([str(target / "bin" / "python"), "-c", "import six, idna, pip; print(six.__version__, idna.__version__, pip.__version__)"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            str(target / "bin" / "python"),
+            "-c",
+            "import six, idna, pip; print(six.__version__, idna.__version__, pip.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.split() == ["1.16.0", "3.7", "24.0"]
     statuses = {f.path: f.status for f in result.findings}
     assert statuses["python.packages"] == EXACT

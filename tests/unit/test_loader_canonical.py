@@ -62,17 +62,26 @@ def test_reading_twice_gives_independent_documents():
 # --- whatever the writer writes --------------------------------------------------
 
 plain_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyzAZ09_-", min_size=1, max_size=8)
-any_keys = st.one_of(plain_keys, st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=6))
+any_keys = st.one_of(
+    plain_keys, st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=6)
+)
 strings = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
-plain_strings = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")).filter(lambda c: c not in '"\\'), max_size=30)
+plain_strings = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")).filter(lambda c: c not in '"\\'), max_size=30
+)
 scalars = st.one_of(
-    strings, plain_strings, st.booleans(), st.integers(min_value=0, max_value=2**63 - 1),
+    strings,
+    plain_strings,
+    st.booleans(),
+    st.integers(min_value=0, max_value=2**63 - 1),
     st.lists(st.one_of(strings, plain_strings), max_size=12),
 )
 leaf_tables = st.dictionaries(any_keys, scalars, max_size=6)
 documents = st.recursive(
     leaf_tables,
-    lambda children: st.dictionaries(any_keys, st.one_of(scalars, children, st.lists(children, min_size=1, max_size=4)), max_size=5),
+    lambda children: st.dictionaries(
+        any_keys, st.one_of(scalars, children, st.lists(children, min_size=1, max_size=4)), max_size=5
+    ),
     max_leaves=30,
 )
 
@@ -88,9 +97,17 @@ lock_like = st.fixed_dictionaries(
     optional={
         "python": st.fixed_dictionaries(
             {"version": plain_strings},
-            optional={"packages": st.lists(st.dictionaries(plain_keys, st.one_of(plain_strings, st.booleans(), st.integers(0, 2**53))), min_size=1, max_size=5)},
+            optional={
+                "packages": st.lists(
+                    st.dictionaries(plain_keys, st.one_of(plain_strings, st.booleans(), st.integers(0, 2**53))),
+                    min_size=1,
+                    max_size=5,
+                )
+            },
         ),
-        "runtime": st.fixed_dictionaries({}, optional={"env": st.dictionaries(plain_keys, plain_strings, min_size=1, max_size=3)}),
+        "runtime": st.fixed_dictionaries(
+            {}, optional={"env": st.dictionaries(plain_keys, plain_strings, min_size=1, max_size=3)}
+        ),
         "cpu": st.fixed_dictionaries({"flags": st.lists(plain_strings, max_size=40)}),
     },
 )
@@ -108,11 +125,55 @@ def test_lock_shaped_documents_take_the_fast_reader(data):
 # --- any text built from lines near the subset ------------------------------------
 
 LINES = [
-    "", "# a comment", "#\ttab comment", "[a]", "[b]", "[a.b]", "[a.c]", "[b.b]", "[[a.b]]", "[[a.c]]", "[[b.b]]", "[[a]]",
-    "[a.b.c]", "[ a ]", "[\"a\"]", "x = 1", "x = 0", "x = 01", "x = -1", "x = 1_000", "x = 1.5", "x = 99999999999999999999",
-    "y = true", "y = false", "y = True", 'x = "s"', 'x = "a = b"', 'x = "tab\there"', 'x = "esc\\"aped"', "x = 's'",
-    'y = ""', 'b = "b"', 'c = ["p", "q"]', "c = []", 'c = ["p",]', "c = [", '    "p",', '    "q"', "]", "  ]",
-    'a.b = 1', "x=1", "x = 1 ", "x = 1 # trailing", 'x = """m"""', "x = {a = 1}", "x = 1979-05-27", "\r", "x = 1\r",
+    "",
+    "# a comment",
+    "#\ttab comment",
+    "[a]",
+    "[b]",
+    "[a.b]",
+    "[a.c]",
+    "[b.b]",
+    "[[a.b]]",
+    "[[a.c]]",
+    "[[b.b]]",
+    "[[a]]",
+    "[a.b.c]",
+    "[ a ]",
+    '["a"]',
+    "x = 1",
+    "x = 0",
+    "x = 01",
+    "x = -1",
+    "x = 1_000",
+    "x = 1.5",
+    "x = 99999999999999999999",
+    "y = true",
+    "y = false",
+    "y = True",
+    'x = "s"',
+    'x = "a = b"',
+    'x = "tab\there"',
+    'x = "esc\\"aped"',
+    "x = 's'",
+    'y = ""',
+    'b = "b"',
+    'c = ["p", "q"]',
+    "c = []",
+    'c = ["p",]',
+    "c = [",
+    '    "p",',
+    '    "q"',
+    "]",
+    "  ]",
+    "a.b = 1",
+    "x=1",
+    "x = 1 ",
+    "x = 1 # trailing",
+    'x = """m"""',
+    "x = {a = 1}",
+    "x = 1979-05-27",
+    "\r",
+    "x = 1\r",
 ]
 
 
@@ -128,7 +189,11 @@ def test_texts_of_nearby_lines_are_declined_or_read_as_tomli_reads_them(lines, f
 def test_a_written_lock_with_one_character_changed_is_declined_or_read_as_tomli_reads_it(data):
     text = dumps_lock(full_lock())
     position = data.draw(st.integers(0, len(text) - 1))
-    replacement = data.draw(st.sampled_from(['"', "\\", "\n", "[", "]", ".", " ", "=", "#", "\t", "\r", "\x00", "\x7f", "é", "1", "", "\n[a]\n"]))
+    replacement = data.draw(
+        st.sampled_from(
+            ['"', "\\", "\n", "[", "]", ".", " ", "=", "#", "\t", "\r", "\x00", "\x7f", "é", "1", "", "\n[a]\n"]
+        )
+    )
     assert_same_as_tomli_or_declined(text[:position] + replacement + text[position + 1 :])
 
 
@@ -162,7 +227,7 @@ def test_texts_outside_the_subset_are_declined(text):
     [
         "",
         "\n\n# only comments\n",
-        "[runtime.env]\nOMP_NUM_THREADS = \"4\"\n[[runtime.libraries]]\nname = \"openblas\"\n",  # implicit parent table
+        '[runtime.env]\nOMP_NUM_THREADS = "4"\n[[runtime.libraries]]\nname = "openblas"\n',  # implicit parent table
         '[cpu]\nflags = [\n    "avx",\n    "avx2",\n]\n[cpu.x]\n',
         "[a]\n\n[[a.b]]\nx = 1\n\n[[a.b]]\nx = 2\n[a.c]\n",
     ],

@@ -54,7 +54,9 @@ def test_an_integer_where_a_boolean_was_accepted_before_is_still_rejected(manual
 def test_a_string_accepted_by_a_loose_check_is_still_checked_by_a_strict_one():
     text = 'lock-version = "1.0"\ncreated-by = "two words"\n'
     assert load(text).lock.created_by == "two words"
-    problems = problems_of('lock-version = "1.0"\n[python]\n[[python.packages]]\nname = "six"\nversion = "1.0"\ninstaller = "two words"\n')
+    problems = problems_of(
+        'lock-version = "1.0"\n[python]\n[[python.packages]]\nname = "six"\nversion = "1.0"\ninstaller = "two words"\n'
+    )
     assert problems == ["python.packages[0].installer: 'two words' is not a valid identifier"]
 
 
@@ -100,14 +102,32 @@ def test_reused_records_do_not_change_a_diff():
 
 
 def test_duplicates_after_normalisation_are_found_when_some_names_are_not_canonical():
-    lock = Lock(python=PythonSection(packages=(PythonPackage(name="Foo.Bar", version="1"), PythonPackage(name="foo-bar", version="2"), PythonPackage(name="six", version="1"))))
+    lock = Lock(
+        python=PythonSection(
+            packages=(
+                PythonPackage(name="Foo.Bar", version="1"),
+                PythonPackage(name="foo-bar", version="2"),
+                PythonPackage(name="six", version="1"),
+            )
+        )
+    )
     with pytest.raises(LockfileError) as info:
         load(dumps_lock(lock))
-    assert info.value.problems == ["python.packages[1].name: 'foo-bar' duplicates python.packages[0] after name normalisation"]
+    assert info.value.problems == [
+        "python.packages[1].name: 'foo-bar' duplicates python.packages[0] after name normalisation"
+    ]
 
 
 def test_os_packages_listed_twice_are_found():
-    lock = Lock(os=OsSection(packages=(OsPackage(name="b", version="1"), OsPackage(name="a", version="1"), OsPackage(name="a", version="2"))))
+    lock = Lock(
+        os=OsSection(
+            packages=(
+                OsPackage(name="b", version="1"),
+                OsPackage(name="a", version="1"),
+                OsPackage(name="a", version="2"),
+            )
+        )
+    )
     with pytest.raises(LockfileError) as info:
         load(dumps_lock(lock))  # written sorted by name: a, a, b
     assert info.value.problems == ["os.packages[1].name: 'a' is listed twice"]
@@ -115,10 +135,18 @@ def test_os_packages_listed_twice_are_found():
 
 def test_conda_packages_listed_twice_and_os_packages_per_architecture():
     conda = CondaSection(packages=tuple(CondaPackage(name=n, version="1") for n in ("x", "y", "x", "x")))
-    two_arches = OsSection(packages=(OsPackage(name="libc6", version="2.36", architecture="amd64"), OsPackage(name="libc6", version="2.36", architecture="i386")))
+    two_arches = OsSection(
+        packages=(
+            OsPackage(name="libc6", version="2.36", architecture="amd64"),
+            OsPackage(name="libc6", version="2.36", architecture="i386"),
+        )
+    )
     with pytest.raises(LockfileError) as info:
         load(dumps_lock(Lock(conda=conda, os=two_arches)))  # conda written sorted: x, x, x, y
-    assert info.value.problems == ["conda.packages[1].name: 'x' is listed twice", "conda.packages[2].name: 'x' is listed twice"]
+    assert info.value.problems == [
+        "conda.packages[1].name: 'x' is listed twice",
+        "conda.packages[2].name: 'x' is listed twice",
+    ]
     assert load(dumps_lock(Lock(os=two_arches))).lock.os.packages == two_arches.packages
 
 

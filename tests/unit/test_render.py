@@ -95,7 +95,9 @@ def test_ca_in_stage_mode_is_only_in_the_first_stage():
     assert any("Acquire::https::CAInfo=/tmp/envlock/ca.crt" in line for line in first)
     assert not any("ca.crt" in line or "CAInfo" in line or "--cert" in line for line in final)
     # the final stage takes nothing from stage 1 but the virtual environment
-    assert [line for line in final if "--from=" in line] == ["COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv"]
+    assert [line for line in final if "--from=" in line] == [
+        "COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv"
+    ]
 
 
 def test_ca_in_secret_mode_is_a_buildkit_secret_mount_and_never_copied():
@@ -106,8 +108,10 @@ def test_ca_in_secret_mode_is_a_buildkit_secret_mount_and_never_copied():
     text = context.dockerfile
     mount = "RUN --mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca "
     pip_lines = [line for line in text.splitlines() if '"pip", "install"' in line]
-    assert pip_lines and all(line.startswith(mount) and '"--cert", "/run/secrets/envlock-ca"' in line for line in pip_lines)
-    os_line = next(line for line in text.splitlines() if "os_packages.py\", \"--report" in line)
+    assert pip_lines and all(
+        line.startswith(mount) and '"--cert", "/run/secrets/envlock-ca"' in line for line in pip_lines
+    )
+    os_line = next(line for line in text.splitlines() if 'os_packages.py", "--report' in line)
     assert os_line.startswith(mount) and '"--ca-file", "/run/secrets/envlock-ca"' in os_line
     assert "COPY envlock/ca.crt" not in text
 
@@ -136,19 +140,32 @@ def test_one_copy_and_install_per_index_group():
     from envlock.resolve import Pin, PinSet
 
     recorded = pins("torch-cu121")
-    torch = Pin("torch", "2.1.2+cu121", "torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl", "2" * 64, "wheel",
-                url="https://download.pytorch.org/whl/cu121/torch-2.1.2%2Bcu121-cp311-cp311-linux_x86_64.whl",
-                index="https://download.pytorch.org/whl/cu121")
-    context = render_context(plan_replay(lock("torch-cu121"), ReplayOptions(pins=PinSet(pins=recorded.pins + (torch,)))))
+    torch = Pin(
+        "torch",
+        "2.1.2+cu121",
+        "torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl",
+        "2" * 64,
+        "wheel",
+        url="https://download.pytorch.org/whl/cu121/torch-2.1.2%2Bcu121-cp311-cp311-linux_x86_64.whl",
+        index="https://download.pytorch.org/whl/cu121",
+    )
+    context = render_context(
+        plan_replay(lock("torch-cu121"), ReplayOptions(pins=PinSet(pins=recorded.pins + (torch,))))
+    )
     installs = [line for line in context.dockerfile.splitlines() if '"pip", "install"' in line]
     assert len(installs) == 2
-    assert '"--index-url", "https://download.pytorch.org/whl/cu121", "-r", "/tmp/envlock/python/requirements-1.txt"' in installs[0]
+    assert (
+        '"--index-url", "https://download.pytorch.org/whl/cu121", "-r", "/tmp/envlock/python/requirements-1.txt"'
+        in installs[0]
+    )
     assert '"--index-url", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2.txt"' in installs[1]
     assert "--extra-index-url" not in context.dockerfile  # THREATS.md C7
     for line in installs:
         for flag in ('"--require-hashes"', '"--no-deps"', '"--only-binary", ":all:"', '"--isolated"'):
             assert flag in line  # THREATS.md C6
-    assert context.files["envlock/python/requirements-1.txt"].decode().splitlines()[2:] == ["torch==2.1.2+cu121 --hash=sha256:" + "2" * 64]
+    assert context.files["envlock/python/requirements-1.txt"].decode().splitlines()[2:] == [
+        "torch==2.1.2+cu121 --hash=sha256:" + "2" * 64
+    ]
 
 
 def test_strict_mode_refuses_a_tag_and_accepts_a_digest():
@@ -158,10 +175,15 @@ def test_strict_mode_refuses_a_tag_and_accepts_a_digest():
     digest = "sha256:" + "0f" * 32
     text = render_dockerfile(plan.with_base_digest(digest))
     froms = [line for line in text.splitlines() if line.startswith("FROM ")]
-    assert froms == [f"FROM python:3.11-slim-bookworm@{digest} AS envlock-python", f"FROM python:3.11-slim-bookworm@{digest}"]
+    assert froms == [
+        f"FROM python:3.11-slim-bookworm@{digest} AS envlock-python",
+        f"FROM python:3.11-slim-bookworm@{digest}",
+    ]
     assert f'org.opencontainers.image.base.digest="{digest}"' in text
     # digest-only replay (THREATS.md B4): the user's reference is used as given
-    by_digest = plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"), base_image=f"python@{digest}", require_digest=True))
+    by_digest = plan_replay(
+        lock("cpu"), ReplayOptions(pins=pins("cpu"), base_image=f"python@{digest}", require_digest=True)
+    )
     assert render_dockerfile(by_digest).splitlines()[6] == f"FROM python@{digest} AS envlock-python"
 
 

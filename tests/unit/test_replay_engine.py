@@ -71,7 +71,9 @@ def test_sdk_builder_refuses_secrets_before_contacting_anything():
         def ping(self):
             raise AssertionError("must not be reached")
 
-    request = engine.BuildRequest(files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), secrets={"ca": "/etc/hostname"})
+    request = engine.BuildRequest(
+        files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), secrets={"ca": "/etc/hostname"}
+    )
     eng = engine.DockerEngine(client=Unreachable())
     eng._info = engine.EngineInfo("20.10", "1.41", "linux", "amd64")
     with pytest.raises(EngineError, match="cannot pass build secrets"):
@@ -99,7 +101,11 @@ def test_tags_and_networks_that_could_become_options_are_refused(tag, network, p
 def test_context_tar_is_deterministic_and_normalised(tmp_path):
     wheel = tmp_path / "w.whl"
     wheel.write_bytes(b"wheel-bytes")
-    a = (engine.ContextFile("b.txt", b"B"), engine.ContextFile("Dockerfile", b"FROM x\n"), engine.ContextFile("w/w.whl", source=str(wheel)))
+    a = (
+        engine.ContextFile("b.txt", b"B"),
+        engine.ContextFile("Dockerfile", b"FROM x\n"),
+        engine.ContextFile("w/w.whl", source=str(wheel)),
+    )
     first = engine.context_tar(a)
     second = engine.context_tar(tuple(reversed(a)))
     assert first == second
@@ -216,7 +222,14 @@ def test_sources_cover_release_updates_and_security():
 # --- verification: scoping, fallback comparers, statuses ---------------------------------------
 
 
-def _lock(python_version="3.11.7", packages=(("six", "1.16.0"), ("PyYAML", "6.0.2")), os_packages=(), gpus=(), flags=("avx2",), cudart=None):
+def _lock(
+    python_version="3.11.7",
+    packages=(("six", "1.16.0"), ("PyYAML", "6.0.2")),
+    os_packages=(),
+    gpus=(),
+    flags=("avx2",),
+    cudart=None,
+):
     return m.Lock(
         python=m.PythonSection(
             implementation="cpython",
@@ -224,17 +237,32 @@ def _lock(python_version="3.11.7", packages=(("six", "1.16.0"), ("PyYAML", "6.0.
             environment_kind="venv",
             packages=tuple(m.PythonPackage(name=n, version=v) for n, v in packages),
         ),
-        os=m.OsSection(id="debian", version_id="12", kernel="6.1.0", packages=tuple(m.OsPackage(name=n, version=v, manual=man) for n, v, man in os_packages)),
-        nvidia=m.NvidiaSection(driver_present=bool(gpus), driver_version="535.54" if gpus else None, cuda_driver_version="12.6" if gpus else None, gpus=tuple(m.Gpu(index=i, name=g) for i, g in enumerate(gpus))),
+        os=m.OsSection(
+            id="debian",
+            version_id="12",
+            kernel="6.1.0",
+            packages=tuple(m.OsPackage(name=n, version=v, manual=man) for n, v, man in os_packages),
+        ),
+        nvidia=m.NvidiaSection(
+            driver_present=bool(gpus),
+            driver_version="535.54" if gpus else None,
+            cuda_driver_version="12.6" if gpus else None,
+            gpus=tuple(m.Gpu(index=i, name=g) for i, g in enumerate(gpus)),
+        ),
         cpu=m.CpuSection(model_name="Xeon", flags=tuple(flags)),
-        cuda=m.CudaSection(components=(m.CudaComponent(name="cudart", version=cudart, source="pip"),)) if cudart else None,
+        cuda=m.CudaSection(components=(m.CudaComponent(name="cudart", version=cudart, source="pip"),))
+        if cudart
+        else None,
         project=m.ProjectSection(commit="a" * 40),
     )
 
 
 def test_scope_keeps_only_what_an_image_reproduces():
     locked = _lock(os_packages=(("jq", "1.6-2.1", True), ("libc6", "2.36-9", False)))
-    image = _lock(python_version="3.11.2", os_packages=(("jq", "1.6-2.1+deb12u3", False), ("zstd", "1.5", False), ("libc6", "2.36-9+deb12u13", False)))
+    image = _lock(
+        python_version="3.11.2",
+        os_packages=(("jq", "1.6-2.1+deb12u3", False), ("zstd", "1.5", False), ("libc6", "2.36-9+deb12u13", False)),
+    )
     want, got = verify.scope_to_image(locked, image)
     assert [p.name for p in want.os.packages] == ["jq"]
     assert [p.name for p in got.os.packages] == ["jq"]
@@ -244,8 +272,14 @@ def test_scope_keeps_only_what_an_image_reproduces():
 
 
 def test_minimal_compare_reports_interpreter_and_package_differences():
-    locked = _lock(packages=(("six", "1.16.0"), ("PyYAML", "6.0.2"), ("idna", "3.7")), os_packages=(("jq", "1.6-2.1", True),))
-    image = _lock(python_version="3.11.2", packages=(("six", "1.16.0"), ("pyyaml", "6.0.1"), ("extra-pkg", "1.0")), os_packages=(("jq", "1.6-2.1+deb12u3", True),))
+    locked = _lock(
+        packages=(("six", "1.16.0"), ("PyYAML", "6.0.2"), ("idna", "3.7")), os_packages=(("jq", "1.6-2.1", True),)
+    )
+    image = _lock(
+        python_version="3.11.2",
+        packages=(("six", "1.16.0"), ("pyyaml", "6.0.1"), ("extra-pkg", "1.0")),
+        os_packages=(("jq", "1.6-2.1+deb12u3", True),),
+    )
     found = {f.path: f for f in verify.minimal_compare(*verify.scope_to_image(locked, image))}
     assert found["python.version"].locked == "3.11.7" and found["python.version"].actual == "3.11.2"
     assert found["python.version"].severity == NUMERIC  # same minor: a patch-level finding, not hidden
@@ -265,7 +299,14 @@ def test_minimal_host_findings_driver_gpus_and_isa():
     assert found["nvidia.gpus"].locked == "8× NVIDIA H100 80GB HBM3" and found["nvidia.gpus"].actual == "none"
     assert "amx_tile" in found["cpu.flags"].message and "avx512f" in found["cpu.flags"].message
     old_driver = _lock(gpus=("NVIDIA H100 80GB HBM3",) * 8, flags=("avx2", "avx512f", "amx_tile"))
-    old_driver = m.Lock(**{**{k: getattr(old_driver, k) for k in ("python", "os", "cpu")}, "nvidia": m.NvidiaSection(driver_present=True, driver_version="470.1", cuda_driver_version="11.4", gpus=old_driver.nvidia.gpus)})
+    old_driver = m.Lock(
+        **{
+            **{k: getattr(old_driver, k) for k in ("python", "os", "cpu")},
+            "nvidia": m.NvidiaSection(
+                driver_present=True, driver_version="470.1", cuda_driver_version="11.4", gpus=old_driver.nvidia.gpus
+            ),
+        }
+    )
     found = {f.path: f for f in verify.minimal_host_findings(locked, old_driver)}
     assert found["nvidia.cuda-driver-version"].actual == "11.4"
     assert "nvidia.gpus" not in found and "cpu.flags" not in found
@@ -304,8 +345,21 @@ def test_probe_bundle_holds_envlock_and_its_capture_dependencies():
 
 
 def test_report_merges_plan_and_verify_findings_per_place():
-    plan_finding = Finding("os", "os.packages[jq]", "differs", "the mirror no longer has 1.6-2.1", fix="snapshot.debian.org", status=NOT_REPRODUCIBLE)
-    verify_finding = Finding("os", "os.packages[jq:amd64]", "differs", "jq: 1.6-2.1 in lock, 1.6-2.1+deb12u3 in image", actual="1.6-2.1+deb12u3")
+    plan_finding = Finding(
+        "os",
+        "os.packages[jq]",
+        "differs",
+        "the mirror no longer has 1.6-2.1",
+        fix="snapshot.debian.org",
+        status=NOT_REPRODUCIBLE,
+    )
+    verify_finding = Finding(
+        "os",
+        "os.packages[jq:amd64]",
+        "differs",
+        "jq: 1.6-2.1 in lock, 1.6-2.1+deb12u3 in image",
+        actual="1.6-2.1+deb12u3",
+    )
     python_plan = Finding("python", "python.version", "differs", "base follows 3.11.x", status="differs")
     python_seen = Finding("python", "python.version", NUMERIC, "3.11.7 in lock, 3.11.2 in image", why=None)
     info = Finding("python", "python.packages", INFO, "installed hash-pinned", status=EXACT)

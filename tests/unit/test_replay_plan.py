@@ -83,7 +83,10 @@ def test_matrix_rows_name_images_that_match_their_columns():
         (dict(python="3.10", cuda="12.1", cudnn="8", devel=True), "nvidia/cuda:12.1.1-cudnn8-devel-ubuntu22.04"),
         (dict(python="3.10", cuda="12.1", cudnn="8"), "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"),
         (dict(python="3.12", cuda="12.8"), "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"),
-        (dict(python="3.11", distro="debian", distro_version="12", source="debootstrap"), "envlock/python:3.11-debian-bookworm"),
+        (
+            dict(python="3.11", distro="debian", distro_version="12", source="debootstrap"),
+            "envlock/python:3.11-debian-bookworm",
+        ),
         (dict(python="3.13", source="debootstrap"), "envlock/python:3.13-debian-trixie"),
     ],
 )
@@ -104,11 +107,17 @@ def test_cuda_lock_with_a_python_no_cuda_image_has_lists_the_cuda_images():
     with pytest.raises(ReplayError) as info:
         bi.choose_base(bi.BaseRequest(python="3.11", cuda="12.1", cudnn="8"))
     assert "Python 3.11 with CUDA 12.1" in info.value.message
-    assert "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 (Python 3.10, ubuntu 22.04, CUDA 12.1 cuDNN 8 runtime)" in info.value.message
+    assert (
+        "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 (Python 3.10, ubuntu 22.04, CUDA 12.1 cuDNN 8 runtime)"
+        in info.value.message
+    )
 
 
 def test_unknown_cuda_version_lists_the_versions_there_are():
-    with pytest.raises(ReplayError, match=r"no base image in the matrix has CUDA 10\.2; available: 11\.8, 12\.1, 12\.2, 12\.4, 12\.6, 12\.8"):
+    with pytest.raises(
+        ReplayError,
+        match=r"no base image in the matrix has CUDA 10\.2; available: 11\.8, 12\.1, 12\.2, 12\.4, 12\.6, 12\.8",
+    ):
         bi.choose_base(bi.BaseRequest(python="3.10", cuda="10.2"))
 
 
@@ -158,7 +167,9 @@ def test_cpu_plan_layers():
     plan = plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu")))
     assert plan.base_image == "python:3.11-slim-bookworm"
     assert plan.python_from == "image" and plan.apt_bootstrap == ()
-    assert [(g.kind, g.index_url, g.binary_only) for g in plan.install_groups] == [("index", "https://pypi.org/simple", True)]
+    assert [(g.kind, g.index_url, g.binary_only) for g in plan.install_groups] == [
+        ("index", "https://pypi.org/simple", True)
+    ]
     assert [r.line() for r in plan.install_groups[0].requirements] == [
         "idna==3.7 --hash=sha256:82fee1fc78add43492d3a1898bfa6d8a904cc97d8427f683ed8e798d07761aa0",
         "numpy==1.26.4 --hash=sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5",
@@ -251,9 +262,15 @@ def test_torch_cu121_from_a_wheelhouse_goes_first_without_an_index():
 def test_pytorch_index_pins_get_their_own_group():
     lk = lock("torch-cu121")
     recorded = pins("torch-cu121")
-    torch = Pin("torch", "2.1.2+cu121", "torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl", "2" * 64, "wheel",
-                url="https://download.pytorch.org/whl/cu121/torch-2.1.2%2Bcu121-cp311-cp311-linux_x86_64.whl",
-                index="https://download.pytorch.org/whl/cu121")
+    torch = Pin(
+        "torch",
+        "2.1.2+cu121",
+        "torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl",
+        "2" * 64,
+        "wheel",
+        url="https://download.pytorch.org/whl/cu121/torch-2.1.2%2Bcu121-cp311-cp311-linux_x86_64.whl",
+        index="https://download.pytorch.org/whl/cu121",
+    )
     plan = plan_replay(lk, ReplayOptions(pins=PinSet(pins=recorded.pins + (torch,))))
     assert [(g.index_url, [r.name for r in g.requirements]) for g in plan.install_groups] == [
         ("https://download.pytorch.org/whl/cu121", ["torch"]),
@@ -294,7 +311,9 @@ def test_each_pin_is_checked_again_before_it_reaches_the_context(pin, reason):
 
 
 def test_sdists_install_only_when_allowed_and_without_only_binary():
-    plan = plan_replay(lock("cpu"), ReplayOptions(pins=PinSet(pins=(_pin("six", "1.16.0", kind="sdist"),)), allow_sdists=True))
+    plan = plan_replay(
+        lock("cpu"), ReplayOptions(pins=PinSet(pins=(_pin("six", "1.16.0", kind="sdist"),)), allow_sdists=True)
+    )
     assert [(g.binary_only, [r.name for r in g.requirements]) for g in plan.install_groups] == [(False, ["six"])]
 
 
@@ -337,13 +356,29 @@ def test_a_lock_without_a_python_version_needs_a_base_image():
     assert "--base-image" in info.value.hint
 
 
-@pytest.mark.parametrize("name", ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH", "PIP_INDEX_URL", "UV_INDEX_URL",
-                                  "CONDA_PREFIX", "HTTPS_PROXY", "no_proxy", "NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PATH",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "PIP_INDEX_URL",
+        "UV_INDEX_URL",
+        "CONDA_PREFIX",
+        "HTTPS_PROXY",
+        "no_proxy",
+        "NVIDIA_VISIBLE_DEVICES",
+        "CUDA_VISIBLE_DEVICES",
+    ],
+)
 def test_image_owned_names(name):
     assert is_image_owned_env(name)
 
 
-@pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING", "NVIDIA_TF32_OVERRIDE", "NCCL_ALGO"])
+@pytest.mark.parametrize(
+    "name", ["OMP_NUM_THREADS", "CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING", "NVIDIA_TF32_OVERRIDE", "NCCL_ALGO"]
+)
 def test_numerics_names_the_image_does_not_own(name):
     assert not is_image_owned_env(name)
 
@@ -351,7 +386,9 @@ def test_numerics_names_the_image_does_not_own(name):
 def test_env_names_the_image_owns_are_never_planned_even_from_an_unvalidated_lock():
     built = Lock(
         python=PythonSection(version="3.11.7"),
-        runtime=RuntimeSection(env={"LD_PRELOAD": "/tmp/evil.so", "CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "2", "HF_TOKEN": "hf_x"}),
+        runtime=RuntimeSection(
+            env={"LD_PRELOAD": "/tmp/evil.so", "CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "2", "HF_TOKEN": "hf_x"}
+        ),
     )
     plan = plan_replay(built)
     assert plan.env == (("OMP_NUM_THREADS", "2"),)
@@ -385,7 +422,12 @@ def test_os_packages_are_checked_with_debian_rules():
 def test_cuda_components_by_source():
     built = Lock(
         python=PythonSection(version="3.11.7"),
-        cuda=CudaSection(components=(CudaComponent("cublas", "12.1.3.1", "pip", "nvidia-cublas-cu12"), CudaComponent("cudatoolkit", "11.8.0", "conda"))),
+        cuda=CudaSection(
+            components=(
+                CudaComponent("cublas", "12.1.3.1", "pip", "nvidia-cublas-cu12"),
+                CudaComponent("cudatoolkit", "11.8.0", "conda"),
+            )
+        ),
     )
     found = _by_path(plan_replay(built))
     assert found["cuda.cublas"][0].status == EXACT
@@ -393,7 +435,9 @@ def test_cuda_components_by_source():
 
 
 def test_pypy_is_reported_as_not_reproducible():
-    built = Lock(python=PythonSection(implementation="pypy", version="3.10.13", packages=(PythonPackage("six", "1.16.0"),)))
+    built = Lock(
+        python=PythonSection(implementation="pypy", version="3.10.13", packages=(PythonPackage("six", "1.16.0"),))
+    )
     assert _by_path(plan_replay(built))["python.implementation"][0].status == NOT_REPRODUCIBLE
 
 
@@ -415,8 +459,20 @@ def _report(*packages, errors=()):
 
 def test_os_report_findings():
     text = _report(
-        {"name": "curl", "locked": "7.88.1-10+deb12u5", "installed": "7.88.1-10+deb12u15", "available": ["7.88.1-10+deb12u15"], "status": "differs"},
-        {"name": "libopenblas0-pthread", "locked": "0.3.21+ds-4", "installed": "0.3.21+ds-4", "available": ["0.3.21+ds-4"], "status": "exact"},
+        {
+            "name": "curl",
+            "locked": "7.88.1-10+deb12u5",
+            "installed": "7.88.1-10+deb12u15",
+            "available": ["7.88.1-10+deb12u15"],
+            "status": "differs",
+        },
+        {
+            "name": "libopenblas0-pthread",
+            "locked": "0.3.21+ds-4",
+            "installed": "0.3.21+ds-4",
+            "available": ["0.3.21+ds-4"],
+            "status": "exact",
+        },
         {"name": "gone", "locked": "1.0-1", "installed": None, "available": [], "status": "missing"},
     )
     found = {f.path: f for f in os_report_findings(text, "bookworm")}
@@ -495,7 +551,10 @@ def test_os_script_reads_apt_output(os_script):
         "   libcurl4 | 7.88.1-10+deb12u5 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
     )
     assert os_script.parse_madison(madison, "curl") == ["7.88.1-10+deb12u15", "7.88.1-10+deb12u5"]
-    assert os_script.parse_policy_candidate("curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n") == "7.88.1-10+deb12u15"
+    assert (
+        os_script.parse_policy_candidate("curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n")
+        == "7.88.1-10+deb12u15"
+    )
     assert os_script.parse_policy_candidate("x:\n  Installed: (none)\n  Candidate: (none)\n") is None
     # One `apt-cache policy curl jq gone` answers for all three, in blocks (Debian 12's apt 2.6 layout).
     policy = (
@@ -504,7 +563,11 @@ def test_os_script_reads_apt_output(os_script):
         "jq:\n  Installed: (none)\n  Candidate: 1.6-2.1+deb12u2\n  Version table:\n"
         "gone:\n  Installed: (none)\n  Candidate: (none)\n"
     )
-    assert os_script.parse_policy_candidates(policy) == {"curl": "7.88.1-10+deb12u15", "jq": "1.6-2.1+deb12u2", "gone": None}
+    assert os_script.parse_policy_candidates(policy) == {
+        "curl": "7.88.1-10+deb12u15",
+        "jq": "1.6-2.1+deb12u2",
+        "gone": None,
+    }
 
 
 def test_os_script_decides_exact_fallback_and_missing(os_script):

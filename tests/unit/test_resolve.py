@@ -23,7 +23,9 @@ from tests.conftest import DATA
 RESOLVE_DATA = DATA / "resolve"
 SIX_1_16_WHEEL_SHA = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 LINUX_311 = m.Lock(
-    python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"),
+    python=m.PythonSection(
+        implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64"
+    ),
     os=m.OsSection(glibc="2.36"),
 )
 
@@ -35,7 +37,9 @@ def make_wheel(directory: Path, name: str, version: str, tag: str = "py3-none-an
     path = directory / f"{dist}-{tag}.whl"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(f"{dist}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        zf.writestr(f"{dist}.dist-info/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n")
+        zf.writestr(
+            f"{dist}.dist-info/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n"
+        )
         zf.writestr(f"{dist}.dist-info/RECORD", "")
     return path
 
@@ -52,7 +56,9 @@ def target() -> resolve.Target:
 
 
 def test_parse_recorded_pypi_json_page():
-    files = resolve.parse_simple_json((RESOLVE_DATA / "pypi-simple-six.json").read_text(), "https://pypi.org/simple/six/")
+    files = resolve.parse_simple_json(
+        (RESOLVE_DATA / "pypi-simple-six.json").read_text(), "https://pypi.org/simple/six/"
+    )
     wheel = next(f for f in files if f.filename == "six-1.16.0-py2.py3-none-any.whl")
     assert wheel.sha256 == SIX_1_16_WHEEL_SHA
     assert wheel.url.startswith("https://files.pythonhosted.org/packages/")
@@ -62,7 +68,9 @@ def test_parse_recorded_pypi_json_page():
 
 
 def test_parse_pep503_html_page():
-    files = resolve.parse_simple_html((RESOLVE_DATA / "pytorch-cu121-torch.html").read_text(), "https://download.pytorch.org/whl/cu121/torch/")
+    files = resolve.parse_simple_html(
+        (RESOLVE_DATA / "pytorch-cu121-torch.html").read_text(), "https://download.pytorch.org/whl/cu121/torch/"
+    )
     first = files[1]
     assert first.filename == "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl"
     assert first.url == "https://download.pytorch.org/whl/cu121/torch-2.3.0%2Bcu121-cp311-cp311-linux_x86_64.whl"
@@ -80,12 +88,16 @@ def test_target_from_a_linux_lock_accepts_older_manylinux_and_prefers_the_newest
     assert "manylinux2014_x86_64" in tg.platforms and "manylinux1_x86_64" in tg.platforms
     assert tg.platforms[-1] == "linux_x86_64"
     # A lock that records the interpreter's SOABI instead of a tag.
-    soabi = m.Lock(python=m.PythonSection(version="3.12.1", abi_tag="cpython-312-x86_64-linux-gnu", platform_tag="linux-x86_64"))
+    soabi = m.Lock(
+        python=m.PythonSection(version="3.12.1", abi_tag="cpython-312-x86_64-linux-gnu", platform_tag="linux-x86_64")
+    )
     assert resolve.target_from_lock(soabi).abis == ("cp312",)
 
 
 def test_choose_file_picks_the_target_wheel_and_skips_other_platforms():
-    files = resolve.parse_simple_html((RESOLVE_DATA / "pytorch-cu121-torch.html").read_text(), "https://download.pytorch.org/whl/cu121/torch/")
+    files = resolve.parse_simple_html(
+        (RESOLVE_DATA / "pytorch-cu121-torch.html").read_text(), "https://download.pytorch.org/whl/cu121/torch/"
+    )
     tg = target()
     chosen, why = resolve.choose_file(files, "torch", "2.3.0+cu121", tg, resolve.target_tags(tg))
     assert chosen.filename == "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl", why
@@ -99,7 +111,9 @@ def test_choose_file_picks_the_target_wheel_and_skips_other_platforms():
 
 
 def test_choose_file_honours_requires_python_and_falls_back_to_the_sdist():
-    files = resolve.parse_simple_json((RESOLVE_DATA / "pypi-simple-six.json").read_text(), "https://pypi.org/simple/six/")
+    files = resolve.parse_simple_json(
+        (RESOLVE_DATA / "pypi-simple-six.json").read_text(), "https://pypi.org/simple/six/"
+    )
     tg = target()
     chosen, _ = resolve.choose_file(files, "six", "1.16.0", tg, resolve.target_tags(tg))
     assert chosen.filename == "six-1.16.0-py2.py3-none-any.whl"
@@ -147,13 +161,27 @@ def test_non_index_sources(tmp_path):
     packages = [
         m.PythonPackage(name="mine", version="0.1", source="editable", url="file:///home/me/mine"),
         m.PythonPackage(name="tool", version="0.2", source="directory", url="file:///src/tool"),
-        m.PythonPackage(name="lib", version="1.0", source="vcs", vcs="git", url="https://github.com/o/lib", commit="a" * 40),
-        m.PythonPackage(name="short", version="1.0", source="vcs", vcs="git", url="https://github.com/o/short", commit="abc1234"),
-        m.PythonPackage(name="direct", version="2.0", source="url", url="https://example.org/direct-2.0-py3-none-any.whl", archive_hash="sha256:" + "c" * 64),
-        m.PythonPackage(name="nohash", version="2.0", source="url", url="https://example.org/nohash-2.0-py3-none-any.whl"),
+        m.PythonPackage(
+            name="lib", version="1.0", source="vcs", vcs="git", url="https://github.com/o/lib", commit="a" * 40
+        ),
+        m.PythonPackage(
+            name="short", version="1.0", source="vcs", vcs="git", url="https://github.com/o/short", commit="abc1234"
+        ),
+        m.PythonPackage(
+            name="direct",
+            version="2.0",
+            source="url",
+            url="https://example.org/direct-2.0-py3-none-any.whl",
+            archive_hash="sha256:" + "c" * 64,
+        ),
+        m.PythonPackage(
+            name="nohash", version="2.0", source="url", url="https://example.org/nohash-2.0-py3-none-any.whl"
+        ),
     ]
     pins = resolve.resolve_packages(packages, target())
-    assert [(p.name, p.url, p.sha256) for p in pins.pins] == [("direct", "https://example.org/direct-2.0-py3-none-any.whl", "c" * 64)]
+    assert [(p.name, p.url, p.sha256) for p in pins.pins] == [
+        ("direct", "https://example.org/direct-2.0-py3-none-any.whl", "c" * 64)
+    ]
     assert [(v.name, v.commit) for v in pins.vcs] == [("lib", "a" * 40)]
     problems = {p.name: p.reason for p in pins.problems}
     assert set(problems) == {"mine", "tool", "short", "nohash"}
@@ -166,7 +194,9 @@ def test_non_index_sources(tmp_path):
 def test_wheelhouse_pin_points_at_the_file_and_its_real_hash(tmp_path):
     wheel = make_wheel(tmp_path / "house", "localpkg", "1.2.3")
     pkg = m.PythonPackage(name="localpkg", version="1.2.3")
-    pins = resolve.resolve_packages([pkg], target(), index_url="file://" + str(tmp_path / "empty-index"), find_links=[str(tmp_path / "house")])
+    pins = resolve.resolve_packages(
+        [pkg], target(), index_url="file://" + str(tmp_path / "empty-index"), find_links=[str(tmp_path / "house")]
+    )
     (pin,) = pins.pins
     assert pin.url is None and pin.wheelhouse_file == str(wheel)
     assert pin.sha256 == sha256_of(wheel)
@@ -177,7 +207,9 @@ def test_wheelhouse_pin_points_at_the_file_and_its_real_hash(tmp_path):
 
 def test_a_machine_local_url_install_is_reproducible_only_from_a_named_wheelhouse(tmp_path):
     wheel = make_wheel(tmp_path / "house", "built", "0.9")
-    pkg = m.PythonPackage(name="built", version="0.9", source="url", url=wheel.as_uri(), archive_hash="sha256:" + sha256_of(wheel))
+    pkg = m.PythonPackage(
+        name="built", version="0.9", source="url", url=wheel.as_uri(), archive_hash="sha256:" + sha256_of(wheel)
+    )
     alone = resolve.resolve_packages([pkg], target())
     assert alone.pins == () and "machine-local URL" in alone.problems[0].reason
     with_house = resolve.resolve_packages([pkg], target(), find_links=[str(tmp_path / "house")])
@@ -190,7 +222,9 @@ def test_files_on_a_file_index_are_not_portable(tmp_path):
     project = tmp_path / "simple" / "onlyhere"
     project.mkdir(parents=True)
     (project / "index.html").write_text(f'<a href="{wheel.as_uri()}#sha256={sha256_of(wheel)}">{wheel.name}</a>')
-    pins = resolve.resolve_packages([m.PythonPackage(name="onlyhere", version="1.0")], target(), index_url=(tmp_path / "simple").as_uri())
+    pins = resolve.resolve_packages(
+        [m.PythonPackage(name="onlyhere", version="1.0")], target(), index_url=(tmp_path / "simple").as_uri()
+    )
     assert pins.pins == ()
     assert "machine-local" in pins.problems[0].reason
     assert any("machine-local" in note for note in pins.notes)
@@ -205,7 +239,9 @@ def test_files_on_a_loopback_http_index_are_not_portable(tmp_path):
     wheel = make_wheel(tmp_path / "root" / "files", "loopy", "1.0")
     project = tmp_path / "root" / "simple" / "loopy"
     project.mkdir(parents=True)
-    (project / "index.html").write_text(f'<a href="../../files/{wheel.name}#sha256={sha256_of(wheel)}">{wheel.name}</a>')
+    (project / "index.html").write_text(
+        f'<a href="../../files/{wheel.name}#sha256={sha256_of(wheel)}">{wheel.name}</a>'
+    )
     handler = lambda *a, **k: _QuietHandler(*a, directory=str(tmp_path / "root"), **k)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -236,7 +272,10 @@ def test_index_urls_with_credentials_or_odd_schemes_are_refused():
 def test_pins_from_pypi_match_the_published_hashes():
     lock = m.Lock(
         python=m.PythonSection(
-            implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64",
+            implementation="cpython",
+            version="3.11.7",
+            abi_tag="cp311",
+            platform_tag="manylinux_2_36_x86_64",
             packages=(m.PythonPackage(name="six", version="1.16.0"), m.PythonPackage(name="PyYAML", version="6.0.1")),
         ),
         os=m.OsSection(glibc="2.36"),
@@ -252,8 +291,15 @@ def test_pins_from_pypi_match_the_published_hashes():
 
 @pytest.mark.network
 def test_another_target_gets_its_own_wheel():
-    mac = m.Lock(python=m.PythonSection(implementation="cpython", version="3.12.2", abi_tag="cp312", platform_tag="macosx_11_0_arm64",
-                                        packages=(m.PythonPackage(name="PyYAML", version="6.0.1"),)))
+    mac = m.Lock(
+        python=m.PythonSection(
+            implementation="cpython",
+            version="3.12.2",
+            abi_tag="cp312",
+            platform_tag="macosx_11_0_arm64",
+            packages=(m.PythonPackage(name="PyYAML", version="6.0.1"),),
+        )
+    )
     (pin,) = resolve.resolve_lock(mac).pins
     assert pin.filename == "PyYAML-6.0.1-cp312-cp312-macosx_11_0_arm64.whl"
 
@@ -282,7 +328,9 @@ def test_cuda_local_version_is_not_reproducible_here_unless_a_wheelhouse_has_it(
 
 @pytest.mark.network
 def test_unknown_project_and_version_are_named():
-    lock = dataclass_lock(m.PythonPackage(name="six", version="0.0.0"), m.PythonPackage(name="envlock-no-such-project-zz", version="1.0"))
+    lock = dataclass_lock(
+        m.PythonPackage(name="six", version="0.0.0"), m.PythonPackage(name="envlock-no-such-project-zz", version="1.0")
+    )
     problems = {p.name: p.reason for p in resolve.resolve_lock(lock).problems}
     assert problems == {
         "six": "0.0.0 not on https://pypi.org/simple",
@@ -291,4 +339,13 @@ def test_unknown_project_and_version_are_named():
 
 
 def dataclass_lock(*packages: m.PythonPackage) -> m.Lock:
-    return m.Lock(python=m.PythonSection(implementation="cpython", version="3.11.7", abi_tag="cp311", platform_tag="manylinux_2_36_x86_64", packages=packages), os=m.OsSection(glibc="2.36"))
+    return m.Lock(
+        python=m.PythonSection(
+            implementation="cpython",
+            version="3.11.7",
+            abi_tag="cp311",
+            platform_tag="manylinux_2_36_x86_64",
+            packages=packages,
+        ),
+        os=m.OsSection(glibc="2.36"),
+    )

@@ -23,10 +23,34 @@ def _lock() -> Lock:
             created_by="envlock 0.1.0",
             created_at="2026-11-29T03:00:00Z",
             origin="capture",
-            python=PythonSection(implementation="cpython", version="3.11.7", environment_kind="venv", packages=(PythonPackage(name="torch", version="2.7.0+cu128"), PythonPackage(name="six", version="1.16.0"))),
-            cuda=CudaSection(components=(CudaComponent(name="cudnn", version="9.1.0", source="pip", location="nvidia-cudnn-cu12"),)),
-            nvidia=NvidiaSection(driver_present=True, driver_version="570.86.15", cuda_driver_version="12.8", gpus=(Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"), Gpu(index=1, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"))),
-            cpu=CpuSection(model_name="AMD EPYC 7763 64-Core Processor", microarchitecture="zen3", flags=("avx2", "fma"), physical_cores=64, logical_cores=128),
+            python=PythonSection(
+                implementation="cpython",
+                version="3.11.7",
+                environment_kind="venv",
+                packages=(
+                    PythonPackage(name="torch", version="2.7.0+cu128"),
+                    PythonPackage(name="six", version="1.16.0"),
+                ),
+            ),
+            cuda=CudaSection(
+                components=(CudaComponent(name="cudnn", version="9.1.0", source="pip", location="nvidia-cudnn-cu12"),)
+            ),
+            nvidia=NvidiaSection(
+                driver_present=True,
+                driver_version="570.86.15",
+                cuda_driver_version="12.8",
+                gpus=(
+                    Gpu(index=0, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),
+                    Gpu(index=1, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0"),
+                ),
+            ),
+            cpu=CpuSection(
+                model_name="AMD EPYC 7763 64-Core Processor",
+                microarchitecture="zen3",
+                flags=("avx2", "fma"),
+                physical_cores=64,
+                logical_cores=128,
+            ),
         )
     )
 

@@ -30,14 +30,29 @@ def installed_wheel(tmp_path_factory):
     wheels = tmp_path_factory.mktemp("wheels")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (wheel,) = wheels.glob("envlock-*.whl")
     target = tmp_path_factory.mktemp("site")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--isolated", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return wheel, target
@@ -67,7 +82,9 @@ from tests.unit.replay_data import lock, pins
 text = render_dockerfile(plan_replay(lock("cpu"), ReplayOptions(pins=pins("cpu"))))
 print(json.dumps({{"envlock": envlock.__file__, "source": template_source("Dockerfile.tmpl"), "dockerfile": text}}))
 """
-    done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=120, cwd=str(LOCKS))
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=120, cwd=str(LOCKS)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["envlock"].startswith(str(target))

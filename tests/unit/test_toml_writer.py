@@ -16,11 +16,15 @@ else:  # pragma: no cover
 
 keys = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
 strings = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-scalars = st.one_of(strings, st.booleans(), st.integers(min_value=0, max_value=2**53), st.lists(strings, min_size=1, max_size=30))
+scalars = st.one_of(
+    strings, st.booleans(), st.integers(min_value=0, max_value=2**53), st.lists(strings, min_size=1, max_size=30)
+)
 leaf_tables = st.dictionaries(keys, scalars, max_size=6)
 tables = st.recursive(
     leaf_tables,
-    lambda children: st.dictionaries(keys, st.one_of(scalars, children, st.lists(children, min_size=1, max_size=4)), max_size=5),
+    lambda children: st.dictionaries(
+        keys, st.one_of(scalars, children, st.lists(children, min_size=1, max_size=4)), max_size=5
+    ),
     max_leaves=30,
 )
 
@@ -32,7 +36,12 @@ def test_written_toml_parses_back_to_the_same_data(data):
 
 
 def test_layout_is_fixed():
-    data = {"lock-version": "1.0", "flags": ["avx", "avx2"], "python": {"version": "3.11.7", "packages": [{"name": "a"}, {"name": "b"}]}, "runtime": {"env": {"OMP_NUM_THREADS": "4"}}}
+    data = {
+        "lock-version": "1.0",
+        "flags": ["avx", "avx2"],
+        "python": {"version": "3.11.7", "packages": [{"name": "a"}, {"name": "b"}]},
+        "runtime": {"env": {"OMP_NUM_THREADS": "4"}},
+    }
     assert toml_writer.dumps(data) == (
         'lock-version = "1.0"\n'
         'flags = ["avx", "avx2"]\n'
