@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv test-deps provision clean bench
+.PHONY: demo test lint venv test-deps provision clean bench
 
 $(BIN)/envlock: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ demo: venv
 provision: test-deps
 	@bash scripts/provision.sh $(BIN)
 
-test: provision
+# The daily checks, before the (slow) suite: lint, formatting.
+lint: test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint provision
 	$(BIN)/python -m pytest -q tests
 
 bench: venv

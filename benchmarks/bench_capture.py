@@ -40,7 +40,7 @@ def wall(argv: list[str], env: dict | None = None) -> float:
 
 def interleaved(commands: dict[str, list[str]], runs: int, env: dict | None = None) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for name, argv in commands.items():  # one warm-up each: page cache, pyc files
+    for argv in commands.values():  # one warm-up each: page cache, pyc files
         wall(argv, env)
     for _ in range(runs):
         for name, argv in commands.items():

@@ -24,6 +24,7 @@ Figures are medians of in-process timings of the scan itself (no interpreter sta
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -120,11 +121,14 @@ def capture_times(site: Path, libs: list[Path], runs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "XDG_CACHE_HOME": tmp}
             argv = [envlock, "capture", "--python", str(python), "-o", os.path.join(tmp, "x.lock"), "-q"]
-            first.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
-            cached.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
-            freeze.append(timed(lambda: subprocess.run([str(python), "-m", "pip", "freeze"], env=env, **quiet)))
-            env["ENVLOCK_NO_CACHE"] = "1"
-            uncached.append(timed(lambda: subprocess.run(argv, env=env, **quiet)))
+            run_capture = functools.partial(subprocess.run, argv, env=env, **quiet)
+            first.append(timed(run_capture))
+            cached.append(timed(run_capture))
+            freeze.append(
+                timed(functools.partial(subprocess.run, [str(python), "-m", "pip", "freeze"], env=env, **quiet))
+            )
+            uncached_env = {**env, "ENVLOCK_NO_CACHE": "1"}
+            uncached.append(timed(functools.partial(subprocess.run, argv, env=uncached_env, **quiet)))
     print(f"envlock capture --python <that env>, median of {runs} (warm page cache), interleaved with pip freeze:")
     print(f"  first run (empty envlock cache)   {statistics.median(first):.3f} s")
     print(f"  second run (kernels from cache)   {statistics.median(cached):.3f} s")

@@ -267,7 +267,7 @@ def main() -> int:
     after = layers(engine, "envlock-bench/replay:changed")
     base_layers = layers(engine, base)
     shared = 0
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=False):
         if a != b:
             break
         shared += 1

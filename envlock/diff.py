@@ -631,7 +631,7 @@ def _diff_packages(
 
 
 def _differs_beyond_unknown(ka: tuple, kb: tuple) -> bool:
-    for va, vb in zip(ka, kb):
+    for va, vb in zip(ka, kb, strict=True):
         if va is None or vb is None or va == () or vb == ():
             continue
         if va != vb:
@@ -699,8 +699,8 @@ def _diff_python(out: _Out, a: m.PythonSection, b: m.PythonSection) -> None:
         a.environment_kind,
         b.environment_kind,
     )
-    named_a = dict(zip(canonical_names([p.name for p in a.packages]), a.packages))
-    named_b = dict(zip(canonical_names([p.name for p in b.packages]), b.packages))
+    named_a = dict(zip(canonical_names([p.name for p in a.packages]), a.packages, strict=True))
+    named_b = dict(zip(canonical_names([p.name for p in b.packages]), b.packages, strict=True))
     # One record on both sides cannot differ, so its key is not built: the
     # loader gives identical package tables one record, and two locks of one
     # environment share nearly all their packages (5,000 packages: 25 ms -> 5 ms).

@@ -56,7 +56,7 @@ class Finding:
     rank: int = 100
 
     def to_dict(self) -> dict:
-        return {name: value for name, value in zip(_FIELD_NAMES, _field_values(self)) if value is not None}
+        return {name: value for name, value in zip(_FIELD_NAMES, _field_values(self), strict=True) if value is not None}
 
 
 # All fields at once, in declaration order: a JSON report of 5,000 findings

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The simulated NVIDIA host's fixtures, registered here so that every test module can ask for them by name.
+from tests.fakes.nvml import fake_nvml, fake_nvml_library  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"

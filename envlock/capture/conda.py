@@ -193,7 +193,7 @@ def probe_conda(ctx: Any) -> m.CondaSection | None:
     for warning in found.warnings:
         ctx.warn(warning)
     packages: dict[str, m.CondaPackage] = {}
-    for data, file_name in zip(found.records, found.files):
+    for data, file_name in zip(found.records, found.files, strict=True):
         where = os.path.join(conda_meta_dir(prefix), file_name)
         pkg = package_from_record(data, file_name, where, ctx.warn)
         if pkg is None:

@@ -91,7 +91,7 @@ _CACHE_FORMAT = 1
 # one JSON object per library as soon as it has the answer.
 _CHILD_SCRIPT = r"""
 import ctypes, json, sys
-PROPERTY = %(property)r
+PROPERTY = __PROPERTY_FUNCTIONS__
 def ask(kind, path):
     lib = ctypes.CDLL(path)
     if kind == "cudnn":
@@ -120,10 +120,10 @@ for kind, path in json.load(sys.stdin):
         status, raw = ask(kind, path)
         answer = {"path": path, "status": status, "raw": raw}
     except (OSError, AttributeError) as exc:
-        answer = {"path": path, "error": "%%s: %%s" %% (type(exc).__name__, str(exc)[:300])}
+        answer = {"path": path, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
-""" % {"property": _PROPERTY_FUNCTIONS}
+""".replace("__PROPERTY_FUNCTIONS__", repr(_PROPERTY_FUNCTIONS))
 
 
 @record

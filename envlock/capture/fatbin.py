@@ -570,7 +570,7 @@ def probe_package_kernels(ctx) -> dict[str, tuple[tuple[str, ...], tuple[str, ..
             continue
         sass: set[str] = set()
         ptx: set[str] = set()
-        for path, result in scan_libraries(libraries, cache).items():
+        for result in scan_libraries(libraries, cache).values():
             sass.update(result.sass)
             ptx.update(result.ptx)
             for warning in result.warnings:

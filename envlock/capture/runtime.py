@@ -228,8 +228,8 @@ def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
         return []
     found: list[FoundLibrary] = []
     base = pure_path_text(os.fspath(prefix))
-    for record in read_conda_records(prefix).records:
-        name, version, files = record.get("name"), record.get("version"), record.get("files")
+    for conda_record in read_conda_records(prefix).records:
+        name, version, files = conda_record.get("name"), conda_record.get("version"), conda_record.get("files")
         if not isinstance(name, str) or not isinstance(files, list):
             continue
         for rel in files:

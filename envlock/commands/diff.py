@@ -62,7 +62,7 @@ def _load_all(paths: list[str]) -> list:
 
     seen: dict[str, int] = {}
     out = []
-    for path, loaded in zip(paths, load_locks(paths)):
+    for path, loaded in zip(paths, load_locks(paths), strict=True):
         for warning in loaded.warnings:
             print(f"envlock: warning: {warning}", file=sys.stderr)
         count = seen.get(path, 0) + 1

@@ -484,7 +484,7 @@ def semantic_problems(lock: m.Lock) -> list[str]:
         names = canonical_names([pkg.name for pkg in packages])
         if len(set(names)) != len(names):
             seen: dict[str, int] = {}
-            for i, (pkg, norm) in enumerate(zip(packages, names)):
+            for i, (pkg, norm) in enumerate(zip(packages, names, strict=True)):
                 if norm in seen:
                     problems.append(
                         f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"

@@ -663,11 +663,11 @@ def format_report(
     notes = list(notes)
     if fmt == "json":
         payload = dict(extra or {})
-        payload["layers"] = [{"layer": l.layer, "status": l.status, "detail": l.detail} for l in layers]
+        payload["layers"] = [{"layer": row.layer, "status": row.status, "detail": row.detail} for row in layers]
         payload["host"] = dict(host_rows)
         payload["notes"] = notes
         return findings_json(findings, **payload)
-    layer_rows = [(l.layer, STATUS_LABEL.get(l.status, l.status), l.detail) for l in layers]
+    layer_rows = [(row.layer, STATUS_LABEL.get(row.status, row.status), row.detail) for row in layers]
     shown = findings
     if fmt == "markdown":
         out = [f"## {md_escape(title)}", "", markdown_table(("layer", "result", "detail"), layer_rows)]

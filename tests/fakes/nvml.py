@@ -8,7 +8,7 @@ The values come from a ``key=value`` file written from a :class:`FakeHost`.
 
 Use from a test (issue 2 capture tests, issue 4 doctor host scenarios)::
 
-    from tests.fakes.nvml import H200, FakeHost, fake_nvml  # noqa: F401  (fixture)
+    from tests.fakes.nvml import H200, FakeHost  # the fake_nvml fixture comes from tests/conftest.py
     from tests.conftest import run_envlock
 
     def test_h200_host(fake_nvml, tmp_path):

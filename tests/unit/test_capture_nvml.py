@@ -18,15 +18,13 @@ from envlock.capture import nvidia_procfs
 from envlock.capture.nvml import format_cuda_version, parse_mig_mode
 from envlock.lockfile import load_lock
 from tests.conftest import DATA, REPO, run_envlock
-from tests.fakes.nvml import (  # noqa: F401  (fake_nvml, fake_nvml_library are fixtures)
+from tests.fakes.nvml import (
     A100_SXM4_40GB,
     A100_SXM4_80GB,
     H200,
     RTX_3090,
     T4,
     FakeHost,
-    fake_nvml,
-    fake_nvml_library,
     replace_gpu,
 )
 

@@ -520,8 +520,11 @@ def test_host_rules_add_a_blocker_when_one_host_cannot_run_the_other_locks_cuda(
 # --- version equality without packaging -------------------------------------------
 
 
+_SMALL_NUMBERS = st.integers(0, 3)
+
+
 @st.composite
-def spelled_versions(draw, numbers=st.integers(0, 3)):
+def spelled_versions(draw, numbers=_SMALL_NUMBERS):
     """One PEP 440 version in one of its many spellings (and, now and then, an invalid one)."""
 
     def number(n: int) -> str:

@@ -26,7 +26,7 @@ import pytest
 
 from envlock.lockfile import load_lock
 from tests.conftest import run_envlock
-from tests.fakes.nvml import A100_SXM4_80GB, H100_SXM, FakeHost, fake_nvml, fake_nvml_library  # noqa: F401
+from tests.fakes.nvml import A100_SXM4_80GB, H100_SXM, FakeHost
 from tests.unit._capture_envs import add_dist, make_venv
 
 CUDNN_DIST = "nvidia_cudnn_cu12-9.10.2.21.dist-info"

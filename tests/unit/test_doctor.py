@@ -20,15 +20,13 @@ from envlock.doctor import diagnose
 from envlock.lockfile import io, write
 from envlock.lockfile import model as m
 from tests.conftest import run_envlock
-from tests.fakes.nvml import (  # noqa: F401  (fake_nvml, fake_nvml_library are fixtures)
+from tests.fakes.nvml import (
     A100_SXM4_80GB,
     H100_SXM,
     H200,
     T4,
     V100_SXM2_16GB,
     FakeHost,
-    fake_nvml,
-    fake_nvml_library,
 )
 
 HOSTS = Path(__file__).resolve().parents[1] / "data" / "hosts"
