@@ -10,9 +10,10 @@ Pure half (this package's plan/render modules; no Docker, no network)::
     pins = envlock.resolve.resolve_lock(lock, index_url=..., find_links=...)   # network: the resolver
     plan = plan_replay(lock, ReplayOptions(pins=pins, base_image=None,
                                            base_source="registry" | "debootstrap",
+                                           base_digest="sha256:..." | None,   # what the engine resolved
+                                           base_facts=BaseFacts(...) | None,  # read from a --base-image
                                            ca_mode="none" | "stage" | "secret", ca_cert=bytes | None,
                                            require_digest=False, allow_sdists=False))
-    plan = plan.with_base_digest("sha256:...")   # once the engine resolved plan.base_image (registry images)
     context = render_context(plan)               # BuildContext
     context.files        # {path: bytes}, sorted; "Dockerfile" at the top; tar it with fixed metadata
     context.wheelhouse   # {context path: local file} to copy in (wheels may be huge; hashes are in the requirements)
@@ -21,6 +22,9 @@ Pure half (this package's plan/render modules; no Docker, no network)::
 
 * ``ca_mode="stage"`` works with both builders (legacy SDK builder included): the CA is copied into
   stage 1 only, and stage 2 copies just /opt/envlock/venv.  ``"secret"`` needs BuildKit.
+* The plan is made once, from everything the engine found out first (``orchestrate.find_base``:
+  digest, pullable or not, a --base-image's OS release and Python).  A lock whose system CUDA
+  toolkit no base image has is planned on the best row without it, with a finding per component.
 * ``plan_replay`` raises ``ReplayError`` (exit 2) when no base image fits; the message lists the
   matrix (envlock/replay/data/base_images.csv).  ``base_source="debootstrap"`` chooses the rows
   named ``envlock/python:<minor>-debian-<suite>`` (what envlock.replay.baseimage builds: python3

@@ -8,7 +8,11 @@ exit code (0: everything reproduced exactly; 1: mismatches remain, all listed;
 
 Choosing the base image:
 
-1. ``--base-image`` wins.
+The engine is asked about the base first (``find_base``); then the planner
+makes the one plan from all of it; then the plan is carried out.
+
+1. ``--base-image`` wins; its OS release and Python are read from the image
+   before planning, so its OS layer is planned as for a row of the matrix.
 2. Otherwise the plan's choice from the matrix (``python:3.11-slim-bookworm``
    for a plain Debian 12 / Python 3.11 lock).  If the engine has it or can pull
    it, it is used and pinned by its registry digest.
@@ -117,7 +121,15 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
     )
 
 
-def _options(request: ReplayRequest, pins, builder: str, base_source: str, base_image: str | None):
+def _options(
+    request: ReplayRequest,
+    pins,
+    builder: str,
+    base_source: str,
+    base_image: str | None,
+    base_digest: str | None = None,
+    base_facts=None,
+):
     from envlock.replay.plan import ReplayOptions
 
     ca_mode, ca_bytes = "none", None
@@ -129,6 +141,8 @@ def _options(request: ReplayRequest, pins, builder: str, base_source: str, base_
     return ReplayOptions(
         base_image=base_image,
         base_source=base_source,
+        base_digest=base_digest,
+        base_facts=base_facts,
         pins=pins,
         allow_sdists=request.allow_sdists,
         ca_mode=ca_mode,
@@ -185,122 +199,158 @@ def _base_spec_for(row):
     return spec
 
 
+@record
+class BaseChoice:
+    """What the engine found out about the base image, before the plan is made."""
+
+    source: str  # "user", "registry" or "debootstrap"
+    image: str | None = None  # the --base-image reference (None: the matrix decides)
+    digest: str | None = None
+    facts: object | None = None  # envlock.replay.plan.BaseFacts, for a --base-image
+    notes: tuple[str, ...] = ()
+
+
+def find_base(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None, progress: Progress) -> BaseChoice:
+    """Ask the engine about the base image: is it there (pulled if not), its digest, and for a
+    --base-image its OS release and Python.  No plan is made here."""
+    from envlock.replay.plan import choose_matrix_base
+
+    if request.base_image:
+        from envlock.replay.base_images import check_image_ref
+
+        ref = check_image_ref(request.base_image, "--base-image")
+        if engine is None:
+            return BaseChoice(
+                "user",
+                ref,
+                notes=(f"no Docker engine: --base-image {ref} was not read; its OS and Python are unknown",),
+            )
+        found = engine.resolve(ref, pull=not request.dry_run)
+        if found is None:
+            if request.dry_run:
+                return BaseChoice(
+                    "user", ref, notes=(f"--base-image {ref} is not in the engine and was not pulled (dry run)",)
+                )
+            raise EngineError(
+                f"--base-image {ref}: not in the engine and it cannot be pulled",
+                hint="load it first (`docker load`, `docker build`), or leave --base-image out to let envlock build one",
+            )
+        notes: list[str] = []
+        digest = _digest_of(ref, found, notes)
+        progress.step(f"reading the OS release and Python of {ref}")
+        facts = read_base_facts(engine, ref)
+        notes.append(f"read from {ref} before planning: {facts.describe()}")
+        return BaseChoice("user", ref, digest, facts, tuple(notes))
+    row, _ = choose_matrix_base(lock, "registry")
+    if engine is None:
+        return BaseChoice("registry", notes=(f"no Docker engine: the Dockerfile uses {row.image} unpinned",))
+    progress.step(f"base image: {row.image}")
+    found = engine.resolve(row.image, pull=True)
+    if found is not None:
+        notes = []
+        digest = _digest_of(row.image, found, notes)
+        return BaseChoice("registry", digest=digest, notes=tuple(notes))
+    return BaseChoice(
+        "debootstrap",
+        notes=(
+            f"{row.image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror",
+        ),
+    )
+
+
+# Runs under the base image's python3 with -I -S: its version, and the os-release text.
+_FACTS_SCRIPT = (
+    "import sys\n"
+    "print('%d.%d.%d' % sys.version_info[:3])\n"
+    "for path in ('/etc/os-release', '/usr/lib/os-release'):\n"
+    "    try:\n"
+    "        sys.stdout.write(open(path, encoding='utf-8', errors='replace').read()[:65536]); break\n"
+    "    except OSError: pass\n"
+)
+
+
+def read_base_facts(engine: DockerEngine, image: str):
+    """The OS release and Python version of ``image`` (a field is None when it cannot be read).
+
+    One container without network runs the image's ``python3``; an image
+    without one still has its os-release read as a file.
+    """
+    import re
+
+    from envlock.capture.os_info import parse_os_release
+    from envlock.replay.plan import BaseFacts
+
+    python_version, release_text = None, None
+    try:
+        result = engine.run(image, ["python3", "-I", "-S", "-c", _FACTS_SCRIPT], network=False, timeout=60)
+    except EngineError:
+        result = None
+    if result is not None and result.exit_code == 0 and not result.timed_out:
+        first, _, rest = result.stdout.decode("utf-8", errors="replace").partition("\n")
+        if re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,4}", first.strip()):
+            python_version = first.strip()
+        release_text = rest
+    if not release_text:
+        data = engine.read_file(image, "/etc/os-release", max_bytes=65536)
+        release_text = data.decode("utf-8", errors="replace") if data else ""
+    values = parse_os_release(release_text)
+    # The values are compared with the lock and shown in reports; keep only plain ones.
+    plain = re.compile(r"[A-Za-z0-9._~+-]{1,64}")
+    os_id = values.get("ID") if plain.fullmatch(values.get("ID", "")) else None
+    version_id = values.get("VERSION_ID") if plain.fullmatch(values.get("VERSION_ID", "")) else None
+    return BaseFacts(os_id=os_id, os_version_id=version_id, python_version=python_version)
+
+
 def plan_with_base(
     lock: m.Lock, request: ReplayRequest, pins, builder: str, engine: DockerEngine | None, progress: Progress
 ):
-    """The plan, with its base image available in the engine (built here when no registry has one)."""
+    """Find the base image, make the plan once from everything known, and make its base available.
+
+    Returns (plan, notes, findings the plan does not hold); the last is empty
+    now that the planner reports everything, and stays for callers of this shape.
+    """
     from envlock.replay.plan import plan_replay
 
-    notes: list[str] = []
-    extra: list[Finding] = []
-    if request.base_image:
-        plan = plan_replay(lock, _options(request, pins, builder, "registry", request.base_image))
-        if engine is not None:
-            found = engine.resolve(request.base_image, pull=not request.dry_run)
-            if found is None:
-                if request.dry_run:
-                    notes.append(f"--base-image {request.base_image} is not in the engine and was not pulled (dry run)")
-                else:
-                    raise EngineError(
-                        f"--base-image {request.base_image}: not in the engine and it cannot be pulled",
-                        hint="load it first (`docker load`, `docker build`), or leave --base-image out to let envlock build one",
-                    )
-            else:
-                plan = _pin_digest(plan, found, notes)
-        return plan, notes, extra
-    cuda_reason = None
-    try:
-        plan = plan_replay(lock, _options(request, pins, builder, "registry", None))
-    except ReplayError as exc:
-        if not _system_cuda(lock):
-            raise
-        # No base image in the matrix has the lock's CUDA toolkit: replay the
-        # rest and report the toolkit, instead of refusing the whole lock.
-        cuda_reason = exc.message
-        plan = _plan_without_system_cuda(lock, _options(request, pins, builder, "registry", None))
-    if engine is None:
-        notes.append(f"no Docker engine: the Dockerfile uses {plan.base_image} unpinned")
-        return plan, notes, extra + _cuda_findings(lock, cuda_reason)
-    progress.step(f"base image: {plan.base_image}")
-    found = engine.resolve(plan.base_image, pull=True)
-    if found is not None:
-        return _pin_digest(plan, found, notes), notes, extra + _cuda_findings(lock, cuda_reason)
-    # No registry: build (or reuse) a base from the distribution's mirror.
-    notes.append(
-        f"{plan.base_image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror"
+    base = find_base(lock, request, engine, progress)
+    options = _options(
+        request,
+        pins,
+        builder,
+        "registry" if base.source == "user" else base.source,
+        base.image,
+        base.digest,
+        base.facts,
     )
-    if _system_cuda(lock) and cuda_reason is None:
-        cuda_reason = (
-            f"{plan.base_image} cannot be pulled, and a base image built from the Debian mirror has no CUDA toolkit"
-        )
-    options = _options(request, pins, builder, "debootstrap", None)
-    own = _plan_without_system_cuda(lock, options) if cuda_reason else plan_replay(lock, options)
-    spec = _base_spec_for(own.base)
-    extra += _cuda_findings(lock, cuda_reason)
-    if request.dry_run and engine.image(spec.ref) is None:
-        notes.append(f"{spec.ref} does not exist yet; a real replay builds it with debootstrap first")
-        return own, notes, extra
+    plan = plan_replay(lock, options)
+    notes = list(base.notes)
+    if base.source == "debootstrap" and engine is not None:
+        notes += ensure_own_base(plan, request, engine, progress)
+    return plan, notes, []
+
+
+def ensure_own_base(plan, request: ReplayRequest, engine: DockerEngine, progress: Progress) -> list[str]:
+    """Build (or reuse) the debootstrap base image the plan starts from."""
     from envlock.replay.baseimage import ensure_base_image
 
-    base = ensure_base_image(engine, spec, progress)
-    notes.append(base.describe())
-    return own, notes, extra
+    spec = _base_spec_for(plan.base)
+    if request.dry_run and engine.image(spec.ref) is None:
+        return [f"{spec.ref} does not exist yet; a real replay builds it with debootstrap first"]
+    return [ensure_base_image(engine, spec, progress).describe()]
 
 
-def _system_cuda(lock: m.Lock) -> list[m.CudaComponent]:
-    if lock.cuda is None:
-        return []
-    return [c for c in lock.cuda.components if c.source == "system"]
-
-
-def _plan_without_system_cuda(lock: m.Lock, options):
-    """Plan as if the lock had no system CUDA toolkit, but keep the real lock in the plan.
-
-    The image still carries the original lock and its fingerprint; the
-    toolkit is reported by ``_cuda_findings``.
-    """
-    from envlock.lockfile import fingerprint
-    from envlock.replay.plan import plan_replay
-
-    reduced = records.replace(
-        lock, cuda=records.replace(lock.cuda, components=tuple(c for c in lock.cuda.components if c.source != "system"))
-    )
-    plan = plan_replay(reduced, options)
-    return records.replace(plan, lock=lock, fingerprint=fingerprint(lock))
-
-
-def _cuda_findings(lock: m.Lock, reason: str | None) -> list[Finding]:
-    if reason is None:
-        return []
-    out = []
-    for comp in sorted(_system_cuda(lock), key=lambda c: c.name):
-        out.append(
-            Finding(
-                "cuda",
-                f"cuda.{comp.name}",
-                "numeric",
-                f"{comp.name} {comp.version} (system toolkit) is not in the image: {reason}",
-                why="the system CUDA toolkit decides which kernels and math libraries code built against it uses",
-                fix="replay where a registry serves an nvidia/cuda image with this toolkit, or pass --base-image with a local one",
-                locked=comp.version,
-                status=NOT_REPRODUCIBLE,
-                rank=30,
-            )
-        )
-    return out
-
-
-def _pin_digest(plan, image, notes: list[str]):
-    """Pin FROM to the registry digest when the image came from a registry; note the image id."""
+def _digest_of(ref: str, image, notes: list[str]) -> str | None:
+    """The registry digest to pin FROM to (None for a local-only image), with a note saying which."""
+    if "@sha256:" in ref:
+        return None  # pinned by the reference itself
     digests = [d.split("@", 1)[1] for d in image.repo_digests if "@" in d]
-    name = plan.base_image.split("@", 1)[0].split(":", 1)[0]
+    name = ref.split("@", 1)[0].split(":", 1)[0]
     matching = [d.split("@", 1)[1] for d in image.repo_digests if d.split("@", 1)[0].endswith(name)]
     chosen = (matching or digests or [None])[0]
     if chosen:
-        notes.append(f"base image {plan.base_image} pinned to {chosen}")
-        return plan.with_base_digest(chosen)
-    notes.append(f"base image {plan.base_image} is local only (image id {image.id}); it has no registry digest to pin")
-    return plan
+        notes.append(f"base image {ref} pinned to {chosen}")
+    else:
+        notes.append(f"base image {ref} is local only (image id {image.id}); it has no registry digest to pin")
+    return chosen
 
 
 def replay(

@@ -103,6 +103,23 @@ def is_image_owned_env(name: str) -> bool:
 
 
 @record
+class BaseFacts:
+    """What was read from a ``--base-image`` before planning (a field is None when it could not be read).
+
+    With them the OS and Python layers are planned as for a row of the matrix:
+    a bookworm image gets the lock's bookworm packages installed.
+    """
+
+    os_id: str | None = None  # os-release ID
+    os_version_id: str | None = None  # os-release VERSION_ID
+    python_version: str | None = None  # of the image's python3
+
+    def describe(self) -> str:
+        os_text = " ".join(x for x in (self.os_id, self.os_version_id) if x) or "OS release unknown"
+        return f"{os_text}, Python {self.python_version or 'unknown'}"
+
+
+@record
 class ReplayOptions:
     """What the caller decides; every field has a safe default.
 
@@ -115,6 +132,10 @@ class ReplayOptions:
 
     base_image: str | None = None
     base_source: str = "registry"
+    # What the engine knows about the base before planning: its registry digest,
+    # and for a --base-image what was read from it (OS release, Python).
+    base_digest: str | None = None
+    base_facts: BaseFacts | None = None
     require_digest: bool = False
     pins: PinSet | None = None
     allow_sdists: bool = False
@@ -196,7 +217,7 @@ class ReplayPlan:
     fingerprint: str
     base_image: str  # the reference as chosen (tag form)
     base_source: str  # "registry", "debootstrap" or "user"
-    base: BaseImage | None  # the matrix row, None for --base-image
+    base: BaseImage | None  # the matrix row; for --base-image what was read from it (kind "user"), or None
     python_from: str  # "image" or "apt"
     apt_bootstrap: tuple[str, ...]  # Debian packages that give the base python3 + venv
     install_groups: tuple[InstallGroup, ...]
@@ -209,7 +230,7 @@ class ReplayPlan:
     ca_mode: str = "none"
     ca_cert: bytes | None = None
     require_digest: bool = False
-    # Filled in by the engine once it has resolved the base image.
+    # The base image's registry digest, when the engine resolved it before planning.
     base_digest: str | None = None
 
     @property
@@ -247,11 +268,11 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         raise ReplayError("CA mode 'stage' needs the certificate's bytes", hint="pass --ca-cert FILE")
     findings: list[Finding] = []
 
-    base, base_image, base_source, python_from = _choose(lock, opts)
+    base, base_image, base_source, python_from, cuda_missing = _choose(lock, opts)
     groups, wheelhouse, remove = _python_layer(lock, opts, base, base_source, findings)
     os_step, os_packages = _os_layer(lock, base, base_source, findings)
     env = _env_layer(lock, findings)
-    _cuda_layer(lock, base, base_source, findings)
+    _cuda_layer(lock, base, base_source, findings, cuda_missing)
     _conda_layer(lock, findings)
     _host_layers(lock, findings)
     if opts.require_digest:
@@ -283,6 +304,7 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         ca_mode=opts.ca_mode,
         ca_cert=opts.ca_cert if opts.ca_mode == "stage" else None,
         require_digest=opts.require_digest,
+        base_digest=check_digest(opts.base_digest) if opts.base_digest else None,
     )
 
 
@@ -306,10 +328,41 @@ def system_cuda(lock: m.Lock) -> tuple[str | None, str | None, bool]:
     return cuda_version, cudnn_major, "nvcc" in system
 
 
-def _choose(lock: m.Lock, opts: ReplayOptions) -> tuple[BaseImage | None, str, str, str]:
+def _choose(lock: m.Lock, opts: ReplayOptions) -> tuple[BaseImage | None, str, str, str, str | None]:
+    """(base row, reference, source, where Python comes from, why the system CUDA toolkit is missing)."""
     if opts.base_image is not None:
         ref = check_image_ref(opts.base_image, "--base-image")
-        return None, ref, "user", "image"
+        return _user_base(ref, opts.base_facts), ref, "user", "image", None
+    row, cuda_missing = choose_matrix_base(lock, opts.base_source)
+    return row, row.image, opts.base_source, row.python_from, cuda_missing
+
+
+def _user_base(ref: str, facts: BaseFacts | None) -> BaseImage | None:
+    """A --base-image described like a matrix row from what was read from it; None when nothing was."""
+    if facts is None or (facts.os_id is None and facts.python_version is None):
+        return None
+    return BaseImage(
+        kind="user",
+        python=_minor(facts.python_version) or "?",
+        distro=facts.os_id or "?",
+        distro_version=facts.os_version_id or "?",
+        cuda=None,
+        cudnn=None,
+        flavor=None,
+        image=ref,
+        python_patch=facts.python_version,
+        python_from="image",
+        source="user",
+    )
+
+
+def choose_matrix_base(lock: m.Lock, source: str = "registry") -> tuple[BaseImage, str | None]:
+    """The matrix row for ``lock`` (pure), and why the lock's system CUDA toolkit is not in it (or None).
+
+    No row with the lock's CUDA toolkit is not a reason to refuse the whole
+    lock: the rest is replayed on the best row without CUDA, and the plan
+    reports each toolkit component as not reproducible, with this reason.
+    """
     python_version = lock.python.version if lock.python else None
     minor = _minor(python_version)
     if minor is None:
@@ -325,10 +378,19 @@ def _choose(lock: m.Lock, opts: ReplayOptions) -> tuple[BaseImage | None, str, s
         cuda=cuda,
         cudnn=cudnn,
         devel=nvcc,
-        source=opts.base_source,
+        source=source,
     )
-    row = choose_base(request)
-    return row, row.image, opts.base_source, row.python_from
+    try:
+        return choose_base(request), None
+    except ReplayError as exc:
+        if not _has_system_cuda(lock):
+            raise
+        reason = exc.message
+    return choose_base(records.replace(request, cuda=None, cudnn=None, devel=False)), reason
+
+
+def _has_system_cuda(lock: m.Lock) -> bool:
+    return lock.cuda is not None and any(c.source == "system" for c in lock.cuda.components)
 
 
 # --- Python ------------------------------------------------------------------------
@@ -565,7 +627,7 @@ def _interpreter_finding(
             )
         )
     locked = python.version
-    if base is None:
+    if base is None or base.python_patch is None and base_source == "user":
         findings.append(
             Finding(
                 "python",
@@ -593,6 +655,21 @@ def _interpreter_finding(
                 rank=150,
             )
         )
+    elif base_source == "user" and _minor(base.python_patch) != _minor(locked):
+        findings.append(
+            Finding(
+                "python",
+                "python.version",
+                BLOCKER,
+                f"{base.image} has Python {base.python_patch}; the lock has {locked}",
+                why="wheels built for one Python minor release do not install on another",
+                fix=f"pass a --base-image with Python {_minor(locked)}, or leave --base-image out",
+                locked=locked,
+                actual=base.python_patch,
+                status=NOT_REPRODUCIBLE,
+                rank=50,
+            )
+        )
     elif base.python_patch == locked:
         findings.append(
             Finding(
@@ -607,11 +684,10 @@ def _interpreter_finding(
             )
         )
     else:
-        how = (
-            "built with debootstrap from the Debian mirror"
-            if base_source == "debootstrap"
-            else "from the distribution archive"
-        )
+        how = {
+            "debootstrap": "built with debootstrap from the Debian mirror",
+            "user": "read from the image before planning",
+        }.get(base_source, "from the distribution archive")
         findings.append(
             Finding(
                 "python",
@@ -649,9 +725,9 @@ def _os_layer(
         return False, ()
     manual = [p for p in osec.packages if p.manual is True]
     other = [p for p in osec.packages if p.manual is not True]
-    if base is None:
+    if base is None or base.distro == "?":
         same_release = False
-        why_not = "the OS release of a --base-image is not known before it is built"
+        why_not = "the OS release of the --base-image could not be read before planning"
     else:
         same_release = osec.id == base.distro and osec.version_id == base.distro_version
         why_not = f"the lock is from {osec.id or '?'} {osec.version_id or '?'} and the base image is {base.distro} {base.distro_version}"
@@ -660,13 +736,14 @@ def _os_layer(
         why_not = (
             f"the lock's packages are {osec.package_manager} packages; replay installs Debian/Ubuntu packages with apt"
         )
-    if base is not None:
+    if base is not None and base.distro != "?":
+        read = " (read from the image)" if base_source == "user" else ""
         findings.append(
             Finding(
                 "os",
                 "os.release",
                 INFO if same_release else DIFFERS,
-                f"OS release: {base.distro} {base.distro_version} ({base.image})",
+                f"OS release: {base.distro} {base.distro_version} ({base.image}){read}",
                 locked=f"{osec.id or '?'} {osec.version_id or '?'}",
                 actual=f"{base.distro} {base.distro_version}",
                 status=EXACT if same_release else CHANGED,
@@ -798,7 +875,10 @@ def _env_layer(lock: m.Lock, findings: list[Finding]) -> tuple[tuple[str, str], 
 # --- CUDA, conda and the host ------------------------------------------------------
 
 
-def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings: list[Finding]) -> None:
+def _cuda_layer(
+    lock: m.Lock, base: BaseImage | None, base_source: str, findings: list[Finding], missing: str | None = None
+) -> None:
+    """One finding per CUDA component; ``missing`` says why no base image has the lock's system toolkit."""
     if lock.cuda is None:
         return
     for comp in sorted(lock.cuda.components, key=lambda c: (c.name, c.source)):
@@ -823,6 +903,20 @@ def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings
                     NUMERIC,
                     f"{comp.name} {comp.version} came from conda; the image does not replay conda packages",
                     fix="install the matching nvidia-* wheels, or replay the conda environment with conda",
+                    locked=comp.version,
+                    status=NOT_REPRODUCIBLE,
+                    rank=30,
+                )
+            )
+        elif comp.source == "system" and missing is not None:
+            findings.append(
+                Finding(
+                    "cuda",
+                    path,
+                    NUMERIC,
+                    f"{comp.name} {comp.version} (system toolkit) is not in the image: {missing}",
+                    why="the system CUDA toolkit decides which kernels and math libraries code built against it uses",
+                    fix="replay where a registry serves an nvidia/cuda image with this toolkit, or pass --base-image with a local one",
                     locked=comp.version,
                     status=NOT_REPRODUCIBLE,
                     rank=30,
@@ -854,12 +948,12 @@ def _cuda_layer(lock: m.Lock, base: BaseImage | None, base_source: str, findings
                         f"{comp.name} {comp.version} was a system library"
                         + (
                             "; the base image does not provide it"
-                            if base is not None
+                            if base_source != "user"
                             else "; the --base-image is checked by verify"
                         ),
                         fix="replay on an nvidia/cuda image with that toolkit (--base-image)",
                         locked=comp.version,
-                        status=NOT_REPRODUCIBLE if base is not None else UNKNOWN,
+                        status=NOT_REPRODUCIBLE if base_source != "user" else UNKNOWN,
                         rank=30,
                     )
                 )

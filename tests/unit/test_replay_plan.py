@@ -23,7 +23,7 @@ from envlock.lockfile import (
 )
 from envlock.replay import base_images as bi
 from envlock.replay.os_report import os_report_findings, parse_os_report
-from envlock.replay.plan import ReplayOptions, is_image_owned_env, layer_summary, plan_replay, system_cuda
+from envlock.replay.plan import BaseFacts, ReplayOptions, is_image_owned_env, layer_summary, plan_replay, system_cuda
 from envlock.resolve import Pin, PinSet, Problem, VcsRef
 from tests.unit.replay_data import lock, pins
 
@@ -348,6 +348,59 @@ def test_a_user_base_image_leaves_os_packages_and_python_unknown():
     assert found["python.version"][0].status == "unknown"
     assert plan.os_step is False
     assert found["os.packages[curl]"][0].status == NOT_REPRODUCIBLE
+
+
+def test_a_user_base_image_whose_release_was_read_is_planned_like_a_matrix_row():
+    # What `envlock replay --base-image` reads from the image before planning.
+    facts = BaseFacts(os_id="debian", os_version_id="12", python_version="3.11.2")
+    locked = lock("cpu")
+    plan = plan_replay(
+        locked,
+        ReplayOptions(base_image="debian-python:bookworm", base_facts=facts, base_digest=DIGEST, pins=pins("cpu")),
+    )
+    found = _by_path(plan)
+    assert plan.os_step is True
+    assert [p.name for p in plan.os_packages] == sorted(p.name for p in locked.os.packages if p.manual)
+    assert found["os.release"][0].status == EXACT
+    assert found["os.release"][0].message == "OS release: debian 12 (debian-python:bookworm) (read from the image)"
+    assert not [f for f in plan.findings if f.path.startswith("os.packages[")]
+    assert found["python.version"][0].status == CHANGED
+    assert found["python.version"][0].actual == "3.11.2"
+    assert "read from the image before planning" in found["python.version"][0].message
+    # the digest came in with the options: FROM is pinned by the one plan
+    assert plan.from_ref == f"debian-python:bookworm@{DIGEST}"
+
+
+def test_a_user_base_image_of_another_release_or_python_minor():
+    facts = BaseFacts(os_id="ubuntu", os_version_id="22.04", python_version="3.10.12")
+    plan = plan_replay(lock("cpu"), ReplayOptions(base_image="ubuntu-py:22.04", base_facts=facts, pins=pins("cpu")))
+    found = _by_path(plan)
+    assert plan.os_step is False
+    assert found["os.release"][0].status == CHANGED
+    curl = found["os.packages[curl]"][0]
+    assert curl.message.endswith("the lock is from debian 12 and the base image is ubuntu 22.04")
+    assert found["python.version"][0].severity == "blocker"
+    assert found["python.version"][0].status == NOT_REPRODUCIBLE
+
+
+def test_a_lock_whose_cuda_toolkit_no_base_has_is_planned_once_without_it():
+    base = lock("cpu")
+    toolkit = CudaSection(
+        components=(CudaComponent("cudart", "10.2.89", "system"), CudaComponent("cudnn", "7.6.5", "system"))
+    )
+    locked = records.replace(base, cuda=toolkit)
+    plan = plan_replay(locked, ReplayOptions(pins=pins("cpu")))
+    assert plan.base_image == "python:3.11-slim-bookworm"
+    assert plan.lock is locked
+    found = _by_path(plan)
+    for name in ("cudart", "cudnn"):
+        item = found[f"cuda.{name}"][0]
+        assert item.status == NOT_REPRODUCIBLE
+        assert "no base image in the matrix has CUDA 10.2" in item.message
+    # without a registry the reason is the debootstrap base's
+    own = plan_replay(locked, ReplayOptions(pins=pins("cpu"), base_source="debootstrap"))
+    assert own.base_image == "envlock/python:3.11-debian-bookworm"
+    assert "debootstrap has no CUDA" in _by_path(own)["cuda.cudart"][0].message
 
 
 def test_a_lock_without_a_python_version_needs_a_base_image():
