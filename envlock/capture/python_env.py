@@ -181,7 +181,7 @@ def _version_for_lock(where: str, version: str, warn: Callable[[str], None]) -> 
 
 
 def package_from_dist(
-    dist: InstalledDist, warn: Callable[[str], None], installer: str | None = None
+    dist: InstalledDist, warn: Callable[[str], None], installer: str | None = None, digests: Any = None
 ) -> m.PythonPackage | None:
     """One distribution as a lock record (``None`` when not even its name can be recorded).
 
@@ -210,7 +210,25 @@ def package_from_dist(
     }
     if dist.direct_url_text is not None and installer != "conda":
         fields.update(_source_fields(dist, keep, warn))
+    fields.update(_artifact_fields(dist, keep, digests))
     return m.PythonPackage(**fields)
+
+
+def _artifact_fields(dist: InstalledDist, keep: Callable, digests: Any) -> dict[str, Any]:
+    """Wheel tags, build tag and content digest (envlock.capture.artifact); empty for an egg-info."""
+    from envlock.capture.artifact import read_artifact
+
+    found = read_artifact(dist.path, digests)
+    if found is None:
+        return {}
+    where = f"{dist.path}/WHEEL"
+    tag_check = _PACKAGE_CHECKS["wheel_tags"]
+    tags = tuple(t for t in found.wheel_tags if keep(where, tag_check, t) is not None)
+    return {
+        "wheel_tags": tags,
+        "build_tag": keep(where, _PACKAGE_CHECKS["build_tag"], found.build_tag),
+        "content_digest": found.content_digest,
+    }
 
 
 def _source_fields(dist: InstalledDist, keep: Callable, warn: Callable[[str], None]) -> dict[str, Any]:
@@ -259,6 +277,9 @@ def probe_python(ctx: Any) -> m.PythonSection:
     keep = FieldFilter(warn).keep
     packages = []
     owned_by_conda: set[str] | None = None
+    from envlock.capture.artifact import DigestCache
+
+    digests = DigestCache()
     for dist in ctx.dists:
         installer = None
         if dist.installer is None and info.is_conda:
@@ -266,9 +287,10 @@ def probe_python(ctx: Any) -> m.PythonSection:
                 owned_by_conda = conda_owned_dist_dirs(info.prefix)
             if os.path.basename(dist.path) in owned_by_conda:
                 installer = "conda"
-        pkg = package_from_dist(dist, warn, installer)
+        pkg = package_from_dist(dist, warn, installer, digests)
         if pkg is not None:
             packages.append(pkg)
+    digests.save()
     return m.PythonSection(
         implementation=keep("python.implementation", _SECTION_CHECKS["implementation"], info.implementation),
         version=keep("python.version", _SECTION_CHECKS["version"], info.version),

@@ -108,6 +108,18 @@ sha256 = pattern(r"sha256:[0-9a-f]{64}", "sha256 hash (sha256:<64 lowercase hex>
 hex_digest = pattern(r"[0-9a-f]{32,128}", "hex digest", 128)
 md5 = pattern(r"[0-9a-f]{32}", "md5 hex digest", 32)
 git_commit = pattern(r"[0-9a-f]{40}|[0-9a-f]{64}", "full git commit hash (40 or 64 hex digits)", 64)
+# A distribution file's name (wheel or sdist): no path separator or shell-significant character.
+dist_filename = pattern(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,250}", "distribution file name", 251)
+# PEP 427 build tag: starts with a digit.
+build_tag = pattern(r"[0-9][A-Za-z0-9_.]*", "wheel build tag (a digit, then letters, digits, _ or .)", 64)
+# One expanded wheel tag, interpreter-abi-platform (``py3-none-any``).
+wheel_tag = pattern(r"[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+", "wheel tag (interpreter-abi-platform)", 128)
+# PEP 691 upload-time: ISO 8601 UTC, optionally with a fraction of a second.
+upload_time = pattern(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z",
+    "UTC upload time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)",
+    32,
+)
 env_name = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "environment variable name", 128)
 timestamp = pattern(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", "UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)", 20

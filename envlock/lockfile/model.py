@@ -57,6 +57,21 @@ class PythonPackage:
     # Kernel architectures embedded in the package's CUDA libraries (issue 4).
     cuda_sass: tuple[str, ...] = f(chk.arch_name, ())
     cuda_ptx: tuple[str, ...] = f(chk.arch_name, ())
+    # What identifies the installed artifact, read offline by capture (issue 11):
+    # the wheel tags and build tag from its WHEEL file, and the content digest
+    # over the files its RECORD lists (defined in docs/lockfile.md and
+    # envlock.capture.content_digest).
+    wheel_tags: tuple[str, ...] = f(chk.wheel_tag, ())
+    build_tag: str | None = f(chk.build_tag)
+    content_digest: str | None = f(chk.sha256)
+    # The exact file on its index, recorded by ``envlock pin`` (the one
+    # deliberate network step); replay installs this file and no other.
+    file: str | None = f(chk.dist_filename)
+    file_url: str | None = f(chk.url)
+    file_sha256: str | None = f(chk.sha256)
+    file_size: int | None = f()
+    file_upload_time: str | None = f(chk.upload_time)
+    file_index: str | None = f(chk.url)
 
 
 @record
