@@ -19,6 +19,7 @@ from envlock.errors import EnvlockError
 # command name -> (module, one-line help)
 COMMANDS = {
     "capture": ("envlock.commands.capture", "snapshot every layer of this environment into envlock.lock"),
+    "pin": ("envlock.commands.pin", "record the exact file (URL, sha256, upload time) of every artifact in a lock"),
     "show": ("envlock.commands.show", "summarise a lockfile, layer by layer"),
     "replay": ("envlock.commands.replay", "rebuild a matching container (or virtualenv) from a lockfile and verify it"),
     "verify": ("envlock.commands.verify", "capture inside an existing image and compare it with a lockfile"),

@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--project", metavar="DIR", default=".", help="the project whose git state is recorded (default: .)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="then pin every artifact to its exact file, as `envlock pin` does (uses the network)",
+    )
+    from envlock.commands.pin import add_index_arguments
+
+    add_index_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +50,10 @@ def _capture(args: argparse.Namespace) -> int:
 
     # Asking another interpreter about itself is a child process (20-30 ms);
     # start it first so it runs while the capture modules are imported.
+    if args.pin and (args.json or args.output == "-"):
+        from envlock.errors import UsageError
+
+        raise UsageError("--pin rewrites a lock file; it cannot be combined with --json or -o -", hint="use -o PATH")
     interpreter = inspect_interpreter_in_background(args.python)
     from envlock.capture.collect import capture_lock_data
     from envlock.lockfile import write
@@ -66,6 +78,10 @@ def _capture(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(write.dumps_lock_data(data, command))
         return 0
+    if args.pin:
+        from envlock.commands.pin import pin_and_report
+
+        return pin_and_report(lock, args, args.output, command + " --pin")
     write.atomic_write_text(args.output, write.dumps_lock_data(data, command))
     if not args.quiet:
         print(f"wrote {args.output}: {summary_line(lock)}", file=sys.stderr)

@@ -216,7 +216,7 @@ def test_a_machine_local_url_install_is_reproducible_only_from_a_named_wheelhous
     assert with_house.pins[0].wheelhouse_file == str(wheel)
 
 
-def test_files_on_a_file_index_are_not_portable(tmp_path):
+def test_a_file_index_the_user_names_is_used_as_given_and_fetched_on_this_host(tmp_path):
     # The shape of this machine's /opt/pypi/simple (PEP 503 directories with index.html).
     wheel = make_wheel(tmp_path / "files", "onlyhere", "1.0")
     project = tmp_path / "simple" / "onlyhere"
@@ -225,9 +225,20 @@ def test_files_on_a_file_index_are_not_portable(tmp_path):
     pins = resolve.resolve_packages(
         [m.PythonPackage(name="onlyhere", version="1.0")], target(), index_url=(tmp_path / "simple").as_uri()
     )
-    assert pins.pins == ()
-    assert "machine-local" in pins.problems[0].reason
-    assert any("machine-local" in note for note in pins.notes)
+    assert pins.problems == ()
+    assert pins.pins[0].url == wheel.as_uri()
+    assert any("machine-local" in note and "this host" in note for note in pins.notes)
+    fetched = resolve.fetch_machine_local(pins, tmp_path / "cache")
+    copy = tmp_path / "cache" / sha256_of(wheel) / wheel.name
+    assert fetched.pins[0].wheelhouse_file == str(copy)
+    assert copy.read_bytes() == wheel.read_bytes()
+    # The file changes on the index after it was pinned: not taken, named.
+    copy.unlink()
+    wheel.write_bytes(wheel.read_bytes() + b"x")
+    changed = resolve.fetch_machine_local(pins, tmp_path / "cache")
+    assert changed.pins == ()
+    assert changed.problems[0].kind == "gone" and "other bytes" in changed.problems[0].reason
+    assert not copy.exists()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -235,7 +246,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_files_on_a_loopback_http_index_are_not_portable(tmp_path):
+def test_a_loopback_http_index_the_user_names_is_pinned_with_its_urls(tmp_path):
     wheel = make_wheel(tmp_path / "root" / "files", "loopy", "1.0")
     project = tmp_path / "root" / "simple" / "loopy"
     project.mkdir(parents=True)
@@ -249,11 +260,13 @@ def test_files_on_a_loopback_http_index_are_not_portable(tmp_path):
     try:
         index = f"http://127.0.0.1:{server.server_address[1]}/simple"
         pins = resolve.resolve_packages([m.PythonPackage(name="loopy", version="1.0")], target(), index_url=index)
+        fetched = resolve.fetch_machine_local(pins, tmp_path / "cache")
     finally:
         server.shutdown()
         server.server_close()
-    assert pins.pins == ()
-    assert "machine-local URL" in pins.problems[0].reason
+    assert pins.pins[0].url == f"{index.rsplit('/', 1)[0]}/files/{wheel.name}"
+    assert pins.pins[0].sha256 == sha256_of(wheel)
+    assert Path(fetched.pins[0].wheelhouse_file or "").read_bytes() == wheel.read_bytes()
 
 
 def test_index_urls_with_credentials_or_odd_schemes_are_refused():

@@ -1,0 +1,281 @@
+"""Reading package indexes: PEP 691 JSON and PEP 503 HTML project pages, over HTTP(S) or file://.
+
+One job: turn an index URL and a project name into the files that index lists
+(name, URL, sha256, size, upload time, yank state).  Which file to take is
+:mod:`envlock.wheel_select`'s job; what a lock records is :mod:`envlock.resolve`'s
+and :mod:`envlock.pin`'s.
+
+Pages are read concurrently, once per (index, project), with the system CA
+bundle (this machine's TLS-intercepting proxy CA lives there); an index that
+cannot be reached is remembered as dead, so a batch of 300 projects costs one
+timeout, not 300.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import ipaddress
+import json
+import os
+import re
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from envlock.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+# Project pages are small (PyPI's torch page is ~1 MB of JSON); a cap keeps a
+# hostile index from filling memory.
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+# Concurrent page reads: an index answers in ~50-300 ms, almost all of it waiting.
+WORKERS = 16
+
+
+@record
+class IndexFile:
+    filename: str
+    url: str
+    sha256: str | None
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    size: int | None = None
+    upload_time: str | None = None
+
+
+class IndexUnavailable(Exception):
+    """An index that could not be read (unreachable, refused, bad answer)."""
+
+
+class NotOnIndex(Exception):
+    """The index answered, and it has no such project."""
+
+
+def _shown_reason(value: object) -> str | None:
+    """A yank reason from an index, as text fit for a report: one printable line, at most 200 characters."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    cleaned = re.sub(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+", " ", value).strip()
+    return cleaned[:200] or None
+
+
+def parse_simple_json(text: str, page_url: str) -> list[IndexFile]:
+    """A PEP 691 JSON project page to its files (URLs made absolute)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise IndexUnavailable(f"{page_url}: not valid JSON ({exc})") from None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list):
+        raise IndexUnavailable(f"{page_url}: a JSON answer without a 'files' list")
+    out = []
+    for item in files:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("filename"), str)
+            or not isinstance(item.get("url"), str)
+        ):
+            continue
+        hashes = item.get("hashes") if isinstance(item.get("hashes"), dict) else {}
+        sha = hashes.get("sha256")
+        yanked = item.get("yanked", False)
+        size = item.get("size")
+        out.append(
+            IndexFile(
+                filename=item["filename"],
+                url=urllib.parse.urljoin(page_url, item["url"]),
+                sha256=sha.lower() if isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha) else None,
+                requires_python=item.get("requires-python") if isinstance(item.get("requires-python"), str) else None,
+                yanked=bool(yanked),
+                yanked_reason=_shown_reason(yanked),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                upload_time=item.get("upload-time") if isinstance(item.get("upload-time"), str) else None,
+            )
+        )
+    return out
+
+
+class _AnchorParser(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], list[str]]] = []
+        self._current: tuple[dict[str, str | None], list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current = (dict(attrs), [])
+            self.anchors.append(self._current)
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._current[1].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._current = None
+
+
+def parse_simple_html(text: str, page_url: str) -> list[IndexFile]:
+    """A PEP 503 HTML project page (or a find-links page) to its files."""
+    parser = _AnchorParser()
+    parser.feed(text)
+    parser.close()
+    out = []
+    for attrs, texts in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url = urllib.parse.urljoin(page_url, href)
+        parsed = urllib.parse.urlsplit(url)
+        filename = urllib.parse.unquote(parsed.path.rsplit("/", 1)[-1])
+        sha = None
+        fragment = urllib.parse.parse_qs(parsed.fragment)
+        if "sha256" in fragment and re.fullmatch(r"[0-9a-fA-F]{64}", fragment["sha256"][0]):
+            sha = fragment["sha256"][0].lower()
+        yanked_attr = "data-yanked" in attrs
+        yanked_reason = _shown_reason(attrs.get("data-yanked"))
+        out.append(
+            IndexFile(
+                filename=filename or "".join(texts).strip(),
+                url=urllib.parse.urlunsplit(parsed._replace(fragment="")),
+                sha256=sha,
+                requires_python=attrs.get("data-requires-python") or None,
+                yanked=yanked_attr,
+                yanked_reason=yanked_reason,
+            )
+        )
+    return out
+
+
+def is_machine_local(url: str) -> bool:
+    """A URL that only this machine can fetch: file://, or a loopback/link-local/unnamed host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return True
+    host = (parts.hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost") or host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare name resolves only on this network
+    return address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # The system bundle (this machine's TLS-intercepting proxy CA lives there);
+    # SSL_CERT_FILE wins when set, as it does for OpenSSL itself.
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if not cafile or not os.path.isfile(cafile):
+        cafile = "/etc/ssl/certs/ca-certificates.crt" if os.path.isfile("/etc/ssl/certs/ca-certificates.crt") else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def open_url(url: str, timeout: float = DEFAULT_TIMEOUT):
+    """An open response for an http(s) or file URL (the system CA bundle for https)."""
+    if url.startswith("file://"):
+        return open(urllib.request.url2pathname(urllib.parse.urlsplit(url).path), "rb")  # noqa: SIM115
+    request = urllib.request.Request(url, headers={"User-Agent": "envlock"})
+    context = _ssl_context() if url.startswith("https://") else None
+    return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+class IndexReader:
+    """Reads project pages from indexes, once per (index, project); thread-safe."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._pages: dict[tuple[str, str], list[IndexFile] | Exception] = {}
+        self._dead: dict[str, str] = {}  # index -> why it is unreachable
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+
+    def project_files(self, index: str, project: str) -> list[IndexFile]:
+        key = (index, project)
+        with self._lock:
+            cached = self._pages.get(key)
+            dead = self._dead.get(index)
+        if dead is not None:
+            raise IndexUnavailable(dead)
+        if cached is None:
+            try:
+                cached = self._fetch(index, project)
+            except (IndexUnavailable, NotOnIndex) as exc:
+                cached = exc
+            with self._lock:
+                self._pages[key] = cached
+        if isinstance(cached, Exception):
+            raise cached
+        return cached
+
+    def _fetch(self, index: str, project: str) -> list[IndexFile]:
+        page_url = index.rstrip("/") + "/" + project + "/"
+        if page_url.startswith("file://"):
+            return self._fetch_file(page_url)
+        if self._context is None:
+            self._context = _ssl_context()
+        request = urllib.request.Request(page_url, headers={"Accept": _ACCEPT, "User-Agent": "envlock"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
+                body = response.read(MAX_PAGE_BYTES + 1)
+                content_type = response.headers.get("Content-Type", "")
+                final_url = response.geturl()
+        except urllib.error.HTTPError as exc:
+            # The error carries the open response; unclosed, its TLS socket is
+            # reported (ResourceWarning) whenever the garbage collector finds it.
+            exc.close()
+            if exc.code == 404:
+                raise NotOnIndex(f"{index} has no project {project!r}") from None
+            raise IndexUnavailable(f"{page_url} answered HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            why = f"{index} is unreachable ({reason})"
+            with self._lock:
+                self._dead[index] = why
+            raise IndexUnavailable(why) from None
+        if len(body) > MAX_PAGE_BYTES:
+            raise IndexUnavailable(f"{page_url}: the answer is larger than {MAX_PAGE_BYTES} bytes")
+        text = body.decode("utf-8", errors="replace")
+        if "json" in content_type:
+            return parse_simple_json(text, final_url)
+        return parse_simple_html(text, final_url)
+
+    @staticmethod
+    def _fetch_file(page_url: str) -> list[IndexFile]:
+        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(page_url).path))
+        for candidate in (path / "index.html", path):
+            if candidate.is_file():
+                try:
+                    text = candidate.read_text(encoding="utf-8", errors="replace")
+                except OSError as exc:
+                    raise IndexUnavailable(f"{page_url}: {exc.strerror}") from None
+                return parse_simple_html(text, candidate.as_uri())
+        raise NotOnIndex(f"{page_url} does not exist")
+
+
+def read_pages(
+    reader: IndexReader, wanted: Iterable[tuple[str, str]], workers: int = WORKERS
+) -> dict[tuple[str, str], list[IndexFile] | Exception]:
+    """Every (index, project) page in one concurrent batch: files, or the exception that said why not."""
+    keys = list(dict.fromkeys(wanted))
+
+    def one(key: tuple[str, str]) -> list[IndexFile] | Exception:
+        try:
+            return reader.project_files(*key)
+        except (IndexUnavailable, NotOnIndex) as exc:
+            return exc
+
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
+        return dict(zip(keys, pool.map(one, keys), strict=True))
