@@ -42,7 +42,7 @@ from collections import Counter
 from envlock import records
 from envlock.findings import BLOCKER, CHANGED, DIFFERS, INFO, LAYER_ORDER, NUMERIC, UNKNOWN, Finding
 from envlock.lockfile import model as m
-from envlock.lockfile.codec import canonical_names, canonicalize_name
+from envlock.names import canonical_name, canonical_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
@@ -332,7 +332,7 @@ def _versions_equal(va: str, vb: str) -> bool:
 
 
 # PEP 503 normalisation (one implementation, shared with the loader's duplicate check).
-_norm_python = canonicalize_name
+_norm_python = canonical_name
 
 
 # --- per-section comparisons -------------------------------------------------------

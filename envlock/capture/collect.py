@@ -17,8 +17,9 @@ import time
 from envlock import __version__, records
 from envlock.capture.distributions import InstalledDist, scan_distributions
 from envlock.capture.interpreter import InterpreterInfo, inspect_interpreter_in_background
-from envlock.lockfile import codec
+from envlock.lockfile import codec, identity
 from envlock.lockfile import model as m
+from envlock.lockfile.private import strip_private
 from envlock.records import field, record
 
 TYPE_CHECKING = False
@@ -153,7 +154,7 @@ def capture_lock(
 ) -> m.Lock:
     """Capture this machine and the given (or running) interpreter's environment."""
     lock = _capture(python, include_private, project_dir, layers, interpreter)
-    return codec.with_fingerprint(lock)
+    return identity.with_fingerprint(lock)
 
 
 def capture_lock_data(
@@ -170,7 +171,7 @@ def capture_lock_data(
     """
     lock = _capture(python, include_private, project_dir, None, interpreter)
     data = codec.to_dict(lock)
-    fingerprint = codec.fingerprint_of_data(data)
+    fingerprint = identity.fingerprint_of_data(data)
     # The fingerprint's place among the keys is the Lock field's, right after created_at.
     ordered: dict[str, Any] = {}
     for key, value in data.items():
@@ -240,7 +241,7 @@ def _capture(
         **sections,
     )
     if not include_private:
-        lock = codec.strip_private(lock)
+        lock = strip_private(lock)
     return lock
 
 
@@ -252,4 +253,4 @@ def _scrub_warning(message: str) -> str:
 
 
 def replace_sections(lock: m.Lock, **sections: Any) -> m.Lock:
-    return codec.with_fingerprint(records.replace(lock, **sections))
+    return identity.with_fingerprint(records.replace(lock, **sections))

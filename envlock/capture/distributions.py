@@ -10,25 +10,13 @@ architectures) share one scan.
 from __future__ import annotations
 
 import os
-import re
 
 from envlock.lockfile.fields import compiled_on_first_use
+from envlock.names import canonical_name
 from envlock.paths import pure_path_text
 from envlock.records import field, record
 
 _METADATA_HEAD_BYTES = 16 * 1024
-
-_SEPARATORS = re.compile(r"[-_.]+")
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalisation, as ``packaging.utils.canonicalize_name`` does it.
-
-    Written out because importing packaging.utils pulls in packaging.tags and
-    logging: ~10 ms of a capture whose whole budget is ~100 ms.  A test holds
-    it equal to packaging's on generated names.
-    """
-    return _SEPARATORS.sub("-", name).lower()
 
 
 @record(frozen=False)

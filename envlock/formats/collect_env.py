@@ -28,10 +28,11 @@ from typing import Any
 
 from envlock.capture.cpu import recorded_flags
 from envlock.capture.cpu_microarch import x86_microarchitecture
-from envlock.capture.env_vars import is_allowed_env_name
-from envlock.formats.importers import ImportContext, canonical_name, checked, shown, split_lines, unique
+from envlock.formats.importers import ImportContext, checked, shown, split_lines, unique
 from envlock.formats.nvidia_smi import compute_capability
 from envlock.lockfile import model as m
+from envlock.lockfile.allowed_env import is_allowed_env_name
+from envlock.names import canonical_name
 from envlock.records import field, record
 
 # The labels collect_env prints, and the report attribute each one fills.

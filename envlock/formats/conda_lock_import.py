@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from envlock.formats.conda_explicit import split_conda_url, torch_build_section
-from envlock.formats.importers import ImportContext, YamlMap, canonical_name, checked, line_of, load_yaml, shown, unique
+from envlock.formats.importers import ImportContext, YamlMap, checked, line_of, load_yaml, shown, unique
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 
 SUPPORTED_VERSIONS = ("1",)
 _REQUIRED = ("name", "version", "manager", "platform")

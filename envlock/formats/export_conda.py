@@ -14,6 +14,7 @@ import re
 from envlock.errors import UsageError
 from envlock.lockfile import fields
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 from envlock.records import record
 
 # Anaconda tokens in channel URLs (/t/<token>/) are credentials (THREATS.md D5).
@@ -82,12 +83,12 @@ def _pip_packages(lock: m.Lock) -> list[m.PythonPackage]:
     """Python packages that pip (not conda) installed into the environment."""
     if lock.python is None:
         return []
-    conda_names = {p.name.lower() for p in lock.conda.packages} if lock.conda else set()
+    conda_names = {canonical_name(p.name) for p in lock.conda.packages} if lock.conda else set()
     out = []
     for pkg in lock.python.packages:
         if pkg.installer == "conda":
             continue
-        if pkg.installer is None and re.sub(r"[-_.]+", "-", pkg.name.lower()) in conda_names:
+        if pkg.installer is None and canonical_name(pkg.name) in conda_names:
             continue
         out.append(pkg)
     return out

@@ -221,7 +221,7 @@ def checked(cls: type[T], values: dict[str, Any], where: str, ctx: ImportContext
     from envlock.lockfile import codec
     from envlock.lockfile import fields as chk
 
-    specs = {spec.attr: spec for spec in codec._specs(cls)}
+    specs = {spec.attr: spec for spec in codec.field_specs(cls)}
     kwargs: dict[str, Any] = {}
     for attr, value in values.items():
         if value is None:
@@ -274,12 +274,6 @@ def _describe(item: Any) -> str:
     return " ".join(str(x) for x in (version, build) if x) or "?"
 
 
-def canonical_name(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return str(canonicalize_name(name))
-
-
 # --- the lock ---------------------------------------------------------------------------------
 
 
@@ -291,8 +285,10 @@ def build_lock(ctx: ImportContext, sections: dict[str, Any]):
     """The partial lock: the sections the format carries, everything else unknown."""
     from envlock import __version__
     from envlock.errors import LockfileError
-    from envlock.lockfile import codec
+    from envlock.lockfile import codec, identity
     from envlock.lockfile import model as m
+    from envlock.lockfile.checks import validate_lock_data
+    from envlock.lockfile.private import strip_private
 
     warnings = [_clean_warning(w) for w in ctx.warnings]
     if ctx.dropped_warnings:
@@ -304,11 +300,11 @@ def build_lock(ctx: ImportContext, sections: dict[str, Any]):
         capture_warnings=tuple(warnings),
         **{name: section for name, section in sections.items() if section is not None},
     )
-    lock = codec.with_fingerprint(codec.strip_private(lock))
+    lock = identity.with_fingerprint(strip_private(lock))
     # The same validation a loaded lockfile gets: an importer must never write
     # a lock that envlock itself would refuse to read.
     try:
-        codec.validate_lock_data(codec.to_dict(lock))
+        validate_lock_data(codec.to_dict(lock))
     except LockfileError as exc:
         raise FormatError(f"{ctx.source}: the imported lock would not validate: {exc.message}") from None
     return lock

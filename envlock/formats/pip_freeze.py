@@ -28,8 +28,9 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from envlock.formats.importers import ImportContext, canonical_name, checked, scrub, shown, split_lines, unique
+from envlock.formats.importers import ImportContext, checked, scrub, shown, split_lines, unique
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 
 _EDITABLE_COMMENT = re.compile(
     r"^#\s*Editable (?:Git )?install with no (?:version control|remote) \((?P<name>[^=\s]+)==(?P<version>[^)\s]+)\)"

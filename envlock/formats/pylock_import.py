@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envlock.formats.importers import ImportContext, canonical_name, checked, scrub, shown
+from envlock.formats.importers import ImportContext, checked, scrub, shown
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 
 
 def parse(text: str, ctx: ImportContext) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 # name -> the module that defines it
 _EXPORTS = {
-    "canonical_json": "codec",
-    "fingerprint": "codec",
-    "strip_private": "codec",
+    "canonical_json": "identity",
+    "fingerprint": "identity",
+    "strip_private": "private",
     "to_dict": "codec",
-    "with_fingerprint": "codec",
+    "with_fingerprint": "identity",
     "LoadedLock": "io",
     "load_lock": "io",
     "parse_lock": "io",

@@ -1,4 +1,8 @@
-"""Convert between the lock model and plain data, validating on the way in.
+"""Convert between the lock model and plain data, validating each field on the way in.
+
+Checks that span fields live in :mod:`envlock.lockfile.checks`, the
+fingerprint in :mod:`envlock.lockfile.identity`, the clearing of private
+fields in :mod:`envlock.lockfile.private`.
 
 ``to_dict`` drops ``None``, sorts lists of models by their key and turns
 ``snake_case`` into ``kebab-case``; ``from_dict`` is its inverse and collects
@@ -8,14 +12,10 @@ stopping at the first one.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import sys
 from functools import cache
 
 from envlock import records
-from envlock.errors import LockfileError
 from envlock.lockfile import model as m
 from envlock.records import record
 
@@ -40,12 +40,12 @@ class _Spec:
     required: bool
 
 
-def _key(attr: str) -> str:
+def data_key(attr: str) -> str:
     return attr.replace("_", "-")
 
 
 @cache
-def _specs(cls: type) -> tuple[_Spec, ...]:
+def field_specs(cls: type) -> tuple[_Spec, ...]:
     namespace = sys.modules[cls.__module__].__dict__
     specs = []
     for fld in records.fields(cls):
@@ -56,7 +56,7 @@ def _specs(cls: type) -> tuple[_Spec, ...]:
         specs.append(
             _Spec(
                 fld.name,
-                _key(fld.name),
+                data_key(fld.name),
                 kind,
                 model,
                 meta.get("check"),
@@ -100,7 +100,7 @@ def _field_kind(annotation: str, namespace: dict[str, Any], where: str) -> tuple
 def to_dict(obj: Any) -> dict[str, Any]:
     """Plain, deterministic data for a model object (``None`` dropped, lists sorted)."""
     out: dict[str, Any] = {}
-    for spec in _specs(type(obj)):
+    for spec in field_specs(type(obj)):
         value = getattr(obj, spec.attr)
         # None is unknown; an empty list or table says nothing more than its
         # absence, so neither is written (the loader reads both back as empty).
@@ -136,7 +136,7 @@ def _index(cls: type) -> tuple[dict[str, tuple[str, Any, set[str] | None, _Spec]
     The check and its set are only given for string fields, so the hot loop
     of ``from_dict`` tells a string field from the others with one test.
     """
-    specs = _specs(cls)
+    specs = field_specs(cls)
     fast = {}
     for spec in specs:
         check = (spec.check or _default_check) if spec.kind == "str" else None
@@ -167,7 +167,7 @@ def _accepted_by(check: Any) -> set[str]:
 @cache
 def _is_leaf(cls: type) -> bool:
     """Whether every field of ``cls`` is a scalar or a list of strings (a package, a GPU; not a section)."""
-    return all(spec.kind in ("str", "int", "bool", "strs") for spec in _specs(cls))
+    return all(spec.kind in ("str", "int", "bool", "strs") for spec in field_specs(cls))
 
 
 # Records already built from leaf tables, per class, by the table's items and
@@ -381,142 +381,3 @@ def _type_name(value: Any) -> str:
         int: "an integer",
         str: "a string",
     }.get(type(value), type(value).__name__)
-
-
-# --- identity ---------------------------------------------------------------------
-
-
-def canonical_json(lock: m.Lock) -> str:
-    """The content that the fingerprint covers: everything but the creation time."""
-    data = to_dict(lock)
-    for attr in m.FINGERPRINT_EXCLUDED:
-        data.pop(_key(attr), None)
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def fingerprint(lock: m.Lock) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(lock).encode("utf-8")).hexdigest()
-
-
-def fingerprint_of_data(data: dict[str, Any]) -> str:
-    """The fingerprint of a lock document as parsed from TOML (see ``canonical_json``)."""
-    excluded = {_key(attr) for attr in m.FINGERPRINT_EXCLUDED}
-    content = {k: v for k, v in data.items() if k not in excluded}
-    # The same text as canonical_json's; a parsed document cannot refer to
-    # itself, so the encoder's cycle check (10% of its time) is left out.
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def with_fingerprint(lock: m.Lock) -> m.Lock:
-    return records.replace(lock, fingerprint=fingerprint(lock))
-
-
-@cache
-def _has_private(cls: type) -> bool:
-    """Whether ``cls`` or any model inside it has a private field (only GPUs do)."""
-    return any(spec.private or (spec.model is not None and _has_private(spec.model)) for spec in _specs(cls))
-
-
-def strip_private(obj: Any) -> Any:
-    """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
-    if obj is None or not records.is_record(obj) or not _has_private(type(obj)):
-        return obj
-    changes = {}
-    for spec in _specs(type(obj)):
-        value = getattr(obj, spec.attr)
-        if spec.private and value is not None:
-            changes[spec.attr] = None
-        elif spec.kind == "model" and value is not None:
-            changes[spec.attr] = strip_private(value)
-        elif spec.kind == "models" and value and _has_private(spec.model):
-            changes[spec.attr] = tuple(strip_private(item) for item in value)
-    return records.replace(obj, **changes) if changes else obj
-
-
-def validate_lock_data(data: Any) -> m.Lock:
-    """Plain data (a parsed TOML document) to a validated Lock, or LockfileError listing every problem."""
-    problems: list[str] = []
-    lock = from_dict(m.Lock, data, "", problems)
-    if lock is not None:
-        problems.extend(semantic_problems(lock))
-    if problems:
-        raise LockfileError(
-            f"the lockfile has {len(problems)} problem{'s' if len(problems) != 1 else ''}:",
-            hint="fix the fields named above, or re-create the file with `envlock capture`",
-            problems=problems,
-        )
-    return lock
-
-
-_NAME_SEPARATORS = re.compile(r"[-_.]+")
-# What PEP 503 normalisation changes in ASCII: upper case, "_" and "."
-# (always replaced by "-"), and runs of "-".  An ASCII name without any of
-# these is already canonical, as every name capture writes is, and one search
-# is cheaper than a substitution (5,000 names: 40 ms -> 8 ms).
-_NOT_CANONICAL = re.compile(r"[A-Z_.]|--")
-
-
-def canonicalize_name(name: str) -> str:
-    """PEP 503 normalisation, here so that loading a lock need not import packaging.tags (60 ms)."""
-    if name.isascii() and _NOT_CANONICAL.search(name) is None:
-        return name
-    return _NAME_SEPARATORS.sub("-", name).lower()
-
-
-def canonical_names(names: list[str]) -> list[str]:
-    """``canonicalize_name`` of each name; one search over all of them when all are canonical already.
-
-    Joined with a newline, which no valid name contains and which forms no
-    "--" across two names.
-    """
-    joined = "\n".join(names)
-    if joined.isascii() and _NOT_CANONICAL.search(joined) is None:
-        return names
-    return [canonicalize_name(name) for name in names]
-
-
-def semantic_problems(lock: m.Lock) -> list[str]:
-    """Checks that span fields: duplicates after normalisation, allowed env names."""
-    problems = []
-    if lock.python is not None:
-        packages = lock.python.packages
-        names = canonical_names([pkg.name for pkg in packages])
-        if len(set(names)) != len(names):
-            seen: dict[str, int] = {}
-            for i, (pkg, norm) in enumerate(zip(packages, names, strict=True)):
-                if norm in seen:
-                    problems.append(
-                        f"python.packages[{i}].name: {pkg.name!r} duplicates python.packages[{seen[norm]}] after name normalisation"
-                    )
-                seen.setdefault(norm, i)
-    if lock.conda is not None:
-        _report_repeats([cpkg.name for cpkg in lock.conda.packages], "conda.packages", problems)
-    if lock.os is not None:
-        # dpkg lists one package once per architecture (libc6:amd64 and libc6:i386).
-        idents = [(opkg.name, opkg.architecture) for opkg in lock.os.packages]
-        _report_repeats(idents, "os.packages", problems, shown=lambda ident: ident[0])
-    if lock.runtime is not None and lock.runtime.env:
-        from envlock.capture.env_vars import is_allowed_env_name
-
-        for name in lock.runtime.env:
-            if not is_allowed_env_name(name):
-                problems.append(
-                    f"runtime.env.{name}: not an allow-listed numerics variable; envlock never records or sets it"
-                )
-    return problems
-
-
-def _report_repeats(idents: list, where: str, problems: list[str], shown: Any = None) -> None:
-    """``where[i].name: ... is listed twice`` for each identity seen before position ``i``.
-
-    Duplicates are rare: distinct identities are counted first and searched
-    for only when there are some.
-    """
-    if len(set(idents)) == len(idents):
-        return
-    seen: set = set()
-    for i, ident in enumerate(idents):
-        if ident in seen:
-            problems.append(f"{where}[{i}].name: {(shown(ident) if shown else ident)!r} is listed twice")
-        seen.add(ident)

@@ -16,7 +16,7 @@ import os
 import re
 
 from envlock.errors import LockfileError
-from envlock.lockfile import codec
+from envlock.lockfile import checks, codec, identity
 from envlock.lockfile import model as m
 from envlock.lockfile.fields import compiled_on_first_use
 from envlock.paths import pure_path_text
@@ -141,8 +141,8 @@ def validate_document(document: dict, source: str = "<lock>") -> LoadedLock:
             f"lock-version {version} is newer than this envlock's {m.LOCK_VERSION}; fields it does not know are ignored"
         )
         document = _drop_unknown_keys(m.Lock, document)
-    lock = codec.validate_lock_data(document)
-    if lock.fingerprint is not None and codec.fingerprint_of_data(original) != lock.fingerprint:
+    lock = checks.validate_lock_data(document)
+    if lock.fingerprint is not None and identity.fingerprint_of_data(original) != lock.fingerprint:
         warnings.append(
             f"{source}: its content no longer matches its fingerprint: it was edited after envlock wrote it"
         )
@@ -152,7 +152,7 @@ def validate_document(document: dict, source: str = "<lock>") -> LoadedLock:
 def _drop_unknown_keys(cls: type, data: object) -> object:
     if not isinstance(data, dict):
         return data
-    specs = {spec.key: spec for spec in codec._specs(cls)}
+    specs = {spec.key: spec for spec in codec.field_specs(cls)}
     out = {}
     for key, value in data.items():
         spec = specs.get(key)

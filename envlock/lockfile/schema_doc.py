@@ -62,7 +62,7 @@ def generate() -> str:
         lines.append("")
         lines.append("| key | type | required | allowed values |")
         lines.append("|---|---|---|---|")
-        for spec in codec._specs(cls):
+        for spec in codec.field_specs(cls):
             if spec.kind in ("model", "models"):
                 kind = "table" if spec.kind == "model" else "array of tables"
                 allowed = f"see `{spec.key}` below"

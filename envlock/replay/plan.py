@@ -836,7 +836,7 @@ def _os_layer(
 
 
 def _env_layer(lock: m.Lock, findings: list[Finding]) -> tuple[tuple[str, str], ...]:
-    from envlock.capture.env_vars import is_allowed_env_name
+    from envlock.lockfile.allowed_env import is_allowed_env_name
 
     if lock.runtime is None:
         return ()

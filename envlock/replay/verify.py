@@ -45,6 +45,7 @@ from envlock.findings import (
     sort_findings,
 )
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 from envlock.records import record
 
 PROBE_DIR = "/opt/envlock-probe"
@@ -187,7 +188,7 @@ def capture_image(
 ) -> m.Lock:
     """Run envlock's capture inside ``image`` against ``python`` and return the lock it saw."""
     from envlock.errors import EngineError
-    from envlock.lockfile.codec import validate_lock_data
+    from envlock.lockfile.checks import validate_lock_data
 
     command = [runner or python, "-I", "-S", "-c", _BOOT, python]
     try:
@@ -296,9 +297,9 @@ def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
                         rank=40,
                     )
                 )
-            have = {_norm(p.name): p for p in cp.packages}
+            have = {canonical_name(p.name): p for p in cp.packages}
             for pkg in lp.packages:
-                found = have.pop(_norm(pkg.name), None)
+                found = have.pop(canonical_name(pkg.name), None)
                 if found is None:
                     out.append(
                         Finding(
@@ -379,12 +380,6 @@ def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
                     )
                 )
     return out
-
-
-def _norm(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _minor(version: str | None) -> str:
@@ -531,7 +526,7 @@ def finding_place(item: Finding) -> str:
     path = item.path
     found = re.fullmatch(r"python\.packages\[([^\]]+)\](.*)", path)
     if found:
-        return f"python.packages[{_norm(found.group(1))}]{found.group(2)}"
+        return f"python.packages[{canonical_name(found.group(1))}]{found.group(2)}"
     found = re.fullmatch(r"os\.packages\[([^\]:]+)(?::[a-z0-9-]+)?\](.*)", path)
     if found:
         return f"os.packages[{found.group(1)}]{found.group(2)}"

@@ -19,7 +19,7 @@ import pytest
 from envlock.capture import cpu
 from envlock.capture.collect import CaptureContext
 from envlock.capture.interpreter import inspect_interpreter
-from envlock.lockfile import codec, dumps_lock, parse_lock
+from envlock.lockfile import dumps_lock, identity, parse_lock
 from envlock.lockfile import model as m
 
 HOSTS = Path(__file__).resolve().parent.parent / "data" / "hosts"
@@ -268,7 +268,7 @@ def test_this_machine_matches_lscpu():
 
 def test_captured_cpu_section_passes_the_lockfile_checks():
     section, _ = _collect("linux-debian12-x86_64-emeraldrapids", architecture="x86_64")
-    lock = codec.with_fingerprint(m.Lock(origin="capture", cpu=section))
+    lock = identity.with_fingerprint(m.Lock(origin="capture", cpu=section))
     loaded = parse_lock(dumps_lock(lock).encode())
     assert loaded.lock.cpu == section
 

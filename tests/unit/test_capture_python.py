@@ -18,7 +18,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from envlock.capture.distributions import canonical_name
 from envlock.capture.interpreter import (
     _PROBE_SCRIPT,
     inspect_interpreter,
@@ -28,6 +27,7 @@ from envlock.capture.interpreter import (
 )
 from envlock.capture.python_env import abi_tag, parse_direct_url, platform_tag
 from envlock.lockfile import load_lock
+from envlock.names import canonical_name
 from tests.unit._capture_envs import add_dist, capture, make_venv, other_python_version, python_packages
 
 SHA = "5" * 64

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from envlock.lockfile import codec, dumps_lock, load_lock, parse_lock
+from envlock.lockfile import dumps_lock, identity, load_lock, parse_lock
 from tests.unit._capture_envs import add_dist, capture, make_venv
 
 SHA = "a" * 64
@@ -138,10 +138,10 @@ def test_fingerprint_of_a_fixed_lock_is_pinned() -> None:
     assert json.loads(FIXED_CANONICAL)  # the hand-written canonical form is well-formed JSON
     assert "sha256:" + hashlib.sha256(FIXED_CANONICAL.encode("utf-8")).hexdigest() == FIXED_FINGERPRINT
     lock = parse_lock(FIXED_LOCK.encode(), "fixed.lock").lock
-    assert codec.fingerprint(lock) == FIXED_FINGERPRINT
+    assert identity.fingerprint(lock) == FIXED_FINGERPRINT
     # The creation time is not part of it.
     later = parse_lock(FIXED_LOCK.replace("2026-01-02T03:04:05Z", "2030-12-31T23:59:59Z").encode(), "later.lock").lock
-    assert codec.fingerprint(later) == FIXED_FINGERPRINT
+    assert identity.fingerprint(later) == FIXED_FINGERPRINT
 
 
 def test_a_fixed_lock_with_its_fingerprint_loads_without_an_edit_warning_and_an_edit_is_noticed() -> None:

@@ -23,9 +23,9 @@ import tomli_w
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from envlock.capture.env_vars import ALLOWED_ENV_NAMES
 from envlock.errors import LockfileError
 from envlock.lockfile import parse_lock
+from envlock.lockfile.allowed_env import ALLOWED_ENV_NAMES
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_context, render_dockerfile
 from envlock.resolve import Pin, PinSet

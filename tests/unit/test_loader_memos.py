@@ -17,9 +17,9 @@ from envlock import records
 from envlock.diff import diff
 from envlock.errors import LockfileError
 from envlock.lockfile import io
-from envlock.lockfile.codec import canonical_names, canonicalize_name
 from envlock.lockfile.model import CondaPackage, CondaSection, Lock, OsPackage, OsSection, PythonPackage, PythonSection
 from envlock.lockfile.write import dumps_lock
+from envlock.names import canonical_name, canonical_names
 from tests.unit.test_lockfile_io import full_lock
 
 
@@ -156,7 +156,7 @@ names = st.text(alphabet=st.sampled_from("abzAZ09-_.É\n"), max_size=12)
 @settings(max_examples=500, deadline=None)
 @given(names)
 def test_canonicalize_name_is_pep_503(name):
-    assert canonicalize_name(name) == packaging_canonicalize_name(name)
+    assert canonical_name(name) == packaging_canonicalize_name(name)
 
 
 @settings(max_examples=300, deadline=None)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from envlock.capture.privacy import normalize_remote_url, scrub_text, strip_url_credentials
-from envlock.lockfile import codec, load_lock
+from envlock.lockfile import load_lock, private
 from envlock.lockfile import model as m
 from tests.conftest import REPO
 from tests.unit._capture_envs import add_dist, make_venv
@@ -172,7 +172,7 @@ def test_host_name_in_a_recorded_value_is_replaced(planted) -> None:
 
 
 def test_private_gpu_fields_are_stripped_unless_asked_for() -> None:
-    """GPU UUIDs and serials are ``private`` fields: capture_lock strips them through codec.strip_private.
+    """GPU UUIDs and serials are ``private`` fields: capture_lock strips them through private.strip_private.
 
     The NVML probe that fills them is tested with its fake library in
     test_capture_nvml.py; here the stripping itself, on a lock as capture
@@ -184,7 +184,7 @@ def test_private_gpu_fields_are_stripped_unless_asked_for() -> None:
             driver_present=True, gpus=(m.Gpu(index=0, name="NVIDIA H200", uuid=uuid, serial="1650924060000"),)
         )
     )
-    stripped = codec.strip_private(lock)
+    stripped = private.strip_private(lock)
     assert stripped.nvidia.gpus[0].uuid is None and stripped.nvidia.gpus[0].serial is None
     assert stripped.nvidia.gpus[0].name == "NVIDIA H200"
     assert lock.nvidia.gpus[0].uuid == uuid  # the input is not changed
