@@ -33,7 +33,6 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -77,7 +76,7 @@ def reference_venv() -> Path:
 
 
 def reference_lock(venv: Path, workdir: Path):
-    from envlock.lockfile import codec, load_lock, write_lock
+    from envlock.lockfile import identity, load_lock, write_lock
 
     captured = workdir / "captured.lock"
     subprocess.run(
@@ -90,7 +89,7 @@ def reference_lock(venv: Path, workdir: Path):
         keep = tuple(p for p in lock.os.packages if not p.manual or p.name == OS_PACKAGE)
         lock = records.replace(lock, os=records.replace(lock.os, packages=keep))
     path = workdir / "envlock.lock"
-    write_lock(codec.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
+    write_lock(identity.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
     return lock, path
 
 
@@ -107,7 +106,7 @@ def replay_context(lock, ca_cert: str, engine, progress):
 
 def handwritten_context(lock, base: str):
     """The same pins (pip's own included), and the same OS package, the way a user writes it."""
-    from envlock.replay.engine import ContextFile
+    from envlock.replay.context import ContextFile
 
     pins = "".join(f"{p.name}=={p.version}\n" for p in lock.python.packages)
     os_step = ""
@@ -121,9 +120,10 @@ def handwritten_context(lock, base: str):
 
 
 def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
-    from envlock.replay.engine import BuildRequest, Progress
+    from envlock.replay.engine import BuildRequest
+    from envlock.replay.progress import Progress
 
-    progress = Progress(stream=io.StringIO(), live=False, quiet=True)
+    progress = Progress()
     secrets = {secret_id: ca_cert} if choice.builder == "buildkit" else {}
     result = engine.build(
         BuildRequest(files=files, tag=tag, network="host", secrets=secrets, no_cache=no_cache), choice, progress
@@ -174,7 +174,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from envlock.replay import plan as plan_module
-    from envlock.replay.engine import DockerEngine, Progress
+    from envlock.replay.engine import DockerEngine
+    from envlock.replay.progress import Progress
 
     engine = DockerEngine()
     engine.ping()
@@ -182,7 +183,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     venv = reference_venv()
     lock, lock_path = reference_lock(venv, workdir)
-    progress = Progress(stream=io.StringIO(), live=False, quiet=True)
+    progress = Progress()
     plan, files, choice, notes = replay_context(lock, args.ca_cert, engine, progress)
     base = plan.from_ref
     hand = handwritten_context(lock, base)

@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
     if args.into_venv:
         return _into_venv(lock, args, fmt)
-    from envlock.replay.engine import Progress
+    from envlock.commands.progress import TerminalDisplay
     from envlock.replay.orchestrate import ReplayRequest, replay
+    from envlock.replay.progress import Progress
 
     request = ReplayRequest(
         tag=args.tag,
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         allow_sdists=args.allow_sdists,
     )
-    progress = Progress(quiet=args.quiet or args.dry_run)
+    progress = Progress(TerminalDisplay(quiet=args.quiet or args.dry_run))
     outcome = replay(lock, request, progress=progress)
     if args.dry_run:
         sys.stdout.write(outcome.dockerfile)

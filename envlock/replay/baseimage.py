@@ -26,13 +26,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from envlock.errors import EngineError
 from envlock.records import record
-from envlock.replay.engine import BuilderChoice, BuildRequest, ContextFile, DockerEngine, ImageInfo, Progress
+from envlock.replay.context import ContextFile
+from envlock.replay.engine import BuilderChoice, BuildRequest, DockerEngine, ImageInfo
+from envlock.replay.progress import Progress, run_streaming
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -331,27 +332,6 @@ def _unmount_below(root: Path) -> None:
 
 
 def _run_streaming(argv: list[str], progress: Progress, timeout: float) -> int:
-    from envlock.replay.engine import _stream_process
-
     env = dict(os.environ)
     env["LC_ALL"] = "C"
-    return _stream_process(argv, env, progress, timeout)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m envlock.replay.baseimage [PYTHON_VERSION]``: build or reuse the base (provisioning)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    spec = choose_spec(args[0] if args else None, "debian", "12")
-    try:
-        base = ensure_base_image(DockerEngine(), spec, Progress())
-    except EngineError as exc:
-        print(f"envlock: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return 2
-    print(base.describe())
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    return run_streaming(argv, env, progress, timeout)

@@ -39,17 +39,17 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
-import sys
 import tarfile
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from envlock.errors import EngineError, EnvlockError
 from envlock.records import field, record
+from envlock.replay.buildkit_cli import BuildkitCli, find_buildkit_cli
+from envlock.replay.context import ContextFile, context_tar, write_context_dir
+from envlock.replay.progress import Progress, run_streaming
 
 BUILDERS = ("auto", "sdk", "buildkit")
 
@@ -63,8 +63,6 @@ START_ENGINE_HINT = (
 
 # The context's files get fixed metadata so the same build context always
 # hashes the same way and rebuilds hit the cache (repo2docker does the same).
-_FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
-_BUILDKIT_DIGEST_LINE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")
 
 
 # --- envlock's own types ----------------------------------------------------------
@@ -87,18 +85,6 @@ class ImageInfo:
     labels: Mapping[str, str]
     created: str
     architecture: str | None = None
-
-
-@record
-class ContextFile:
-    """One file of a build context (path inside the context, bytes, mode)."""
-
-    path: str
-    data: bytes = b""
-    mode: int = 0o644
-    # A file on this machine to send instead of ``data`` (wheels can be
-    # gigabytes: they are streamed from disk, never read into memory).
-    source: str | None = None
 
 
 @record
@@ -134,121 +120,10 @@ class RunResult:
 
 
 @record
-class BuildkitCli:
-    """A docker CLI that can build with BuildKit, and how."""
-
-    path: str
-    client_version: str
-    mode: str  # "builtin" (20.x-22.x with DOCKER_BUILDKIT=1) or "buildx"
-
-
-@record
 class BuilderChoice:
     builder: str  # "sdk" or "buildkit"
     cli: BuildkitCli | None
     reason: str
-
-
-# --- progress ------------------------------------------------------------------
-
-
-class Progress:
-    """Shows build output: one live line on a terminal, plain lines otherwise.
-
-    On a terminal the last line is redrawn in place (clipped to the width) so
-    a long pip install does not scroll the screen away; everything is kept
-    so that a failure can print the tail in full.
-    """
-
-    def __init__(self, stream=None, live: bool | None = None, quiet: bool = False) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = self.stream.isatty() if live is None else live
-        self.quiet = quiet
-        self.lines: list[str] = []
-        self._drawn = False
-
-    def line(self, text: str) -> None:
-        text = text.rstrip("\r\n")
-        # BuildKit's plain output repeats every step's cache key ("#7 sha256:<64 hex>"): noise.
-        if not text.strip() or _BUILDKIT_DIGEST_LINE.fullmatch(text):
-            return
-        from envlock.report import safe
-
-        text = safe(text)
-        self.lines.append(text)
-        if self.quiet:
-            return
-        if self.live:
-            width = shutil.get_terminal_size((100, 20)).columns - 1
-            shown = text if len(text) <= width else text[: width - 1] + "…"
-            self.stream.write("\r\x1b[2K" + shown)
-            self._drawn = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def step(self, text: str) -> None:
-        """A milestone that stays on screen (build started, image built, ...)."""
-        self.close()
-        if not self.quiet:
-            from envlock.report import safe
-
-            self.stream.write(safe(text) + "\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-            self._drawn = False
-
-    def tail(self, count: int = 25) -> list[str]:
-        return self.lines[-count:]
-
-
-# --- build contexts ----------------------------------------------------------------
-
-
-def context_tar(files: Iterable[ContextFile]) -> bytes:
-    """A deterministic tar of the build context: sorted, root-owned, fixed mtime."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for item in sorted(files, key=lambda f: f.path):
-            _check_context_path(item.path)
-            info = tarfile.TarInfo(item.path)
-            info.mode = item.mode
-            info.mtime = _FIXED_MTIME
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if item.source is not None:
-                info.size = os.path.getsize(item.source)
-                with open(item.source, "rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                info.size = len(item.data)
-                tar.addfile(info, io.BytesIO(item.data))
-    return buffer.getvalue()
-
-
-def write_context_dir(files: Iterable[ContextFile], directory: str | os.PathLike) -> None:
-    """Write a build context to a directory, with the same fixed metadata as ``context_tar``."""
-    root = Path(directory)
-    for item in files:
-        _check_context_path(item.path)
-        target = root / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if item.source is not None:
-            shutil.copyfile(item.source, target)
-        else:
-            target.write_bytes(item.data)
-        os.chmod(target, item.mode)
-        os.utime(target, (_FIXED_MTIME, _FIXED_MTIME))
-
-
-def _check_context_path(path: str) -> None:
-    parts = Path(path).parts
-    if not parts or Path(path).is_absolute() or ".." in parts:
-        raise EngineError(f"build context path {path!r} escapes the context")
 
 
 # --- the engine --------------------------------------------------------------------
@@ -261,6 +136,8 @@ class DockerEngine:
         self._client = client
         self._timeout = timeout
         self._info: EngineInfo | None = None
+        # Why each pull that found nothing failed (ref -> first line of the error), for a report to show.
+        self.pull_failures: dict[str, str] = {}
 
     # The SDK client, created on first use.
     @property
@@ -334,8 +211,7 @@ class DockerEngine:
             finally:
                 puller.close()
         except Exception as exc:  # APIError, ReadTimeout, ConnectionError: all mean "not pullable here"
-            if os.environ.get("ENVLOCK_DEBUG"):
-                print(f"envlock: pull {ref} failed: {_short(exc)}", file=sys.stderr)
+            self.pull_failures[ref] = _short(exc)
             return None
         return self.image(ref)
 
@@ -594,7 +470,7 @@ class DockerEngine:
             env["DOCKER_BUILDKIT"] = "1"
             # The CLI must not pick up a different context than the SDK did.
             env.pop("DOCKER_CONTEXT", None)
-            rc = _stream_process(argv, env, progress, timeout=self._timeout * 6)
+            rc = run_streaming(argv, env, progress, timeout=self._timeout * 6)
             if rc != 0:
                 progress.close()
                 raise _build_failed(f"{Path(cli.path).name} build exited with status {rc}", progress)
@@ -649,109 +525,6 @@ def _build_failed(reason: str, progress: Progress) -> EngineError:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
-def _stream_process(argv: list[str], env: Mapping[str, str], progress: Progress, timeout: float) -> int:
-    """Run a build CLI, feeding each output line to ``progress``; the exit status."""
-    import shlex
-    import subprocess
-
-    if os.environ.get("ENVLOCK_DEBUG"):
-        print(f"envlock: running {shlex.join(argv)}", file=sys.stderr)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(env),
-            text=True,
-            errors="replace",
-            bufsize=1,
-        )
-    except OSError as exc:
-        raise EngineError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
-    with proc:  # closes the pipe whatever happens
-        try:
-            assert proc.stdout is not None
-            for text in proc.stdout:
-                progress.line(text)
-            return proc.wait()
-        finally:
-            killer.cancel()
-
-
-# --- finding a BuildKit-capable CLI ----------------------------------------------------
-
-
-def parse_client_version(text: str) -> tuple[int, ...] | None:
-    """'20.10.24+dfsg1' -> (20, 10, 24); None when it is not a version."""
-    found = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
-    if not found:
-        return None
-    return tuple(int(part) for part in found.groups() if part is not None)
-
-
-def buildkit_mode(client_version: str, has_buildx: bool) -> str | None:
-    """How a CLI of this version builds with BuildKit, or None when it cannot.
-
-    buildx wins when present.  Without it, BuildKit is built into the classic
-    ``docker build`` of clients before 23.0 (moby/moby#37151 landed it in
-    18.09); 23.0 made buildx the only BuildKit front end.
-    """
-    if has_buildx:
-        return "buildx"
-    version = parse_client_version(client_version)
-    if version is None:
-        return None
-    return "builtin" if (18, 9) <= version[:2] < (23, 0) else None
-
-
-def candidate_clis() -> list[str]:
-    """docker CLIs to consider: $ENVLOCK_DOCKER_CLI, then PATH, then the distribution's."""
-    seen: set[str] = set()
-    found: list[str] = []
-    names = [os.environ.get("ENVLOCK_DOCKER_CLI") or ""]
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if directory:
-            names.append(os.path.join(directory, "docker"))
-    names += ["/usr/bin/docker", "/usr/local/bin/docker"]
-    for name in names:
-        if not name or not os.path.isfile(name) or not os.access(name, os.X_OK):
-            continue
-        real = os.path.realpath(name)
-        if real in seen:
-            continue
-        seen.add(real)
-        found.append(name)
-    return found
-
-
-_CLI_CACHE: dict[str, BuildkitCli | None] = {}
-
-
-def find_buildkit_cli() -> BuildkitCli | None:
-    """The first docker CLI that can build with BuildKit (cached per process)."""
-    from envlock import proc
-
-    key = os.environ.get("ENVLOCK_DOCKER_CLI", "") + "|" + os.environ.get("PATH", "")
-    if key in _CLI_CACHE:
-        return _CLI_CACHE[key]
-    result = None
-    for path in candidate_clis():
-        version = proc.run([path, "version", "--format", "{{.Client.Version}}"], timeout=20)
-        if version is None or not parse_client_version(version.stdout):
-            continue
-        buildx = proc.run([path, "buildx", "version"], timeout=20)
-        has_buildx = buildx is not None and buildx.returncode == 0
-        mode = buildkit_mode(version.stdout.strip(), has_buildx)
-        if mode:
-            result = BuildkitCli(path=path, client_version=version.stdout.strip(), mode=mode)
-            break
-    _CLI_CACHE[key] = result
-    return result
 
 
 def engine_available() -> bool:

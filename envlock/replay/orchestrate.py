@@ -30,7 +30,9 @@ from envlock.errors import EngineError, ReplayError, UsageError
 from envlock.findings import EXACT, INFO, NOT_REPRODUCIBLE, UNKNOWN, Finding, sort_findings
 from envlock.lockfile import model as m
 from envlock.records import record
-from envlock.replay.engine import BuilderChoice, BuildRequest, BuildResult, ContextFile, DockerEngine, Progress
+from envlock.replay.context import ContextFile
+from envlock.replay.engine import BuilderChoice, BuildRequest, BuildResult, DockerEngine
+from envlock.replay.progress import Progress
 
 
 @record
@@ -175,7 +177,7 @@ def render(plan) -> tuple[str, tuple[ContextFile, ...], tuple[str, ...]]:
 
 def write_output_dir(files: tuple[ContextFile, ...], directory: str) -> None:
     """Write the build context for `docker build DIR` (refuses to mix into a non-empty directory)."""
-    from envlock.replay.engine import write_context_dir
+    from envlock.replay.context import write_context_dir
 
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -372,7 +374,7 @@ def replay(
     if engine is not None:
         choice = engine.choose_builder(request.builder)
     else:
-        from envlock.replay.engine import find_buildkit_cli
+        from envlock.replay.buildkit_cli import find_buildkit_cli
 
         cli = find_buildkit_cli() if request.builder != "sdk" else None
         choice = BuilderChoice(

@@ -21,11 +21,11 @@ fi
 if [ "$(id -u)" != 0 ] && ! docker image inspect envlock/python:3.11-debian-bookworm >/dev/null 2>&1; then
   # debootstrap needs root; try sudo without a password prompt.
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n -E "$bin/python" -m envlock.replay.baseimage 3.11
+    exec sudo -n -E "$bin/python" -m envlock.commands.base_image 3.11
   fi
-  echo "docker-base: building the base image needs root (debootstrap); run: sudo $bin/python -m envlock.replay.baseimage 3.11" >&2
+  echo "docker-base: building the base image needs root (debootstrap); run: sudo $bin/python -m envlock.commands.base_image 3.11" >&2
   [ "${ENVLOCK_REQUIRE_DOCKER:-}" = 1 ] && exit 1
   exit 0
 fi
 
-"$bin/python" -m envlock.replay.baseimage 3.11
+"$bin/python" -m envlock.commands.base_image 3.11

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from envlock.commands.progress import TerminalDisplay
 from envlock.replay import engine as eng
 from envlock.replay.baseimage import (
     LABEL_PYTHON,
@@ -23,6 +24,7 @@ from envlock.replay.baseimage import (
     ensure_base_image,
     python_recipe,
 )
+from envlock.replay.progress import Progress
 
 pytestmark = pytest.mark.docker
 
@@ -36,7 +38,7 @@ def engine(docker_client):
 
 @pytest.fixture(scope="module")
 def base(engine):
-    return ensure_base_image(engine, SPEC, eng.Progress(stream=io.StringIO(), live=False))
+    return ensure_base_image(engine, SPEC, Progress(TerminalDisplay(stream=io.StringIO(), live=False)))
 
 
 def _sh(engine, image: str, script: str) -> str:
@@ -48,7 +50,7 @@ def _sh(engine, image: str, script: str) -> str:
 def test_existing_base_is_reused_not_rebuilt(engine, base):
     out = io.StringIO()
     started = time.monotonic()
-    again = ensure_base_image(engine, SPEC, eng.Progress(stream=out, live=False))
+    again = ensure_base_image(engine, SPEC, Progress(TerminalDisplay(stream=out, live=False)))
     assert again.reused and again.image_id == base.image_id
     assert out.getvalue() == ""  # nothing was built
     assert time.monotonic() - started < 20

@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 
 from envlock import records
-from envlock.lockfile import codec, load_lock, write_lock
+from envlock.lockfile import identity, load_lock, write_lock
 from envlock.lockfile import model as m
 from envlock.replay import engine as eng
 from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+from envlock.replay.progress import Progress
 from tests.conftest import run_envlock
 from tests.docker.test_replay_engine import scan_saved_image
 from tests.envs import build_venv
@@ -54,7 +55,7 @@ def engine(docker_client):
 
 @pytest.fixture(scope="module")
 def base(engine):
-    return ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), eng.Progress(live=False, quiet=True))
+    return ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), Progress())
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def canary_ca(workdir):
 
 
 def _write(lock: m.Lock, path: Path) -> Path:
-    write_lock(codec.with_fingerprint(lock), path, "tests/docker/test_replay_e2e.py")
+    write_lock(identity.with_fingerprint(lock), path, "tests/docker/test_replay_e2e.py")
     return path
 
 

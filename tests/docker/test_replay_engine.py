@@ -17,9 +17,13 @@ import uuid
 
 import pytest
 
+from envlock.commands.progress import TerminalDisplay
 from envlock.errors import EngineError
+from envlock.replay import buildkit_cli
 from envlock.replay import engine as eng
 from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+from envlock.replay.context import ContextFile
+from envlock.replay.progress import Progress
 
 pytestmark = pytest.mark.docker
 
@@ -34,11 +38,11 @@ def engine(docker_client):
 @pytest.fixture(scope="module")
 def base(engine):
     """The Debian-mirror base (made by scripts/provision.d/docker-base.sh; built here if missing)."""
-    return ensure_base_image(engine, BASE, eng.Progress(live=False, quiet=True))
+    return ensure_base_image(engine, BASE, Progress())
 
 
-def _dockerfile(body: str) -> eng.ContextFile:
-    return eng.ContextFile("Dockerfile", f"FROM {BASE.ref}\n{body}\n".encode())
+def _dockerfile(body: str) -> ContextFile:
+    return ContextFile("Dockerfile", f"FROM {BASE.ref}\n{body}\n".encode())
 
 
 def _builders(engine) -> list[eng.BuilderChoice]:
@@ -103,7 +107,7 @@ def test_both_builders_build_the_same_dockerfile(engine, base):
     marker = uuid.uuid4().hex
     body = f'RUN ["/bin/sh", "-c", "echo {marker} > /built-by-test"]\nLABEL org.envlock.test="{marker}"'
     for choice in _builders(engine):
-        progress = eng.Progress(stream=io.StringIO(), live=False)
+        progress = Progress(TerminalDisplay(stream=io.StringIO(), live=False))
         result = engine.build(
             eng.BuildRequest(files=(_dockerfile(body),), tag=f"envlock-test/engine:{choice.builder}"), choice, progress
         )
@@ -135,7 +139,7 @@ def test_buildkit_secret_is_used_during_the_build_and_in_no_layer(engine, base, 
             files=(_dockerfile(body),), tag="envlock-test/secret:1", secrets={"envlock-ca": str(secret)}, no_cache=True
         ),
         choice,
-        eng.Progress(stream=io.StringIO(), live=False),
+        Progress(TerminalDisplay(stream=io.StringIO(), live=False)),
     )
     seen = engine.run(result.image_id, ["cat", "/secret.sha256"]).stdout.decode().strip()
     assert seen == hashlib.sha256(secret.read_bytes()).hexdigest()  # the build read it
@@ -153,7 +157,9 @@ def test_a_failing_build_is_an_engine_error_with_the_last_lines(engine, base, bu
     body = f'RUN ["/bin/sh", "-c", "echo failing-{marker}; exit 3"]'
     with pytest.raises(EngineError) as caught:
         engine.build(
-            eng.BuildRequest(files=(_dockerfile(body),)), choice, eng.Progress(stream=io.StringIO(), live=False)
+            eng.BuildRequest(files=(_dockerfile(body),)),
+            choice,
+            Progress(TerminalDisplay(stream=io.StringIO(), live=False)),
         )
     assert "image build failed" in caught.value.message
     assert f"failing-{marker}" in caught.value.message
@@ -164,20 +170,20 @@ def test_the_first_cli_on_path_is_not_trusted_blindly(engine):
     from envlock import proc
 
     found = []
-    for path in eng.candidate_clis():
+    for path in buildkit_cli.candidate_clis():
         version = proc.run([path, "version", "--format", "{{.Client.Version}}"], timeout=20)
         buildx = proc.run([path, "buildx", "version"], timeout=20)
-        if version is None or not eng.parse_client_version(version.stdout):
+        if version is None or not buildkit_cli.parse_client_version(version.stdout):
             continue
         found.append(
             (
                 path,
                 version.stdout.strip(),
-                eng.buildkit_mode(version.stdout.strip(), buildx is not None and buildx.returncode == 0),
+                buildkit_cli.buildkit_mode(version.stdout.strip(), buildx is not None and buildx.returncode == 0),
             )
         )
     assert found, "no docker CLI at all"
-    chosen = eng.find_buildkit_cli()
+    chosen = buildkit_cli.find_buildkit_cli()
     capable = [item for item in found if item[2]]
     if not capable:
         assert chosen is None

@@ -16,9 +16,10 @@ import pytest
 
 from envlock.findings import CHANGED, EXACT
 from envlock.lockfile import Lock, OsPackage, OsSection, PythonSection
-from envlock.replay.engine import DockerEngine, Progress
+from envlock.replay.engine import DockerEngine
 from envlock.replay.os_report import os_report_findings
 from envlock.replay.plan import OS_REPORT_PATH, ReplayOptions, plan_replay
+from envlock.replay.progress import Progress
 from envlock.replay.render import render_context
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
@@ -41,9 +42,7 @@ LOCK = Lock(
 def test_os_packages_exact_where_the_mirror_has_them_and_reported_where_not(docker_client, tmp_path):
     from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
 
-    ensure_base_image(
-        DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True)
-    )
+    ensure_base_image(DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress())
     context = render_context(plan_replay(LOCK, ReplayOptions(base_source="debootstrap")))
     for path, data in context.items():
         target = tmp_path / path

@@ -18,7 +18,7 @@ NASTY = "evil\" 'q' $(id) `id` ${AWS_SECRET_ACCESS_KEY} $HOME \\ ; | & # EOF <<E
 @pytest.mark.docker
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
 def test_env_and_label_values_come_back_unchanged_from_a_real_image(docker_client, tmp_path, builder):
-    from envlock.replay.engine import find_buildkit_cli
+    from envlock.replay.buildkit_cli import find_buildkit_cli
 
     env = {"XLA_FLAGS": '--x="/tmp/$(id)" `id` ${HOME} $HOME \\ ; | & # EOF', "OMP_NUM_THREADS": "4'\\"}
     label = NASTY

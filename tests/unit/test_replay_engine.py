@@ -14,13 +14,15 @@ import tarfile
 
 import pytest
 
+from envlock.commands.progress import TerminalDisplay
 from envlock.errors import EngineError
 from envlock.findings import BLOCKER, EXACT, INFO, NOT_REPRODUCIBLE, NUMERIC, Finding
 from envlock.lockfile import model as m
 from envlock.lockfile import write_lock
-from envlock.replay import baseimage, engine, verify
+from envlock.replay import baseimage, buildkit_cli, context, engine, verify
 from envlock.replay.base_images import load_matrix
 from envlock.replay.orchestrate import ReplayOutcome
+from envlock.replay.progress import Progress
 from tests.conftest import run_envlock
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/envlock-test/docker.sock"}
@@ -41,7 +43,7 @@ NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/envlock-test/docker.sock"}
     ],
 )
 def test_parse_client_version(text, expected):
-    assert engine.parse_client_version(text) == expected
+    assert buildkit_cli.parse_client_version(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,7 @@ def test_parse_client_version(text, expected):
     ],
 )
 def test_buildkit_mode(version, has_buildx, mode):
-    assert engine.buildkit_mode(version, has_buildx) == mode
+    assert buildkit_cli.buildkit_mode(version, has_buildx) == mode
 
 
 def test_unknown_builder_is_rejected():
@@ -72,12 +74,16 @@ def test_sdk_builder_refuses_secrets_before_contacting_anything():
             raise AssertionError("must not be reached")
 
     request = engine.BuildRequest(
-        files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), secrets={"ca": "/etc/hostname"}
+        files=(context.ContextFile("Dockerfile", b"FROM x\n"),), secrets={"ca": "/etc/hostname"}
     )
     eng = engine.DockerEngine(client=Unreachable())
     eng._info = engine.EngineInfo("20.10", "1.41", "linux", "amd64")
     with pytest.raises(EngineError, match="cannot pass build secrets"):
-        eng.build(request, engine.BuilderChoice("sdk", None, "test"), engine.Progress(stream=io.StringIO(), live=False))
+        eng.build(
+            request,
+            engine.BuilderChoice("sdk", None, "test"),
+            Progress(TerminalDisplay(stream=io.StringIO(), live=False)),
+        )
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,7 @@ def test_sdk_builder_refuses_secrets_before_contacting_anything():
     ],
 )
 def test_tags_and_networks_that_could_become_options_are_refused(tag, network, problem):
-    request = engine.BuildRequest(files=(engine.ContextFile("Dockerfile", b"FROM x\n"),), tag=tag, network=network)
+    request = engine.BuildRequest(files=(context.ContextFile("Dockerfile", b"FROM x\n"),), tag=tag, network=network)
     with pytest.raises(EngineError, match=problem):
         engine.DockerEngine(client=object()).build(request, engine.BuilderChoice("sdk", None, "test"))
 
@@ -102,12 +108,12 @@ def test_context_tar_is_deterministic_and_normalised(tmp_path):
     wheel = tmp_path / "w.whl"
     wheel.write_bytes(b"wheel-bytes")
     a = (
-        engine.ContextFile("b.txt", b"B"),
-        engine.ContextFile("Dockerfile", b"FROM x\n"),
-        engine.ContextFile("w/w.whl", source=str(wheel)),
+        context.ContextFile("b.txt", b"B"),
+        context.ContextFile("Dockerfile", b"FROM x\n"),
+        context.ContextFile("w/w.whl", source=str(wheel)),
     )
-    first = engine.context_tar(a)
-    second = engine.context_tar(tuple(reversed(a)))
+    first = context.context_tar(a)
+    second = context.context_tar(tuple(reversed(a)))
     assert first == second
     with tarfile.open(fileobj=io.BytesIO(first)) as tar:
         members = tar.getmembers()
@@ -120,14 +126,17 @@ def test_context_tar_is_deterministic_and_normalised(tmp_path):
 @pytest.mark.parametrize("path", ["../evil", "/etc/passwd", "a/../../b", ""])
 def test_context_paths_cannot_escape(path, tmp_path):
     with pytest.raises(EngineError, match="escapes the context"):
-        engine.context_tar((engine.ContextFile(path, b"x"),))
+        context.context_tar((context.ContextFile(path, b"x"),))
     with pytest.raises(EngineError, match="escapes the context"):
-        engine.write_context_dir((engine.ContextFile(path, b"x"),), tmp_path)
+        context.write_context_dir((context.ContextFile(path, b"x"),), tmp_path)
 
 
 def test_write_context_dir_matches_the_tar(tmp_path):
-    files = (engine.ContextFile("Dockerfile", b"FROM x\n"), engine.ContextFile("envlock/run.sh", b"#!/bin/sh\n", 0o755))
-    engine.write_context_dir(files, tmp_path)
+    files = (
+        context.ContextFile("Dockerfile", b"FROM x\n"),
+        context.ContextFile("envlock/run.sh", b"#!/bin/sh\n", 0o755),
+    )
+    context.write_context_dir(files, tmp_path)
     assert (tmp_path / "Dockerfile").read_bytes() == b"FROM x\n"
     assert (tmp_path / "envlock/run.sh").stat().st_mode & 0o777 == 0o755
     assert int((tmp_path / "Dockerfile").stat().st_mtime) == 946684800
@@ -138,7 +147,7 @@ def test_write_context_dir_matches_the_tar(tmp_path):
 
 def test_progress_plain_lines_when_not_a_terminal():
     out = io.StringIO()
-    progress = engine.Progress(stream=out, live=False)
+    progress = Progress(TerminalDisplay(stream=out, live=False))
     progress.line("Step 1/3 : FROM base\n")
     progress.line("#7 sha256:" + "a" * 64)  # BuildKit cache-key noise
     progress.line("   ")
@@ -149,7 +158,7 @@ def test_progress_plain_lines_when_not_a_terminal():
 
 def test_progress_live_redraws_one_line():
     out = io.StringIO()
-    progress = engine.Progress(stream=out, live=True)
+    progress = Progress(TerminalDisplay(stream=out, live=True))
     progress.line("first")
     progress.line("x" * 500)
     progress.step("built")
@@ -160,6 +169,25 @@ def test_progress_live_redraws_one_line():
     assert longest < 500  # clipped to the terminal width
     assert text.endswith("\r\x1b[2Kbuilt\n")
     assert len(progress.lines) == 2  # everything is kept for a failure report
+
+
+def test_progress_without_a_display_keeps_lines_and_writes_nothing(capsys):
+    progress = Progress()
+    progress.line("Step 1/3 : FROM base\n")
+    progress.step("built")
+    progress.debug("running docker build")
+    progress.close()
+    assert progress.lines == ["Step 1/3 : FROM base"]
+    assert capsys.readouterr() == ("", "")
+
+
+def test_debug_lines_show_only_under_envlock_debug(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.delenv("ENVLOCK_DEBUG", raising=False)
+    Progress(TerminalDisplay(stream=out, live=False)).debug("running x")
+    monkeypatch.setenv("ENVLOCK_DEBUG", "1")
+    Progress(TerminalDisplay(stream=out, live=False, quiet=True)).debug("running y")
+    assert out.getvalue() == "envlock: running y\n"
 
 
 # --- the own base image ------------------------------------------------------------------
