@@ -10,7 +10,7 @@ import sys
 
 from envlock.commands.progress import TerminalDisplay
 from envlock.errors import EngineError
-from envlock.replay.baseimage import choose_spec, ensure_base_image
+from envlock.replay.debootstrap_base import choose_spec, ensure_base_image
 from envlock.replay.engine import DockerEngine
 from envlock.replay.progress import Progress
 

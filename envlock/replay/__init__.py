@@ -27,7 +27,7 @@ Pure half (this package's plan/render modules; no Docker, no network)::
   toolkit no base image has is planned on the best row without it, with a finding per component.
 * ``plan_replay`` raises ``ReplayError`` (exit 2) when no base image fits; the message lists the
   matrix (envlock/replay/data/base_images.csv).  ``base_source="debootstrap"`` chooses the rows
-  named ``envlock/python:<minor>-debian-<suite>`` (what envlock.replay.baseimage builds: python3
+  named ``envlock/python:<minor>-debian-<suite>`` (what envlock.replay.debootstrap_base builds: python3
   and the venv module must be in that image).  Other rows get Python from the image or from apt.
 * In the image: the replayed venv is /opt/envlock/venv (first on PATH), the lock is
   /opt/envlock/envlock.lock, the OS package report is /opt/envlock/os-report.json; turn the report

@@ -485,7 +485,7 @@ _NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 def check_build_request(request: BuildRequest) -> None:
     """Refuse a tag or network that is not a plain name (they reach a CLI's argv)."""
-    from envlock.replay.base_images import check_image_ref
+    from envlock.replay.base_matrix import check_image_ref
 
     if request.tag is not None:
         try:

@@ -17,7 +17,7 @@ makes the one plan from all of it; then the plan is carried out.
    for a plain Debian 12 / Python 3.11 lock).  If the engine has it or can pull
    it, it is used and pinned by its registry digest.
 3. If it cannot be pulled (no registry: air-gapped sites, this machine), replay
-   builds its own base from the Debian mirror (``baseimage``), reuses it on
+   builds its own base from the Debian mirror (``debootstrap_base``), reuses it on
    later runs, and says so in the report.
 """
 
@@ -187,8 +187,8 @@ def write_output_dir(files: tuple[ContextFile, ...], directory: str) -> None:
 
 
 def _base_spec_for(row):
-    """The baseimage spec for a ``debootstrap`` row of the matrix."""
-    from envlock.replay.baseimage import DEBIAN_CODENAME, BaseImageSpec
+    """The debootstrap_base spec for a ``debootstrap`` row of the matrix."""
+    from envlock.replay.debootstrap_base import DEBIAN_CODENAME, BaseImageSpec
 
     suite = DEBIAN_CODENAME.get(str(row.distro_version))
     if row.distro != "debian" or suite is None:
@@ -218,7 +218,7 @@ def find_base(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None,
     from envlock.replay.plan import choose_matrix_base
 
     if request.base_image:
-        from envlock.replay.base_images import check_image_ref
+        from envlock.replay.base_matrix import check_image_ref
 
         ref = check_image_ref(request.base_image, "--base-image")
         if engine is None:
@@ -332,7 +332,7 @@ def plan_with_base(
 
 def ensure_own_base(plan, request: ReplayRequest, engine: DockerEngine, progress: Progress) -> list[str]:
     """Build (or reuse) the debootstrap base image the plan starts from."""
-    from envlock.replay.baseimage import ensure_base_image
+    from envlock.replay.debootstrap_base import ensure_base_image
 
     spec = _base_spec_for(plan.base)
     if request.dry_run and engine.image(spec.ref) is None:

@@ -36,7 +36,7 @@ from envlock.findings import (
 from envlock.lockfile import fingerprint
 from envlock.lockfile import model as m
 from envlock.records import record
-from envlock.replay.base_images import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
+from envlock.replay.base_matrix import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
     from envlock.resolve import PinSet

@@ -11,7 +11,7 @@ import io
 import pytest
 
 from envlock.replay import engine as eng
-from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
 from envlock.replay.orchestrate import read_base_facts
 from tests.conftest import run_envlock
 

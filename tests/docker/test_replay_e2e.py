@@ -30,7 +30,7 @@ from envlock import records
 from envlock.lockfile import identity, load_lock, write_lock
 from envlock.lockfile import model as m
 from envlock.replay import engine as eng
-from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
 from envlock.replay.progress import Progress
 from tests.conftest import run_envlock
 from tests.docker.test_replay_engine import scan_saved_image

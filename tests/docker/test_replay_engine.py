@@ -21,8 +21,8 @@ from envlock.commands.progress import TerminalDisplay
 from envlock.errors import EngineError
 from envlock.replay import buildkit_cli
 from envlock.replay import engine as eng
-from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
 from envlock.replay.context import ContextFile
+from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
 from envlock.replay.progress import Progress
 
 pytestmark = pytest.mark.docker

@@ -40,7 +40,7 @@ LOCK = Lock(
 
 
 def test_os_packages_exact_where_the_mirror_has_them_and_reported_where_not(docker_client, tmp_path):
-    from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
+    from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
 
     ensure_base_image(DockerEngine(client=docker_client), BaseImageSpec("bookworm", "3.11"), Progress())
     context = render_context(plan_replay(LOCK, ReplayOptions(base_source="debootstrap")))

@@ -21,7 +21,7 @@ from envlock.lockfile import (
     PythonSection,
     RuntimeSection,
 )
-from envlock.replay import base_images as bi
+from envlock.replay import base_matrix as bi
 from envlock.replay.os_report import os_report_findings, parse_os_report
 from envlock.replay.plan import BaseFacts, ReplayOptions, is_image_owned_env, layer_summary, plan_replay, system_cuda
 from envlock.resolve import Pin, PinSet, Problem, VcsRef

@@ -1,7 +1,7 @@
 """The base image built from Debian's mirror (no registry): what provisioning leaves behind.
 
 scripts/provision.d/docker-base.sh builds it with the same code replay uses
-(``envlock.replay.baseimage``: debootstrap --variant=minbase, docker import,
+(``envlock.replay.debootstrap_base``: debootstrap --variant=minbase, docker import,
 then Debian's python3.11); these tests check the images it produced and that
 asking again reuses them instead of rebuilding.  Expected values come from the
 image's own tools (dpkg-query, the interpreter), not from envlock.
@@ -16,7 +16,7 @@ import pytest
 
 from envlock.commands.progress import TerminalDisplay
 from envlock.replay import engine as eng
-from envlock.replay.baseimage import (
+from envlock.replay.debootstrap_base import (
     LABEL_PYTHON,
     LABEL_RECIPE,
     ROOTFS_RECIPE,
