@@ -41,6 +41,17 @@ PACKAGE_SOURCES = ("index", "url", "vcs", "directory", "editable", "unknown")
 
 
 @record
+class CudaLibrary:
+    """One shared library of a package and the kernel architectures its fat binaries carry (issue 16)."""
+
+    package: str = f(chk.python_name, "")
+    # Relative to the site directory, as the package's RECORD lists it.
+    file: str = f(chk.relative_path, "")
+    sass: tuple[str, ...] = f(chk.arch_name, ())
+    ptx: tuple[str, ...] = f(chk.arch_name, ())
+
+
+@record
 class PythonPackage:
     name: str = f(chk.python_name, "")
     version: str = f(chk.version, "")
@@ -54,7 +65,9 @@ class PythonPackage:
     commit: str | None = f(chk.pattern(r"[0-9a-f]{7,64}", "VCS commit id", 64))
     subdirectory: str | None = f(chk.relative_path)
     archive_hash: str | None = f(chk.sha256)
-    # Kernel architectures embedded in the package's CUDA libraries (issue 4).
+    # Kernel architectures embedded in the package's CUDA libraries (issue 4):
+    # the union over its libraries; each library's own lists are in
+    # PythonSection.cuda_libraries.
     cuda_sass: tuple[str, ...] = f(chk.arch_name, ())
     cuda_ptx: tuple[str, ...] = f(chk.arch_name, ())
     # What identifies the installed artifact, read offline by capture (issue 11):
@@ -82,6 +95,10 @@ class PythonSection:
     platform_tag: str | None = f(chk.token)
     environment_kind: str | None = f(chk.one_of("venv", "conda", "system", "unknown"))
     packages: tuple[PythonPackage, ...] = f(None, (), sort_key="name")
+    # Per library, the kernels behind each package's cuda-sass/cuda-ptx union, so a
+    # host check can say which library lacks which kernels (issue 16).  A table of
+    # its own rather than one nested in each package: packages stay flat records.
+    cuda_libraries: tuple[CudaLibrary, ...] = f(None, (), sort_key="file")
 
 
 # --- conda ------------------------------------------------------------------

@@ -20,6 +20,7 @@ _TABLES = [
     ("(top level)", m.Lock),
     ("[python]", m.PythonSection),
     ("[[python.packages]]", m.PythonPackage),
+    ("[[python.cuda-libraries]]", m.CudaLibrary),
     ("[conda]", m.CondaSection),
     ("[[conda.packages]]", m.CondaPackage),
     ("[os]", m.OsSection),
