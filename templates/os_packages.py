@@ -2,14 +2,20 @@
 
 Run by the replay Dockerfile in exec form (no shell):
 
-    python3 /opt/envlock/os_packages.py --report /opt/envlock/os-report.json [--ca-file F] -- name=version ...
+    python3 /opt/envlock/os_packages.py --report /opt/envlock/os-report.json [--ca-file F]
+        [--source LINE]... [--fallback LINE]... -- name=version ...
 
-Each argument is checked again here (anchored Debian charsets) and handed to
-apt-get after ``--`` as an argv element, never through a shell.  A version the
-mirror no longer has does not fail the build: the package is installed at the
-version the mirror offers and the report says so (``envlock verify`` turns the
-report into findings that name the Debian snapshot archive as the fix).  The
-script exits non-zero only for bad arguments.
+Each argument is checked again here (anchored Debian charsets, one pattern
+for apt source lines) and handed to apt-get after ``--`` as an argv element,
+never through a shell.  ``--source`` lines replace the image's apt sources (a
+site mirror, or archive.debian.org for an end-of-life release).
+``--fallback`` lines are the snapshot archive at the lock's time anchor: they
+are added only when the mirror no longer has a locked version.
+
+Exact or a finding: a locked version that neither the mirror nor the archive
+has is not installed, and the report says so (``envlock verify`` turns the
+report into findings); the mirror's newer version is never installed in its
+place.  The script exits non-zero only for bad arguments.
 
 Written for the oldest Python a base image may have (3.8): standard library
 only, no newer syntax.  Shipped inside envlock's wheel as a template; it is
@@ -26,21 +32,37 @@ REPORT_SCHEMA = 1
 NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+\Z")
 VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*\Z")
 MAX_ARGS = 5000
+# The same pattern as envlock/replay/snapshot.py's SOURCE_LINE: nothing else reaches apt's sources.
+SOURCE_LINE = re.compile(
+    r"deb (?:\[check-valid-until=no\] )?https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+)*/? "
+    r"[a-z][a-z0-9-]{1,40}(?: [a-z][a-z0-9-]{1,30}){1,4}\Z"
+)
+SOURCES_FILE = "/etc/apt/sources.list"
+SOURCES_DIR = "/etc/apt/sources.list.d"
+FALLBACK_FILE = "/etc/apt/sources.list.d/envlock-snapshot.list"
 
 
 def parse_args(argv):
-    """(report path, CA file or None, [(name, version)]) or raise ValueError."""
+    """{"report", "ca_file", "sources", "fallbacks", "packages": [(name, version)]} or raise ValueError."""
     report = None
     ca_file = None
+    sources = []
+    fallbacks = []
     rest = list(argv)
     while rest and rest[0] != "--":
         option = rest.pop(0)
-        if option in ("--report", "--ca-file") and rest:
+        if option in ("--report", "--ca-file", "--source", "--fallback") and rest:
             value = rest.pop(0)
             if option == "--report":
                 report = value
-            else:
+            elif option == "--ca-file":
                 ca_file = value
+            elif not SOURCE_LINE.match(value) or len(value) > 400:
+                raise ValueError("not an apt source line: %r" % value[:80])
+            elif option == "--source":
+                sources.append(value)
+            else:
+                fallbacks.append(value)
         else:
             raise ValueError("unknown option %r" % option)
     if not rest or rest[0] != "--":
@@ -56,7 +78,7 @@ def parse_args(argv):
         if not sep or not NAME.match(name) or not VERSION.match(version) or len(item) > 300:
             raise ValueError("not a Debian name=version: %r" % item[:80])
         packages.append((name, version))
-    return report, ca_file, packages
+    return {"report": report, "ca_file": ca_file, "sources": sources, "fallbacks": fallbacks, "packages": packages}
 
 
 def parse_madison(text, name):
@@ -69,47 +91,23 @@ def parse_madison(text, name):
     return versions
 
 
-def parse_policy_candidate(text):
-    """The `Candidate:` version of `apt-cache policy NAME`, or None."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("Candidate:"):
-            value = line.split(":", 1)[1].strip()
-            return None if value in ("", "(none)") else value
-    return None
-
-
-def parse_policy_candidates(text):
-    """Each package's `Candidate:` version from one `apt-cache policy A B ...` (pure): {name: version or None}."""
-    found = {}
-    name = None
-    for line in text.splitlines():
-        if line and not line[0].isspace() and line.rstrip().endswith(":"):
-            name = line.rstrip()[:-1]
-            found.setdefault(name, None)
-        elif name is not None and line.strip().startswith("Candidate:"):
-            found[name] = parse_policy_candidate(line)
-    return found
-
-
-def plan_installs(packages, available):
+def plan_installs(packages, available, origins=None):
     """Decide each package (pure): returns (install specs, report entries).
 
-    ``available`` maps a name to the versions the mirror has (newest first)
-    and, under the key (name, "candidate"), apt's candidate version.
+    ``available`` maps a name to the versions apt can install (newest first);
+    ``origins`` maps (name, version) to "snapshot" for versions that only the
+    snapshot archive has.  Exact or nothing: a locked version apt cannot
+    install is reported "missing", never replaced by another version.
     """
+    origins = origins or {}
     specs = []
     entries = []
     for name, locked in packages:
         versions = available.get(name, [])
-        candidate = available.get((name, "candidate")) or (versions[0] if versions else None)
         entry = {"name": name, "locked": locked, "available": versions[:5]}
         if locked in versions:
             specs.append("%s=%s" % (name, locked))
-            entry.update(status="exact", installed=locked)
-        elif candidate:
-            specs.append("%s=%s" % (name, candidate))
-            entry.update(status="differs", installed=candidate)
+            entry.update(status="exact", installed=locked, origin=origins.get((name, locked), "mirror"))
         else:
             entry.update(status="missing", installed=None)
         entries.append(entry)
@@ -198,32 +196,69 @@ def _clear_directory(path):
                 pass
 
 
+def write_sources(path, lines):
+    """Write apt source lines to ``path`` (one per line)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("# written by envlock replay\n")
+        for line in lines:
+            handle.write(line + "\n")
+
+
+def replace_sources(lines):
+    """Make ``lines`` the image's only apt sources (a site mirror, or the archive of an end-of-life release)."""
+    for entry in sorted(os.listdir(SOURCES_DIR)) if os.path.isdir(SOURCES_DIR) else []:
+        if entry.endswith((".list", ".sources")):
+            os.unlink(os.path.join(SOURCES_DIR, entry))
+    write_sources(SOURCES_FILE, lines)
+
+
+def read_available(names, env):
+    """{name: versions apt can install, newest first}, from one `apt-cache madison` call."""
+    _, madison = _run(["apt-cache", "madison", "--"] + names, env)
+    return dict((name, parse_madison(madison, name)) for name in names)
+
+
+def _update(apt_options, env, report, what):
+    _say("apt-get update (%s)" % what)
+    # No package descriptions: an install never reads them, and apt's update is
+    # transactional per repository, so one missing translation file (common on
+    # site mirrors) would discard that repository's package lists too.
+    code, out = _run(["apt-get"] + apt_options + ["-o", "Acquire::Languages=none", "update"], env)
+    if code != 0:
+        report["errors"].append("apt-get update (%s) failed (exit %d): %s" % (what, code, out.strip()[-500:]))
+
+
 def main(argv):
     try:
-        report_path, ca_file, packages = parse_args(argv)
+        args = parse_args(argv)
     except ValueError as exc:
         sys.stderr.write("os_packages.py: %s\n" % exc)
         return 2
+    packages = args["packages"]
     report = {"schema": REPORT_SCHEMA, "tool": "apt", "packages": [], "errors": []}
     if packages:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C")
         apt_options = []
-        if ca_file and os.path.isfile(ca_file):
-            apt_options = ["-o", "Acquire::https::CAInfo=" + ca_file]
-        _say("apt-get update")
-        code, out = _run(["apt-get"] + apt_options + ["update"], env)
-        if code != 0:
-            report["errors"].append("apt-get update failed (exit %d): %s" % (code, out.strip()[-500:]))
-        # One apt-cache call for all packages (two per package cost ~0.3 s each).
+        if args["ca_file"] and os.path.isfile(args["ca_file"]):
+            apt_options = ["-o", "Acquire::https::CAInfo=" + args["ca_file"]]
+        if args["sources"]:
+            replace_sources(args["sources"])
+            report["sources"] = args["sources"]
+        _update(apt_options, env, report, "mirror")
         names = [name for name, _ in packages]
-        _, madison = _run(["apt-cache", "madison", "--"] + names, env)
-        _, policy = _run(["apt-cache", "policy", "--"] + names, env)
-        candidates = parse_policy_candidates(policy)
-        available = {}
-        for name in names:
-            available[name] = parse_madison(madison, name)
-            available[(name, "candidate")] = candidates.get(name)
-        specs, entries = plan_installs(packages, available)
+        available = read_available(names, env)
+        origins = {}
+        gone = [(name, version) for name, version in packages if version not in available.get(name, [])]
+        if gone and args["fallbacks"]:
+            # The mirror moved on: add the archive of the lock's time, only now.
+            _say("%d locked versions are not on the mirror; adding the snapshot archive" % len(gone))
+            write_sources(FALLBACK_FILE, args["fallbacks"])
+            report["fallbacks"] = args["fallbacks"]
+            _update(apt_options, env, report, "snapshot archive")
+            available = read_available(names, env)
+            for name, version in gone:
+                origins[(name, version)] = "snapshot"
+        specs, entries = plan_installs(packages, available, origins)
         counts = {}
         for entry in entries:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
@@ -256,26 +291,20 @@ def main(argv):
                             # they came in only for this package: keep apt's view that they are automatic
                             _run(["apt-mark", "auto", "--"] + [pair[0] for pair in deps], env)
                         continue
+                    # Exact or nothing: the mirror's version is never put in its place.
                     entry["error"] = one_out.strip()[-300:]
-                    # An old version often needs old versions of its own dependencies
-                    # (curl=X needs libcurl4=X), which apt will not pick by itself:
-                    # take the mirror's candidate and report the difference.
-                    candidate = available.get((entry["name"], "candidate"))
-                    if candidate and candidate != entry["installed"]:
-                        cand_code, _ = _run(install + ["%s=%s" % (entry["name"], candidate)], env)
-                        if cand_code == 0:
-                            entry["status"] = "differs"
-                            entry["installed"] = candidate
-                            continue
                     entry["status"] = "failed"
                     entry["installed"] = None
         report["packages"] = entries
+        if os.path.exists(FALLBACK_FILE):
+            # The image keeps the sources it came with, not a pointer into the archive.
+            os.unlink(FALLBACK_FILE)
         _run(["apt-get", "clean"], env)
         _clear_directory("/var/lib/apt/lists")
-    directory = os.path.dirname(report_path)
+    directory = os.path.dirname(args["report"])
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with open(report_path, "w", encoding="utf-8") as handle:
+    with open(args["report"], "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, sort_keys=True)
         handle.write("\n")
     return 0

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a wheelhouse directory; its files are copied into the build context",
     )
+    add_archive_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the Dockerfile and build nothing")
     parser.add_argument(
         "--output-dir", metavar="DIR", help="write the whole build context to DIR (for `docker build DIR`)"
@@ -59,6 +60,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
     parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
+
+
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where OS packages come from: the options replay and pack share."""
+    parser.add_argument(
+        "--os-mirror", metavar="URL", help="a site mirror of the distribution, used instead of the image's apt sources"
+    )
+    parser.add_argument(
+        "--snapshot-url",
+        metavar="URL",
+        help="the snapshot archive for OS versions the mirror dropped "
+        "(default: https://snapshot.debian.org, https://snapshot.ubuntu.com)",
+    )
+    parser.add_argument(
+        "--archive-url",
+        metavar="URL",
+        help="where end-of-life Debian releases live (default: http://archive.debian.org/debian)",
+    )
+
+
+def archive_options(args: argparse.Namespace):
+    """The ArchiveOptions the command line names (each URL checked), or None for the public services."""
+    from envlock.replay.snapshot import ArchiveOptions, check_base_url
+
+    urls = {"mirror": args.os_mirror, "snapshot": args.snapshot_url, "archive": args.archive_url}
+    if not any(urls.values()):
+        return None
+    names = {"mirror": "--os-mirror", "snapshot": "--snapshot-url", "archive": "--archive-url"}
+    return ArchiveOptions(**{key: check_base_url(url, names[key]) if url else None for key, url in urls.items()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         verify=not args.no_verify,
         allow_sdists=args.allow_sdists,
+        archive=archive_options(args),
     )
     progress = Progress(TerminalDisplay(quiet=args.quiet or args.dry_run))
     outcome = replay(lock, request, progress=progress)

@@ -36,6 +36,7 @@ _EXPORTS = {
     "NvidiaSection": "model",
     "OsPackage": "model",
     "OsSection": "model",
+    "BaseImageSection": "model",
     "ProjectSection": "model",
     "PythonPackage": "model",
     "PythonSection": "model",

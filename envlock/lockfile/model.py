@@ -130,6 +130,10 @@ class OsPackage:
     version: str = f(chk.os_version, "")
     architecture: str | None = f(chk.token)
     manual: bool | None = f()
+    # When the snapshot archive first saw this version (``envlock pin``): a
+    # version superseded before the capture is in the archive at this time,
+    # not at the capture time.
+    first_seen: str | None = f(chk.timestamp)
 
 
 @record
@@ -143,7 +147,18 @@ class OsSection:
     glibc: str | None = f(chk.version)
     libstdcxx: str | None = f(chk.version)
     package_manager: str | None = f(chk.one_of("dpkg", "rpm", "apk"))
+    # The time anchor of the OS layer (``envlock pin``): the snapshot archive
+    # at this time holds what the mirror served when the lock was made.
+    snapshot_time: str | None = f(chk.timestamp)
     packages: tuple[OsPackage, ...] = f(None, (), sort_key="name")
+
+
+@record
+class BaseImageSection:
+    """The container image the environment ran in, when known: replay starts from these bytes."""
+
+    reference: str | None = f(chk.text)  # name:tag as it was pulled
+    digest: str | None = f(chk.sha256)  # the registry (manifest) digest
 
 
 # --- CUDA -------------------------------------------------------------------
@@ -280,6 +295,7 @@ class Lock:
     python: PythonSection | None = f()
     conda: CondaSection | None = f()
     os: OsSection | None = f()
+    base_image: BaseImageSection | None = f()
     cuda: CudaSection | None = f()
     nvidia: NvidiaSection | None = f()
     cpu: CpuSection | None = f()

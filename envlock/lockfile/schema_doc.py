@@ -25,6 +25,7 @@ _TABLES = [
     ("[[conda.packages]]", m.CondaPackage),
     ("[os]", m.OsSection),
     ("[[os.packages]]", m.OsPackage),
+    ("[base-image]", m.BaseImageSection),
     ("[cuda]", m.CudaSection),
     ("[[cuda.components]]", m.CudaComponent),
     ("[[cuda.frameworks]]", m.FrameworkBuild),

@@ -50,6 +50,7 @@ class ReplayRequest:
     no_cache: bool = False
     verify: bool = True
     allow_sdists: bool = False
+    archive: object | None = None  # envlock.replay.snapshot.ArchiveOptions: where OS packages come from
 
 
 @record
@@ -149,6 +150,7 @@ def _options(
         allow_sdists=request.allow_sdists,
         ca_mode=ca_mode,
         ca_cert=ca_bytes if ca_mode == "stage" else None,
+        archive=request.archive,
     )
 
 

@@ -51,11 +51,20 @@ def parse_os_report(text: str | bytes) -> dict:
             installed = None
         available = [v for v in item.get("available") or [] if isinstance(v, str) and _VERSION.fullmatch(v)][:5]
         status = item.get("status") if item.get("status") in ("exact", "differs", "missing", "failed") else "failed"
+        origin = item.get("origin") if item.get("origin") in ("mirror", "snapshot") else None
         packages.append(
-            {"name": name, "locked": locked, "installed": installed, "available": available, "status": status}
+            {
+                "name": name,
+                "locked": locked,
+                "installed": installed,
+                "available": available,
+                "status": status,
+                "origin": origin,
+            }
         )
     errors = [str(e)[:500] for e in data.get("errors") or [] if isinstance(e, str)]
-    return {"packages": packages, "errors": errors}
+    fallbacks = [str(e)[:300] for e in data.get("fallbacks") or [] if isinstance(e, str)]
+    return {"packages": packages, "errors": errors, "fallbacks": fallbacks}
 
 
 def os_report_findings(text: str | bytes, codename: str | None = None) -> list[Finding]:
@@ -71,12 +80,13 @@ def os_report_findings(text: str | bytes, codename: str | None = None) -> list[F
             f"{distro_hint}archive still had that version)"
         )
         if pkg["status"] == "exact":
+            where = " from the snapshot archive (the mirror no longer has it)" if pkg["origin"] == "snapshot" else ""
             out.append(
                 Finding(
                     "os",
                     path,
                     INFO,
-                    f"{pkg['name']} {pkg['locked']} installed exactly",
+                    f"{pkg['name']} {pkg['locked']} installed exactly{where}",
                     locked=pkg["locked"],
                     actual=pkg["locked"],
                     status=EXACT,
@@ -103,7 +113,16 @@ def os_report_findings(text: str | bytes, codename: str | None = None) -> list[F
                 )
             )
         else:
-            what = "the mirror has no version of it" if pkg["status"] == "missing" else "apt-get could not install it"
+            if pkg["status"] == "failed":
+                what = "apt-get could not install it"
+            elif report["fallbacks"]:
+                what = "neither the mirror nor the snapshot archive at the lock's time has it"
+            else:
+                what = "the mirror no longer has it"
+            fix = (
+                "anchor the lock in time with `envlock pin` (it records when the archive first saw each version), "
+                "replay from an `envlock pack`, or point --snapshot-url at an archive that has it; " + fix
+            )
             out.append(
                 Finding(
                     "os",

@@ -37,6 +37,7 @@ from envlock.lockfile import fingerprint
 from envlock.lockfile import model as m
 from envlock.records import record
 from envlock.replay.base_matrix import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
+from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source_lines, snapshot_source_lines
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
     from envlock.resolve import PinSet
@@ -141,6 +142,7 @@ class ReplayOptions:
     allow_sdists: bool = False
     ca_mode: str = "none"
     ca_cert: bytes | None = None
+    archive: ArchiveOptions | None = None  # site mirror / snapshot / archive base URLs for the OS layer
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -230,6 +232,10 @@ class ReplayPlan:
     ca_mode: str = "none"
     ca_cert: bytes | None = None
     require_digest: bool = False
+    # apt source lines: replacing the image's own (site mirror, archived release), and
+    # the snapshot archive at the lock's time, added only for versions the mirror lacks.
+    os_sources: tuple[str, ...] = ()
+    os_fallbacks: tuple[str, ...] = ()
     # The base image's registry digest, when the engine resolved it before planning.
     base_digest: str | None = None
 
@@ -271,6 +277,7 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
     base, base_image, base_source, python_from, cuda_missing = _choose(lock, opts)
     groups, wheelhouse, remove = _python_layer(lock, opts, base, base_source, findings)
     os_step, os_packages = _os_layer(lock, base, base_source, findings)
+    os_sources, os_fallbacks = _os_sources(lock, os_packages, opts.archive or ArchiveOptions()) if os_step else ((), ())
     env = _env_layer(lock, findings)
     _cuda_layer(lock, base, base_source, findings, cuda_missing)
     _conda_layer(lock, findings)
@@ -305,6 +312,8 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         ca_cert=opts.ca_cert if opts.ca_mode == "stage" else None,
         require_digest=opts.require_digest,
         base_digest=check_digest(opts.base_digest) if opts.base_digest else None,
+        os_sources=os_sources,
+        os_fallbacks=os_fallbacks,
     )
 
 
@@ -822,14 +831,35 @@ def _os_layer(
                 "os",
                 "os.packages",
                 INFO,
-                f"{len(pins)} hand-installed OS packages are installed at their locked versions where the mirror still has them; "
-                f"the build writes {OS_REPORT_PATH} and verify reports each version the mirror no longer has",
-                fix="a version the mirror dropped can be installed from snapshot.debian.org",
+                f"{len(pins)} hand-installed OS packages are installed at their exact locked versions, from the mirror "
+                "or, where the mirror dropped one, from the snapshot archive at the lock's time; a version neither has "
+                f"is not installed (never replaced by another); the build writes {OS_REPORT_PATH} and verify reports it",
                 status=EXACT,
                 rank=200,
             )
         )
     return True, tuple(pins)
+
+
+def _os_sources(
+    lock: m.Lock, pins: tuple[OsPin, ...], archive: ArchiveOptions
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The apt sources of the OS step: (replacing the image's, snapshot fallbacks).
+
+    The time anchor is ``os.snapshot-time`` (set by ``envlock pin``), else the
+    capture time; each pinned package's ``first-seen`` adds the archive state
+    that still had a version superseded before the capture.
+    """
+    osec = lock.os
+    if osec is None or not osec.codename or osec.id not in ("debian", "ubuntu"):
+        return (), ()
+    pinned = {pin.name for pin in pins}
+    first_seen = [p.first_seen for p in osec.packages if p.name in pinned and p.first_seen]
+    stamps = anchor_stamps(osec.snapshot_time or lock.created_at, first_seen)
+    return (
+        tuple(mirror_source_lines(osec.id, osec.codename, archive)),
+        tuple(snapshot_source_lines(osec.id, osec.codename, stamps, archive)),
+    )
 
 
 # --- environment -------------------------------------------------------------------

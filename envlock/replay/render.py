@@ -30,6 +30,7 @@ from envlock.errors import ReplayError
 from envlock.records import field, record
 from envlock.replay import plan as p
 from envlock.replay.quote import exec_form, key_value
+from envlock.replay.snapshot import SOURCE_LINE
 from envlock.replay.templates import fill, read_template, read_template_bytes
 
 DOCKERFILE_FORMAT = "1"
@@ -160,6 +161,13 @@ def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
         argv = ["python3", p.OS_SCRIPT_PATH, "--report", p.OS_REPORT_PATH]
         if secret:
             argv += ["--ca-file", p.CA_SECRET_PATH]
+        for option, sources in (("--source", plan.os_sources), ("--fallback", plan.os_fallbacks)):
+            for line in sources:
+                if not SOURCE_LINE.fullmatch(line):
+                    raise ReplayError(
+                        f"os: {line[:80]!r} is not an apt source line envlock writes; it cannot be rendered"
+                    )
+                argv += [option, line]
         argv.append("--")
         for pin in plan.os_packages:
             if not (p.DEBIAN_NAME.fullmatch(pin.name) and p.DEBIAN_VERSION.fullmatch(pin.version)):
@@ -249,6 +257,8 @@ def render_plan_json(plan: p.ReplayPlan) -> str:
             for g in plan.install_groups
         ],
         "os-packages": [{"name": o.name, "version": o.version} for o in plan.os_packages],
+        "os-sources": list(plan.os_sources),
+        "os-fallbacks": list(plan.os_fallbacks),
         "env": dict(plan.env),
         "findings": [f.to_dict() for f in plan.findings],
     }

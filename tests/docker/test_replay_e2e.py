@@ -219,7 +219,18 @@ def test_months_later_replay_completes_and_names_each_problem(small_lock, canary
         os=records.replace(os_section, packages=tuple(sorted(os_packages, key=lambda p: p.name))),
     )
     path = _write(later, workdir / "months-later.lock")
-    code, report = _replay(path, "--ca-cert", str(canary_ca[0]), "-t", "envlock-test/replay:later", cwd=workdir)
+    # The snapshot archive is a closed loopback port: nothing leaves this machine,
+    # and the dropped version is a finding (tests/docker/test_os_snapshot.py serves one that has it).
+    code, report = _replay(
+        path,
+        "--ca-cert",
+        str(canary_ca[0]),
+        "--snapshot-url",
+        "http://127.0.0.1:9",
+        "-t",
+        "envlock-test/replay:later",
+        cwd=workdir,
+    )
     assert code == 1 and report["image_id"]  # the image was built
     found = _by_path(report)
     never = found[f"python.packages[{NEVER_RELEASED[0]}]"]

@@ -559,11 +559,17 @@ def os_script():
 
 
 def test_os_script_arguments(os_script):
-    assert os_script.parse_args(["--report", "/opt/r.json", "--", "curl=7.88.1-10+deb12u5", "vim=2:9.0-1"]) == (
-        "/opt/r.json",
-        None,
-        [("curl", "7.88.1-10+deb12u5"), ("vim", "2:9.0-1")],
-    )
+    assert os_script.parse_args(["--report", "/opt/r.json", "--", "curl=7.88.1-10+deb12u5", "vim=2:9.0-1"]) == {
+        "report": "/opt/r.json",
+        "ca_file": None,
+        "sources": [],
+        "fallbacks": [],
+        "packages": [("curl", "7.88.1-10+deb12u5"), ("vim", "2:9.0-1")],
+    }
+    snapshot = "deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20240610T000000Z/ bookworm main"
+    mirror = "deb http://127.0.0.1:8080/debian bookworm main"
+    args = os_script.parse_args(["--report", "/r", "--source", mirror, "--fallback", snapshot, "--", "tree=2.1.0-1"])
+    assert (args["sources"], args["fallbacks"]) == ([mirror], [snapshot])
 
 
 @pytest.mark.parametrize(
@@ -578,6 +584,12 @@ def test_os_script_arguments(os_script):
         ["--report", "relative.json", "--"],
         ["--report", "/r", "vim=1"],  # no --
         ["--bogus", "--", "vim=1"],
+        # source lines: no options apt would honour besides check-valid-until, no second line, no file: URLs
+        ["--report", "/r", "--source", "deb [trusted=yes] http://x/debian bookworm main", "--"],
+        ["--report", "/r", "--fallback", "deb http://x/debian bookworm main\ndeb http://evil/ x main", "--"],
+        ["--report", "/r", "--source", "deb file:///tmp/x bookworm main", "--"],
+        ["--report", "/r", "--source", "deb-src http://x/debian bookworm main", "--"],
+        ["--report", "/r", "--source", "deb http://x/debian bookworm", "--"],
     ],
 )
 def test_os_script_refuses_bad_arguments(os_script, argv):
@@ -604,35 +616,21 @@ def test_os_script_reads_apt_output(os_script):
         "   libcurl4 | 7.88.1-10+deb12u5 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
     )
     assert os_script.parse_madison(madison, "curl") == ["7.88.1-10+deb12u15", "7.88.1-10+deb12u5"]
-    assert (
-        os_script.parse_policy_candidate("curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n")
-        == "7.88.1-10+deb12u15"
-    )
-    assert os_script.parse_policy_candidate("x:\n  Installed: (none)\n  Candidate: (none)\n") is None
-    # One `apt-cache policy curl jq gone` answers for all three, in blocks (Debian 12's apt 2.6 layout).
-    policy = (
-        "curl:\n  Installed: (none)\n  Candidate: 7.88.1-10+deb12u15\n  Version table:\n"
-        "     7.88.1-10+deb12u15 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n"
-        "jq:\n  Installed: (none)\n  Candidate: 1.6-2.1+deb12u2\n  Version table:\n"
-        "gone:\n  Installed: (none)\n  Candidate: (none)\n"
-    )
-    assert os_script.parse_policy_candidates(policy) == {
-        "curl": "7.88.1-10+deb12u15",
-        "jq": "1.6-2.1+deb12u2",
-        "gone": None,
-    }
 
 
-def test_os_script_decides_exact_fallback_and_missing(os_script):
+def test_os_script_installs_exact_versions_or_nothing(os_script):
+    # the mirror's newer curl is never installed in place of the locked one
     specs, entries = os_script.plan_installs(
-        [("curl", "7.88.1-10+deb12u1"), ("vim", "2:9.0-1"), ("gone", "1.0")],
-        {"curl": ["7.88.1-10+deb12u15"], ("curl", "candidate"): "7.88.1-10+deb12u15", "vim": ["2:9.0-2", "2:9.0-1"]},
+        [("curl", "7.88.1-10+deb12u1"), ("vim", "2:9.0-1"), ("tree", "2.1.0-1"), ("gone", "1.0")],
+        {"curl": ["7.88.1-10+deb12u15"], "vim": ["2:9.0-2", "2:9.0-1"], "tree": ["2.1.0-1"]},
+        {("tree", "2.1.0-1"): "snapshot"},
     )
-    assert specs == ["curl=7.88.1-10+deb12u15", "vim=2:9.0-1"]
-    assert [(e["name"], e["status"], e["installed"]) for e in entries] == [
-        ("curl", "differs", "7.88.1-10+deb12u15"),
-        ("vim", "exact", "2:9.0-1"),
-        ("gone", "missing", None),
+    assert specs == ["vim=2:9.0-1", "tree=2.1.0-1"]
+    assert [(e["name"], e["status"], e["installed"], e.get("origin")) for e in entries] == [
+        ("curl", "missing", None, None),
+        ("vim", "exact", "2:9.0-1", "mirror"),
+        ("tree", "exact", "2.1.0-1", "snapshot"),
+        ("gone", "missing", None, None),
     ]
 
 

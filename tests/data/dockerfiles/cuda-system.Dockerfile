@@ -13,7 +13,7 @@ RUN ["/opt/envlock/venv/bin/python", "-m", "pip", "install", "--isolated", "--di
 FROM nvidia/cuda:12.1.1-cudnn8-devel-ubuntu22.04
 RUN ["/bin/sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -- python3 python3-venv && rm -rf /var/lib/apt/lists/*"]
 COPY envlock/os_packages.py /opt/envlock/os_packages.py
-RUN ["python3", "/opt/envlock/os_packages.py", "--report", "/opt/envlock/os-report.json", "--", "build-essential=12.9ubuntu3", "libopenmpi-dev=4.1.2-2ubuntu1"]
+RUN ["python3", "/opt/envlock/os_packages.py", "--report", "/opt/envlock/os-report.json", "--fallback", "deb [check-valid-until=no] https://snapshot.ubuntu.com/ubuntu/20260602T083000Z/ jammy main universe", "--fallback", "deb [check-valid-until=no] https://snapshot.ubuntu.com/ubuntu/20260602T083000Z/ jammy-updates main universe", "--fallback", "deb [check-valid-until=no] https://snapshot.ubuntu.com/ubuntu/20260602T083000Z/ jammy-security main universe", "--", "build-essential=12.9ubuntu3", "libopenmpi-dev=4.1.2-2ubuntu1"]
 COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv
 ENV VIRTUAL_ENV="/opt/envlock/venv" PATH="/opt/envlock/venv/bin:${PATH}"
 ENV CUBLAS_WORKSPACE_CONFIG=":4096:8" CUDA_LAUNCH_BLOCKING="1" NCCL_ALGO="Ring"
