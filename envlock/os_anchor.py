@@ -67,16 +67,25 @@ def _binfiles_url(base: str, name: str, version: str) -> str:
     return f"{base.rstrip('/')}/mr/binary/{quote(name, safe='')}/{quote(version, safe='')}/binfiles?fileinfo=1"
 
 
+class ArchiveUnreachable(Exception):
+    """The snapshot service did not answer at all (as opposed to "not known")."""
+
+
 def read_first_seen(base: str, package: m.OsPackage, archive: str = "debian") -> str | None:
-    """Ask the snapshot service when it first saw ``package`` (network); ``None`` when it cannot say."""
-    from urllib.error import URLError
+    """Ask the snapshot service when it first saw ``package`` (network); ``None`` when it does not know it.
+
+    ``ArchiveUnreachable`` when no answer came, so the caller stops asking.
+    """
+    from urllib.error import HTTPError, URLError
     from urllib.request import urlopen
 
     try:
         with urlopen(_binfiles_url(base, package.name, package.version), timeout=TIMEOUT_S) as answer:
             body = answer.read(MAX_ANSWER_BYTES + 1)
-    except (URLError, OSError, ValueError):
+    except HTTPError:
         return None
+    except (URLError, OSError, ValueError) as exc:
+        raise ArchiveUnreachable(str(getattr(exc, "reason", exc))) from None
     if len(body) > MAX_ANSWER_BYTES:
         return None
     return parse_first_seen(body, package.architecture, archive)
@@ -96,11 +105,20 @@ def anchor_os(lock: m.Lock, snapshot_url: str, captured_at: str | None = None) -
     notes: list[str] = []
     seen: dict[str, str | None] = {}
     if osec.id == "debian" and manual:
-        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
-            answers = pool.map(lambda p: read_first_seen(snapshot_url, p), manual)
-            for package, first in zip(manual, answers):
-                seen[package.name] = first
-                if first is None:
-                    notes.append(f"os.packages[{package.name}]: the snapshot archive does not know {package.version}")
+        try:
+            # One request first: an unreachable archive costs one failure, not one per package.
+            seen[manual[0].name] = read_first_seen(snapshot_url, manual[0])
+            with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+                for package, first in zip(manual[1:], pool.map(lambda p: read_first_seen(snapshot_url, p), manual[1:])):
+                    seen[package.name] = first
+        except ArchiveUnreachable as exc:
+            seen = {}
+            notes.append(
+                f"the snapshot archive at {snapshot_url} did not answer ({exc}): the OS layer is anchored at the "
+                "capture time only; run `envlock pin --snapshot-url URL` where it can be reached"
+            )
+        for package in manual:
+            if package.name in seen and seen[package.name] is None:
+                notes.append(f"os.packages[{package.name}]: the snapshot archive does not know {package.version}")
     packages = tuple(records.replace(p, first_seen=seen[p.name]) if seen.get(p.name) else p for p in osec.packages)
     return records.replace(lock, os=records.replace(osec, snapshot_time=anchor, packages=packages)), notes

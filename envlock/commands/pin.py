@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("lock", nargs="?", default="envlock.lock", help="the lockfile (default: envlock.lock)")
     add_index_arguments(parser)
     parser.add_argument("-o", "--output", metavar="PATH", help="write the pinned lock here instead of over LOCK")
+    parser.add_argument(
+        "--snapshot-url",
+        metavar="URL",
+        help="the snapshot archive whose API says when each OS package version appeared "
+        "(default: https://snapshot.debian.org)",
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON")
 
 
@@ -43,6 +49,7 @@ def pin_and_report(lock, args: argparse.Namespace, output: str, command: str) ->
     request = PinRequest(
         index_urls=tuple(check_index_url(u, "--index-url") for u in args.index_url),
         extra_index_urls=tuple(check_index_url(u, "--extra-index-url") for u in args.extra_index_url),
+        snapshot_url=_snapshot_url(args),
     )
     outcome = pin_lock(lock, request)
     write.write_lock(outcome.lock, output, command)
@@ -78,6 +85,13 @@ def pin_and_report(lock, args: argparse.Namespace, output: str, command: str) ->
     return code
 
 
+def _snapshot_url(args: argparse.Namespace) -> str | None:
+    from envlock.replay.snapshot import check_base_url
+
+    url = getattr(args, "snapshot_url", None)
+    return check_base_url(url, "--snapshot-url") if url else None
+
+
 def run(args: argparse.Namespace) -> int:
     from envlock.capture.privacy import scrub_text
     from envlock.commands._common import load_lock_reporting
@@ -89,5 +103,6 @@ def run(args: argparse.Namespace) -> int:
         + (output if not args.output else f"{args.lock} -o {output}")
         + "".join(f" --index-url {u}" for u in args.index_url)
         + "".join(f" --extra-index-url {u}" for u in args.extra_index_url)
+        + (f" --snapshot-url {args.snapshot_url}" if args.snapshot_url else "")
     )
     return pin_and_report(lock, args, output, command)

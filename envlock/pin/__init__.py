@@ -35,6 +35,7 @@ class PinRequest:
     index_urls: tuple[str, ...] = ()
     extra_index_urls: tuple[str, ...] = ()
     timeout: float = 30.0
+    snapshot_url: str | None = None  # the snapshot archive's API (default: snapshot.debian.org)
 
 
 @record
@@ -69,16 +70,22 @@ def _python_step(lock: m.Lock, request: PinRequest) -> LayerPin:
     return pin_python(lock, request)
 
 
-# (layer, step) in report order.  Other artifact kinds (the OS layer's time
-# anchor, the base image's digest) add their step here.
-STEPS: list[tuple[str, Callable[[m.Lock, PinRequest], LayerPin]]] = [("python", _python_step)]
+def _os_step(lock: m.Lock, request: PinRequest) -> LayerPin:
+    from envlock.pin.os_layer import pin_os
+
+    return pin_os(lock, request)
+
+
+# (layer, step) in report order.  Other artifact kinds (the base image's
+# digest) add their step here.
+STEPS: list[tuple[str, Callable[[m.Lock, PinRequest], LayerPin]]] = [("python", _python_step), ("os", _os_step)]
 
 
 def pin_lock(lock: m.Lock, request: PinRequest) -> PinOutcome:
     """Run every step (concurrently: each waits on the network) and merge their sections into the lock."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from envlock.lockfile import codec
+    from envlock.lockfile import identity
 
     with ThreadPoolExecutor(max_workers=max(1, len(STEPS))) as pool:
         futures = [pool.submit(step, lock, request) for _name, step in STEPS]
@@ -87,4 +94,4 @@ def pin_lock(lock: m.Lock, request: PinRequest) -> PinOutcome:
     for layer in layers:
         sections.update(layer.sections)
     pinned = records.replace(lock, **sections) if sections else lock
-    return PinOutcome(codec.with_fingerprint(pinned), layers)
+    return PinOutcome(identity.with_fingerprint(pinned), layers)

@@ -208,3 +208,43 @@ def records_with_gone_package(lock):
 
     extra = OsPackage("gone", "1.0-1", "amd64", manual=True)
     return records.replace(lock, os=records.replace(lock.os, packages=(*lock.os.packages, extra)))
+
+
+def test_envlock_pin_anchors_the_os_layer_in_the_lockfile(snapshot_api, tmp_path):
+    from envlock.lockfile.write import write_lock
+    from tests.conftest import run_envlock
+
+    url, requests = snapshot_api
+    path = tmp_path / "envlock.lock"
+    write_lock(records_with_gone_package(_lock()), str(path), "test")
+    result = run_envlock("pin", str(path), "--snapshot-url", url, "--json")
+    assert result.returncode == 0, result.stderr
+    anchored = parse_lock(path.read_bytes()).lock
+    assert anchored.os.snapshot_time == "2026-06-01T12:00:00Z"
+    assert {p.name: p.first_seen for p in anchored.os.packages} == {
+        "gone": None,
+        "libc6": None,
+        "tree": "2023-01-15T08:55:30Z",
+    }
+    layers = {layer["layer"]: layer for layer in json.loads(result.stdout)["layers"]}
+    assert (layers["os"]["pinned"], layers["os"]["total"]) == (1, 2)
+
+
+def test_an_unreachable_archive_costs_one_request_and_keeps_the_capture_time(tmp_path):
+    lock = records_with_gone_package(_lock())
+    anchored, notes = anchor_os(lock, "http://127.0.0.1:9")  # a closed loopback port
+    assert anchored.os.snapshot_time == "2026-06-01T12:00:00Z"
+    assert all(p.first_seen is None for p in anchored.os.packages)
+    assert len(notes) == 1 and "did not answer" in notes[0]
+
+
+def test_envlock_pin_refuses_a_snapshot_url_that_could_change_apt_lines(tmp_path):
+    from envlock.lockfile.write import write_lock
+    from tests.conftest import run_envlock
+
+    path = tmp_path / "envlock.lock"
+    write_lock(_lock(), str(path), "test")
+    before = path.read_bytes()
+    result = run_envlock("pin", str(path), "--snapshot-url", "http://x/ bookworm main")
+    assert result.returncode == 2 and "--snapshot-url" in result.stderr and "Traceback" not in result.stderr
+    assert path.read_bytes() == before
