@@ -109,7 +109,8 @@ def anchor_os(lock: m.Lock, snapshot_url: str, captured_at: str | None = None) -
             # One request first: an unreachable archive costs one failure, not one per package.
             seen[manual[0].name] = read_first_seen(snapshot_url, manual[0])
             with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
-                for package, first in zip(manual[1:], pool.map(lambda p: read_first_seen(snapshot_url, p), manual[1:])):
+                answers = pool.map(lambda p: read_first_seen(snapshot_url, p), manual[1:])
+                for package, first in zip(manual[1:], answers, strict=True):
                     seen[package.name] = first
         except ArchiveUnreachable as exc:
             seen = {}
