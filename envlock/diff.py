@@ -877,15 +877,13 @@ def ranking_key(finding: Finding) -> tuple:
 
 
 def host_findings_both_ways(a: m.Lock, b: m.Lock, labels: tuple[str, str]) -> list[Finding]:
-    """The hardware engineer's host rules (envlock.compat.rules), both directions, when installed."""
+    """The hardware engineer's host rules (envlock.compat.rules), both directions."""
     if all(lock.nvidia is None and lock.cpu is None and lock.os is None for lock in (a, b)):
         # Nothing known about either host (a lock of Python packages only): the
         # rules could only say "unknown", so their modules (10 ms) are not imported.
         return []
-    try:
-        from envlock.compat.rules import host_findings
-    except ImportError:  # the compat rules arrive with issue 4
-        return []
+    from envlock.compat.rules import host_findings
+
     findings = []
     for locked, host, locked_name, host_name in ((a, b, labels[0], labels[1]), (b, a, labels[1], labels[0])):
         if host.nvidia is None and host.cpu is None and host.os is None:

@@ -243,15 +243,9 @@ def _export_apptainer(lock, args, output: str, command: str) -> list[str]:
 def _export_dockerfile(lock, args, output: str, command: str) -> list[str]:
     """The replay's own build context (same renderer as `envlock replay --dry-run`)."""
     from envlock.errors import UsageError
+    from envlock.replay.plan import ReplayOptions, plan_replay
+    from envlock.replay.render import render_context
 
-    try:
-        from envlock.replay.plan import ReplayOptions, plan_replay
-        from envlock.replay.render import render_context
-    except ImportError as exc:
-        raise UsageError(
-            f"dockerfile export needs the replay renderer, which this build lacks ({exc})",
-            hint="use `envlock replay --dry-run`, or export apptainer / requirements",
-        ) from None
     if output == "-":
         raise UsageError("dockerfile export writes a whole build context: -o must be a file such as ctx/Dockerfile")
     pins = _resolve(lock, args)

@@ -33,13 +33,10 @@ from pathlib import Path
 from envlock import records
 from envlock.errors import ReplayError
 from envlock.findings import (
-    BLOCKER,
     CHANGED,
-    DIFFERS,
     EXACT,
     INFO,
     NOT_REPRODUCIBLE,
-    NUMERIC,
     UNKNOWN,
     Finding,
     sort_findings,
@@ -257,133 +254,13 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
     return trim(locked, locked_os), trim(captured, captured_os)
 
 
-def compare_image(locked: m.Lock, captured: m.Lock) -> tuple[list[Finding], str]:
-    """Findings for what the image does not reproduce, and which comparer produced them."""
+def compare_image(locked: m.Lock, captured: m.Lock) -> list[Finding]:
+    """Findings for what the image does not reproduce: the lock's own diff, scoped to what an image holds."""
+    from envlock.diff import diff
+
     want, got = scope_to_image(locked, captured)
-    try:
-        from envlock import diff as diff_module
-    except ImportError:
-        diff_module = None
-    compare = getattr(diff_module, "diff", None) if diff_module else None
-    if compare is not None:
-        found = compare(want, got, ("lock", "image"), sections=IMAGE_SECTIONS, host=False)
-        return [f for f in found if f.status != EXACT], "envlock.diff"
-    return minimal_compare(want, got), "minimal"
-
-
-def minimal_compare(locked: m.Lock, captured: m.Lock) -> list[Finding]:
-    """A small comparison used until (or where) envlock.diff is unavailable: Python, OS, env."""
-    out: list[Finding] = []
-    lp, cp = locked.python, captured.python
-    if lp is not None:
-        if cp is None:
-            out.append(
-                Finding(
-                    "python", "python", BLOCKER, "no Python environment found in the image", status=NOT_REPRODUCIBLE
-                )
-            )
-        else:
-            if lp.version and lp.version != cp.version:
-                out.append(
-                    Finding(
-                        "python",
-                        "python.version",
-                        NUMERIC if _minor(lp.version) == _minor(cp.version) else BLOCKER,
-                        f"interpreter {cp.version} instead of {lp.version}",
-                        why="patch releases change the standard library and bundled libraries (hash seeds, math, ssl)",
-                        fix="use a base image with exactly this interpreter (--base-image)",
-                        locked=lp.version,
-                        actual=cp.version,
-                        rank=40,
-                    )
-                )
-            have = {canonical_name(p.name): p for p in cp.packages}
-            for pkg in lp.packages:
-                found = have.pop(canonical_name(pkg.name), None)
-                if found is None:
-                    out.append(
-                        Finding(
-                            "python",
-                            f"python.packages[{pkg.name}]",
-                            NUMERIC,
-                            f"{pkg.name} is missing",
-                            locked=pkg.version,
-                            status=NOT_REPRODUCIBLE,
-                            rank=50,
-                        )
-                    )
-                elif found.version != pkg.version:
-                    out.append(
-                        Finding(
-                            "python",
-                            f"python.packages[{pkg.name}]",
-                            NUMERIC,
-                            f"{pkg.name} {found.version} instead of {pkg.version}",
-                            locked=pkg.version,
-                            actual=found.version,
-                            rank=50,
-                        )
-                    )
-            for extra in have.values():
-                out.append(
-                    Finding(
-                        "python",
-                        f"python.packages[{extra.name}]",
-                        DIFFERS,
-                        f"{extra.name} is installed but not locked",
-                        actual=extra.version,
-                        rank=90,
-                    )
-                )
-    lo, co = locked.os, captured.os
-    if lo is not None:
-        have_os = {p.name: p for p in (co.packages if co else ())}
-        for pkg in lo.packages:
-            found = have_os.get(pkg.name)
-            if found is None:
-                out.append(
-                    Finding(
-                        "os",
-                        f"os.packages[{pkg.name}]",
-                        DIFFERS,
-                        f"{pkg.name} is not installed",
-                        locked=pkg.version,
-                        status=NOT_REPRODUCIBLE,
-                        rank=70,
-                    )
-                )
-            elif found.version != pkg.version:
-                out.append(
-                    Finding(
-                        "os",
-                        f"os.packages[{pkg.name}]",
-                        DIFFERS,
-                        f"{pkg.name} {found.version} instead of {pkg.version}",
-                        locked=pkg.version,
-                        actual=found.version,
-                        rank=70,
-                    )
-                )
-    if locked.runtime is not None:
-        got_env = captured.runtime.env if captured.runtime else {}
-        for name, value in sorted(locked.runtime.env.items()):
-            if got_env.get(name) != value:
-                out.append(
-                    Finding(
-                        "runtime",
-                        f"runtime.env[{name}]",
-                        NUMERIC,
-                        f"{name} is {got_env.get(name)!r} instead of {value!r}",
-                        locked=value,
-                        actual=got_env.get(name),
-                        rank=30,
-                    )
-                )
-    return out
-
-
-def _minor(version: str | None) -> str:
-    return ".".join((version or "").split(".")[:2])
+    found = diff(want, got, ("lock", "image"), sections=IMAGE_SECTIONS, host=False)
+    return [f for f in found if f.status != EXACT]
 
 
 # --- the host ------------------------------------------------------------------------
@@ -396,108 +273,11 @@ def capture_host() -> m.Lock:
     return capture_lock(None, layers=("nvidia", "cpu"))
 
 
-def host_findings(locked: m.Lock, host: m.Lock) -> tuple[list[Finding], str]:
-    """``host`` (this machine's hardware with the image's userland) against the lock; and which rules produced them."""
-    try:
-        from envlock.compat import rules
-    except ImportError:
-        rules = None
-    apply = getattr(rules, "host_findings", None) if rules else None
-    if apply is not None:
-        return [f for f in apply(locked, host) if f.status != EXACT], "envlock.compat.rules"
-    return minimal_host_findings(locked, host), "minimal"
+def host_findings(locked: m.Lock, host: m.Lock) -> list[Finding]:
+    """``host`` (this machine's hardware with the image's userland) against the lock, by the compat rules."""
+    from envlock.compat.rules import host_findings as rules_host_findings
 
-
-def minimal_host_findings(locked: m.Lock, host: m.Lock) -> list[Finding]:
-    """Driver presence and CUDA level, GPU model and count, CPU ISA flags (until envlock.compat lands)."""
-    out: list[Finding] = []
-    ln, hn = locked.nvidia, host.nvidia
-    locked_cuda = _locked_cuda_runtime(locked)
-    if ln is not None and (ln.gpus or locked_cuda):
-        if hn is None or not hn.driver_present:
-            out.append(
-                Finding(
-                    "driver",
-                    "nvidia.driver",
-                    BLOCKER,
-                    "no NVIDIA driver on this host" + (f"; the lock uses CUDA {locked_cuda}" if locked_cuda else ""),
-                    fix="run on a host with an NVIDIA driver and the NVIDIA container toolkit (docker run --gpus all)",
-                    locked=ln.driver_version,
-                    actual="absent",
-                    rank=10,
-                )
-            )
-        elif locked_cuda and hn.cuda_driver_version and _vkey(hn.cuda_driver_version) < _vkey(locked_cuda):
-            out.append(
-                Finding(
-                    "driver",
-                    "nvidia.cuda-driver-version",
-                    BLOCKER,
-                    f"driver {hn.driver_version} supports CUDA up to {hn.cuda_driver_version}; the lock uses CUDA {locked_cuda}",
-                    fix="upgrade the NVIDIA driver",
-                    locked=locked_cuda,
-                    actual=hn.cuda_driver_version,
-                    rank=10,
-                )
-            )
-        want = _gpu_counts(ln)
-        have = _gpu_counts(hn) if hn is not None else {}
-        if want != have:
-            out.append(
-                Finding(
-                    "gpu",
-                    "nvidia.gpus",
-                    NUMERIC,
-                    f"GPUs here: {_show_counts(have)}; locked: {_show_counts(want)}",
-                    why="a different GPU model or count changes kernels, reduction order and TF32 behaviour",
-                    locked=_show_counts(want),
-                    actual=_show_counts(have),
-                    rank=20,
-                )
-            )
-    lc, hc = locked.cpu, host.cpu
-    if lc is not None and hc is not None:
-        missing = sorted(set(lc.flags) - set(hc.flags))
-        if missing:
-            out.append(
-                Finding(
-                    "cpu",
-                    "cpu.flags",
-                    NUMERIC,
-                    "this CPU lacks " + ", ".join(missing),
-                    why="BLAS and oneDNN pick kernels by ISA; results and speed change",
-                    locked=" ".join(sorted(lc.flags)),
-                    actual=" ".join(sorted(hc.flags)),
-                    rank=30,
-                )
-            )
-        if lc.model_name and hc.model_name and lc.model_name != hc.model_name and not missing:
-            out.append(
-                Finding(
-                    "cpu",
-                    "cpu.model-name",
-                    INFO,
-                    "a different CPU model",
-                    locked=lc.model_name,
-                    actual=hc.model_name,
-                    rank=60,
-                )
-            )
-    return out
-
-
-def _locked_cuda_runtime(lock: m.Lock) -> str | None:
-    if lock.cuda is None:
-        return None
-    versions = [c.version for c in lock.cuda.components if c.name in ("cudart", "cuda-runtime")]
-    versions += [fw.cuda for fw in lock.cuda.frameworks if fw.cuda]
-    return max(versions, key=_vkey) if versions else None
-
-
-def _vkey(text: str) -> tuple[int, ...]:
-    import re
-
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+    return [f for f in rules_host_findings(locked, host) if f.status != EXACT]
 
 
 def _gpu_counts(section: m.NvidiaSection | None) -> dict[str, int]:
@@ -597,25 +377,17 @@ def verify_image(
 ) -> VerifyReport:
     """Capture inside ``image``, compare with ``locked``, and check this host's hardware."""
     captured = capture_image(engine, image, python=python, runner=runner)
-    findings, comparer = compare_image(locked, captured)
+    findings = compare_image(locked, captured)
     host_lock = host if host is not None else capture_host()
     # What the locked software will run on: this host's driver, GPUs and CPU
     # with the image's own userland (its glibc, libraries and packages).
     running = records.replace(captured, nvidia=host_lock.nvidia, cpu=host_lock.cpu)
-    hardware, rules = host_findings(locked, running)
-    notes = []
-    if comparer == "minimal":
-        notes.append(
-            "compared with envlock's minimal comparer (Python, manually installed OS packages, numerics variables)"
-        )
-    if rules == "minimal":
-        notes.append("host checked with envlock's minimal rules (driver, GPU model and count, CPU flags)")
+    hardware = host_findings(locked, running)
     return VerifyReport(
         image=image,
         findings=tuple(sort_findings(findings)),
         host_findings=tuple(sort_findings(hardware)),
         layers=tuple(layer_statuses(locked, findings, hardware)),
-        notes=tuple(notes),
         captured=captured,
         host_rows=tuple(host_summary(host_lock)),
     )
