@@ -206,7 +206,7 @@ _ANY_LIBRARY = re.compile("|".join(f"({pattern})" for pattern, *_ in _LIBRARY_CL
 _LIBRARY_CLASS_OF_GROUP = tuple((rank, layer, what) for _pattern, rank, layer, what in _LIBRARY_CLASSES)
 
 
-def classify_library(name: str) -> tuple[int, str, str] | None:
+def rank_library(name: str) -> tuple[int, str, str] | None:
     """(rank, layer, description) for a CUDA/BLAS library name, or None."""
     found = _ANY_LIBRARY.fullmatch(name.lower())
     return None if found is None else _LIBRARY_CLASS_OF_GROUP[found.lastindex - 1]
@@ -433,7 +433,7 @@ def _diff_cuda(out: _Out, a: m.CudaSection, b: m.CudaSection) -> None:
         va, vb = ca.get(name), cb.get(name)
         if va == vb:
             continue
-        rank, _layer, what = classify_library(name) or (RANK_CUDA_OTHER, "cuda", "a CUDA library")
+        rank, _layer, what = rank_library(name) or (RANK_CUDA_OTHER, "cuda", "a CUDA library")
         path = f"cuda.components[{name}]"
         label = f"{name} version"
         if va is None or vb is None:
@@ -563,7 +563,7 @@ def _python_key(pkg: m.PythonPackage) -> tuple:
 def _package_rank(norm: str) -> tuple[int, str]:
     if norm in FRAMEWORKS:
         return RANK_FRAMEWORK, "framework"
-    cls = classify_library(norm)
+    cls = rank_library(norm)
     if cls is not None:
         return cls[0], cls[1]
     return RANK_PACKAGE, "python"
@@ -765,7 +765,7 @@ def _diff_os(out: _Out, a: m.OsSection, b: m.OsSection) -> None:
         return found
 
     def rank_of(key: str) -> tuple[int, str]:
-        cls = classify_library(key.split(":", 1)[0])
+        cls = rank_library(key.split(":", 1)[0])
         if cls is not None:
             return cls[0] + 3 if cls[1] == "blas" else cls[0], cls[1]
         return RANK_OS_PACKAGE, "os"

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from envlock.index_client import IndexFile
 from envlock.lockfile import model as m
 from envlock.records import record
+from envlock.versions import major_minor
 
 
 @record
@@ -52,13 +53,6 @@ def _linux_platforms(arch: str, glibc: tuple[int, int]) -> list[str]:
     return out
 
 
-def _parse_version_pair(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    match = re.match(r"([0-9]+)\.([0-9]+)", text)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 def target_from_lock(lock: m.Lock) -> Target:
     """The interpreter and platform a lock was captured on, as wheel tags.
 
@@ -71,7 +65,7 @@ def target_from_lock(lock: m.Lock) -> Target:
     fallback = running_target()
     if python is None:
         return fallback
-    version = _parse_version_pair(python.version) or fallback.python_version
+    version = major_minor(python.version) or fallback.python_version
     impl = (python.implementation or "cpython").lower()
     prefix = {"cpython": "cp", "cp": "cp", "pypy": "pp", "pp": "pp"}.get(impl, "cp")
     interpreter = f"{prefix}{version[0]}{version[1]}"
@@ -86,7 +80,7 @@ def target_from_lock(lock: m.Lock) -> Target:
         if linux.group(1):
             glibc = (int(linux.group(1)), int(linux.group(2)))
         if lock.os is not None and lock.os.glibc:
-            glibc = _parse_version_pair(lock.os.glibc) or glibc
+            glibc = major_minor(lock.os.glibc) or glibc
         platforms = _linux_platforms(arch, glibc or (2, 17))
     elif platform.startswith("macosx_"):
         parts = platform.split("_")

@@ -76,7 +76,7 @@ _IMPORT_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "skimage": "
 _CONFIG_FILES = {"numpy": "numpy/__config__.py", "scipy": "scipy/__config__.py"}
 
 
-def classify_library(file_name: str) -> tuple[str, str, int] | None:
+def classify_shared_object(file_name: str) -> tuple[str, str, int] | None:
     """(kind, library name, preference) for a shared-library file name, or ``None`` (pure)."""
     lower = file_name.lower()
     if not _SHARED_LIBRARY.search(lower):
@@ -147,7 +147,7 @@ def _list_dir(path: str) -> list[str]:
 
 def _libraries_in(directory: str, package: str, version: str | None = None) -> Iterable[FoundLibrary]:
     for entry in _list_dir(directory):
-        found = classify_library(entry)
+        found = classify_shared_object(entry)
         if found:
             kind, name, preference = found
             yield FoundLibrary(
@@ -185,7 +185,7 @@ def find_bundled_libraries(site_dirs: Iterable[str], dists: list[Any]) -> list[F
     for name in sorted(_LIBRARY_DISTS & by_name.keys()):
         dist = by_name[name]
         for path in dist.record_shared_libraries():
-            classified = classify_library(os.path.basename(path))
+            classified = classify_shared_object(os.path.basename(path))
             if classified:
                 kind, lib, preference = classified
                 found.append(FoundLibrary(name, kind, lib, path, dist.version, preference))
@@ -236,7 +236,7 @@ def find_conda_libraries(prefix: str) -> list[FoundLibrary]:
             if not isinstance(rel, str) or not (".so" in rel or ".dylib" in rel or ".dll" in rel):
                 continue
             slash = rel.rfind("/")
-            classified = classify_library(rel[slash + 1 :])
+            classified = classify_shared_object(rel[slash + 1 :])
             if classified:
                 kind, lib, preference = classified
                 found.append(

@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from envlock.versions import major_minor, release_tuple
+
 # envlock/compat/data/, shipped inside the wheel.  Read by path rather than
 # through importlib.resources: envlock is never imported from a zip, and the
 # import of importlib.resources was a measurable part of doctor's start-up.
@@ -25,34 +27,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # --- versions ------------------------------------------------------------------
 
-_NUMBERS = re.compile(r"[0-9]+")
-
-
-def version_tuple(text: str | None) -> tuple[int, ...] | None:
-    """``"580.65.06"`` -> ``(580, 65, 6)``; ``None`` when the text has no leading number.
-
-    Driver versions (``570.26`` vs ``570.124.06``) compare field by field as
-    integers, which is how NVIDIA numbers them.
-    """
-    if not text:
-        return None
-    parts = []
-    for piece in text.strip().split("."):
-        match = _NUMBERS.match(piece)
-        if not match:
-            break
-        parts.append(int(match.group()))
-        if match.end() != len(piece):
-            break
-    return tuple(parts) or None
-
 
 def cuda_major_minor(text: str | None) -> tuple[int, int] | None:
     """The CUDA ``major.minor`` of a version text (``"12.1.105"``, ``"12.1"``, ``"121"`` is not accepted)."""
-    parts = version_tuple(text)
-    if not parts or len(parts) < 2:
-        return None
-    return parts[0], parts[1]
+    return major_minor(text)
 
 
 def format_cuda(version: tuple[int, int]) -> str:
@@ -61,7 +39,7 @@ def format_cuda(version: tuple[int, int]) -> str:
 
 def cc_tuple(text: str | None) -> tuple[int, int] | None:
     """A compute capability ``"8.6"`` -> ``(8, 6)``."""
-    parts = version_tuple(text)
+    parts = release_tuple(text)
     if not parts or len(parts) != 2:
         return None
     return parts[0], parts[1]
@@ -246,7 +224,7 @@ def minor_compat_floor(cuda_major: int) -> MinorCompat | None:
 
 def driver_at_least(driver: str | None, minimum: str | None) -> bool | None:
     """``driver >= minimum`` as NVIDIA versions; ``None`` when either cannot be read."""
-    have, need = version_tuple(driver), version_tuple(minimum)
+    have, need = release_tuple(driver), release_tuple(minimum)
     if have is None or need is None:
         return None
     return have >= need
@@ -324,7 +302,7 @@ def deprecated_in_cuda(cuda: tuple[int, int], cc: tuple[int, int]) -> ArchChange
 def torch_arch_list(torch_version: str, cuda: tuple[int, int]) -> TorchArchList | None:
     """The published arch list of a PyTorch CUDA wheel: an exact version row first, then a ``major.minor`` row."""
     public = torch_version.split("+", 1)[0]
-    parts = version_tuple(public)
+    parts = release_tuple(public)
     major_minor = f"{parts[0]}.{parts[1]}" if parts and len(parts) >= 2 else None
     for wanted in (public, major_minor):
         for row in torch_arch_lists():

@@ -21,6 +21,7 @@ from importlib import resources
 
 from envlock.errors import ReplayError
 from envlock.records import record
+from envlock.versions import release_tuple
 
 KINDS = ("python", "distro", "cuda", "debootstrap")
 # Preference when several rows fit equally well: Python already in the image
@@ -180,4 +181,4 @@ def _row_order(row: BaseImage) -> tuple:
 
 
 def _version_key(text: str | None) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"[0-9]+", text or ""))
+    return release_tuple(text) or ()

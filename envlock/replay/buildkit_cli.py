@@ -11,9 +11,9 @@ the ``docker`` first on PATH may be a new client without buildx while
 from __future__ import annotations
 
 import os
-import re
 
 from envlock.records import record
+from envlock.versions import release_tuple
 
 
 @record
@@ -27,10 +27,8 @@ class BuildkitCli:
 
 def parse_client_version(text: str) -> tuple[int, ...] | None:
     """'20.10.24+dfsg1' -> (20, 10, 24); None when it is not a version."""
-    found = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
-    if not found:
-        return None
-    return tuple(int(part) for part in found.groups() if part is not None)
+    parts = release_tuple(text)
+    return parts if parts and len(parts) >= 2 else None
 
 
 def buildkit_mode(client_version: str, has_buildx: bool) -> str | None:

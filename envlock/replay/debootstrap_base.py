@@ -34,6 +34,7 @@ from envlock.records import record
 from envlock.replay.context import ContextFile
 from envlock.replay.engine import BuilderChoice, BuildRequest, DockerEngine, ImageInfo
 from envlock.replay.progress import Progress, run_streaming
+from envlock.versions import minor
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -105,21 +106,16 @@ def choose_spec(
     reported one by one.  Between releases with the same Python, the lock's
     own Debian release wins (its OS packages can then be installed exactly).
     """
-    minor = _minor(python_version)
+    python_minor = minor(python_version)
     lock_suite = DEBIAN_CODENAME.get((os_version_id or "").split(".")[0]) if os_id == "debian" else None
-    if minor:
-        matching = [suite for suite, py in DEBIAN_PYTHON.items() if py == minor]
+    if python_minor:
+        matching = [suite for suite, py in DEBIAN_PYTHON.items() if py == python_minor]
         if lock_suite in matching:
-            return BaseImageSpec(lock_suite, minor)
+            return BaseImageSpec(lock_suite, python_minor)
         if matching:
-            return BaseImageSpec(matching[0], minor)
+            return BaseImageSpec(matching[0], python_minor)
     suite = lock_suite or DEFAULT_SUITE
     return BaseImageSpec(suite, DEBIAN_PYTHON[suite])
-
-
-def _minor(version: str | None) -> str | None:
-    found = re.match(r"(\d+)\.(\d+)", version or "")
-    return f"{found.group(1)}.{found.group(2)}" if found else None
 
 
 def python_dockerfile(spec: BaseImageSpec) -> str:

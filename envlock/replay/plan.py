@@ -38,6 +38,7 @@ from envlock.lockfile import model as m
 from envlock.records import record
 from envlock.replay.base_matrix import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
 from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source_lines, snapshot_source_lines
+from envlock.versions import minor
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
     from envlock.resolve import PinSet
@@ -317,11 +318,6 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
     )
 
 
-def _minor(version: str | None) -> str | None:
-    found = re.match(r"([0-9]+)\.([0-9]+)", version or "")
-    return f"{found.group(1)}.{found.group(2)}" if found else None
-
-
 def system_cuda(lock: m.Lock) -> tuple[str | None, str | None, bool]:
     """(CUDA major.minor, cuDNN major, has nvcc) of a *system* CUDA toolkit in the lock (pure)."""
     if lock.cuda is None:
@@ -330,7 +326,7 @@ def system_cuda(lock: m.Lock) -> tuple[str | None, str | None, bool]:
     cuda_version = None
     for name in ("cudart", "cuda-runtime", "cuda-toolkit", "cuda", "nvcc"):
         if name in system:
-            cuda_version = _minor(system[name])
+            cuda_version = minor(system[name])
             break
     cudnn = system.get("cudnn")
     cudnn_major = cudnn.split(".")[0] if cudnn else None
@@ -352,7 +348,7 @@ def _user_base(ref: str, facts: BaseFacts | None) -> BaseImage | None:
         return None
     return BaseImage(
         kind="user",
-        python=_minor(facts.python_version) or "?",
+        python=minor(facts.python_version) or "?",
         distro=facts.os_id or "?",
         distro_version=facts.os_version_id or "?",
         cuda=None,
@@ -373,15 +369,15 @@ def choose_matrix_base(lock: m.Lock, source: str = "registry") -> tuple[BaseImag
     reports each toolkit component as not reproducible, with this reason.
     """
     python_version = lock.python.version if lock.python else None
-    minor = _minor(python_version)
-    if minor is None:
+    python_minor = minor(python_version)
+    if python_minor is None:
         raise ReplayError(
             "the lock records no Python version, so no base image can be chosen",
             hint="pass --base-image IMAGE (an image with python3 and its venv module)",
         )
     cuda, cudnn, nvcc = system_cuda(lock)
     request = BaseRequest(
-        python=minor,
+        python=python_minor,
         distro=lock.os.id if lock.os else None,
         distro_version=lock.os.version_id if lock.os else None,
         cuda=cuda,
@@ -664,7 +660,7 @@ def _interpreter_finding(
                 rank=150,
             )
         )
-    elif base_source == "user" and _minor(base.python_patch) != _minor(locked):
+    elif base_source == "user" and minor(base.python_patch) != minor(locked):
         findings.append(
             Finding(
                 "python",
@@ -672,7 +668,7 @@ def _interpreter_finding(
                 BLOCKER,
                 f"{base.image} has Python {base.python_patch}; the lock has {locked}",
                 why="wheels built for one Python minor release do not install on another",
-                fix=f"pass a --base-image with Python {_minor(locked)}, or leave --base-image out",
+                fix=f"pass a --base-image with Python {minor(locked)}, or leave --base-image out",
                 locked=locked,
                 actual=base.python_patch,
                 status=NOT_REPRODUCIBLE,
@@ -1014,7 +1010,7 @@ def _base_cuda_version(comp: m.CudaComponent, base: BaseImage | None) -> str | N
     if comp.name in _TOOLKIT_VERSIONED:
         if comp.name == "nvcc" and base.flavor != "devel":
             return None
-        return f"{base.cuda}.x" if _minor(comp.version) == base.cuda else None
+        return f"{base.cuda}.x" if minor(comp.version) == base.cuda else None
     # cuBLAS, cuFFT, NCCL ...: versioned on their own; the image has the ones of its toolkit.
     return f"CUDA {base.cuda}"
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from envlock.lockfile import model as m
 from envlock.records import record
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_requirements
+from envlock.versions import minor
 
 if TYPE_CHECKING:
     from envlock.resolve import PinSet
@@ -78,11 +78,6 @@ def _interpreter_version(python: str) -> str:
     return done.stdout.strip()
 
 
-def _minor(version: str | None) -> str | None:
-    found = re.match(r"([0-9]+)\.([0-9]+)", version or "")
-    return f"{found.group(1)}.{found.group(2)}" if found else None
-
-
 def replay_into_venv(
     lock: m.Lock,
     directory: str | os.PathLike,
@@ -106,10 +101,10 @@ def replay_into_venv(
     interpreter = python or sys.executable
     have = _interpreter_version(interpreter)
     locked = lock.python.version if lock.python else None
-    if locked and _minor(locked) != _minor(have):
+    if locked and minor(locked) != minor(have):
         raise ReplayError(
-            f"the lock needs Python {_minor(locked)} and {interpreter} is Python {have}; its wheels would not install",
-            hint=f"pass --python PATH to a Python {_minor(locked)} interpreter",
+            f"the lock needs Python {minor(locked)} and {interpreter} is Python {have}; its wheels would not install",
+            hint=f"pass --python PATH to a Python {minor(locked)} interpreter",
         )
     # The plan's Python layer, with a placeholder base: no image is involved.
     plan = plan_replay(lock, ReplayOptions(base_image="scratch", pins=pins, allow_sdists=allow_sdists))

@@ -19,7 +19,7 @@ from envlock import records
 from envlock.capture.collect import CaptureContext
 from envlock.capture.distributions import scan_distributions
 from envlock.capture.interpreter import inspect_interpreter
-from envlock.capture.runtime import classify_library, parse_build_config, probe_runtime, version_from_file_name
+from envlock.capture.runtime import classify_shared_object, parse_build_config, probe_runtime, version_from_file_name
 from envlock.lockfile import load_lock
 from tests.conftest import DATA
 from tests.unit._capture_envs import add_dist, capture, make_venv
@@ -47,8 +47,8 @@ BLAS_DATA = DATA / "envs" / "bundled-blas"
         ("openblas.py", None),
     ],
 )
-def test_classify_library(file_name: str, expected) -> None:
-    found = classify_library(file_name)
+def test_classify_shared_object(file_name: str, expected) -> None:
+    found = classify_shared_object(file_name)
     assert (found[:2] if found else None) == expected
 
 

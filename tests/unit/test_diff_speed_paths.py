@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from envlock import records
 from envlock.cli import main
-from envlock.diff import _ANY_LIBRARY, _LIBRARY_CLASSES, classify_library
+from envlock.diff import _ANY_LIBRARY, _LIBRARY_CLASSES, rank_library
 from envlock.findings import Finding
 from envlock.lockfile import model as m
 from envlock.lockfile.write import write_lock
@@ -80,7 +80,7 @@ def test_each_class_is_one_group_of_the_combined_pattern():
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.sampled_from(NAME_PIECES), min_size=1, max_size=5).map("".join))
 def test_one_pattern_classifies_as_the_classes_one_at_a_time(name):
-    assert classify_library(name) == first_matching_class(name)
+    assert rank_library(name) == first_matching_class(name)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_one_pattern_classifies_as_the_classes_one_at_a_time(name):
     ],
 )
 def test_library_classes(name, rank):
-    found = classify_library(name)
+    found = rank_library(name)
     assert (found[0] if found else None) == rank == (first_matching_class(name) or (None,))[0]
 
 
