@@ -26,6 +26,7 @@ COMMANDS = {
     "doctor": ("envlock.commands.doctor", "will this lock run on this host, and what will differ?"),
     "diff": ("envlock.commands.diff", "compare two or more lockfiles, ranked by numeric impact"),
     "check": ("envlock.commands.check", "compare the live environment with a lockfile (for CI gates)"),
+    "fleet": ("envlock.commands.fleet", "capture or check every node of a cluster through Slurm"),
     "import": (
         "envlock.commands.import_",
         "read another tool's file (pip freeze, conda-lock, collect_env, ...) into a lock",
@@ -115,8 +116,19 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(_command_named_in(argv))
+    command = _command_named_in(argv)
+    parser = build_parser(command)
+    # A command that hands arguments on to another program (`envlock fleet ... -- SRUN_ARGS`)
+    # names the attribute that receives everything after the first `--`; argparse
+    # alone cannot tell them from the command's own options and positionals.
+    passthrough = getattr(importlib.import_module(COMMANDS[command][0]), "PASSTHROUGH", None) if command else None
+    rest: list[str] = []
+    if passthrough and "--" in argv:
+        at = argv.index("--")
+        argv, rest = argv[:at], argv[at + 1 :]
     args = parser.parse_args(argv)
+    if passthrough:
+        setattr(args, passthrough, rest)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -38,11 +38,25 @@ class LayerGroups:
 
 
 @record
+class LockGroup:
+    """Locks identical in every layer (each layer's group, or unknown, is the same for all of them)."""
+
+    members: tuple[str, ...]
+    # Every difference from the per-layer reference groups, most likely to change numbers first;
+    # empty for the group that sits in the reference group of every layer it records.
+    findings: tuple[Finding, ...] = ()
+    outside: tuple[str, ...] = ()  # the sections where this group is outside the reference
+
+
+@record
 class NwayReport:
     labels: tuple[str, ...]
     layers: tuple[LayerGroups, ...]
     # Per lock, the layers where it is outside the reference group.
     outlier_layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Whole-lock groups: the reference group (no findings) first when there is
+    # one, then the outlier groups, most likely to change numbers first.
+    lock_groups: tuple[LockGroup, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -54,6 +68,8 @@ def group_locks(locks: list[tuple[str, m.Lock]]) -> NwayReport:
     labels = tuple(label for label, _lock in locks)
     layers = []
     outliers: dict[str, list[str]] = {label: [] for label in labels}
+    # Per lock, the index of its group in each layer (-1: unknown there).
+    placement: dict[str, list[int]] = {label: [] for label in labels}
     for section in SECTIONS:
         by_digest: dict[str, list[tuple[str, object]]] = {}
         unknown = []
@@ -79,8 +95,12 @@ def group_locks(locks: list[tuple[str, m.Lock]]) -> NwayReport:
         ordered = sorted(by_digest.items(), key=lambda kv: (-len(kv[1]), first_seen[kv[0]]))
         groups = []
         reference = ordered[0][1][0][1] if ordered else None
+        for label in unknown:
+            placement[label].append(-1)
         for i, (digest, members) in enumerate(ordered):
             names = tuple(label for label, _value in members)
+            for name in names:
+                placement[name].append(i)
             findings: tuple[Finding, ...] = ()
             if i > 0:
                 found = diff_section(section, reference, members[0][1], labels=(REFERENCE, "this group"))
@@ -89,7 +109,37 @@ def group_locks(locks: list[tuple[str, m.Lock]]) -> NwayReport:
                     outliers[name].append(section)
             groups.append(Group(digest, names, findings))
         layers.append(LayerGroups(section, SECTION_LAYER[section], tuple(groups), tuple(unknown)))
-    return NwayReport(labels, tuple(layers), {k: tuple(v) for k, v in outliers.items() if v})
+    return NwayReport(
+        labels, tuple(layers), {k: tuple(v) for k, v in outliers.items() if v}, _lock_groups(labels, layers, placement)
+    )
+
+
+def _lock_groups(
+    labels: tuple[str, ...], layers: list[LayerGroups], placement: dict[str, list[int]]
+) -> tuple[LockGroup, ...]:
+    """Locks grouped by their place in every layer; each group's findings gathered from its layers."""
+    by_place: dict[tuple[int, ...], list[str]] = {}
+    for label in labels:
+        by_place.setdefault(tuple(placement[label]), []).append(label)
+    groups = []
+    for place, members in by_place.items():
+        findings: list[Finding] = []
+        outside = []
+        for layer, index in zip(layers, place, strict=True):
+            if index > 0:
+                outside.append(layer.section)
+                findings.extend(layer.groups[index].findings)
+        findings.sort(key=ranking_key)
+        groups.append(LockGroup(tuple(members), tuple(findings), tuple(outside)))
+    first = {group.members[0]: i for i, group in enumerate(groups)}
+
+    def order(group: LockGroup) -> tuple:
+        real = [f for f in group.findings if f.status != UNKNOWN]
+        worst = ranking_key(real[0]) if real else ()
+        # The reference group first, then the outliers by their worst difference, larger groups first on a tie.
+        return (bool(group.outside), worst, -len(group.members), first[group.members[0]])
+
+    return tuple(sorted(groups, key=order))
 
 
 def real_findings(group: Group) -> list[Finding]:

@@ -15,10 +15,20 @@ DESCRIPTION = (
 
 MAX_MEMBERS_SHOWN = 8
 MAX_FINDINGS_PER_GROUP = 6
+MAX_GROUPS_SHOWN = 10
+UNKNOWN_STATUS = "unknown"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("locks", nargs="+", metavar="LOCK", help="two or more lockfiles")
+    parser.add_argument(
+        "locks",
+        nargs="+",
+        metavar="LOCK",
+        help="two or more lockfiles, or a directory of them (a fleet: `envlock fleet capture -o DIR`)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="with many locks: every group of outliers and every difference"
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable findings")
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables (for an issue or a paper's appendix)")
@@ -34,9 +44,12 @@ def _diff(args: argparse.Namespace) -> int:
     from envlock.commands._common import emit
     from envlock.errors import UsageError
 
-    if len(args.locks) < 2:
-        raise UsageError("diff needs at least two lockfiles", hint="envlock diff a.lock b.lock")
-    locks = _load_all(args.locks)
+    named = _expand_directories(args.locks)
+    if len(named) < 2:
+        raise UsageError(
+            "diff needs at least two lockfiles", hint="envlock diff a.lock b.lock, or envlock diff DIR for a fleet"
+        )
+    locks = _load_all(named)
     if len(locks) == 2:
         from envlock.diff import diff, differs
 
@@ -52,22 +65,45 @@ def _diff(args: argparse.Namespace) -> int:
     elif args.markdown:
         text = nway_markdown(report)
     else:
-        text = nway_text(report)
+        text = nway_text(report, verbose=args.verbose)
     emit(text)
     return 0 if report.identical else 1
 
 
-def _load_all(paths: list[str]) -> list:
+def _expand_directories(arguments: list[str]) -> list[tuple[str, str]]:
+    """(label, path) per lock: a file is labelled by its path, a fleet directory's locks by their node names."""
+    import os
+
+    from envlock.errors import UsageError
+
+    out = []
+    for argument in arguments:
+        if not os.path.isdir(argument):
+            out.append((argument, argument))
+            continue
+        from envlock.fleet.collect import fleet_lock_paths
+
+        found = fleet_lock_paths(argument)
+        if not found:
+            raise UsageError(
+                f"{argument}: a directory with no *.lock files", hint="envlock fleet capture --slurm -o DIR"
+            )
+        # Node names label the locks when one directory is compared; with several, the path keeps them apart.
+        out.extend(found if len(arguments) == 1 else [(path, path) for _node, path in found])
+    return out
+
+
+def _load_all(named: list[tuple[str, str]]) -> list:
     from envlock.lockfile.io import load_locks
 
     seen: dict[str, int] = {}
     out = []
-    for path, loaded in zip(paths, load_locks(paths), strict=True):
+    for (label, _path), loaded in zip(named, load_locks([path for _label, path in named]), strict=True):
         for warning in loaded.warnings:
             print(f"envlock: warning: {warning}", file=sys.stderr)
-        count = seen.get(path, 0) + 1
-        seen[path] = count
-        out.append((path if count == 1 else f"{path}#{count}", loaded.lock))
+        count = seen.get(label, 0) + 1
+        seen[label] = count
+        out.append((label if count == 1 else f"{label}#{count}", loaded.lock))
     return out
 
 
@@ -179,21 +215,32 @@ def two_way_json(findings: list, legend: dict[str, str]) -> str:
 # --- many locks ---------------------------------------------------------------------
 
 
-def _members(names: tuple[str, ...], limit: int = MAX_MEMBERS_SHOWN) -> str:
-    from envlock.report import safe
-
-    shown = ", ".join(safe(n) for n in names[:limit])
-    if len(names) > limit:
-        shown += f", ... and {len(names) - limit} more"
-    return shown
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
-def nway_text(report) -> str:
-    from envlock.diff_nway import real_findings
+def nway_summary(report) -> str:
+    """The first line: how many locks, how many groups of identical ones, how many outliers."""
+    n = len(report.labels)
+    if report.identical:
+        return f"{n} locks compared: identical in every layer they record"
+    reference = next((g for g in report.lock_groups if not g.outside), None)
+    outlier_groups = [g for g in report.lock_groups if g.outside]
+    outliers = sum(len(g.members) for g in outlier_groups)
+    matching = len(reference.members) if reference else 0
+    return (
+        f"{n} locks compared: {_plural(len(report.lock_groups), 'group')} of identical locks; "
+        f"{matching} match the majority in every layer, "
+        f"{_plural(outliers, 'outlier')} in {_plural(len(outlier_groups), 'group')}"
+    )
+
+
+def nway_text(report, verbose: bool = False) -> str:
+    """Summary first, then the layer table, then each group of outliers with what differs, worst first."""
     from envlock.report import safe, table
 
     n = len(report.labels)
-    lines = [f"{n} locks compared"]
+    lines = [nway_summary(report)]
     rows = []
     for layer in report.layers:
         known = n - len(layer.unknown)
@@ -205,53 +252,48 @@ def nway_text(report) -> str:
         note = (
             "identical"
             if layer.uniform
-            else f"{outliers} outlier{'s' if outliers != 1 else ''} in {len(layer.groups) - 1} group{'s' if len(layer.groups) != 2 else ''}"
+            else f"{_plural(outliers, 'outlier')} in {_plural(len(layer.groups) - 1, 'group')}"
         )
         if layer.unknown:
             note += f"; unknown in {len(layer.unknown)}"
         rows.append((layer.section, len(layer.groups), f"{len(reference.members)}/{known}", note))
     lines.append(table(("layer", "groups", "majority", "outliers"), rows))
-    for layer in report.layers:
-        if layer.uniform:
-            continue
-        reference = layer.groups[0]
+    outlier_groups = [g for g in report.lock_groups if g.outside]
+    if outlier_groups:
         lines.append("")
-        lines.append(
-            f"[{layer.section}] majority: {len(reference.members)} lock{'s' if len(reference.members) != 1 else ''} ({_members(reference.members, 4)})"
-        )
-        for group in layer.groups[1:]:
-            found = real_findings(group)
+        lines.append("outliers, most likely to change numbers first:")
+    shown_groups = outlier_groups if verbose else outlier_groups[:MAX_GROUPS_SHOWN]
+    for group in shown_groups:
+        count = len(group.members)
+        names = group.members if verbose else group.members[:MAX_MEMBERS_SHOWN]
+        listed = ", ".join(safe(name) for name in names)
+        if len(group.members) > len(names):
+            listed += f", ... and {len(group.members) - len(names)} more"
+        verb = "differs" if count == 1 else "differ the same way"
+        lines.append(f"  {_plural(count, 'lock')} {verb}: {listed}")
+        found = [f for f in group.findings if f.status != UNKNOWN_STATUS]
+        for f in found if verbose else found[:MAX_FINDINGS_PER_GROUP]:
             lines.append(
-                f"  {len(group.members)} differ{'s' if len(group.members) == 1 else ''}: {_members(group.members)}"
+                f"    {f.severity:8} {safe(f.path)}: majority {safe(_cell(f, f.locked))}, here {safe(_cell(f, f.actual))}"
             )
-            for f in found[:MAX_FINDINGS_PER_GROUP]:
-                lines.append(
-                    f"    {f.severity:8} {safe(f.path)}: majority {safe(_cell(f, f.locked))}, here {safe(_cell(f, f.actual))}"
-                )
-            if len(found) > MAX_FINDINGS_PER_GROUP:
-                lines.append(f"    ... and {len(found) - MAX_FINDINGS_PER_GROUP} more differences")
-            if not found:
-                lines.append("    (differs only in fields the majority does not record)")
-    if report.outlier_layers:
-        ranked = sorted(report.outlier_layers.items(), key=lambda kv: (-len(kv[1]), report.labels.index(kv[0])))
-        lines.append("")
-        lines.append("most unusual locks:")
+        if not verbose and len(found) > MAX_FINDINGS_PER_GROUP:
+            lines.append(f"    ... and {len(found) - MAX_FINDINGS_PER_GROUP} more differences")
+        if not found:
+            lines.append("    (differs only in fields the majority does not record)")
+    if len(outlier_groups) > len(shown_groups):
+        hidden = outlier_groups[len(shown_groups) :]
         lines.append(
-            table(
-                ("lock", "layers outside the majority"), [(label, ", ".join(layers)) for label, layers in ranked[:20]]
-            )
+            f"... and {_plural(len(hidden), 'more group')} of outliers ({sum(len(g.members) for g in hidden)} locks); "
+            "--verbose shows every group, --json every finding"
         )
-        if len(ranked) > 20:
-            lines.append(f"... and {len(ranked) - 20} more")
     return "\n".join(lines)
 
 
 def nway_markdown(report) -> str:
-    from envlock.diff_nway import real_findings
     from envlock.report import markdown_table, md_escape
 
     n = len(report.labels)
-    lines = ["## envlock diff", "", f"{n} locks compared.", ""]
+    lines = ["## envlock diff", "", md_escape(nway_summary(report)) + ".", ""]
     rows = []
     for layer in report.layers:
         if not layer.groups:
@@ -262,18 +304,17 @@ def nway_markdown(report) -> str:
             (layer.section, len(layer.groups), f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}", outliers)
         )
     lines.append(markdown_table(("layer", "groups", "majority", "outliers"), rows))
-    for layer in report.layers:
-        if layer.uniform:
-            continue
-        lines.extend(["", f"### {md_escape(layer.section)}", ""])
+    outlier_groups = [g for g in report.lock_groups if g.outside]
+    if outlier_groups:
+        lines.extend(["", "### outliers, most likely to change numbers first", ""])
         rows = []
-        for group in layer.groups[1:]:
-            found = real_findings(group)[:MAX_FINDINGS_PER_GROUP]
+        for group in outlier_groups:
+            found = [f for f in group.findings if f.status != UNKNOWN_STATUS]
             what = (
                 "; ".join(f"{f.path}: {_cell(f, f.locked)} → {_cell(f, f.actual)}" for f in found)
                 or "only unknown fields"
             )
-            rows.append((_members(group.members), what))
+            rows.append((", ".join(group.members), what))
         lines.append(markdown_table(("locks", "differences from the majority"), rows))
     return "\n".join(lines)
 
@@ -295,5 +336,9 @@ def nway_json(report) -> str:
             for layer in report.layers
         },
         "outliers": {label: list(layers) for label, layers in report.outlier_layers.items()},
+        "groups": [
+            {"members": list(g.members), "outside": list(g.outside), "findings": [f.to_dict() for f in g.findings]}
+            for g in report.lock_groups
+        ],
     }
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)

@@ -78,16 +78,28 @@ def test_cli_hundred_locks_stays_readable(tmp_path):
     result = run_envlock("diff", *paths)
     assert result.returncode == 1, result.stderr
     out = result.stdout
-    assert out.startswith("100 locks compared")
-    # The majority is summarised, not listed: 96 names would bury the outliers.
-    assert "... and 92 more" in out
-    assert "4 differ: " in out and "node007.lock" in out and "node082.lock" in out
-    assert "1 differs: " in out and "node042.lock" in out
-    assert len(out.splitlines()) < 60
+    # Summary first: groups of identical locks, and the outliers counted.
+    assert out.splitlines()[0] == (
+        "100 locks compared: 3 groups of identical locks; 95 match the majority in every layer, 5 outliers in 2 groups"
+    )
+    # The majority is counted, not listed: 95 names would bury the outliers.
+    assert "node000.lock" not in out
+    # Outlier groups, the GPU architecture (rank 10) before a thread count (rank 60).
+    outliers = out[out.index("outliers, most likely to change numbers first:") :].splitlines()
+    assert outliers[1].startswith("  1 lock differs: ") and outliers[1].endswith("node042.lock")
+    assert outliers[2].split() == ["numeric", "nvidia.gpus.compute-capability:", "majority", "8.0", "×8,", "here", "7.5", "×8"]
+    t4_group = [line for line in outliers if line.startswith("  4 locks differ the same way: ")]
+    assert len(t4_group) == 1
+    for i in (7, 32, 57, 82):
+        assert f"node{i:03d}.lock" in t4_group[0]
+    assert len(out.splitlines()) < 40
     as_json = json.loads(run_envlock("diff", "--json", *paths).stdout)
     groups = as_json["layers"]["runtime"]["groups"]
     assert [len(g["members"]) for g in groups] == [96, 4]
     assert groups[1]["findings"][0]["path"] == "runtime.env.OMP_NUM_THREADS"
+    whole = as_json["groups"]
+    assert [len(g["members"]) for g in whole] == [95, 1, 4]
+    assert whole[0]["findings"] == [] and whole[1]["outside"] == ["nvidia"] and whole[2]["outside"] == ["runtime"]
 
 
 def test_cli_identical_many_exit_zero(tmp_path):
