@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.conftest import run_envlock
-from tests.fakes.nvml import H200, FakeHost, fake_nvml, fake_nvml_library  # noqa: F401  (fixtures)
+from tests.fakes.nvml import H200, FakeHost
 
 pytestmark = pytest.mark.slurm
 

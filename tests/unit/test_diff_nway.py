@@ -87,7 +87,16 @@ def test_cli_hundred_locks_stays_readable(tmp_path):
     # Outlier groups, the GPU architecture (rank 10) before a thread count (rank 60).
     outliers = out[out.index("outliers, most likely to change numbers first:") :].splitlines()
     assert outliers[1].startswith("  1 lock differs: ") and outliers[1].endswith("node042.lock")
-    assert outliers[2].split() == ["numeric", "nvidia.gpus.compute-capability:", "majority", "8.0", "×8,", "here", "7.5", "×8"]
+    assert outliers[2].split() == [
+        "numeric",
+        "nvidia.gpus.compute-capability:",
+        "majority",
+        "8.0",
+        "×8,",
+        "here",
+        "7.5",
+        "×8",
+    ]
     t4_group = [line for line in outliers if line.startswith("  4 locks differ the same way: ")]
     assert len(t4_group) == 1
     for i in (7, 32, 57, 82):
