@@ -114,7 +114,9 @@ def thousand_locks() -> Path:
     directory = WORK / "nodes"
     directory.mkdir(parents=True)
     gpu = m.Gpu(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0", memory_total_mib=81559)
-    nvidia = m.NvidiaSection(driver_present=True, driver_version="570.133.20", cuda_driver_version="12.8", gpus=(gpu,) * 1)
+    nvidia = m.NvidiaSection(
+        driver_present=True, driver_version="570.133.20", cuda_driver_version="12.8", gpus=(gpu,) * 1
+    )
     nvidia = records.replace(nvidia, gpus=tuple(records.replace(gpu, index=i) for i in range(8)))
     env = dict(real.runtime.env) if real.runtime else {}
     for i in range(1000):
@@ -130,7 +132,10 @@ def thousand_locks() -> Path:
             )
         if i in (500, 501, 502):  # a node type of its own
             node_nvidia = records.replace(
-                nvidia, gpus=tuple(records.replace(g, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0") for g in nvidia.gpus)
+                nvidia,
+                gpus=tuple(
+                    records.replace(g, name="NVIDIA A100-SXM4-80GB", compute_capability="8.0") for g in nvidia.gpus
+                ),
             )
         lock = records.replace(
             real,
