@@ -35,8 +35,9 @@ lint: test-deps
 test: lint provision
 	$(BIN)/python -m pytest -q tests
 
-bench: venv
-	$(BIN)/python benchmarks/run_all.py
+# Every benchmark in turn; BENCH_ARGS="--quick --skip replay" for a smoke run without Docker.
+bench: test-deps
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

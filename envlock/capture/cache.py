@@ -31,6 +31,20 @@ def enabled() -> bool:
     return not os.environ.get("ENVLOCK_NO_CACHE")
 
 
+def file_identity(path: str) -> list[int] | None:
+    """What a cached answer about ``path`` is valid for: size, modification and change times, inode, device.
+
+    The change time moves on every write and on every ``chmod``/``rename``
+    onto the path, and cannot be set back by a program (``touch -d`` sets
+    the modification time only).  ``None`` when the file cannot be stat'ed.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
 def load_json(name: str) -> Any:
     """The JSON document stored as ``name``, or ``None`` when it is missing or unreadable."""
     try:

@@ -85,7 +85,7 @@ _PROPERTY_FUNCTIONS = {
 
 _CHILD_TIMEOUT_S = 60
 _CACHE_FILE = "cuda-library-versions.json"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: the key has the change time and device
 
 # Runs in the child: stdlib only.  Reads [[kind, path], ...] on stdin, prints
 # one JSON object per library as soon as it has the answer.
@@ -180,11 +180,10 @@ def split_into_batches(queries: list[tuple[str, str]]) -> list[list[tuple[str, s
 
 
 def _identity(path: str) -> str | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
+    identity = cache.file_identity(path)
+    if identity is None:
         return None
-    return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    return "|".join([os.path.realpath(path), *map(str, identity)])
 
 
 def _load_cache() -> dict:
@@ -201,8 +200,13 @@ def _save_cache(entries: dict) -> None:
 # --- asking --------------------------------------------------------------------------------
 
 
-def query_versions(queries: list[tuple[str, str]], *, use_cache: bool = True) -> dict[str, LibraryVersion]:
-    """``{path: LibraryVersion}`` for each ``(kind, path)``, from the cache or one child process."""
+def query_versions(queries: list[tuple[str, str]], *, use_cache: bool | None = None) -> dict[str, LibraryVersion]:
+    """``{path: LibraryVersion}`` for each ``(kind, path)``, from the cache or one child process.
+
+    The cache is used unless ``use_cache`` is false or, when it is not given, ``ENVLOCK_NO_CACHE`` is set.
+    """
+    if use_cache is None:
+        use_cache = cache.enabled()
     results: dict[str, LibraryVersion] = {}
     entries = _load_cache() if use_cache else {}
     pending: list[tuple[str, str]] = []

@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-sdists", action="store_true", help="allow source distributions (they run code while building)"
     )
+    parser.add_argument(
+        "--require-digest",
+        action="store_true",
+        help="refuse a base image pinned only by tag (the digest must be known: resolved by the engine or given "
+        "as --base-image NAME@sha256:...)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
@@ -119,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         verify=not args.no_verify,
         allow_sdists=args.allow_sdists,
+        require_digest=args.require_digest,
         archive=archive_options(args),
     )
     progress = Progress(TerminalDisplay(quiet=args.quiet or args.dry_run))

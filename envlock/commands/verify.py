@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="python",
         help="the interpreter inside the image whose environment is compared (default: python on the image's PATH)",
     )
+    parser.add_argument(
+        "--runner",
+        metavar="PATH",
+        help="the Python 3.10+ inside the image that runs envlock's capture, when --python is older "
+        "(default: --python itself)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
@@ -32,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from envlock.replay.verify import format_report, layer_statuses
 
     lock = load_lock_reporting(args.lock).lock if args.lock else None
-    report, lock, notes, extra = verify_existing(args.image, lock, python=args.python)
+    report, lock, notes, extra = verify_existing(args.image, lock, python=args.python, runner=args.runner)
     findings = sort_findings([*extra, *report.findings, *report.host_findings])
     layers = layer_statuses(lock, [*extra, *report.findings], report.host_findings)
     fmt = "json" if args.json else "markdown" if args.markdown else "text"

@@ -50,6 +50,7 @@ class ReplayRequest:
     no_cache: bool = False
     verify: bool = True
     allow_sdists: bool = False
+    require_digest: bool = False  # refuse a base image pinned only by tag
     archive: object | None = None  # envlock.replay.snapshot.ArchiveOptions: where OS packages come from
 
 
@@ -148,6 +149,7 @@ def _options(
         base_facts=base_facts,
         pins=pins,
         allow_sdists=request.allow_sdists,
+        require_digest=request.require_digest,
         ca_mode=ca_mode,
         ca_cert=ca_bytes if ca_mode == "stage" else None,
         archive=request.archive,
@@ -448,6 +450,7 @@ def verify_existing(
     python: str = "python",
     engine: DockerEngine | None = None,
     progress: Progress | None = None,
+    runner: str | None = None,
 ):
     """``envlock verify IMAGE [LOCK]``: the lock comes from the image itself when not given."""
     from envlock.lockfile.io import parse_lock
@@ -472,6 +475,6 @@ def verify_existing(
             )
         lock = parse_lock(data, source=f"{image}:{plan_module.LOCK_PATH}").lock
         notes.append(f"compared with the lock stored in the image ({plan_module.LOCK_PATH})")
-    report = verify_image(engine, image, lock, python=python)
+    report = verify_image(engine, image, lock, python=python, runner=runner)
     extra = os_report_findings(engine, image, lock)
     return report, lock, tuple(notes), tuple(extra)

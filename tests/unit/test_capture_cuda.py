@@ -155,6 +155,46 @@ def test_version_cache_is_keyed_by_file_identity(tmp_path, cuda_venv, monkeypatc
     assert cuda_libs.query_versions([("cudart", str(library))])[str(library)].version == first
 
 
+def _plant_cached_answer(cache_file, raw: list[int]) -> None:
+    data = json.loads(cache_file.read_text())
+    (entry,) = data["entries"].values()
+    entry["raw"] = raw
+    cache_file.write_text(json.dumps(data))
+
+
+def test_version_cache_key_has_the_change_time(tmp_path, cuda_venv, monkeypatch):
+    """A file whose contents changed but whose size and mtime were put back (``touch -d``) is asked again."""
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    library = tmp_path / "lib" / "libcudart.so.12"
+    library.parent.mkdir()
+    shutil.copy(cuda_venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.12", library)
+    first = cuda_libs.query_versions([("cudart", str(library))])[str(library)].version
+    cache_file = tmp_path / "cache" / "cuda-library-versions.json"
+    _plant_cached_answer(cache_file, [11040])
+    assert cuda_libs.query_versions([("cudart", str(library))])[str(library)].version == "11.4"
+    stat = library.stat()
+    os.chmod(library, 0o600)  # moves the change time only
+    os.utime(library, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert library.stat().st_mtime_ns == stat.st_mtime_ns and library.stat().st_size == stat.st_size
+    assert cuda_libs.query_versions([("cudart", str(library))])[str(library)].version == first
+
+
+def test_envlock_no_cache_turns_the_version_cache_off(tmp_path, cuda_venv, monkeypatch):
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    library = tmp_path / "lib" / "libcudart.so.12"
+    library.parent.mkdir()
+    shutil.copy(cuda_venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.12", library)
+    monkeypatch.setenv("ENVLOCK_NO_CACHE", "1")
+    assert cuda_libs.query_versions([("cudart", str(library))])[str(library)].version == "12.8"
+    cache_file = tmp_path / "cache" / "cuda-library-versions.json"
+    assert not cache_file.exists()  # nothing written either
+    monkeypatch.delenv("ENVLOCK_NO_CACHE")
+    cuda_libs.query_versions([("cudart", str(library))])
+    _plant_cached_answer(cache_file, [11040])
+    monkeypatch.setenv("ENVLOCK_NO_CACHE", "1")
+    assert cuda_libs.query_versions([("cudart", str(library))])[str(library)].version == "12.8"  # not the planted 11.4
+
+
 def test_a_crashing_library_costs_only_itself(tmp_path, cuda_venv, monkeypatch):
     """A real crash: cuDNN 9's front library copied away from its sub-libraries aborts the
     process inside cudnnGetVersion ("Unable to load any of {libcudnn_graph.so.9...}", SIGABRT)."""

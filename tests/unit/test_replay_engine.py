@@ -444,6 +444,30 @@ def test_dry_run_needs_no_engine(tiny_lock):
     assert [line for line in lines if line.startswith("FROM python:3.11-slim-") and line.endswith(" AS envlock-python")]
 
 
+def test_require_digest_refuses_a_base_pinned_only_by_tag(tiny_lock):
+    result = run_envlock("replay", str(tiny_lock), "--dry-run", "--builder", "sdk", "--require-digest", env=NO_ENGINE)
+    assert result.returncode == 2
+    assert "strict mode refuses the base image python:3.11-slim-" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_require_digest_accepts_a_base_given_by_digest(tiny_lock):
+    pinned = "python:3.11-slim-bookworm@sha256:" + "ab" * 32
+    result = run_envlock(
+        "replay",
+        str(tiny_lock),
+        "--dry-run",
+        "--builder",
+        "sdk",
+        "--require-digest",
+        "--base-image",
+        pinned,
+        env=NO_ENGINE,
+    )
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith(f"FROM {pinned}") for line in result.stdout.splitlines())
+
+
 def test_output_dir_writes_the_context_without_an_engine(tiny_lock, tmp_path):
     out = tmp_path / "ctx"
     result = run_envlock("replay", str(tiny_lock), "--output-dir", str(out), "--builder", "sdk", env=NO_ENGINE)
