@@ -92,6 +92,8 @@ class CollectEnvReport:
     libraries: list[LibraryRow] = field(default_factory=list)
     env: dict[str, tuple[str, int]] = field(default_factory=dict)
     extra_labels: list[str] = field(default_factory=list)  # lines of variants envlock does not read
+    # Lines of the variants' own blocks ("NPU:", "CANN:"), by label: read for non-NVIDIA accelerators.
+    blocks: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 _LABEL_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z0-9 _().'/-]{0,60}?):(?:\s(?P<value>.*))?$")
@@ -132,12 +134,15 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
     section = "header"
     last_field: str | None = None  # the field a folded line continues
     last_row: LibraryRow | None = None
+    block_label = ""
     saw_libraries = False
     for number in range(start, len(lines) + 1):
         raw = lines[number - 1]
         line = raw.strip()
         if not line:
-            if section in ("cpu", "env", "other-block"):
+            if section in ("cpu", "env", "other-block") and not (
+                section == "other-block" and report.blocks.get(block_label) == []
+            ):
                 section = "header"
             last_field = None
             continue
@@ -222,6 +227,11 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
             if label not in report.extra_labels:
                 report.extra_labels.append(label)
             section = "other-block"
+            block_label = label
+            report.blocks.setdefault(label, [])
+            continue
+        if section == "other-block":
+            report.blocks[block_label].append((line, number))
             continue
         if section == "header" and last_field is not None and last_field not in LIST_FIELDS:
             # A long line folded by an e-mail client, e.g. "Python version: ... [Clang 15.0.0"
@@ -295,6 +305,7 @@ def report_sections(report: CollectEnvReport, ctx: ImportContext) -> dict[str, A
         "os": _os(report, ctx),
         "cuda": _cuda(report, ctx),
         "nvidia": _nvidia(report, ctx),
+        "accelerators": _accelerators(report, ctx),
         "cpu": _cpu(report, ctx),
         "runtime": _runtime(report, ctx),
     }
@@ -542,9 +553,8 @@ def _nvidia(report: CollectEnvReport, ctx: ImportContext) -> m.NvidiaSection | N
         found = re.match(r"^GPU (?P<index>[0-9]+): (?P<name>.+)$", text)
         index, name = (int(found.group("index")), found.group("name")) if found else (position, text)
         name = name.strip()
-        if re.search(r"\bAMD\b|Radeon|\bgfx[0-9]", name):
-            ctx.warn(f"GPU {shown(name)} is not an NVIDIA GPU; the lock records only NVIDIA GPUs", number)
-            continue
+        if gpu_vendor(name, report) is not None:
+            continue  # recorded under [accelerators]
         item = checked(
             m.Gpu,
             {"index": index, "name": name, "compute_capability": compute_capability(name)},
@@ -565,6 +575,116 @@ def _nvidia(report: CollectEnvReport, ctx: ImportContext) -> m.NvidiaSection | N
         driver_version=section.driver_version,
         source="import",
         gpus=unique(gpus, lambda g: g.index, ctx, "GPU"),
+    )
+
+
+_AMD_NAME = re.compile(r"\bAMD\b|Radeon|Instinct|\bgfx[0-9]|\bMI[0-9]{2,3}X?\b|\bVega\b|\bNavi\b")
+_INTEL_NAME = re.compile(r"\bIntel\b|\bArc\b|Data Center GPU")
+_NVIDIA_NAME = re.compile(r"NVIDIA|Tesla|GeForce|Quadro|TITAN|\bRTX\b|\bGTX\b")
+
+
+def gpu_vendor(name: str, report: CollectEnvReport) -> str | None:
+    """``amd``/``intel`` for a GPU that is not NVIDIA's, ``None`` for an NVIDIA one.
+
+    The name decides when it says; otherwise a ROCm build of torch with no
+    NVIDIA driver is reporting an AMD device (older ROCm reports print bare
+    marketing or board names such as "Device 66af").
+    """
+    if _NVIDIA_NAME.search(name):
+        return None
+    if _AMD_NAME.search(name):
+        return "amd"
+    if _INTEL_NAME.search(name):
+        return "intel"
+    rocm = _known(report.fields.get("rocm_build")) or _known(report.fields.get("hip_runtime"))
+    if rocm and _known(report.fields.get("driver_version")) is None:
+        return "amd"
+    return None
+
+
+# | 0     910B2               | OK            | 99.0        44                0    / 0             |
+_NPU_ROW = re.compile(
+    r"^\|\s*(?P<index>[0-9]+)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9 ._-]*?)\s*\|\s*(?:OK|Warning|Alarm|Critical)\b"
+)
+# |                           | 0000:C1:00.0  | 0           0    / 0          63074/ 65536         |
+_NPU_HBM = re.compile(r"([0-9]+)\s*/\s*([0-9]+)\s*\|\s*$")
+
+
+def _accelerators(report: CollectEnvReport, ctx: ImportContext) -> m.AcceleratorSection | None:
+    """AMD/Intel GPUs named under "GPU models and configuration", and Ascend NPUs from vLLM-Ascend's npu-smi block."""
+    devices: list[m.Accelerator] = []
+    vendors: set[str] = set()
+    for position, (text, number) in enumerate(report.gpus):
+        found = re.match(r"^GPU (?P<index>[0-9]+): (?P<name>.+)$", text)
+        index, name = (int(found.group("index")), found.group("name")) if found else (position, text)
+        vendor = gpu_vendor(name.strip(), report)
+        if vendor is None:
+            continue
+        arch = re.search(r"\s*\((gfx[0-9a-f]+)(?::[^)]*)?\)\s*$", name)
+        item = checked(
+            m.Accelerator,
+            {
+                "index": index,
+                "vendor": vendor,
+                "name": name[: arch.start()].strip() if arch else name.strip(),
+                "architecture": arch.group(1) if arch else None,
+            },
+            f"GPU {index}",
+            ctx,
+            number,
+        )
+        if item is not None:
+            devices.append(item)
+            vendors.add(vendor)
+    npu_lines = report.blocks.get("NPU", [])
+    for position, (line, number) in enumerate(npu_lines):
+        row = _NPU_ROW.match(line)
+        if not row:
+            continue
+        following = npu_lines[position + 1][0] if position + 1 < len(npu_lines) else ""
+        hbm = _NPU_HBM.search(following)
+        name = row.group("name").strip()
+        item = checked(
+            m.Accelerator,
+            {
+                "index": int(row.group("index")),
+                "vendor": "huawei",
+                "name": name if name.startswith("Ascend") else f"Ascend {name}",
+                "architecture": ("Ascend" + name) if re.fullmatch(r"[0-9]{3}[A-Z0-9]*", name) else None,
+                "memory_total_mib": int(hbm.group(2)) if hbm else None,
+            },
+            f"NPU {row.group('index')}",
+            ctx,
+            number,
+        )
+        if item is not None:
+            devices.append(item)
+            vendors.add("huawei")
+    if not devices:
+        return None
+    runtime, version = None, None
+    if vendors == {"amd"}:
+        runtime = "rocm"
+        version = _known(report.fields.get("hip_runtime")) or _known(report.fields.get("rocm_build"))
+    elif vendors == {"huawei"}:
+        runtime = "cann"
+        for line, _number in report.blocks.get("CANN", []):
+            found = re.fullmatch(r"version=(\S+)", line.strip())
+            if found:
+                version = found.group(1)
+                break
+    section = checked(
+        m.AcceleratorSection,
+        {"runtime": runtime, "runtime_version": version, "source": "import"},
+        "accelerators",
+        ctx,
+    )
+    assert section is not None  # no required fields
+    return m.AcceleratorSection(
+        runtime=section.runtime,
+        runtime_version=section.runtime_version,
+        source="import",
+        devices=unique(devices, lambda d: d.index, ctx, "accelerator"),
     )
 
 

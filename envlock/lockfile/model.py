@@ -228,6 +228,34 @@ class NvidiaSection:
     gpus: tuple[Gpu, ...] = f(None, (), sort_key="index")
 
 
+# --- accelerators that are not NVIDIA GPUs -------------------------------------------
+# An AMD GPU seen in a ROCm build's report, an Intel GPU or a Huawei Ascend NPU is
+# recorded as what it is: listing it under [nvidia] would claim a CUDA driver and
+# compute capability it does not have.
+
+ACCELERATOR_VENDORS = ("amd", "intel", "huawei", "apple", "other")
+
+
+@record
+class Accelerator:
+    index: int = f(None, 0)
+    vendor: str = f(chk.one_of(*ACCELERATOR_VENDORS), "other")
+    name: str = f(chk.text, "")
+    # The vendor's own architecture name: gfx90a (AMD), Ascend910B (Huawei).
+    architecture: str | None = f(chk.token)
+    memory_total_mib: int | None = f()
+
+
+@record
+class AcceleratorSection:
+    # The vendor's compute stack and its version: ROCm/HIP, Ascend CANN, Intel oneAPI.
+    runtime: str | None = f(chk.one_of("rocm", "cann", "oneapi", "mps", "other"))
+    runtime_version: str | None = f(chk.version)
+    driver_version: str | None = f(chk.version)
+    source: str | None = f(chk.one_of("import"))
+    devices: tuple[Accelerator, ...] = f(None, (), sort_key="index")
+
+
 # --- CPU --------------------------------------------------------------------
 
 
@@ -298,6 +326,7 @@ class Lock:
     base_image: BaseImageSection | None = f()
     cuda: CudaSection | None = f()
     nvidia: NvidiaSection | None = f()
+    accelerators: AcceleratorSection | None = f()
     cpu: CpuSection | None = f()
     runtime: RuntimeSection | None = f()
     project: ProjectSection | None = f()

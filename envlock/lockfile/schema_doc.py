@@ -31,6 +31,8 @@ _TABLES = [
     ("[[cuda.frameworks]]", m.FrameworkBuild),
     ("[nvidia]", m.NvidiaSection),
     ("[[nvidia.gpus]]", m.Gpu),
+    ("[accelerators]", m.AcceleratorSection),
+    ("[[accelerators.devices]]", m.Accelerator),
     ("[cpu]", m.CpuSection),
     ("[runtime]", m.RuntimeSection),
     ("[[runtime.libraries]]", m.NativeLibrary),

@@ -272,7 +272,28 @@ def test_rocm_report_records_hip_and_miopen_and_no_nvidia_gpu():
     assert lock.cuda.frameworks[0].rocm == "6.2.41133-dd7f95766"
     assert {(c.name, c.version) for c in lock.cuda.components} == {("hip", "6.2.41133"), ("miopen", "3.2.0")}
     assert lock.nvidia is None
-    assert any("AMD Radeon RX 7900 XTX" in w and "not an NVIDIA GPU" in w for w in lock.capture_warnings)
+    # The AMD GPU is recorded as what it is, not dropped and not as an NVIDIA GPU.
+    acc = lock.accelerators
+    assert (acc.runtime, acc.runtime_version) == ("rocm", "6.2.41133")
+    assert [(d.index, d.vendor, d.name, d.architecture) for d in acc.devices] == [
+        (0, "amd", "AMD Radeon RX 7900 XTX", "gfx1100")
+    ]
+
+
+def test_rocm_report_with_a_bare_board_name_is_still_amd():
+    text = (CORPUS / "17.txt").read_text().replace("AMD Radeon RX 7900 XTX (gfx1100)", "Device 744c")
+    lock = import_bytes("collect-env", text.encode(), "x")
+    assert lock.nvidia is None
+    assert [(d.vendor, d.name) for d in lock.accelerators.devices] == [("amd", "Device 744c")]
+
+
+def test_ascend_report_records_npus_and_cann():
+    lock = load("22")
+    acc = lock.accelerators
+    assert (acc.runtime, acc.runtime_version) == ("cann", "8.2.RC1")
+    assert len(acc.devices) == 8
+    assert {(d.vendor, d.name, d.memory_total_mib) for d in acc.devices} == {("huawei", "Ascend 910B2", 65536)}
+    assert lock.nvidia is None
 
 
 def test_cuda_module_loading_goes_to_runtime_env():
