@@ -314,6 +314,11 @@ def _counts(values: Iterable[Any]) -> str:
 _NONZERO_NUMBER = re.compile(r"0*([1-9][0-9]*)")
 
 
+# The version an importer records for a package whose name it read but whose version it could not
+# (``name @ file:///...``, an unpinned requirement).
+UNREAD_VERSION = "unknown"
+
+
 def _versions_equal(va: str, vb: str) -> bool:
     if va == vb:
         return True
@@ -671,6 +676,8 @@ def _python_content(key: tuple) -> Any:
 
 
 def _python_versions_equal(ka: tuple, kb: tuple) -> bool:
+    if UNREAD_VERSION in (ka[0], kb[0]):
+        return True  # an importer could not read this version: unknown, not different
     if not _versions_equal(ka[0], kb[0]):
         return False
     # Two VCS installs of the "same" version from different commits are different code.

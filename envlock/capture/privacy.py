@@ -133,3 +133,36 @@ def normalize_remote_url(remote: str) -> str:
         else:
             remote = "file://" + os.path.abspath(os.path.expanduser(remote))
     return scrub_text(strip_url_credentials(remote))
+
+
+# Any person's home directory, wherever the file was written: /home/NAME, /Users/NAME, C:\\Users\\NAME.
+# The drive letter must not follow a letter, or "file:///Users/x" would read as drive "e:".
+_any_home = compiled_on_first_use(
+    r"/home/[^/\\s'\"]+|/Users/[^/\\s'\"]+|(?<![A-Za-z0-9])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)[\\/]+[^\\/\\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def scrub_home_paths(text: str) -> str:
+    """Every home directory in a path taken from another machine's file becomes ``~``."""
+    return _any_home().sub("~", text)
+
+
+def private_url(url: str) -> str:
+    """A URL fit for a lock: credentials and secret queries removed; for a ``file:`` URL, a home
+    directory in its path becomes ``~`` (``file:///home/ann/x`` -> ``file://~/x``,
+    ``file:///C:/Users/ann/x`` -> ``file://~/x``).  Other URLs keep their paths: ``/home/`` on a
+    web server is not anyone's home, and rewriting it would break the URL."""
+    url = strip_url_credentials(url)
+    if not url.lower().startswith("file:"):
+        return scrub_text(url)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path
+    if re.match(r"^/[A-Za-z]:[\\/]", path):
+        path = path[1:]  # file:///C:/x: the drive, not a root directory
+    path = scrub_text(scrub_home_paths(path)).replace("\\", "/")
+    if path.startswith("~"):
+        return "file://" + path
+    return "file://" + (path if path.startswith("/") else "/" + path)

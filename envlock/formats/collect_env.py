@@ -463,8 +463,11 @@ def _cuda(report: CollectEnvReport, ctx: ImportContext) -> m.CudaSection | None:
         if item:
             components.append(item)
     seen_cudnn: set[tuple[str, str]] = set()
-    for text, number in report.cudnn_files:
-        version, location = _cudnn_entry(text)
+    entries = [(text, number, *_cudnn_entry(text)) for text, number in report.cudnn_files]
+    full_versions = [v for _t, _n, v, _l in entries if v]
+    for text, number, version, location in entries:
+        if version and any(other.startswith(version + ".") for other in full_versions):
+            continue  # libcudnn.so.7 is the symlink to libcudnn.so.7.6.5: the same library, once
         if version is None:
             ctx.warn(f"cuDNN {shown(text)}: no version in the file name; left unknown", number)
             continue

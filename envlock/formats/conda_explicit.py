@@ -57,7 +57,13 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
     if platform:
         packages = [p if p.subdir else checked_subdir(p, platform) for p in packages]
     packages = list(unique(packages, lambda p: p.name, ctx, "conda package"))
-    return {"conda": m.CondaSection(packages=tuple(packages)), "cuda": torch_build_section(packages, ctx)}
+    python_version = next((p.version for p in packages if p.name == "python"), None)
+    return {
+        "conda": m.CondaSection(packages=tuple(packages)),
+        "cuda": torch_build_section(packages, ctx),
+        # The env's interpreter is its python package; what pip installed is not in this file.
+        "python": m.PythonSection(version=python_version, environment_kind="conda") if python_version else None,
+    }
 
 
 def torch_build_section(packages: list[m.CondaPackage], ctx: ImportContext) -> m.CudaSection | None:
@@ -101,7 +107,7 @@ def split_conda_url(url: str) -> dict[str, str | None] | None:
     ``https://conda.anaconda.org/conda-forge/linux-64/zlib-1.2.11-h36c2ea0_1013.tar.bz2``
     -> channel ``conda-forge`` (as ``conda list`` shows it), subdir ``linux-64``.
     """
-    from envlock.capture.privacy import strip_url_credentials
+    from envlock.capture.privacy import private_url
 
     try:
         parts = urlsplit(url)
@@ -124,7 +130,7 @@ def split_conda_url(url: str) -> dict[str, str | None] | None:
         channel = scrub("file:///" + channel_path)
     else:
         channel = f"{parts.scheme}://{host}/{channel_path}".rstrip("/")
-    clean = scrub(strip_url_credentials(_TOKEN.sub("/", url)))
+    clean = private_url((_TOKEN.sub("/", url)))
     return {
         "name": found.group("name"),
         "version": found.group("version"),

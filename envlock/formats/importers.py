@@ -173,10 +173,6 @@ def split_lines(text: str, ctx: ImportContext) -> list[str]:
 
 # --- privacy and display ------------------------------------------------------------------
 
-_HOME_PATHS = re.compile(
-    r"/home/[^/\s'\"]+|/Users/[^/\s'\"]+|[A-Za-z]:[\\/]+(?:Users|Documents and Settings)[\\/]+[^\\/\s'\"]+",
-    re.IGNORECASE,
-)
 _UUID = re.compile(r"(?:GPU-|MIG-)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
@@ -188,9 +184,9 @@ def scrub(text: str) -> str:
     becomes ``~``; UUIDs become ``<uuid>``; then this machine's own home and
     host names go too (the file may have been written here).
     """
-    from envlock.capture.privacy import scrub_text
+    from envlock.capture.privacy import scrub_home_paths, scrub_text
 
-    text = _HOME_PATHS.sub("~", text)
+    text = scrub_home_paths(text)
     text = _UUID.sub("<uuid>", text)
     return scrub_text(text)
 
@@ -332,6 +328,9 @@ def import_bytes(fmt: str, data: bytes, source: str, *, platform: str | None = N
     if len(data) > MAX_IMPORT_BYTES:
         raise FormatError(f"{source}: too large (over {MAX_IMPORT_BYTES // (1024 * 1024)} MiB)")
     text = decode_text(data, ctx)
+    from envlock.formats.paste import clean_paste
+
+    text = clean_paste(text, ctx)
     sections = parse_text(fmt, text, ctx)
     return build_lock(ctx, sections)
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from envlock.formats.importers import ImportContext, checked, shown, split_lines
+from envlock.formats.paste import unwrap_table_rows
 from envlock.lockfile import model as m
 
 # GPU name patterns -> compute capability, checked in order.  Sources:
@@ -71,8 +72,24 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         return {"nvidia": m.NvidiaSection(driver_present=True, source="import")}
     for line in lines[:10]:
         if "NVSMI LOG" in line:
-            return {"nvidia": parse_query(lines, ctx)}
-    return {"nvidia": parse_table(lines, ctx)}
+            return {"nvidia": parse_query(lines, ctx, ended=text.endswith("\n"))}
+    if _looks_like_csv(lines):
+        from envlock.formats import nvidia_smi_csv
+
+        return nvidia_smi_csv.parse(text, ctx)
+    lines, joined = unwrap_table_rows(lines)
+    if joined:
+        ctx.warn(
+            f"{len(joined)} table rows were folded onto several lines (an e-mail client wraps long lines); "
+            f"rejoined rows at lines {', '.join(map(str, joined[:10]))}"
+        )
+    return {"nvidia": parse_table(lines, ctx, joined_rows=bool(joined))}
+
+
+def _looks_like_csv(lines: list[str]) -> bool:
+    """``nvidia-smi --query-gpu=... --format=csv``: a header of query names separated by commas."""
+    first = next((line for line in lines if line.strip()), "")
+    return "," in first and not first.lstrip().startswith(("|", "+")) and "NVIDIA-SMI" not in first
 
 
 def gpu(ctx: ImportContext, index: int, name: str, line: int, **values: Any) -> m.Gpu | None:
@@ -105,6 +122,8 @@ _ROW2 = re.compile(
     r"\|\s*(?P<used>\d+)MiB\s*/\s*(?P<total>\d+)MiB\s*"
     r"\|\s*\S+\s+(?P<compute>[^|]+?)\s*\|$"
 )
+# The start of a GPU row: "|   0  NVIDIA ..." (a process row starts with "|    0   N/A  N/A").
+_GPU_ROW_START = re.compile(r"^\|\s{1,4}[0-9]{1,2}\s{1,3}(?!N/A)[A-Za-z]")
 # |                                         |                        |             Disabled |
 _ROW3 = re.compile(r"^\|\s*\|\s*\|\s*(?P<mig>[^|]*?)\s*\|$")
 
@@ -116,7 +135,7 @@ _COMPUTE_MODES = {
 }
 
 
-def parse_table(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
+def parse_table(lines: list[str], ctx: ImportContext, joined_rows: bool = False) -> m.NvidiaSection:
     header = None
     for number, line in enumerate(lines, 1):
         found = _HEADER.search(line)
@@ -147,8 +166,15 @@ def parse_table(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
             break
         row1 = _ROW1.match(line)
         if not row1:
+            if _GPU_ROW_START.match(line):
+                ctx.warn(
+                    f"this looks like a GPU's row but its columns cannot be read ({shown(line)}); that GPU is not recorded",
+                    number,
+                )
             continue
         row1_line = number
+        while number < len(lines) and not lines[number].strip() and joined_rows:
+            number += 1  # the folded part of a rejoined row
         row2_text = lines[number].rstrip() if number < len(lines) else ""
         row2 = _ROW2.match(row2_text)
         if not row2:
@@ -160,6 +186,8 @@ def parse_table(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
             )
         number += 1
         mig = None
+        while number < len(lines) and not lines[number].strip() and joined_rows:
+            number += 1
         if number < len(lines):
             row3 = _ROW3.match(lines[number].rstrip())
             if row3:
@@ -210,8 +238,20 @@ _GPU_BLOCK = re.compile(r"GPU [0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0
 _QUERY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[^:]*?)\s*(?::\s*(?P<value>.*?))?\s*$")
 
 
-def parse_query(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
-    """``nvidia-smi -q``: a header of ``Key : Value`` lines, then one indented block per GPU."""
+def parse_query(lines: list[str], ctx: ImportContext, ended: bool = True) -> m.NvidiaSection:
+    """``nvidia-smi -q``: a header of ``Key : Value`` lines, then one indented block per GPU.
+
+    Every view of it is complete input: ``-q -d MEMORY,CLOCK`` prints only
+    some sections of each GPU, ``-q -i 1`` only one GPU's block.  A report
+    that stops mid-line (no line end after its last line) keeps everything
+    before that line, with a warning.
+    """
+    if not ended and lines and lines[-1].strip():
+        ctx.warn(
+            "the report ends in the middle of a line: it looks cut off; what comes before that line is kept",
+            len(lines),
+        )
+        lines = lines[:-1]
     top: dict[str, tuple[str, int]] = {}
     blocks: list[tuple[int, dict[tuple[str, ...], tuple[str, int]]]] = []
     current: dict[tuple[str, ...], tuple[str, int]] | None = None
@@ -257,22 +297,25 @@ def parse_query(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
         "source": "import",
     }
     attached = top.get("Attached GPUs")
-    if attached and attached[0].isdigit() and int(attached[0]) != len(blocks):
-        last = len(lines)
-        raise ctx.fail(
-            f"the report says {attached[0]} GPUs are attached but has {len(blocks)} GPU sections",
-            last,
-            hint="import the whole `nvidia-smi -q` output; it looks truncated",
+    shown_only_some = bool(attached and attached[0].isdigit() and int(attached[0]) > len(blocks))
+    if shown_only_some:
+        assert attached is not None
+        ctx.warn(
+            f"the report shows {len(blocks)} of the {attached[0]} attached GPUs (an `nvidia-smi -q -i` view, or "
+            "a report cut short); only those are recorded",
+            attached[1],
         )
     gpus = []
-    for index, (block_line, fields) in enumerate(blocks):
+    unnamed = []
+    for position, (block_line, fields) in enumerate(blocks):
+        index = position
+        minor = _field(fields, ("Minor Number",))
+        if shown_only_some and minor and minor.isdigit():
+            index = int(minor)  # `-i 1` shows GPU 1 alone
         name = _field(fields, ("Product Name",))
         if name is None:
-            raise ctx.fail(
-                f"GPU {index}: its section has no 'Product Name' line",
-                block_line,
-                hint="import the whole `nvidia-smi -q` output; it looks truncated",
-            )
+            unnamed.append(block_line)
+            continue
         power = (
             _field(fields, ("GPU Power Readings", "Current Power Limit"))
             or _field(fields, ("Power Readings", "Enforced Power Limit"))
@@ -300,6 +343,12 @@ def parse_query(lines: list[str], ctx: ImportContext) -> m.NvidiaSection:
         )
         if item is not None:
             gpus.append(item)
+    if unnamed:
+        ctx.warn(
+            f"{len(unnamed)} GPU sections name no model (an `nvidia-smi -q -d ...` view prints only the sections "
+            "asked for); those GPUs are not recorded: import `nvidia-smi -q` without -d to record them",
+            unnamed[0],
+        )
     return m.NvidiaSection(**_valid_section(values, ctx, driver_line), gpus=tuple(gpus))
 
 

@@ -61,6 +61,9 @@ _GLOBAL_OPTIONS = {
 }
 _INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
 _VCS = ("git", "hg", "svn", "bzr")
+# A name without a readable version is kept, with this version and a warning saying why:
+# dropping it would make the package look missing.  `envlock diff` treats it as unknown.
+UNKNOWN_VERSION = "unknown"
 _ARCHIVE = re.compile(r"\.(whl|tar\.gz|tar\.bz2|tar\.xz|zip|tgz)$", re.IGNORECASE)
 
 
@@ -159,9 +162,16 @@ def _editable(
             if editable_version and name and canonical_name(editable_version[0]) == canonical_name(name)
             else None
         )
-        if not name or not version:
-            ctx.warn(f"editable VCS install {shown(value)}: pip freeze gives no version for it; not recorded", number)
+        if not name:
+            ctx.warn(f"editable VCS install {shown(value)}: it names no package (#egg=); not recorded", number)
             return None
+        if not version:
+            ctx.warn(
+                f"editable {shown(name)}: pip freeze gives no version for a VCS checkout; recorded with version "
+                f"{UNKNOWN_VERSION!r}",
+                number,
+            )
+            version = UNKNOWN_VERSION
         return checked(
             m.PythonPackage,
             {
@@ -195,14 +205,15 @@ def _editable(
 
 def _local_url(value: str) -> str | None:
     """``file://`` URL of an absolute local path, home written as ``~``; ``None`` for relative paths."""
+    from envlock.capture.privacy import private_url
+
     if value.startswith("file:"):
         path = unquote(urlsplit(value).path)
     elif value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
         path = value
     else:
         return None  # relative to a directory that is not known here
-    path = scrub(path).replace("\\", "/")
-    return "file://" + path if path.startswith(("/", "~")) else "file:///" + path
+    return private_url("file://" + ("" if path.startswith("/") else "/") + path.replace("\\", "/"))
 
 
 def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.PythonPackage | None, bool]:
@@ -248,15 +259,16 @@ def _requirement_line(line: str, number: int, ctx: ImportContext) -> tuple[m.Pyt
     if req.url:
         return _direct_url(name, req.url, number, archive_hash, ctx), has_marker
     pins = [spec for spec in req.specifier if spec.operator in ("==", "===") and "*" not in spec.version]
-    if len(pins) != 1 or len(req.specifier) != 1:
+    version = pins[0].version if len(pins) == 1 and len(req.specifier) == 1 else UNKNOWN_VERSION
+    if version == UNKNOWN_VERSION:
         ctx.warn(
-            f"{where} {shown(str(req.specifier) or 'with no version')} is not pinned to one version; not recorded",
+            f"{where} {shown(str(req.specifier) or 'with no version')} is not pinned to one version; "
+            f"recorded with version {UNKNOWN_VERSION!r}",
             number,
         )
-        return None, has_marker
     return checked(
         m.PythonPackage,
-        {"name": name, "version": pins[0].version, "source": "index", "archive_hash": archive_hash},
+        {"name": name, "version": version, "source": "index", "archive_hash": archive_hash},
         where,
         ctx,
         number,
@@ -302,9 +314,9 @@ def _archive_name_version(location: str) -> tuple[str, str] | None:
 
 
 def _clean_url(url: str) -> str:
-    from envlock.capture.privacy import strip_url_credentials
+    from envlock.capture.privacy import private_url
 
-    return scrub(strip_url_credentials(url))
+    return private_url(url)
 
 
 def _split_vcs(url: str) -> dict[str, Any] | None:
@@ -337,19 +349,50 @@ def _direct_url(
     where = f"requirement {shown(name)}"
     vcs = _split_vcs(url)
     if vcs is not None:
-        ctx.warn(f"{where} @ {vcs['vcs']} URL: pip freeze gives no version for VCS installs; not recorded", number)
-        return None
-    parsed = _archive_name_version(url) if _ARCHIVE.search(url.split("#")[0]) else None
+        ctx.warn(
+            f"{where} @ {vcs['vcs']} URL: pip freeze gives no version for VCS installs; "
+            f"recorded with version {UNKNOWN_VERSION!r}",
+            number,
+        )
+        return checked(
+            m.PythonPackage,
+            {
+                "name": name,
+                "version": UNKNOWN_VERSION,
+                "source": "vcs",
+                "vcs": vcs["vcs"],
+                "url": vcs["url"],
+                "commit": vcs["commit"],
+                "subdirectory": vcs["subdirectory"],
+            },
+            where,
+            ctx,
+            number,
+        )
+    is_archive = bool(_ARCHIVE.search(url.split("#")[0]))
+    parsed = _archive_name_version(url) if is_archive else None
+    local = url.startswith("file:")
     if parsed is None:
-        ctx.warn(f"{where} @ {shown(url)}: no version can be read from the URL; not recorded", number)
-        return None
+        # Every package of a conda env built by conda-build shows as `name @ file:///.../work`:
+        # the directory it was built from, which names no version.
+        why = "a local build directory" if local and not is_archive else "a URL"
+        ctx.warn(
+            f"{where} @ {shown(url)}: {why} gives no version; recorded with version {UNKNOWN_VERSION!r}",
+            number,
+        )
     fragment_hash = re.search(r"#sha256=([0-9a-f]{64})", url)
     if fragment_hash and archive_hash is None:
         archive_hash = f"sha256:{fragment_hash.group(1)}"
-    clean = _local_url(url) if url.startswith("file:") else _clean_url(url.split("#")[0])
+    clean = _local_url(url) if local else _clean_url(url.split("#")[0])
     return checked(
         m.PythonPackage,
-        {"name": name, "version": parsed[1], "source": "url", "url": clean, "archive_hash": archive_hash},
+        {
+            "name": name,
+            "version": parsed[1] if parsed else UNKNOWN_VERSION,
+            "source": "directory" if local and not is_archive else "url",
+            "url": clean,
+            "archive_hash": archive_hash,
+        },
         where,
         ctx,
         number,

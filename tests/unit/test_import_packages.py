@@ -48,7 +48,13 @@ foo @ https://files.example.com/foo-1.2.3-py3-none-any.whl
 def test_pip_freeze_lines():
     lock = text_import("pip-freeze", FREEZE)
     packages = {p.name: p for p in lock.python.packages}
-    assert set(packages) == {"numpy", "torch", "requests", "foo", "mypkg"}
+    assert set(packages) == {"numpy", "torch", "requests", "scipy", "foo", "mypkg", "baz"}
+    assert packages["scipy"].version == "unknown"  # not pinned: its name is kept, its version unknown
+    assert (packages["baz"].version, packages["baz"].source, packages["baz"].url) == (
+        "unknown",
+        "editable",
+        "https://github.com/o/baz",
+    )
     assert (packages["numpy"].version, packages["numpy"].source) == ("1.26.4", "index")
     assert packages["torch"].version == "2.3.0+cu121"  # local label kept, name normalised
     assert (
@@ -153,7 +159,8 @@ def test_conda_explicit_with_md5():
     assert (packages["cudnn"].version, packages["python"].version) == ("8.2.1.32", "3.7.12")
     torch = lock.cuda.frameworks[0]  # pytorch-1.10.0-cuda111py37h07fa5b8_1
     assert (torch.name, torch.version, torch.cuda) == ("torch", "1.10.0", "11.1")
-    assert lock.python is None  # an explicit list says nothing about pip packages
+    # The env's interpreter is its python package; pip packages are not in an explicit list.
+    assert (lock.python.version, lock.python.environment_kind, lock.python.packages) == ("3.7.12", "conda", ())
 
 
 def test_conda_list_explicit_without_hashes():
@@ -307,7 +314,9 @@ def test_local_files_are_written_with_home_as_tilde():
 
 def test_warnings_are_bounded():
     lock = text_import("pip-freeze", "".join(f"pkg{i}>=1.0\n" for i in range(500)) + "numpy==1.26.4\n")
-    assert [p.name for p in lock.python.packages] == ["numpy"]
+    # Every name is kept; the unpinned ones with version "unknown" and a warning each.
+    versions = {p.name: p.version for p in lock.python.packages}
+    assert len(versions) == 501 and versions["numpy"] == "1.26.4" and versions["pkg499"] == "unknown"
     assert len(lock.capture_warnings) == 201
     assert lock.capture_warnings[0].startswith("line 1: ") and "pkg0" in lock.capture_warnings[0]
     assert lock.capture_warnings[-1] == "300 more warnings like the ones above were not kept"
