@@ -130,7 +130,7 @@ def split_conda_url(url: str) -> dict[str, str | None] | None:
         channel = scrub("file:///" + channel_path)
     else:
         channel = f"{parts.scheme}://{host}/{channel_path}".rstrip("/")
-    clean = private_url((_TOKEN.sub("/", url)))
+    clean = private_url(_TOKEN.sub("/", url))
     return {
         "name": found.group("name"),
         "version": found.group("version"),

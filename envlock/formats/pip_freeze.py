@@ -28,7 +28,7 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from envlock.formats.importers import ImportContext, checked, scrub, shown, split_lines, unique
+from envlock.formats.importers import ImportContext, checked, shown, split_lines, unique
 from envlock.lockfile import model as m
 from envlock.names import canonical_name
 

@@ -116,7 +116,7 @@ def _package(entry: dict, where: str, line: int | None, ctx: ImportContext) -> m
         values.update(
             source="vcs",
             vcs=vcs.get("type") if isinstance(vcs.get("type"), str) else None,
-            url=private_url((url)) if url else None,
+            url=private_url(url) if url else None,
             commit=vcs.get("commit-id") if isinstance(vcs.get("commit-id"), str) else None,
             subdirectory=vcs.get("subdirectory") if isinstance(vcs.get("subdirectory"), str) else None,
         )
@@ -131,7 +131,7 @@ def _package(entry: dict, where: str, line: int | None, ctx: ImportContext) -> m
         url = archive.get("url") if isinstance(archive.get("url"), str) else None
         values.update(
             source="url",
-            url=private_url((url))
+            url=private_url(url)
             if url
             else _path_url(archive.get("path") if isinstance(archive.get("path"), str) else ""),
             archive_hash=_sha256(archive.get("hashes")),
