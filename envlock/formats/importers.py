@@ -59,8 +59,24 @@ FORMATS: dict[str, ImportFormat] = {
         ),
         ImportFormat("collect-env", "envlock.formats.collect_env", "the text of `python -m torch.utils.collect_env`"),
         ImportFormat("nvidia-smi", "envlock.formats.nvidia_smi", "`nvidia-smi` table output or `nvidia-smi -q`"),
+        ImportFormat(
+            "nvidia-smi-csv", "envlock.formats.nvidia_smi_csv", "`nvidia-smi --query-gpu=name,... --format=csv`"
+        ),
+        ImportFormat("rocm-smi", "envlock.formats.rocm_smi", "`rocm-smi` (--showproductname, --json, the table)"),
+        ImportFormat("nvcc", "envlock.formats.nvcc_version", "`nvcc --version`"),
+        ImportFormat("uv-lock", "envlock.formats.uv_lock", "a uv.lock"),
+        ImportFormat("poetry-lock", "envlock.formats.poetry_lock", "a poetry.lock"),
+        ImportFormat("pipfile-lock", "envlock.formats.pipfile_lock", "a Pipfile.lock"),
+        ImportFormat("pixi-lock", "envlock.formats.pixi_lock", "a pixi.lock (one environment and platform)"),
+        ImportFormat("pip-list-json", "envlock.formats.pip_json:parse_list", "`pip list --format=json`"),
+        ImportFormat("pip-inspect", "envlock.formats.pip_json:parse_inspect", "`pip inspect`"),
+        ImportFormat("conda-list", "envlock.formats.conda_list", "the table `conda list` prints"),
     )
 }
+# Formats whose files cover several platforms, one of which is imported.
+PLATFORM_FORMATS = ("conda-lock", "pixi-lock")
+# Not a format: ``envlock import FILE`` (or ``auto``) tells the format from the content.
+AUTO = "auto"
 
 
 # --- the context every parser writes its warnings to --------------------------------
@@ -75,6 +91,7 @@ class ImportContext:
     platform: str | None = None  # conda-lock: which platform's packages to take
     warnings: list[str] = field(default_factory=list)
     dropped_warnings: int = 0
+    guessed: str | None = None  # how the format was chosen when it was not named
 
     def warn(self, message: str, line: int | None = None) -> None:
         if len(self.warnings) >= MAX_WARNINGS:
@@ -287,6 +304,8 @@ def build_lock(ctx: ImportContext, sections: dict[str, Any]):
     from envlock.lockfile.private import strip_private
 
     warnings = [_clean_warning(w) for w in ctx.warnings]
+    if ctx.guessed:
+        warnings.insert(0, ctx.guessed)
     if ctx.dropped_warnings:
         warnings.append(f"{ctx.dropped_warnings} more warnings like the ones above were not kept")
     lock = m.Lock(
@@ -313,13 +332,14 @@ def _clean_warning(message: str) -> str:
 
 def parse_text(fmt: str, text: str, ctx: ImportContext) -> dict[str, Any]:
     """Run one format's pure parser over decoded text."""
-    module = importlib.import_module(FORMATS[fmt].module)
-    return module.parse(text, ctx)
+    module_name, _, function = FORMATS[fmt].module.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, function or "parse")(text, ctx)
 
 
 def import_bytes(fmt: str, data: bytes, source: str, *, platform: str | None = None):
-    """Bytes in a known format to a validated partial ``Lock`` (``FormatError`` on bad input)."""
-    if fmt not in FORMATS:
+    """Bytes in a known format (or ``auto``) to a validated partial ``Lock`` (``FormatError`` on bad input)."""
+    if fmt not in FORMATS and fmt != AUTO:
         raise FormatError(
             f"unknown import format {fmt!r}",
             hint="one of: " + ", ".join(FORMATS),
@@ -331,12 +351,27 @@ def import_bytes(fmt: str, data: bytes, source: str, *, platform: str | None = N
     from envlock.formats.paste import clean_paste
 
     text = clean_paste(text, ctx)
-    sections = parse_text(fmt, text, ctx)
+    if fmt == AUTO:
+        from envlock.formats.guess import guess_format
+
+        guessed = guess_format(text)
+        if guessed is None:
+            raise FormatError(
+                f"{source}: cannot tell which format this is",
+                hint="name it: envlock import FORMAT FILE, FORMAT one of " + ", ".join(FORMATS),
+            )
+        ctx.format, why = guessed
+        ctx.guessed = f"read as {ctx.format} (guessed from {why})"
+    if platform and ctx.format not in PLATFORM_FORMATS:
+        from envlock.errors import UsageError
+
+        raise UsageError(f"--platform applies only to the {' and '.join(PLATFORM_FORMATS)} formats")
+    sections = parse_text(ctx.format, text, ctx)
     return build_lock(ctx, sections)
 
 
 def import_file(fmt: str, path: str, *, platform: str | None = None):
-    if fmt not in FORMATS:
+    if fmt not in FORMATS and fmt != AUTO:
         raise FormatError(f"unknown import format {fmt!r}", hint="one of: " + ", ".join(FORMATS))
     source = "<stdin>" if path == "-" else scrub(path)
     return import_bytes(fmt, read_input(path), source, platform=platform)

@@ -21,13 +21,14 @@ from envlock.formats.importers import ImportContext
 
 # Commands whose output envlock imports, as typed after a prompt.
 _COMMANDS = (
-    r"(?:python[0-9.]*(?:\.exe)?|py|pip[0-9.]*|uv|conda|mamba|micromamba|pixi|poetry|pipenv|pip-compile"
+    r"(?:\S*[/\\])?(?:python[0-9.]*(?:\.exe)?|py|pip[0-9.]*|uv|conda|mamba|micromamba|pixi|poetry|pipenv|pip-compile"
     r"|nvidia-smi(?:\.exe)?|rocm-smi|amd-smi|npu-smi|nvcc|cat|type|more|less|Get-Content|gc|head|tail|sudo)\b"
 )
 # "$ pip freeze", "(base) user@host:~/x$ nvidia-smi", "PS C:\\x> nvidia-smi", "C:\\x>pip list", "% conda list"
 _PROMPT_LINE = re.compile(
     r"^\s*(?:\([^)]{1,60}\)\s*)?"
-    r"(?:PS [^>]{0,200}>|[A-Za-z]:\\[^>]{0,200}>|(?:[\w.-]+@[\w.-]+)?(?::?[~/][^$#%]{0,200})?\s*[$#%❯➜])\s*" + _COMMANDS
+    r"(?:PS [^>]{0,200}>|[A-Za-z]:\\[^>]{0,200}>|\[[^\]]{1,200}\][$#]"
+    r"|(?:[\w.-]+@[\w.-]+)?(?::?\s*[~/][^$#%]{0,200})?\s*[$#%>❯➜])\s*" + _COMMANDS
 )
 _BARE_PROMPT = re.compile(r"^\s*(?:\([^)]{1,60}\)\s*)?(?:[\w.-]+@[\w.-]+(?::[^$#%]{0,200})?)?\s*[$#%]\s*$")
 _FENCE = re.compile(r"^\s*(?:`{3,}|~{3,})")
@@ -46,6 +47,7 @@ def clean_paste(text: str, ctx: ImportContext) -> str:
     _html(lines, cleaned)
     _fences(lines, ctx, cleaned)
     _prompts(lines, cleaned)
+    _elisions(lines, ctx)
     _indent(lines, cleaned)
     if cleaned:
         ctx.warn("cleaned the paste before reading it: " + "; ".join(cleaned))
@@ -132,6 +134,14 @@ def _prompts(lines: list[str], cleaned: list[str]) -> None:
         removed = True
     if removed:
         cleaned.append("the shell prompt line")
+
+
+def _elisions(lines: list[str], ctx: ImportContext) -> None:
+    """A line that is only "..." is the person saying they left lines out: what those held is unknown."""
+    for i, line in enumerate(lines):
+        if line.strip() in ("...", "…", "[...]", "(...)", "<snip>", "[snip]"):
+            lines[i] = ""
+            ctx.warn("the paste leaves lines out here ('...'): what they held is not known", i + 1)
 
 
 def _indent(lines: list[str], cleaned: list[str]) -> None:

@@ -26,8 +26,25 @@ SAMPLES = {
     "conda-lock": "conda_lock/conda-lock.install-with-pip-deps.yml",
     "collect-env": "collect_env/02.txt",
     "nvidia-smi": "nvidia_smi/03.table.a100-sxm4-40gb.550.144.03.txt",
+    "nvidia-smi-csv": None,
+    "rocm-smi": "rocm_smi/01.showproductname.r9-fury.txt",
+    "nvcc": "nvcc/01.cuda-11.1.txt",
+    "uv-lock": "uv_lock/uv.pytorch-crash-course.lock",
+    "poetry-lock": "poetry_lock/poetry.fine-tuning-gemma.lock",
+    "pipfile-lock": "pipfile_lock/Pipfile.classify-my-sentences.lock",
+    "pixi-lock": "pixi_lock/pixi.gausstwin.lock",
+    "pip-list-json": None,
+    "pip-inspect": None,
+    "conda-list": "conda_list/05.command-echo.pypi-rows.txt",
 }
 FREEZE = "numpy==1.26.4\ntorch==2.3.0+cu121\nrequests==2.31.0\n"
+# Written by the test where the corpus has no file of the format (each a few lines of the tool's shape).
+WRITTEN = {
+    "pip-freeze": FREEZE,
+    "nvidia-smi-csv": "index, name, memory.total [MiB]\n0, NVIDIA A10, 23028 MiB\n1, NVIDIA A10, 23028 MiB\n",
+    "pip-list-json": '[\n{"name": "numpy", "version": "1.26.4"},\n{"name": "torch", "version": "2.3.0"}\n]\n',
+    "pip-inspect": '{\n"version": "1",\n"pip_version": "24.0",\n"installed": [\n{"metadata": {"name": "numpy", "version": "1.26.4"}}\n],\n"environment": {}\n}\n',
+}
 
 
 def corpus_files():
@@ -124,7 +141,7 @@ def test_existing_output_is_untouched_on_bad_input(tmp_path):
 
 
 def _sample_bytes(fmt: str) -> bytes:
-    return FREEZE.encode() if SAMPLES[fmt] is None else (CORPUS / SAMPLES[fmt]).read_bytes()
+    return WRITTEN[fmt].encode() if SAMPLES[fmt] is None else (CORPUS / SAMPLES[fmt]).read_bytes()
 
 
 def _lines(data: bytes, count: int) -> bytes:
@@ -192,6 +209,16 @@ GARBLED = {
     "conda-lock": (b"version: 1\nmetadata: {}\npackage:\n- name: x\n  version: '1'\n  manager: [\n", 6),
     "collect-env": (b"Hello, this is a bug report.\nIt is not collect_env output.\n", 1),
     "nvidia-smi": (b"Mon May  4 15:18:49 2026\nnothing useful here\n", 1),
+    "nvidia-smi-csv": (b"index, name\n0, NVIDIA A10, extra\n", 2),
+    "rocm-smi": (b"hello\nthis is not rocm-smi\n", 1),
+    "nvcc": (b"nvcc: NVIDIA (R) Cuda compiler driver\nno release line here\n", 1),
+    "uv-lock": (b"version = 1\n[[package]\nname = 1\n", 2),
+    "poetry-lock": (b'[[package]]\nname = "x"\nversion = \n', 3),
+    "pipfile-lock": (b'{"_meta": {},\n "default": {"x": ]\n}\n', 2),
+    "pixi-lock": (b"version: 6\nenvironments:\n  default: [\n", 3),
+    "pip-list-json": (b'[{"name": "x",\n "version": }]\n', 2),
+    "pip-inspect": (b'{"version": "1",\n "installed": [\n  {"metadata": 5 \n]}\n', 4),
+    "conda-list": (b"# Name  Version  Build  Channel\nthis is ] not a row at all\n", 2),
 }
 
 

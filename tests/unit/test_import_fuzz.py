@@ -27,6 +27,16 @@ SAMPLES = [
     ("conda-explicit", "conda_explicit/conda-linux-64.zlib.lock"),
     ("conda-env", "conda_env/conda-env-export.win64-pytorch-cu113.yaml"),
     ("conda-lock", "conda_lock/conda-lock.install-with-pip-deps.yml"),
+    ("uv-lock", "uv_lock/uv.pytorch-crash-course.lock"),
+    ("poetry-lock", "poetry_lock/poetry.fine-tuning-gemma.lock"),
+    ("pipfile-lock", "pipfile_lock/Pipfile.classify-my-sentences.lock"),
+    ("pixi-lock", "pixi_lock/pixi.deep-learning-course.lock"),
+    ("conda-list", "conda_list/02.rows-pip.windows-tf.txt"),
+    ("rocm-smi", "rocm_smi/03.json.mi250x.json"),
+    ("rocm-smi", "rocm_smi/02.csv.mi100x2.txt"),
+    ("nvcc", "nvcc/03.cuda-10.1-prompt.txt"),
+    ("nvidia-smi", "nvidia_smi/14.query-i0.gtx1080ti-windows.442.92.txt"),
+    ("auto", "conda_list/01.details-fence.pytorch-cu101.txt"),
 ]
 SAMPLE_BYTES = {name: (CORPUS / name).read_bytes()[:6000] for _, name in SAMPLES}
 SAMPLE_BYTES["pip-freeze"] = (
