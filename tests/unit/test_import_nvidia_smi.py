@@ -30,6 +30,11 @@ CASES = {
     "11": ("535.129.03", "12.2", 1, "NVIDIA A10", 23028, "8.6", "enabled", "enabled", None),
     "12": ("560.35.03", "12.6", 1, "NVIDIA TITAN V", 12288, "7.0", "disabled", None, None),
     "13": ("535.161.08", "12.2", 8, "NVIDIA H100 80GB HBM3", 81559, "9.0", "enabled", "enabled", "disabled"),
+    # Pastes that stop early (the memory section never comes), an -i view, and a 2014 table; see EXPECTED.toml.
+    "14": ("442.92", "10.2", 1, "GeForce GTX 1080 Ti", None, "6.1", None, None, None),
+    "15": ("331.62", None, 3, "GeForce GTX 680", 4095, None, "disabled", None, None),
+    "16": ("396.54", None, 1, "GeForce GTX 1080", None, "6.1", "disabled", None, None),
+    "17": ("410.72", "10.0", 1, "GeForce GTX 960M", None, None, "disabled", None, None),
 }
 
 
