@@ -20,8 +20,9 @@ import re
 from typing import Any
 
 from envlock.formats.conda_explicit import torch_build_section
-from envlock.formats.importers import ImportContext, canonical_name, checked, shown, split_lines, unique
+from envlock.formats.importers import ImportContext, checked, shown, split_lines, unique
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 
 # name, version, build, [feature,] channel: conda 4.4 and older print a "[vc14]" feature column.
 _ROW = re.compile(

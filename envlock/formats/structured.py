@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envlock.formats.importers import ImportContext, canonical_name, checked, shown
+from envlock.formats.importers import ImportContext, checked, shown
 from envlock.lockfile import model as m
+from envlock.names import canonical_name
 
 # A package whose name was read but whose version was not: kept, with this version.
 UNKNOWN_VERSION = "unknown"
