@@ -1,33 +1,41 @@
-"""Replay build speed and image size, side by side with a hand-written Dockerfile (issue 3).
+"""Replay build speed and image size, side by side with the Dockerfile a user writes by hand (issues 3, 13).
 
-    .venv/bin/python benchmarks/bench_replay.py [--runs 2] [--ca-cert FILE]
+    .venv/bin/python benchmarks/bench_replay.py [--envs small,scientific,reference] [--runs 1]
+                                                [--ca-cert FILE] [--pip]
 
-Reference environment: a virtualenv with numpy, scipy, pandas and
-scikit-learn (and their dependencies: 11 distributions, ~110 MB of wheels),
-the part of issue 2's reference environment that builds here in about a
-minute (torch 2.13.0's CPU wheel is machine-local on this host, so PyPI cannot
-serve it, and transformers adds little but download time).  It is captured
-with ``envlock capture --python``; the hand-installed OS packages are dropped
-from the lock, so that both images contain the same thing: the same pins on
-the same base.
+Three environments, each a virtualenv captured with ``envlock capture
+--python`` (the host's OS packages are dropped from the lock, so that both
+images hold the same thing: the same pins on the same base):
+
+* ``small``: requests, PyYAML, six and their dependencies (pure Python but one);
+* ``scientific``: numpy, scipy, pandas, scikit-learn, matplotlib and their
+  dependencies (about 20 distributions, ~150 MB of wheels);
+* ``reference``: benchmarks/setup_reference_env.sh's environment without
+  what PyPI cannot serve (torch 2.13.0's CPU wheel is machine-local on this
+  host: it is given to both builds as a local directory of wheels, the way a
+  pack replays) — torch CPU, transformers, numpy, scipy, pandas, scikit-learn.
 
 Both builds use the same base image (this host has no registry: envlock's
 own Debian-mirror base, ``envlock/python:3.11-debian-bookworm``), the same
-builder (BuildKit through the docker CLI when there is one), host networking,
-and the same CA bundle as a build secret.  The hand-written Dockerfile is what
-a careful user writes: ``apt-get install jq`` (the one OS package the lock
-keeps, when this host has it installed by hand), a venv, ``COPY
-requirements.txt`` with the same ``name==version`` pins (pip's own included),
-``pip install --no-cache-dir -r``.
+builder (BuildKit through the docker CLI), host networking and the same CA
+bundle as a build secret.  The hand-written Dockerfile is what a careful user
+writes: a venv, ``COPY requirements.txt`` with the same ``name==version``
+pins, ``pip install --no-cache-dir -r`` (with ``--find-links`` to the same
+wheels, bind-mounted, where the environment has local ones).
 
-Measured:
+Measured, per environment:
 
-1. cold build (``--no-cache``), interleaved runs, medians, ratio replay/hand-written (target ≤ 1.0×);
-2. rebuild with no change (target ≤ 3 s), and the whole ``envlock replay`` command warm
-   (resolve + build + verify);
-3. rebuild after changing one small package: time, and how many of the image's layers are
-   shared with the previous image (base and OS layers must be);
-4. final image size ratio replay/hand-written (target ≤ 1.05×).
+1. cold build of each (``--no-cache``; replay's uv download cache is a fresh,
+   empty cache mount: ``--no-cache`` does not empty cache mounts), interleaved;
+   ratio replay/hand-written (goal ≤ 0.5×, never > 1.0×);
+2. the whole ``envlock replay`` command again with no change (goal ≤ 3 s);
+3. one small package changed: rebuild time and which steps came from the cache;
+4. image sizes (goal ≤ 1.0×), and how long ``python -c 'import ...'`` takes in a
+   fresh container of each (the .pyc decision);
+5. where replay's cold time goes (BuildKit's per-step times).
+
+``--pip`` adds a cold build of the replay Dockerfile with pip as installer
+(the pre-issue-13 renderer) for the before/after comparison.
 """
 
 from __future__ import annotations
@@ -35,47 +43,84 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import re
+import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
-
-from envlock import records
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from envlock import records  # noqa: E402
+
 CACHE = ROOT / ".cache" / "benchenvs"
 ENVLOCK = str(Path(sys.executable).with_name("envlock"))
-REFERENCE = ("numpy==2.2.6", "scipy==1.15.3", "pandas==2.2.3", "scikit-learn==1.6.1")
-# The package changed for (3): small, pure Python, a dependency of pandas.
-# Each run moves it to a version no earlier run used (recorded in the work
-# folder), so that its pip step is really rebuilt, not found in the build cache.
-CHANGED = ("six", "1.16.0")
-CHANGED_TO = ("1.17.0", "1.15.0", "1.14.0", "1.13.0", "1.12.0", "1.11.0", "1.10.0")
-OS_PACKAGE = "jq"
+LOCAL_WHEELS = "/opt/wheels"  # this host's machine-local torch CPU wheel
+ENVIRONMENTS = {
+    "small": {
+        "packages": ("requests==2.32.3", "PyYAML==6.0.2", "six==1.16.0"),
+        "imports": "import requests, yaml, six",
+        "change": ("six", "1.17.0"),
+        "wheels": False,
+    },
+    "scientific": {
+        "packages": (
+            "numpy==2.2.6",
+            "scipy==1.15.3",
+            "pandas==2.2.3",
+            "scikit-learn==1.6.1",
+            "matplotlib==3.10.3",
+            "six==1.16.0",
+        ),
+        "imports": "import numpy, scipy.linalg, pandas, sklearn.linear_model, matplotlib.pyplot",
+        "change": ("six", "1.17.0"),
+        "wheels": False,
+    },
+    "reference": {
+        "packages": (
+            "torch==2.13.0",
+            "numpy==2.2.6",
+            "scipy==1.15.3",
+            "pandas==2.2.3",
+            "scikit-learn==1.6.1",
+            "transformers==4.57.1",
+            "six==1.16.0",
+        ),
+        "imports": "import torch, transformers, pandas, sklearn.linear_model",
+        "change": ("six", "1.17.0"),
+        "wheels": True,
+    },
+}
 
 HANDWRITTEN = """\
 FROM {base}
-{os_step}RUN ["python3", "-m", "venv", "/opt/venv"]
+RUN ["python3", "-m", "venv", "/opt/venv"]
 COPY requirements.txt /tmp/requirements.txt
-RUN --mount=type=secret,id=ca ["/opt/venv/bin/pip", "install", "--no-cache-dir", "--cert", "/run/secrets/ca", "--index-url", "https://pypi.org/simple", "-r", "/tmp/requirements.txt"]
+RUN {wheels}--mount=type=secret,id=ca ["/opt/venv/bin/pip", "install", "--no-cache-dir", "--cert", "/run/secrets/ca", "--index-url", "https://pypi.org/simple", {find_links}"-r", "/tmp/requirements.txt"]
 ENV PATH="/opt/venv/bin:${{PATH}}"
 """
 
 
-def reference_venv() -> Path:
-    path = CACHE / "replay-reference"
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def env_venv(name: str) -> Path:
+    spec = ENVIRONMENTS[name]
+    path = CACHE / f"replay-{name}"
     marker = path / ".envlock-bench.json"
-    if marker.is_file() and json.loads(marker.read_text()) == list(REFERENCE):
+    if marker.is_file() and json.loads(marker.read_text()) == list(spec["packages"]):
         return path
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
-    subprocess.run([str(path / "bin/python"), "-m", "pip", "install", "-q", *REFERENCE, "six==1.16.0"], check=True)
-    marker.write_text(json.dumps(list(REFERENCE)))
+    subprocess.run([str(path / "bin/python"), "-m", "pip", "install", "-q", *spec["packages"]], check=True)
+    marker.write_text(json.dumps(list(spec["packages"])))
     return path
 
 
-def reference_lock(venv: Path, workdir: Path):
+def env_lock(venv: Path, workdir: Path):
     from envlock.lockfile import identity, load_lock, write_lock
 
     captured = workdir / "captured.lock"
@@ -83,40 +128,59 @@ def reference_lock(venv: Path, workdir: Path):
         [ENVLOCK, "capture", "--python", str(venv / "bin/python"), "-o", str(captured), "-q"], check=True, cwd=workdir
     )
     lock = load_lock(captured).lock
-    if lock.os is not None:
-        # One small hand-installed OS package (when this host has it), so that
-        # the images have an OS layer whose reuse can be checked in (3).
-        keep = tuple(p for p in lock.os.packages if not p.manual or p.name == OS_PACKAGE)
-        lock = records.replace(lock, os=records.replace(lock.os, packages=keep))
+    if lock.os is not None:  # the same OS in both images: the base's
+        lock = records.replace(lock, os=records.replace(lock.os, packages=()))
+    lock = records.replace(lock, cuda=None, nvidia=None)
     path = workdir / "envlock.lock"
     write_lock(identity.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
     return lock, path
 
 
-def replay_context(lock, ca_cert: str, engine, progress):
-    from envlock.replay.orchestrate import ReplayRequest, plan_with_base, render, resolve_pins
+def replay_request(ca_cert: str, wheels: bool, installer: str = "auto"):
+    from envlock.replay.orchestrate import ReplayRequest
 
-    request = ReplayRequest(ca_cert=ca_cert)
+    return ReplayRequest(ca_cert=ca_cert, find_links=(LOCAL_WHEELS,) if wheels else (), installer=installer)
+
+
+def replay_context(lock, request, engine, progress):
+    from envlock.replay.orchestrate import plan_with_base, render, resolve_pins
+
     choice = engine.choose_builder("auto")
+    started = time.perf_counter()
     pins = resolve_pins(lock, request, progress)
     plan, notes, _ = plan_with_base(lock, request, pins, choice.builder, engine, progress)
     dockerfile, files, secret_ids = render(plan)
-    return plan, files, choice, notes
+    return plan, files, choice, time.perf_counter() - started
 
 
-def handwritten_context(lock, base: str):
-    """The same pins (pip's own included), and the same OS package, the way a user writes it."""
+def fresh_uv_cache(files, tag: str):
+    """The same context with its uv cache mount renamed: BuildKit's --no-cache keeps cache mounts."""
+    from envlock.replay.context import ContextFile
+    from envlock.replay.render import UV_CACHE_ID
+
+    out = []
+    for item in files:
+        if item.path == "Dockerfile":
+            text = item.data.decode().replace(f"id={UV_CACHE_ID},", f"id={UV_CACHE_ID}-bench-{tag},")
+            item = ContextFile("Dockerfile", text.encode())
+        out.append(item)
+    return tuple(out)
+
+
+def handwritten_context(lock, base: str, wheels: bool, workdir: Path):
+    """The same pins (pip's own included), the way a user writes them."""
     from envlock.replay.context import ContextFile
 
     pins = "".join(f"{p.name}=={p.version}\n" for p in lock.python.packages)
-    os_step = ""
-    if lock.os is not None and any(p.manual and p.name == OS_PACKAGE for p in lock.os.packages):
-        os_step = (
-            f'RUN ["/bin/sh", "-c", "apt-get update && apt-get install -y --no-install-recommends {OS_PACKAGE}'
-            ' && rm -rf /var/lib/apt/lists/*"]\n'
-        )
-    dockerfile = HANDWRITTEN.format(base=base, os_step=os_step)
-    return (ContextFile("Dockerfile", dockerfile.encode()), ContextFile("requirements.txt", pins.encode()))
+    files = [ContextFile("requirements.txt", pins.encode())]
+    copy, links = "", ""
+    if wheels:
+        copy = "--mount=type=bind,source=wheels,target=/tmp/wheels "  # kept out of the image, as replay does
+        links = '"--find-links", "/tmp/wheels", '
+        for path in sorted(Path(LOCAL_WHEELS).glob("*.whl")):
+            files.append(ContextFile(f"wheels/{path.name}", source=str(path)))
+    dockerfile = HANDWRITTEN.format(base=base, wheels=copy, find_links=links)
+    return (ContextFile("Dockerfile", dockerfile.encode()), *files)
 
 
 def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
@@ -125,33 +189,29 @@ def build(engine, choice, files, tag, ca_cert, no_cache, secret_id):
 
     progress = Progress()
     secrets = {secret_id: ca_cert} if choice.builder == "buildkit" else {}
-    result = engine.build(
+    return engine.build(
         BuildRequest(files=files, tag=tag, network="host", secrets=secrets, no_cache=no_cache), choice, progress
     )
-    return result
 
 
-def _step_times(log) -> list[tuple[str, float]]:
-    """(step title, seconds) from BuildKit's plain output, for steps over a second."""
-    import re
-
+def step_times(log) -> list[tuple[str, float]]:
+    """(step title, seconds) from BuildKit's plain output, for steps over 0.3 s."""
     titles: dict[str, str] = {}
     out = []
     for line in log:
-        found = re.match(r"(#\d+) (\[.*)", line)
+        found = re.match(r"(#\d+) (\[.*|exporting.*|transferring.*|load.*)", line)
         if found:
             titles[found.group(1)] = found.group(2)
             continue
         done = re.fullmatch(r"(#\d+) DONE ([0-9.]+)s", line.strip())
-        if done and float(done.group(2)) >= 1.0:
-            out.append((titles.get(done.group(1), "exporting")[:70], float(done.group(2))))
+        if done and float(done.group(2)) >= 0.3:
+            title = titles.get(done.group(1), "?")
+            title = re.sub(r"--mount=\S+ ", "", title)
+            out.append((title[:60], float(done.group(2))))
     return out
 
 
-def _steps_cached(log) -> list[str]:
-    """The BuildKit step titles that were answered from the cache."""
-    import re
-
+def steps_cached(log) -> list[str]:
     titles: dict[str, str] = {}
     out = []
     for line in log:
@@ -163,136 +223,143 @@ def _steps_cached(log) -> list[str]:
     return out
 
 
-def layers(engine, image: str) -> list[str]:
-    return list(engine.api.inspect_image(image)["RootFS"]["Layers"])
+def import_seconds(image: str, statement: str) -> float:
+    """Wall time of a fresh container importing the environment's main modules (median of 3)."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(
+            ["docker", "run", "--rm", "--network=none", image, "python", "-c", statement],
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - started)
+    return sorted(times)[1]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="cold builds of each kind (interleaved)")
-    parser.add_argument("--ca-cert", default=os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
-    args = parser.parse_args()
+def whole_command(lock_path: Path, tag: str, ca_cert: str, wheels: bool) -> tuple[float, dict]:
+    argv = [ENVLOCK, "replay", str(lock_path), "-q", "--json", "-t", tag, "--ca-cert", ca_cert]
+    if wheels:
+        argv += ["--find-links", LOCAL_WHEELS]
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    report = json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr[-500:]}
+    report["returncode"] = done.returncode
+    return seconds, report
 
+
+def bench_env(name: str, args, engine) -> dict:
     from envlock.replay import plan as plan_module
-    from envlock.replay.engine import DockerEngine
     from envlock.replay.progress import Progress
 
-    engine = DockerEngine()
-    engine.ping()
-    workdir = CACHE / "replay-work"
+    spec = ENVIRONMENTS[name]
+    workdir = CACHE / f"replay-work-{name}"
     workdir.mkdir(parents=True, exist_ok=True)
-    venv = reference_venv()
-    lock, lock_path = reference_lock(venv, workdir)
+    lock, lock_path = env_lock(env_venv(name), workdir)
     progress = Progress()
-    plan, files, choice, notes = replay_context(lock, args.ca_cert, engine, progress)
-    base = plan.from_ref
-    hand = handwritten_context(lock, base)
-    has_os = bool(plan.os_packages)
+    request = replay_request(args.ca_cert, spec["wheels"])
+    plan, files, choice, plan_seconds = replay_context(lock, request, engine, progress)
+    if plan.uv is None:
+        raise SystemExit(f"{name}: replay did not choose uv")
+    hand = handwritten_context(lock, plan.from_ref, spec["wheels"], workdir)
+    wheel_mb = sum(p.size for p in Path(LOCAL_WHEELS).glob("*.whl") if spec["wheels"]) / 1e6 if spec["wheels"] else 0.0
+    out: dict = {
+        "env": name,
+        "distributions": len(lock.python.packages),
+        "base": plan.from_ref,
+        "builder": choice.builder,
+        "resolve+plan s": round(plan_seconds, 2),
+        "local wheels MB": round(wheel_mb, 1),
+    }
     print(
-        f"reference: {len(lock.python.packages)} distributions, OS packages {[o.arg() for o in plan.os_packages]}; base {base}; builder {choice.builder}"
+        f"[{name}] {out['distributions']} distributions, base {plan.from_ref}, {choice.builder}; {load()}", flush=True
     )
-    for note in notes:
-        print(f"  note: {note}")
+    tag = f"envlock-speed-bench/{name}"
+    cold: dict[str, list[float]] = {"replay": [], "hand": [], "replay-pip": []}
+    logs = {}
+    for run in range(args.runs):
+        fresh = fresh_uv_cache(files, uuid.uuid4().hex[:12])
+        result = build(engine, choice, fresh, f"{tag}-replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID)
+        cold["replay"].append(round(result.seconds, 1))
+        logs["replay"] = result.log
+        print(f"  cold replay {result.seconds:.1f} s; {load()}", flush=True)
+        result = build(engine, choice, hand, f"{tag}-hand:cold", args.ca_cert, True, "ca")
+        cold["hand"].append(round(result.seconds, 1))
+        logs["hand"] = result.log
+        print(f"  cold hand-written {result.seconds:.1f} s; {load()}", flush=True)
+        if args.pip and run == 0:
+            pip_request = replay_request(args.ca_cert, spec["wheels"], installer="pip")
+            _, pip_files, _, _ = replay_context(lock, pip_request, engine, progress)
+            result = build(
+                engine, choice, pip_files, f"{tag}-replay-pip:cold", args.ca_cert, True, plan_module.CA_SECRET_ID
+            )
+            cold["replay-pip"].append(round(result.seconds, 1))
+            print(f"  cold replay with pip (before issue 13) {result.seconds:.1f} s; {load()}", flush=True)
+    out["cold replay s"] = cold["replay"]
+    out["cold hand-written s"] = cold["hand"]
+    if cold["replay-pip"]:
+        out["cold replay with pip s"] = cold["replay-pip"]
+    out["cold ratio"] = round(sum(cold["replay"]) / sum(cold["hand"]), 2)
+    out["replay steps"] = step_times(logs["replay"])
+    out["hand-written steps"] = step_times(logs["hand"])
 
-    # 1. cold builds, interleaved
-    cold: dict[str, list[float]] = {"replay": [], "hand-written": []}
-    last = {}
-    for _ in range(args.runs):
-        last["replay"] = build(
-            engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, True, plan_module.CA_SECRET_ID
-        )
-        last["hand-written"] = build(engine, choice, hand, "envlock-bench/hand:cold", args.ca_cert, True, "ca")
-        for name, result in last.items():
-            cold[name].append(round(result.seconds, 1))
-    med = {k: statistics.median(v) for k, v in cold.items()}
-    print(
-        f"cold build: replay {med['replay']:.1f} s, hand-written {med['hand-written']:.1f} s, ratio {med['replay'] / med['hand-written']:.2f}x  (runs: {cold})"
-    )
-    for name, result in last.items():
-        print(
-            f"  last {name} build, steps over 1 s: "
-            + "; ".join(f"{title} {sec:.1f}s" for title, sec in _step_times(result.log))
-        )
+    # 2. the whole command, warm (first a warm build with the real cache id, so the uv cache is filled)
+    seconds, report = whole_command(lock_path, f"{tag}-replay:warm", args.ca_cert, spec["wheels"])
+    out["first replay command (cache mount empty) s"] = round(seconds, 1)
+    seconds, report = whole_command(lock_path, f"{tag}-replay:warm", args.ca_cert, spec["wheels"])
+    out["no-change replay command s"] = round(seconds, 2)
+    out["no-change build step s"] = report.get("build_seconds")
+    out["no-change exit"] = report.get("returncode")
 
-    # 2. no-change rebuild: the build, and the whole command
-    warm = [
-        build(engine, choice, files, "envlock-bench/replay:cold", args.ca_cert, False, plan_module.CA_SECRET_ID).seconds
-        for _ in range(3)
-    ]
-    print(
-        f"no-change rebuild (build step): median {statistics.median(warm):.2f} s  (runs: {[round(w, 2) for w in warm]})"
-    )
-    start = time.perf_counter()
-    command = subprocess.run(
-        [
-            ENVLOCK,
-            "replay",
-            str(lock_path),
-            "-q",
-            "--json",
-            "-t",
-            "envlock-bench/replay:cold",
-            "--ca-cert",
-            args.ca_cert,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    whole = time.perf_counter() - start
-    report = json.loads(command.stdout) if command.stdout.strip() else {}
-    print(
-        f"no-change `envlock replay` (resolve + build + verify): {whole:.1f} s, exit {command.returncode}, build {report.get('build_seconds')} s"
-    )
-
-    # 3. one small package changed, against a warm build of the unchanged lock
-    build(engine, choice, files, "envlock-bench/replay:warm", args.ca_cert, False, plan_module.CA_SECRET_ID)
-    before = layers(engine, "envlock-bench/replay:warm")
-    used_file = workdir / "changed-versions.json"
-    used = json.loads(used_file.read_text()) if used_file.is_file() else []
-    new_version = next((v for v in CHANGED_TO if v not in used), CHANGED_TO[0])
-    used_file.write_text(json.dumps(sorted(set(used) | {new_version})))
-    changed_lock = records.replace(
+    # 3. one small package changed
+    package, version = spec["change"]
+    changed = records.replace(
         lock,
         python=records.replace(
             lock.python,
             packages=tuple(
-                records.replace(p, version=new_version) if p.name.lower() == CHANGED[0] else p
-                for p in lock.python.packages
+                records.replace(p, version=version) if p.name.lower() == package else p for p in lock.python.packages
             ),
         ),
     )
-    plan2, files2, _, _ = replay_context(changed_lock, args.ca_cert, engine, progress)
-    result = build(
-        engine, choice, files2, "envlock-bench/replay:changed", args.ca_cert, False, plan_module.CA_SECRET_ID
-    )
-    after = layers(engine, "envlock-bench/replay:changed")
-    base_layers = layers(engine, base)
-    shared = 0
-    for a, b in zip(before, after, strict=False):
-        if a != b:
-            break
-        shared += 1
-    cached_steps = _steps_cached(result.log)
-    os_cached = any("os_packages.py" in title for title in cached_steps)
-    print(
-        f"rebuild after {CHANGED[0]} {CHANGED[1]} -> {new_version}: {result.seconds:.1f} s; {shared} of {len(after)} layers shared with the "
-        f"unchanged image (base image has {len(base_layers)}; base reused: {after[: len(base_layers)] == base_layers}"
-        + (
-            f"; OS step CACHED: {os_cached}, OS layer reused: {os_cached and shared > len(base_layers)}"
-            if has_os
-            else "; no OS layer in this lock"
-        )
-        + f"); steps CACHED: {len(cached_steps)}"
-    )
-    if any("pip" in title and "install" in title for title in _steps_cached(result.log)):
-        print("  note: this change was built before on this machine, so its pip step came from the build cache too")
+    _, files2, _, _ = replay_context(changed, request, engine, progress)
+    result = build(engine, choice, files2, f"{tag}-replay:changed", args.ca_cert, False, plan_module.CA_SECRET_ID)
+    cached = steps_cached(result.log)
+    out["one-package change s"] = round(result.seconds, 1)
+    out["one-package change: steps cached"] = len(cached)
+    out["one-package change: steps"] = step_times(result.log)
 
-    # 4. image size
-    size_replay = engine.image("envlock-bench/replay:cold").size
-    size_hand = engine.image("envlock-bench/hand:cold").size
-    print(
-        f"image size: replay {size_replay / 1e6:.1f} MB, hand-written {size_hand / 1e6:.1f} MB, ratio {size_replay / size_hand:.3f}x"
-    )
+    # 4. sizes and start-up
+    size_replay = engine.image(f"{tag}-replay:cold").size
+    size_hand = engine.image(f"{tag}-hand:cold").size
+    out["image MB replay"] = round(size_replay / 1e6, 1)
+    out["image MB hand-written"] = round(size_hand / 1e6, 1)
+    out["size ratio"] = round(size_replay / size_hand, 3)
+    out["import s replay"] = round(import_seconds(f"{tag}-replay:cold", spec["imports"]), 2)
+    out["import s hand-written"] = round(import_seconds(f"{tag}-hand:cold", spec["imports"]), 2)
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", default="small,scientific,reference")
+    parser.add_argument("--runs", type=int, default=1, help="cold builds of each kind (interleaved)")
+    parser.add_argument("--pip", action="store_true", help="also a cold build with pip as the installer")
+    parser.add_argument("--ca-cert", default=os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
+    args = parser.parse_args()
+
+    from envlock.replay.engine import DockerEngine
+
+    if shutil.which("docker") is None:
+        raise SystemExit("needs a docker CLI")
+    engine = DockerEngine()
+    engine.ping()
+    results = [bench_env(name, args, engine) for name in args.envs.split(",")]
+    out = CACHE / "bench_replay.json"
+    out.write_text(json.dumps(results, indent=1))
+    print(f"written {out}; {load()}")
     return 0
 
 

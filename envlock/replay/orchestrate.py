@@ -52,6 +52,8 @@ class ReplayRequest:
     allow_sdists: bool = False
     require_digest: bool = False  # refuse a base image pinned only by tag
     archive: object | None = None  # envlock.replay.snapshot.ArchiveOptions: where OS packages come from
+    # "uv" (default where uv has a wheel for this machine) or "pip" (issue 13's comparison).
+    installer: str = "auto"
 
 
 @record
@@ -153,7 +155,45 @@ def _options(
         ca_mode=ca_mode,
         ca_cert=ca_bytes if ca_mode == "stage" else None,
         archive=request.archive,
+        uv=installer(request) if pins is not None and pins.pins else None,
+        builder=builder,
     )
+
+
+def installer(request: ReplayRequest):
+    """The checked uv executable the image installs with, or None for pip (network on first use, then cached)."""
+    from envlock.replay import uv_tool
+
+    if request.installer == "pip":
+        return None
+    arch = uv_tool.host_arch()  # the engine builds for this machine's architecture
+    if arch is None:
+        if request.installer == "uv":
+            raise UsageError("uv has no Linux wheel for this machine's architecture; use the pip installer")
+        return None
+    key = (arch, request.index_url, request.find_links)
+    if key not in _UV_FOUND:
+        try:
+            _UV_FOUND[key] = uv_tool.find_uv(arch, index_url=request.index_url, local_dirs=request.find_links)
+        except ReplayError as exc:
+            if request.installer == "uv":
+                raise
+            _UV_FOUND[key] = exc  # auto: pip installs instead, and replay says why
+    found = _UV_FOUND[key]
+    return None if isinstance(found, ReplayError) else found
+
+
+def installer_note(request: ReplayRequest, plan) -> str | None:
+    """Why the image installs with pip although uv was wanted (None when it does not)."""
+    if request.installer == "pip" or plan.uv is not None or not plan.install_groups:
+        return None
+    for found in _UV_FOUND.values():
+        if isinstance(found, ReplayError):
+            return f"uv could not be had ({found.message}); pip installs the packages instead (slower)"
+    return "uv has no wheel for this machine's architecture; pip installs the packages instead (slower)"
+
+
+_UV_FOUND: dict = {}  # one look-up per process: plan_with_base asks for the options more than once
 
 
 def read_ca_cert(path: str) -> bytes:
@@ -176,6 +216,7 @@ def render(plan) -> tuple[str, tuple[ContextFile, ...], tuple[str, ...]]:
     context = renderer.render_context(plan)
     files = [ContextFile(path, data) for path, data in context.items()]
     files += [ContextFile(path, source=source) for path, source in sorted(context.wheelhouse.items())]
+    files += [ContextFile(path, source=source, mode=0o755) for path, source in sorted(context.executables.items())]
     return context.dockerfile, tuple(sorted(files, key=lambda f: f.path)), tuple(context.secret_ids)
 
 
@@ -386,6 +427,9 @@ def replay(
         )
     pins = resolve_pins(lock, request, progress)
     plan, notes, extra = plan_with_base(lock, request, pins, choice.builder, engine, progress)
+    note = installer_note(request, plan)
+    if note:
+        notes.append(note)
     dockerfile, files, secret_ids = render(plan)
     outcome = ReplayOutcome(
         plan=plan, dockerfile=dockerfile, files=files, notes=tuple(notes), builder=choice, extra_findings=tuple(extra)

@@ -41,6 +41,7 @@ from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source
 from envlock.versions import minor
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
+    from envlock.replay.uv_tool import UvBinary
     from envlock.resolve import PinSet
 
 # Where things live inside the image.
@@ -144,6 +145,10 @@ class ReplayOptions:
     ca_mode: str = "none"
     ca_cert: bytes | None = None
     archive: ArchiveOptions | None = None  # site mirror / snapshot / archive base URLs for the OS layer
+    # The installer (issue 13): a checked uv executable (envlock.replay.uv_tool),
+    # or None for pip; and the builder the Dockerfile is rendered for.
+    uv: UvBinary | None = None
+    builder: str = "buildkit"
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -239,6 +244,8 @@ class ReplayPlan:
     os_fallbacks: tuple[str, ...] = ()
     # The base image's registry digest, when the engine resolved it before planning.
     base_digest: str | None = None
+    uv: UvBinary | None = None  # None: pip installs (no uv wheel for the image's architecture)
+    builder: str = "buildkit"  # "buildkit" or "sdk" (the legacy builder: no mounts)
 
     @property
     def from_ref(self) -> str:
@@ -315,6 +322,8 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         base_digest=check_digest(opts.base_digest) if opts.base_digest else None,
         os_sources=os_sources,
         os_fallbacks=os_fallbacks,
+        uv=opts.uv,
+        builder=opts.builder,
     )
 
 

@@ -41,6 +41,14 @@ LOCK_FILE = "envlock/envlock.lock"
 CA_FILE = "envlock/ca.crt"
 PLAN_FILE = "envlock/plan.json"
 WHEELS_DIR = "envlock/wheels"
+UV_FILE = "envlock/uv"  # the checked uv executable (envlock.replay.uv_tool)
+UV_PATH = "/tmp/envlock/bin/uv"
+UV_CACHE_PATH = "/tmp/envlock/uv-cache"
+# One cache mount for every replay on this builder: a package is downloaded once.
+UV_CACHE_ID = "envlock-uv"
+# .pyc files are written at build time (in parallel by uv): measured in
+# benchmarks/RESULTS.md, a container otherwise pays for them at every start.
+COMPILE_BYTECODE = True
 
 STAGE_NAME = "envlock-python"
 VENV_PYTHON = f"{p.VENV_DIR}/bin/python"
@@ -63,6 +71,8 @@ class BuildContext:
 
     files: Mapping[str, bytes]
     wheelhouse: Mapping[str, str] = field(default_factory=dict)
+    # Local files sent with mode 0755 (the uv executable; checked by envlock.replay.uv_tool).
+    executables: Mapping[str, str] = field(default_factory=dict)
     secret_ids: tuple[str, ...] = ()
     dockerfile_path: str = "Dockerfile"
 
@@ -87,7 +97,14 @@ def render_dockerfile(plan: p.ReplayPlan) -> str:
             hint="let replay resolve the digest (the engine must reach the image), or pass --base-image NAME@sha256:<digest>",
         )
     secret = plan.ca_mode == "secret"
-    python_stage = _python_stage(plan)
+    if plan.uv is not None and plan.builder == "buildkit":
+        # One stage: the venv is built where it ships, so nothing is copied between stages.
+        text = fill(
+            read_template("Dockerfile-buildkit.tmpl"),
+            {"from_ref": plan.from_ref, "stage": "\n".join(_one_stage(plan, secret))},
+        )
+        return text if text.endswith("\n") else text + "\n"
+    python_stage = _uv_build_stage(plan) if plan.uv is not None else _python_stage(plan)
     final_stage = _final_stage(plan, secret)
     text = fill(
         read_template("Dockerfile.tmpl"),
@@ -153,7 +170,95 @@ def _python_stage(plan: p.ReplayPlan) -> list[str]:
     return lines
 
 
+# --- uv (issue 13) ---------------------------------------------------------------------
+
+
+def _seeds_pip(plan: p.ReplayPlan) -> bool:
+    """True when the venv must bootstrap pip itself (ensurepip): the lock pins none to install."""
+    from packaging.utils import canonicalize_name
+
+    return not any(canonicalize_name(r.name) == "pip" for g in plan.install_groups for r in g.requirements)
+
+
+def _venv_line(plan: p.ReplayPlan) -> str:
+    # ensurepip costs ~5 s; it runs only when no pinned pip will be installed (`pip` must work in the image).
+    argv = ["python3", "-m", "venv"] + ([] if _seeds_pip(plan) else ["--without-pip"]) + [p.VENV_DIR]
+    return _run(argv, False, "venv")
+
+
+def _uv_install_lines(plan: p.ReplayPlan, secret: bool, mounts: bool) -> list[str]:
+    """One ``uv pip install`` per install group.
+
+    ``mounts`` (BuildKit): uv, the wheels and each requirements file are bind
+    mounts from the build context and uv's download cache is a cache mount, so
+    none of them is in a layer, and a changed requirements file re-runs its own
+    group only, downloading only the files the cache lacks.  Without mounts
+    (the legacy builder) they are copied into the build stage, which is not shipped.
+    """
+    from envlock.replay.uv_tool import install_argv, uninstall_argv
+
+    ca = _ca_path(plan, 1)
+    lines: list[str] = []
+    if not mounts:
+        lines.append(f"COPY {UV_FILE} {UV_PATH}")
+        if plan.wheelhouse:
+            lines.append(f"COPY {WHEELS_DIR}/ {p.WHEEL_DIR}/")
+    for number, group in enumerate(plan.install_groups, start=1):
+        name = f"requirements-{number}.txt"
+        context_path, image_path = f"{REQUIREMENTS_DIR}/{name}", f"{p.BUILD_DIR}/python/{name}"
+        cache = UV_CACHE_PATH if mounts else None
+        argv = install_argv(group, UV_PATH, VENV_PYTHON, image_path, p.WHEEL_DIR, ca, cache, COMPILE_BYTECODE)
+        what = f"uv pip install group {number}"
+        if not mounts:
+            lines.append(f"COPY {context_path} {image_path}")
+            lines.append(_run(argv, False, what))
+            continue
+        options = [f"--mount=type=bind,source={UV_FILE},target={UV_PATH}"]
+        options.append(f"--mount=type=bind,source={context_path},target={image_path}")
+        if group.kind == "wheelhouse":
+            options.append(f"--mount=type=bind,source={WHEELS_DIR},target={p.WHEEL_DIR}")
+        options.append(f"--mount=type=cache,id={UV_CACHE_ID},target={UV_CACHE_PATH}")
+        if secret:
+            options.append(f"--mount=type=secret,id={p.CA_SECRET_ID},target={p.CA_SECRET_PATH}")
+        lines.append("RUN " + " ".join(options) + " " + exec_form(argv, what))
+    if plan.remove_after_install and _seeds_pip(plan):
+        argv = uninstall_argv(UV_PATH, VENV_PYTHON, plan.remove_after_install)
+        if mounts:
+            lines.append(
+                f"RUN --mount=type=bind,source={UV_FILE},target={UV_PATH} {exec_form(argv, 'uv pip uninstall')}"
+            )
+        else:
+            lines.append(_run(argv, False, "uv pip uninstall"))
+    return lines
+
+
+def _one_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
+    """BuildKit with uv: base, OS packages, venv, one install per group, then the tail; no stage copy."""
+    lines = _os_lines(plan, secret)
+    lines.append(_venv_line(plan))
+    lines.extend(_uv_install_lines(plan, secret, mounts=True))
+    return lines + _image_tail(plan)
+
+
+def _uv_build_stage(plan: p.ReplayPlan) -> list[str]:
+    """The legacy builder's stage 1 with uv: copies instead of mounts; the final stage copies the venv."""
+    lines: list[str] = []
+    if plan.ca_mode == "stage":
+        lines.append(f"COPY {CA_FILE} {p.CA_STAGE_PATH}")
+    lines.extend(_apt_bootstrap(plan, 1))
+    lines.append(_venv_line(plan))
+    lines.extend(_uv_install_lines(plan, False, mounts=False))
+    return lines
+
+
 def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
+    lines = _os_lines(plan, secret)
+    lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
+    return lines + _image_tail(plan)
+
+
+def _os_lines(plan: p.ReplayPlan, secret: bool) -> list[str]:
+    """The base's Python (when it has none) and the OS packages: the first layers of the image."""
     lines: list[str] = []
     lines.extend(_apt_bootstrap(plan, 2))
     if plan.os_step:
@@ -174,7 +279,12 @@ def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
                 raise ReplayError(f"os.packages[{pin.name}]: not a Debian name=version; it cannot be rendered")
             argv.append(pin.arg())
         lines.append(_run(argv, secret, "OS packages"))
-    lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
+    return lines
+
+
+def _image_tail(plan: p.ReplayPlan) -> list[str]:
+    """The venv on PATH, the variables, the lock and the labels: the last, cheap layers."""
+    lines: list[str] = []
     # Static text: ${PATH} is the base image's own PATH, expanded by Docker on purpose.
     lines.append(f'ENV VIRTUAL_ENV="{p.VENV_DIR}" PATH="{p.VENV_DIR}/bin:${{PATH}}"')
     # One ENV and one LABEL instruction: the legacy builder runs a container per instruction.
@@ -284,5 +394,8 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files[LOCK_FILE] = dumps_lock(plan.lock).encode("utf-8")
     files[PLAN_FILE] = render_plan_json(plan).encode("utf-8")
     wheelhouse = {f"{WHEELS_DIR}/{w.filename}": w.local_path for w in plan.wheelhouse}
+    executables = {UV_FILE: plan.uv.path} if plan.uv is not None else {}
     secret_ids = (p.CA_SECRET_ID,) if plan.ca_mode == "secret" else ()
-    return BuildContext(files=dict(sorted(files.items())), wheelhouse=wheelhouse, secret_ids=secret_ids)
+    return BuildContext(
+        files=dict(sorted(files.items())), wheelhouse=wheelhouse, executables=executables, secret_ids=secret_ids
+    )

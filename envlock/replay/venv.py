@@ -31,6 +31,7 @@ from envlock.lockfile import model as m
 from envlock.records import record
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_requirements
+from envlock.replay.uv_tool import UvBinary, install_argv, uninstall_argv
 from envlock.versions import minor
 
 if TYPE_CHECKING:
@@ -86,10 +87,13 @@ def replay_into_venv(
     python: str | None = None,
     ca_cert: str | None = None,
     allow_sdists: bool = False,
+    uv: UvBinary | None = None,
 ) -> VenvReplay:
     """Create ``directory`` as a venv holding exactly the lock's hash-pinned Python packages.
 
-    ``ReplayError`` (exit 2) when the venv cannot be made or pip refuses a file;
+    ``uv``: the checked uv executable (:mod:`envlock.replay.uv_tool`) installs
+    the files, in parallel; without it pip does, as before.  ``ReplayError``
+    (exit 2) when the venv cannot be made or the installer refuses a file;
     the directory is then removed again.  A directory that exists and is not
     empty is refused before anything is written.
     """
@@ -126,27 +130,38 @@ def replay_into_venv(
     ca = ca_cert or default_ca_bundle()
     created = not target.exists()
     try:
-        _run_checked([interpreter, "-m", "venv", str(target)], "creating the virtualenv", 300)
         venv_python = str(target / "bin" / "python")
+        seeded = uv is None or _seeds_pip(plan)
+        # ensurepip (~5 s) only when pip installs, or when the lock pins no pip to install.
+        _run_checked(
+            [interpreter, "-m", "venv", *([] if seeded else ["--without-pip"]), str(target)],
+            "creating the virtualenv",
+            300,
+        )
         with tempfile.TemporaryDirectory(prefix="envlock-venv-") as scratch:
             wheel_dir = Path(scratch) / "wheels"
             for item in plan.wheelhouse:
                 wheel_dir.mkdir(exist_ok=True)
-                shutil.copyfile(item.local_path, wheel_dir / item.filename)  # pip checks the hash
+                shutil.copyfile(item.local_path, wheel_dir / item.filename)  # the installer checks the hash
             total = len(plan.install_groups)
             for number, group in enumerate(plan.install_groups, start=1):
                 requirements = Path(scratch) / f"requirements-{number}.txt"
                 requirements.write_text(render_requirements(group, number, total), encoding="utf-8")
-                argv = group.pip_install_argv(venv_python, str(requirements), str(wheel_dir), ca)
+                if uv is not None:
+                    argv = install_argv(
+                        group, uv.path, venv_python, str(requirements), str(wheel_dir), ca, uv_cache_dir()
+                    )
+                else:
+                    argv = group.pip_install_argv(venv_python, str(requirements), str(wheel_dir), ca)
                 _run_checked(
                     argv, f"installing group {number} of {total} ({group.index_url or group.kind})", PIP_TIMEOUT
                 )
-        if plan.remove_after_install:
-            _run_checked(
-                [venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install],
-                "removing bootstrap packages",
-                300,
-            )
+        if plan.remove_after_install and seeded:
+            if uv is not None:
+                argv = uninstall_argv(uv.path, venv_python, plan.remove_after_install)
+            else:
+                argv = [venv_python, "-m", "pip", "uninstall", *_PIP_COMMON, "--yes", *plan.remove_after_install]
+            _run_checked(argv, "removing bootstrap packages", 300)
         installed = _installed(venv_python)
     except BaseException:
         if created:
@@ -163,30 +178,56 @@ def replay_into_venv(
     return VenvReplay(str(target), venv_python, have, installed, tuple(findings))
 
 
+def _seeds_pip(plan) -> bool:
+    from packaging.utils import canonicalize_name
+
+    return not any(canonicalize_name(r.name) == "pip" for g in plan.install_groups for r in g.requirements)
+
+
+def uv_cache_dir() -> str:
+    """uv's download cache for --into-venv: envlock's own, so a second replay downloads nothing again."""
+    from envlock.capture.cache import cache_dir
+
+    return os.path.join(cache_dir(), "uv-cache")
+
+
+def _installer_env() -> dict[str, str]:
+    # pip runs --isolated; uv's counterpart is --no-config plus no UV_* variable of the caller's.
+    return {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}
+
+
 def _run_checked(argv: list[str], what: str, timeout: float) -> None:
-    done = proc.run(argv, timeout=timeout)
+    done = proc.run(argv, timeout=timeout, env=_installer_env())
     if done is None:
         raise ReplayError(f"{what}: {argv[0]} could not be run or timed out after {int(timeout)} s")
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
         tail = "\n".join("  " + line for line in output[-15:])
         hint = None
-        if "DO NOT MATCH THE HASHES" in done.stdout + done.stderr:
+        text = done.stdout + done.stderr
+        if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
             hint = "a downloaded file is not the locked file (its sha256 differs): the index serves different bytes, or the lock was edited"
         raise ReplayError(f"{what} failed (exit {done.returncode}):\n{tail}", hint=hint)
 
 
+_LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions())))"
+)
+
+
 def _installed(venv_python: str) -> dict[str, str]:
+    """Name -> version of every distribution in the venv, read by its own interpreter (no pip needed)."""
     from packaging.utils import canonicalize_name
 
-    done = proc.run([venv_python, "-m", "pip", "list", *_PIP_COMMON, "--format", "json"], timeout=120)
+    done = proc.run([venv_python, "-I", "-c", _LIST_DISTRIBUTIONS], timeout=120)
     if done is None or done.returncode != 0:
         raise ReplayError("cannot list the packages of the new virtualenv")
     try:
         items = json.loads(done.stdout)
     except ValueError:
-        raise ReplayError("pip list printed something that is not JSON") from None
-    return {canonicalize_name(item["name"]): item["version"] for item in items}
+        raise ReplayError("the new virtualenv's Python printed something that is not JSON") from None
+    return {canonicalize_name(name): version for name, version in items if name}
 
 
 def _compare(plan, installed: dict[str, str]) -> list[Finding]:
@@ -248,6 +289,24 @@ def _not_replayed(lock: m.Lock) -> list[Finding]:
     return out
 
 
+def _uv_here(args) -> UvBinary | None:
+    """The checked uv for this machine; None (pip installs) when there is none to be had."""
+    from envlock.replay import uv_tool
+
+    arch = uv_tool.host_arch()
+    if arch is None:
+        return None
+    try:
+        return uv_tool.find_uv(
+            arch,
+            index_url=getattr(args, "index_url", None),
+            local_dirs=tuple(getattr(args, "find_links", None) or ()),
+        )
+    except ReplayError as exc:
+        sys.stderr.write(f"envlock: {exc.message}; pip installs the packages instead (slower)\n")
+        return None
+
+
 def run_into_venv(lock: m.Lock, args, fmt: str = "text") -> int:
     """The CLI's ``--into-venv DIR``: resolve, install, print the report; the exit code."""
     from envlock.report import findings_json, findings_markdown, findings_text
@@ -268,6 +327,7 @@ def run_into_venv(lock: m.Lock, args, fmt: str = "text") -> int:
         python=getattr(args, "python", None),
         ca_cert=getattr(args, "ca_cert", None),
         allow_sdists=bool(getattr(args, "allow_sdists", False)),
+        uv=_uv_here(args) if pins is not None and pins.pins else None,
     )
     findings = list(result.findings)
     title = f"envlock replay --into-venv {result.directory} (Python {result.python_version})"
