@@ -325,8 +325,8 @@ def _labels(plan: p.ReplayPlan) -> list[tuple[str, str]]:
 # --- the other files -----------------------------------------------------------------
 
 
-def render_requirements(group: p.InstallGroup, number: int, total: int) -> str:
-    """One hash-pinned requirements file (pure)."""
+def render_requirements(group: p.InstallGroup, number: int, total: int, installer: str = "pip install") -> str:
+    """One hash-pinned requirements file (pure); ``installer`` is named in its header."""
     how = {
         "index": f"from {group.index_url}",
         "wheelhouse": "from the wheelhouse in the build context",
@@ -334,7 +334,7 @@ def render_requirements(group: p.InstallGroup, number: int, total: int) -> str:
     }[group.kind]
     lines = [
         f"# envlock: hash-pinned install set, group {number} of {total}, {how}.",
-        "# Installed with pip install --require-hashes --no-deps"
+        f"# Installed with {installer} --require-hashes --no-deps"
         + (" --only-binary :all:" if group.binary_only else "")
         + ": exactly these files, no resolution.",
     ]
@@ -382,9 +382,10 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
     total = len(plan.install_groups)
     for number, group in enumerate(plan.install_groups, start=1):
-        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode(
-            "utf-8"
-        )
+        installer = "uv pip install" if plan.uv is not None else "pip install"
+        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(
+            group, number, total, installer
+        ).encode("utf-8")
     if plan.os_step:
         files[OS_SCRIPT] = read_template_bytes("os_packages.py")
     if plan.ca_mode == "stage":

@@ -107,23 +107,43 @@ def find_uv(
 ) -> UvBinary | None:
     """The checked uv executable for ``arch``; None when uv has no wheel for it (the caller uses pip).
 
-    Looks for the recorded wheel in ``local_dirs`` (by file name), then in the
-    cache, then on ``index_url``; every candidate's sha256 is checked against
-    the recorded one before it is used.  ``ReplayError`` (exit 2) when the
-    wheel is nowhere to be had or a file's bytes differ.
+    ``ReplayError`` (exit 2) when the wheel is nowhere to be had or a file's
+    bytes differ (see :func:`uv_wheel_file`).
     """
     wheel = (wheels or UV_WHEELS).get(arch)
     if wheel is None:
         return None
     root = Path(cache) if cache is not None else _cache_root()
     binary = root / f"{wheel.sha256[:16]}-{wheel.arch}" / "uv"
-    cached_wheel = root / wheel.filename
-    source = _local_wheel(wheel, local_dirs) or _checked(cached_wheel, wheel)
-    if source is None:
-        source = _download(wheel, index_url, root, timeout)
     if not binary.is_file():
+        source = uv_wheel_file(
+            arch, index_url=index_url, local_dirs=local_dirs, wheels=wheels, cache=root, timeout=timeout
+        )
         _extract(source, wheel, binary)
     return UvBinary(UV_VERSION, wheel.arch, wheel.sha256, str(binary))
+
+
+def uv_wheel_file(
+    arch: str,
+    *,
+    index_url: str | None = None,
+    local_dirs: tuple[str, ...] = (),
+    wheels: dict[str, UvWheel] | None = None,
+    cache: str | os.PathLike | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """The recorded uv wheel for ``arch`` as a checked file on this machine (for a pack to carry).
+
+    Looks in ``local_dirs`` (by file name), then in the cache, then on
+    ``index_url`` (default PyPI); every candidate's sha256 is checked against
+    the recorded one before it is returned.
+    """
+    wheel = (wheels or UV_WHEELS).get(arch)
+    if wheel is None:
+        raise ReplayError(f"uv {UV_VERSION} has no Linux wheel for {arch!r}", hint="pip installs instead")
+    root = Path(cache) if cache is not None else _cache_root()
+    found = _local_wheel(wheel, local_dirs) or _checked(root / wheel.filename, wheel)
+    return found if found is not None else _download(wheel, index_url, root, timeout)
 
 
 def _checked(path: Path, wheel: UvWheel) -> Path | None:

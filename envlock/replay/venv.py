@@ -146,7 +146,8 @@ def replay_into_venv(
             total = len(plan.install_groups)
             for number, group in enumerate(plan.install_groups, start=1):
                 requirements = Path(scratch) / f"requirements-{number}.txt"
-                requirements.write_text(render_requirements(group, number, total), encoding="utf-8")
+                installer = "uv pip install" if uv is not None else "pip install"
+                requirements.write_text(render_requirements(group, number, total, installer), encoding="utf-8")
                 if uv is not None:
                     argv = install_argv(
                         group, uv.path, venv_python, str(requirements), str(wheel_dir), ca, uv_cache_dir()

@@ -16,6 +16,7 @@ from envlock.lockfile import parse_lock
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_context, render_dockerfile, render_requirements
 from envlock.replay.templates import fill, read_template
+from envlock.replay.uv_tool import UvBinary
 from tests.unit.replay_data import DOCKERFILES, lock, pins
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -207,3 +208,102 @@ def test_requirements_never_start_with_an_option():
     group = InstallGroup("index", "https://pypi.org/simple", True, (Requirement("-e", "1.0", "0" * 64),))
     with pytest.raises(ReplayError, match="read as an option"):
         render_requirements(group, 1, 1)
+
+
+# --- uv (issue 13) -------------------------------------------------------------------------
+
+UV = UvBinary("0.13.9", "x86_64", "d7" * 32, "/cache/uv")
+
+
+def _uv_plan(name="cpu", pins_name=None, **options):
+    return plan_replay(lock(name), ReplayOptions(pins=pins(pins_name or name), uv=UV, **options))
+
+
+@pytest.mark.parametrize(
+    "expected, lock_name, pins_name, options",
+    [
+        ("cpu-uv", "cpu", "cpu", {"ca_mode": "secret"}),
+        ("cpu-uv-sdk", "cpu", "cpu", {"builder": "sdk", "ca_mode": "stage", "ca_cert": CA}),
+        ("torch-cu121-wheelhouse-uv", "torch-cu121", "torch-cu121-wheelhouse", {}),
+    ],
+)
+def test_whole_uv_dockerfile_matches_the_expected_file(expected, lock_name, pins_name, options):
+    wanted = (DOCKERFILES / f"{expected}.Dockerfile").read_text(encoding="utf-8")
+    assert render_dockerfile(_uv_plan(lock_name, pins_name, **options)) == wanted
+
+
+def test_buildkit_with_uv_is_one_stage_and_uv_is_in_no_layer():
+    context = render_context(_uv_plan(ca_mode="secret"))
+    lines = [line for line in context.dockerfile.splitlines() if line and not line.startswith("#")]
+    assert [line for line in lines if line.startswith("FROM ")] == ["FROM python:3.11-slim-bookworm"]
+    assert not any("--from=" in line for line in lines)  # nothing copied between stages
+    # uv and the requirements files are mounts, never COPY'd; the executable travels with mode 0755
+    assert not any(line.startswith("COPY") and ("envlock/uv" in line or "requirements" in line) for line in lines)
+    assert context.executables == {"envlock/uv": "/cache/uv"}
+    installs = [line for line in lines if '"pip", "install"' in line]
+    assert len(installs) == 1
+    mounts = installs[0].split(" [", 1)[0]
+    assert "--mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv" in mounts
+    assert "--mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca" in mounts
+    assert "--mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache" in mounts
+    # OS packages come before the Python layers, the lock and labels after them
+    order = [i for i, line in enumerate(lines) if 'os_packages.py", "--report' in line or line in installs]
+    assert order == sorted(order) and "os_packages" in lines[order[0]]
+
+
+def test_legacy_builder_with_uv_copies_uv_into_the_unshipped_stage_only():
+    text = render_dockerfile(_uv_plan(builder="sdk", ca_mode="stage", ca_cert=CA))
+    first, final = _stages(text)
+    assert "COPY envlock/uv /tmp/envlock/bin/uv" in first
+    assert not any("--mount" in line for line in first + final)  # the legacy builder has no mounts
+    assert not any("uv" in line for line in final if not line.startswith(("LABEL", "ENV")))
+    assert [line for line in final if "--from=" in line] == [
+        "COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv"
+    ]
+
+
+def test_a_lock_without_pip_keeps_the_bootstrapped_pip_and_drops_setuptools():
+    from envlock import records
+    from envlock.resolve import PinSet
+
+    recorded = pins("cpu")
+    without_pip = PinSet(pins=tuple(p for p in recorded.pins if p.name != "pip"))
+    base = lock("cpu")
+    base = records.replace(
+        base,
+        python=records.replace(base.python, packages=tuple(p for p in base.python.packages if p.name != "pip")),
+    )
+    text = render_dockerfile(plan_replay(base, ReplayOptions(pins=without_pip, uv=UV)))
+    assert 'RUN ["python3", "-m", "venv", "/opt/envlock/venv"]' in text  # ensurepip: `pip` works in the image
+    assert '"pip", "uninstall", "--no-config", "--python", "/opt/envlock/venv/bin/python", "setuptools"]' in text
+    with_pip = render_dockerfile(_uv_plan())
+    assert 'RUN ["python3", "-m", "venv", "--without-pip", "/opt/envlock/venv"]' in with_pip
+    assert "uninstall" not in with_pip
+
+
+def test_a_changed_group_leaves_the_other_groups_lines_unchanged():
+    from envlock.resolve import PinSet
+
+    recorded = pins("torch-cu121-wheelhouse")
+    before = render_dockerfile(_uv_plan("torch-cu121", "torch-cu121-wheelhouse")).splitlines()
+    changed = PinSet(
+        pins=tuple(
+            records_replace(p, sha256="9" * 64) if p.index == "https://pypi.org/simple" and p.name == "pip" else p
+            for p in recorded.pins
+        )
+    )
+    after_plan = plan_replay(lock("torch-cu121"), ReplayOptions(pins=changed, uv=UV))
+    after = render_dockerfile(after_plan).splitlines()
+    # The Dockerfile does not name files: each group's RUN line is the same, and only
+    # the changed group's bind-mounted requirements file differs (its cache key).
+    assert before == after
+    old = render_context(_uv_plan("torch-cu121", "torch-cu121-wheelhouse")).files
+    new = render_context(after_plan).files
+    assert old["envlock/python/requirements-1.txt"] == new["envlock/python/requirements-1.txt"]
+    assert old["envlock/python/requirements-2.txt"] != new["envlock/python/requirements-2.txt"]
+
+
+def records_replace(item, **changes):
+    from envlock import records
+
+    return records.replace(item, **changes)

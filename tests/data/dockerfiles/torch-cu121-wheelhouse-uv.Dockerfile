@@ -1,0 +1,15 @@
+# envlock replay: generated from a lockfile by envlock; do not edit by hand
+# One stage, built with BuildKit: base, OS packages, then a virtual environment
+# into which uv installs the hash-pinned Python packages, then variables.
+# uv, the requirements files and any wheels are bind-mounted from the build
+# context, uv's download cache is a cache mount and a CA certificate is a
+# secret, so none of them is in a layer of the image.
+
+FROM python:3.11-slim-bookworm
+RUN ["python3", "-m", "venv", "--without-pip", "/opt/envlock/venv"]
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-1.txt,target=/tmp/envlock/python/requirements-1.txt --mount=type=bind,source=envlock/wheels,target=/tmp/envlock/wheels --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--no-index", "--find-links", "/tmp/envlock/wheels", "-r", "/tmp/envlock/python/requirements-1.txt"]
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2.txt,target=/tmp/envlock/python/requirements-2.txt --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2.txt"]
+ENV VIRTUAL_ENV="/opt/envlock/venv" PATH="/opt/envlock/venv/bin:${PATH}"
+ENV CUBLAS_WORKSPACE_CONFIG=":4096:8" NVIDIA_TF32_OVERRIDE="0"
+COPY envlock/envlock.lock /opt/envlock/envlock.lock
+LABEL org.envlock.fingerprint="sha256:782a32123cabf4788cf4112dc950bba7520eebc5daa32f65f6c79c70ed7b38bd" org.envlock.lock-version="1.0" org.envlock.dockerfile-format="1" org.envlock.base-source="registry" org.envlock.lock="/opt/envlock/envlock.lock" org.envlock.venv="/opt/envlock/venv" org.envlock.lock-created-by="envlock 0.1.0" org.envlock.lock-created-at="2026-06-04T09:15:00Z" org.opencontainers.image.base.name="python:3.11-slim-bookworm"
