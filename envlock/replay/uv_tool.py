@@ -170,15 +170,14 @@ def _local_wheel(wheel: UvWheel, local_dirs: tuple[str, ...]) -> Path | None:
 def _download(wheel: UvWheel, index_url: str | None, root: Path, timeout: float) -> Path:
     """Find the wheel on the index by name, download it, check it, keep it in the cache."""
     import urllib.error
-    import urllib.request
 
-    from envlock import resolve
+    from envlock import index_client, resolve
 
     index = index_url or resolve.DEFAULT_INDEX
     offline_hint = f"put {wheel.filename} (from PyPI) into a --find-links directory; envlock checks its sha256"
     try:
-        files = resolve.IndexReader(timeout=timeout).project_files(index, "uv")
-    except (resolve.IndexUnavailable, resolve.NotOnIndex) as exc:
+        files = index_client.IndexReader(timeout=timeout).project_files(index, "uv")
+    except (index_client.IndexUnavailable, index_client.NotOnIndex) as exc:
         raise ReplayError(
             f"uv {UV_VERSION} (the installer replay uses) cannot be found: {exc}", hint=offline_hint
         ) from None
@@ -194,13 +193,12 @@ def _download(wheel: UvWheel, index_url: str | None, root: Path, timeout: float)
     if not found.url.startswith(("https://", "http://", "file://")):
         raise ReplayError(f"{wheel.filename}: the index links it at {found.url[:120]!r}, not an http(s) or file URL")
     root.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(found.url, headers={"User-Agent": "envlock"})
     handle, name = tempfile.mkstemp(prefix=".uv-", suffix=".part", dir=root)
     digest = hashlib.sha256()
     size = 0
     try:
         with os.fdopen(handle, "wb") as out:
-            with urllib.request.urlopen(request, timeout=timeout, context=resolve._ssl_context()) as response:
+            with index_client.open_url(found.url, timeout) as response:
                 for block in iter(lambda: response.read(1024 * 1024), b""):
                     size += len(block)
                     if size > MAX_WHEEL_BYTES:
