@@ -13,7 +13,7 @@ RUN ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/e
 
 FROM python:3.11-slim-bookworm
 COPY envlock/os_packages.py /opt/envlock/os_packages.py
-RUN ["python3", "/opt/envlock/os_packages.py", "--report", "/opt/envlock/os-report.json", "--", "curl=7.88.1-10+deb12u5", "libopenblas0-pthread=0.3.21+ds-4"]
+RUN ["python3", "/opt/envlock/os_packages.py", "--report", "/opt/envlock/os-report.json", "--fallback", "deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20260601T120000Z/ bookworm main", "--fallback", "deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20260601T120000Z/ bookworm-updates main", "--fallback", "deb [check-valid-until=no] https://snapshot.debian.org/archive/debian-security/20260601T120000Z/ bookworm-security main", "--", "curl=7.88.1-10+deb12u5", "libopenblas0-pthread=0.3.21+ds-4"]
 COPY --from=envlock-python /opt/envlock/venv /opt/envlock/venv
 ENV VIRTUAL_ENV="/opt/envlock/venv" PATH="/opt/envlock/venv/bin:${PATH}"
 ENV OMP_NUM_THREADS="8" PYTHONHASHSEED="0"
