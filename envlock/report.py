@@ -11,7 +11,7 @@ import json
 import re
 from itertools import chain, zip_longest
 
-from envlock.findings import Finding, sort_findings
+from envlock.findings import EXACT, Finding, sort_findings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
@@ -154,3 +154,276 @@ def _flat_records(records: object) -> bool:
     if type(records) is not list or not records or set(map(type, records)) != {dict} or not all(records):
         return False
     return set(map(type, chain.from_iterable(map(dict.values, records)))) <= _JSON_SCALARS
+
+
+# --- verdict-first reports -------------------------------------------------------------
+#
+# replay, verify, check, doctor and diff all print the same shape: the title,
+# one verdict sentence, one line per layer with counts that add up
+# (envlock.verdict), then the findings that may change numbers, then the other
+# differences, then notes.  Findings with one cause are one group; a terminal
+# shows a group's first few items, --verbose, JSON and Markdown all of them.
+
+GROUP_ITEMS_SHOWN = 4
+
+
+def verdict_lines(verdict, *, symmetric: bool = False) -> list[str]:
+    """The layer lines of a verdict (envlock.verdict.Verdict), unescaped."""
+    from envlock.verdict import host_line, layer_line
+
+    lines = [layer_line(lv, verdict.words, symmetric=symmetric) for lv in verdict.layers if lv.locked]
+    absent = [lv.title for lv in verdict.layers if not lv.locked]
+    if absent:
+        lines.append(f"{verdict.absent}: {', '.join(absent)}")
+    if verdict.host is not None:
+        lines.append(host_line(verdict.host))
+    return lines
+
+
+def _values_note(item: Finding) -> str:
+    """``(locked X, here Y)`` unless the message already says them."""
+    shown = [v for v in (item.locked, item.actual) if v and v not in item.message]
+    if not shown:
+        return ""
+    parts = []
+    if item.locked and item.locked not in item.message:
+        parts.append(f"locked {item.locked}")
+    if item.actual and item.actual not in item.message:
+        parts.append(f"here {item.actual}")
+    return f" ({', '.join(parts)})"
+
+
+def _group_items(group, verbose: bool, limit: int = GROUP_ITEMS_SHOWN) -> list[str]:
+    from envlock.verdict import item_label
+
+    labels = [item_label(item, name) for item, name in zip(group.items, group.names, strict=True)]
+    if verbose:
+        return [f"      {safe(label)}" for label in labels]
+    shown = ", ".join(safe(label) for label in labels[:limit])
+    if len(labels) > limit:
+        shown += f", … and {len(labels) - limit} more (--verbose lists them all)"
+    return [f"      {shown}"]
+
+
+def groups_text(groups, *, verbose: bool = False, details: bool = True) -> list[str]:
+    lines = []
+    for group in groups:
+        head = group.head
+        if group.count == 1:
+            lines.append(f"  {head.severity:8} {safe(head.path)}: {safe(head.message)}{safe(_values_note(head))}")
+        else:
+            lines.append(f"  {head.severity:8} {safe(group.title)}")
+            lines.extend(_group_items(group, verbose))
+        if details and head.why:
+            lines.append(f"      why: {safe(head.why)}")
+        if details and head.fix:
+            lines.append(f"      fix: {safe(head.fix)}")
+    return lines
+
+
+def verdict_report_text(
+    *,
+    title: str,
+    headline: str,
+    verdict,
+    findings: Iterable[Finding],
+    notes: Sequence[str] = (),
+    preamble: Sequence[str] = (),
+    verbose: bool = False,
+    symmetric: bool = False,
+) -> str:
+    """Terminal text: title, verdict, layer lines, then findings by impact, then notes."""
+    from envlock.verdict import group_findings, split_by_impact
+
+    numbers, rest, info = split_by_impact(group_findings(findings))
+    out = [safe(title), *[safe(p) for p in preamble], safe(headline), ""]
+    out += [f"  {safe(line)}" for line in verdict_lines(verdict, symmetric=symmetric)]
+    if numbers:
+        out += ["", "may change numbers (or stop the run):", *groups_text(numbers, verbose=verbose)]
+    if rest:
+        out += ["", "other differences:", *groups_text(rest, verbose=verbose)]
+    if verbose and info:
+        out += ["", "notes from the checks:", *groups_text(info, verbose=True, details=False)]
+    if notes:
+        out += [""] + [f"note: {safe(n)}" for n in notes]
+    return "\n".join(out)
+
+
+def _group_row(group) -> tuple[str, ...]:
+    from envlock.verdict import item_label
+
+    head = group.head
+    if group.count == 1:
+        return (
+            head.severity,
+            head.path,
+            head.locked or "",
+            head.actual or "",
+            head.message,
+            head.why or "",
+            head.fix or "",
+        )
+    family = head.path.split("[", 1)[0]
+    items = ", ".join(item_label(item, name) for item, name in zip(group.items, group.names, strict=True))
+    return (
+        head.severity,
+        f"{family} ({group.count})",
+        "",
+        "",
+        f"{group.title}: {items}",
+        head.why or "",
+        head.fix or "",
+    )
+
+
+def verdict_report_markdown(
+    *,
+    title: str,
+    headline: str,
+    verdict,
+    findings: Iterable[Finding],
+    notes: Sequence[str] = (),
+    preamble: Sequence[str] = (),
+    symmetric: bool = False,
+    sides: tuple[str, str] = ("locked", "here"),
+) -> str:
+    """Markdown (an issue, a paper's appendix): the same verdict, every item of every group."""
+    from envlock.verdict import group_findings, split_by_impact
+
+    numbers, rest, info = split_by_impact(group_findings(findings))
+    out = [f"## {md_escape(title)}", ""]
+    out += [md_escape(p) for p in preamble]
+    out += [f"**{md_escape(headline)}**", ""]
+    out += [f"- {md_escape(line)}" for line in verdict_lines(verdict, symmetric=symmetric)]
+    headers = ("severity", "where", *sides, "what", "why", "fix")
+    for name, part in (
+        ("May change numbers (or stop the run)", numbers),
+        ("Other differences", rest),
+        ("Notes from the checks", info),
+    ):
+        if part:
+            out += ["", f"### {name}", "", markdown_table(headers, [_group_row(g) for g in part])]
+    if notes:
+        out += ["", "### Notes", ""] + [f"- {md_escape(n)}" for n in notes]
+    return "\n".join(out)
+
+
+def verdict_payload(verdict, findings: Iterable[Finding], *, symmetric: bool = False) -> dict:
+    """The verdict for JSON: layer lines with every item of every bucket, and the groups with their paths."""
+    from envlock.verdict import group_findings, layer_line
+
+    layers = [
+        {
+            "layer": lv.layer,
+            "status": lv.status,
+            "detail": layer_line(lv, verdict.words, symmetric=symmetric),
+            "total": lv.total + (len(lv.added) if symmetric else 0),
+            "identical": list(lv.identical),
+            "differ": list(lv.changed),
+            "missing": list(lv.missing),
+            "added": list(lv.added),
+            "remarks": list(lv.remarks),
+        }
+        for lv in verdict.layers
+    ]
+    groups = [
+        {
+            "title": g.title,
+            "severity": g.head.severity,
+            "status": g.head.status,
+            "count": g.count,
+            "paths": [f.path for f in g.items],
+        }
+        for g in group_findings(findings)
+    ]
+    return {"exact": verdict.exact, "layers": layers, "groups": groups}
+
+
+def image_report(
+    *,
+    title: str,
+    lock,
+    findings: Sequence[Finding],
+    host_findings: Sequence[Finding] = (),
+    host_checked: bool = True,
+    notes: Sequence[str] = (),
+    fmt: str = "text",
+    verbose: bool = False,
+    planned: bool = False,
+    extra: dict | None = None,
+) -> str:
+    """The report of a replay or a verify: the image (or the plan for it) against the lock."""
+    from envlock.verdict import HostVerdict, compute_verdict, headline, is_mismatch
+
+    host = HostVerdict(
+        checked=host_checked,
+        problems=tuple(f for f in host_findings if is_mismatch(f)),
+        locked=lock.nvidia is not None or lock.cpu is not None,
+    )
+    words = ("will differ", "not reproducible", "not in the lock", "planned exactly") if planned else None
+    verdict = compute_verdict(lock, findings, host=host, **({"words": words} if words else {}))
+    everything = sort_findings([*findings, *host_findings])
+    if planned:
+        head = headline(verdict, "the image", exact_text="the plan reproduces every locked layer", planned=True)
+    else:
+        head = headline(verdict, "the image and the lock", exact_text="the image reproduces the lock exactly")
+    if fmt == "json":
+        payload = dict(extra or {})
+        payload.update(verdict_payload(verdict, everything))
+        payload["verdict"] = head
+        payload["notes"] = list(notes)
+        return findings_json(everything, **payload)
+    if fmt == "markdown":
+        return verdict_report_markdown(title=title, headline=head, verdict=verdict, findings=everything, notes=notes)
+    return verdict_report_text(
+        title=title, headline=head, verdict=verdict, findings=everything, notes=notes, verbose=verbose
+    )
+
+
+def checks_report(
+    *,
+    title: str,
+    headline: str,
+    findings: Sequence[Finding],
+    fmt: str = "text",
+    verbose: bool = False,
+    extra: dict | None = None,
+) -> str:
+    """A report of rule checks (doctor): the verdict, a line per layer of checks, then what failed."""
+    from envlock.verdict import check_lines, group_findings, split_by_impact
+
+    lines = check_lines(findings)
+    if fmt == "json":
+        payload = dict(extra or {})
+        payload["verdict"] = headline
+        payload["layers"] = lines
+        return findings_json(list(findings), **payload)
+    problems = [f for f in findings if f.status != EXACT]
+    passed = [f for f in findings if f.status == EXACT]
+    numbers, rest, info = split_by_impact(group_findings(problems))
+    if fmt == "markdown":
+        headers = ("severity", "where", "locked", "here", "what", "why", "fix")
+        out = [f"## {md_escape(title)}", "", f"**{md_escape(headline)}**", ""]
+        out += [f"- {md_escape(line)}" for line in lines]
+        for name, part in (
+            ("May change numbers (or stop the run)", numbers),
+            ("Other differences", rest),
+            ("Notes", info),
+        ):
+            if part:
+                out += ["", f"### {name}", "", markdown_table(headers, [_group_row(g) for g in part])]
+        if passed:
+            out += ["", "### Checks passed", ""]
+            out += [f"- {md_escape(f.path)}: {md_escape(f.message)}" for f in passed]
+        return "\n".join(out)
+    out = [safe(title), safe(headline), ""]
+    out += [f"  {safe(line)}" for line in lines]
+    if numbers:
+        out += ["", "may change numbers (or stop the run):", *groups_text(numbers, verbose=verbose)]
+    if rest:
+        out += ["", "other differences:", *groups_text(rest, verbose=verbose)]
+    if info:
+        out += ["", "notes:", *groups_text(info, verbose=verbose, details=False)]
+    if verbose and passed:
+        out += ["", "passed:"] + [f"  ok  {safe(f.path)}: {safe(f.message)}" for f in passed]
+    return "\n".join(out)

@@ -139,11 +139,41 @@ def summary_text(lock: m.Lock) -> str:
     return "\n".join(out)
 
 
+def lock_lines(lock: m.Lock) -> list[str]:
+    """One line per layer, in the shape every report's verdict has (``Python: 14 packages; interpreter 3.11.7``)."""
+    lines = []
+    py = lock.python
+    if py is not None:
+        lines.append(f"Python: {len(py.packages)} packages; interpreter {py.version or UNKNOWN}")
+    if lock.conda is not None:
+        lines.append(f"conda: {len(lock.conda.packages)} packages")
+    if lock.os is not None:
+        o = lock.os
+        manual = sum(1 for p in o.packages if p.manual)
+        release = " ".join(x for x in (o.id, o.version_id) if x) or UNKNOWN
+        lines.append(f"OS: {len(o.packages)} packages ({manual} installed by hand); release {release}")
+    if lock.cuda is not None:
+        lines.append(f"CUDA: {len(lock.cuda.components)} components")
+    if lock.runtime is not None:
+        lines.append(f"runtime: {len(lock.runtime.env)} variables")
+    absent = [
+        name
+        for name, section in (("Python", py), ("conda", lock.conda), ("OS", lock.os), ("CUDA", lock.cuda))
+        if section is None
+    ]
+    if absent:
+        lines.append(f"not in the lock: {', '.join(absent)}")
+    lines.append(f"host: driver {_driver(lock)}; GPUs {_gpus(lock)}")
+    return lines
+
+
 def markdown_appendix(lock: m.Lock) -> str:
-    """The 'Computational environment' table a paper can include."""
+    """The 'Computational environment' appendix a paper can include: the verdict lines, then the table."""
     from envlock.report import markdown_table
 
     lines = ["## Computational environment", ""]
+    lines += [f"**{md(summary_line(lock))}**", ""]
+    lines += [f"- {md(line)}" for line in lock_lines(lock)] + [""]
     lines.append(markdown_table(("Component", "Version"), [(k.strip(), v) for k, v in layer_rows(lock)]))
     if lock.fingerprint:
         lines += ["", f"Captured with {md(lock.created_by or 'envlock')}; lock fingerprint `{lock.fingerprint}`."]

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable findings")
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every item of every grouped difference")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit status says it all")
 
 
@@ -48,13 +49,23 @@ def run(args: argparse.Namespace) -> int:
                 hint=f"choose from {','.join(SOFTWARE_SECTIONS)}",
             )
     lock = load_lock_reporting(args.lock).lock
-    findings, _live = check_live(lock, args.python, sections)
+    findings, live = check_live(lock, args.python, sections)
     drift = differs(findings)
     if args.quiet:
         return 1 if drift else 0
     legend = {"the lock": args.lock, "this environment": args.python or sys.executable}
-    text = render_two_way(findings, legend, args)
+    text = render_two_way(findings, legend, args, locks=(lock, _scoped(live, lock, sections)), with_host=False)
     if not (args.json or args.markdown):
         text = text.replace("\nidentical", "\nno drift: this environment matches the lock", 1)
     sys.stdout.write(text + "\n")
     return 1 if drift else 0
+
+
+def _scoped(live, lock, sections):
+    """The live capture with only the layers that were compared (the others are not drift)."""
+    from envlock import records
+    from envlock.check import sections_to_capture
+
+    compared = set(sections_to_capture(lock, sections))
+    others = ("python", "conda", "cuda", "os", "runtime")
+    return records.replace(live, **{name: None for name in others if name not in compared})

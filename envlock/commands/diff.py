@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable findings")
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables (for an issue or a paper's appendix)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every item of every grouped difference")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def _diff(args: argparse.Namespace) -> int:
 
         (label_a, lock_a), (label_b, lock_b) = locks
         findings = diff(lock_a, lock_b, labels=("A", "B"))
-        emit(render_two_way(findings, {"A": label_a, "B": label_b}, args))
+        emit(render_two_way(findings, {"A": label_a, "B": label_b}, args, locks=(lock_a, lock_b)))
         return 1 if differs(findings) else 0
     from envlock.diff_nway import group_locks
 
@@ -140,37 +141,117 @@ def _summary(findings: list) -> str:
     return head
 
 
-def render_two_way(findings: list, legend: dict[str, str], args: argparse.Namespace) -> str:
-    """Two-sided findings in the format the command line asked for (--json, --markdown or text)."""
+def render_two_way(
+    findings: list, legend: dict[str, str], args: argparse.Namespace, locks=None, with_host: bool = True
+) -> str:
+    """Two-sided findings in the format the command line asked for (--json, --markdown or text).
+
+    With ``locks`` (the two sides), the report leads with the verdict: one
+    line per layer, counting items on both sides (envlock.verdict).
+    """
+    verdict = two_way_verdict(findings, legend, locks, with_host) if locks is not None else None
     if args.json:
-        return two_way_json(findings, legend)
+        return two_way_json(findings, legend, verdict)
     if args.markdown:
-        return two_way_markdown(findings, legend)
-    return two_way_text(findings, legend)
+        return two_way_markdown(findings, legend, verdict)
+    return two_way_text(findings, legend, verdict, verbose=getattr(args, "verbose", False))
 
 
-def two_way_text(findings: list, legend: dict[str, str]) -> str:
-    """Terminal text: one table per layer, best-ranked layer first; ``legend`` maps the side labels to names."""
+def two_way_verdict(findings: list, legend: dict[str, str], locks, with_host: bool = True):
+    """Layer lines for lock A against lock B; hardware differences on the host line."""
+    from envlock.verdict import HOST_LAYERS, HostVerdict, compute_verdict, is_mismatch
+
+    a, b = locks
+    side_a, side_b = legend
+    host_known = any(x is not None for lock in locks for x in (lock.nvidia, lock.cpu))
+    problems = tuple(f for f in findings if f.layer in HOST_LAYERS and is_mismatch(f))
+    # envlock check compares software only: no host line there.
+    host = HostVerdict(checked=True, problems=problems, locked=host_known) if with_host else None
+    return compute_verdict(
+        a,
+        findings,
+        other=b,
+        os_scope="all",
+        host=host,
+        words=("differ", f"only in {side_a}", f"only in {side_b}", "identical"),
+        sides=(side_a, side_b),
+    )
+
+
+def _verdict_lines(verdict) -> list[str]:
+    from envlock.report import verdict_lines
+
+    return verdict_lines(verdict, symmetric=True) if verdict is not None else []
+
+
+def _family(path: str) -> str:
+    """``os.packages`` for ``os.packages[curl]``, ``runtime.env`` for ``runtime.env.OMP_NUM_THREADS``."""
+    if "[" in path:
+        return path.split("[", 1)[0]
+    return path.rsplit(".", 1)[0] if path.count(".") > 1 else path
+
+
+def _rows(
+    block: list, verbose: bool, markdown: bool = False, sides: tuple[str, str] | None = None
+) -> tuple[list[tuple], list[str]]:
+    """Table rows for one layer, and the item lists of its groups.
+
+    Findings with one cause are one row (``os.packages (95)``) whose items are
+    listed under the table on a terminal (the first few; all with --verbose)
+    and in the row itself in Markdown.
+    """
+    from envlock.report import GROUP_ITEMS_SHOWN
+    from envlock.verdict import group_findings, item_label
+
+    rows, listings = [], []
+    for group in group_findings(block, sides=sides):
+        f = group.head
+        if group.count == 1:
+            rows.append((f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message))
+            continue
+        labels = [item_label(i, n) for i, n in zip(group.items, group.names, strict=True)]
+        where = f"{_family(f.path)} ({group.count})"
+        if markdown:
+            rows.append((f.severity, where, "", "", f"{group.title}: {', '.join(labels)}"))
+            continue
+        rows.append((f.severity, where, "", "", group.title))
+        if not verbose and len(labels) > GROUP_ITEMS_SHOWN:
+            labels = labels[:GROUP_ITEMS_SHOWN] + [
+                f"… and {len(labels) - GROUP_ITEMS_SHOWN} more (--verbose lists them)"
+            ]
+        listings.append(f"  {where}: {', '.join(labels)}")
+    return rows, listings
+
+
+def two_way_text(findings: list, legend: dict[str, str], verdict=None, verbose: bool = False) -> str:
+    """Terminal text: the verdict, then one table per layer, best-ranked layer first."""
     from envlock.findings import UNKNOWN
     from envlock.report import safe, table
 
     lines = [f"{side} = {safe(path)}" for side, path in legend.items()]
     lines.append(_summary(findings))
+    if verdict is not None:
+        lines += [""] + [f"  {safe(line)}" for line in _verdict_lines(verdict)]
     real = [f for f in findings if f.status != UNKNOWN]
     for layer, block in _by_layer(real):
         lines.append("")
         lines.append(f"[{layer}]")
-        rows = [(f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message) for f in block]
+        rows, listings = _rows(block, verbose, sides=tuple(legend))
         lines.append(table(("severity", "where", *legend, "what"), rows))
+        lines.extend(safe(line) for line in listings)
         whys = []
         for f in block:
             if f.why and f.why not in whys:
                 whys.append(f.why)
         for why in whys:
             lines.append(f"  why it can matter: {safe(why)}")
+        fixes: dict[str, list[str]] = {}
         for f in block:
             if f.fix:
-                lines.append(f"  {safe(f.path)}: {safe(f.fix)}")
+                fixes.setdefault(f.fix, []).append(f.path)
+        for fix, paths in fixes.items():
+            shown = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+            lines.append(f"  {safe(shown)}: {safe(fix)}")
     unknown = [f for f in findings if f.status == UNKNOWN]
     if unknown:
         lines.append("")
@@ -180,17 +261,23 @@ def two_way_text(findings: list, legend: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
+def two_way_markdown(findings: list, legend: dict[str, str], verdict=None) -> str:
     from envlock.findings import UNKNOWN
     from envlock.report import markdown_table, md_escape
 
     lines = ["## envlock diff", ""]
     lines.extend(f"- **{side}**: `{md_escape(path)}`" for side, path in legend.items())
-    lines.extend(["", _summary(findings)])
+    lines.extend(["", f"**{md_escape(_summary(findings))}**"])
+    if verdict is not None:
+        lines += [""] + [f"- {md_escape(line)}" for line in _verdict_lines(verdict)]
     real = [f for f in findings if f.status != UNKNOWN]
+    by_path = {f.path: f for f in real}
     for layer, block in _by_layer(real):
         lines.extend(["", f"### {md_escape(layer)}", ""])
-        rows = [(f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message, f.why or "") for f in block]
+        rows = [
+            (*row, (by_path[row[1]].why or "") if row[1] in by_path else (block[0].why or ""))
+            for row in _rows(block, False, markdown=True, sides=tuple(legend))[0]
+        ]
         lines.append(markdown_table(("severity", "where", *legend, "what", "why it can matter"), rows))
     unknown = [f for f in findings if f.status == UNKNOWN]
     if unknown:
@@ -199,9 +286,9 @@ def two_way_markdown(findings: list, legend: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def two_way_json(findings: list, legend: dict[str, str]) -> str:
+def two_way_json(findings: list, legend: dict[str, str], verdict=None) -> str:
     from envlock.diff import differs
-    from envlock.report import json_report
+    from envlock.report import json_report, verdict_payload
 
     payload = {
         "locks": legend,
@@ -209,6 +296,8 @@ def two_way_json(findings: list, legend: dict[str, str]) -> str:
         # Already in ranking order (envlock.diff.ranking_key), so not re-sorted here.
         "findings": [f.to_dict() for f in findings],
     }
+    if verdict is not None:
+        payload["verdict"] = verdict_payload(verdict, findings, symmetric=True)
     return json_report(payload, "findings")
 
 

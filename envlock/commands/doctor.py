@@ -18,49 +18,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="findings as JSON")
     fmt.add_argument("--markdown", action="store_true", help="findings as a Markdown table")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also list the checks that passed")
 
 
 def run(args: argparse.Namespace) -> int:
-    from envlock import report
     from envlock.commands._common import load_lock_reporting
     from envlock.doctor import run_doctor
+    from envlock.report import checks_report
 
     lock = load_lock_reporting(args.lock).lock
     result = run_doctor(lock)
     verdict = (
-        f"this host cannot run {args.lock}"
+        f"verdict: this host cannot run {args.lock}"
         if result.blocked
-        else f"this host can run {args.lock}"
-        + (" (numbers may differ)" if any(f.severity == "numeric" for f in result.findings) else "")
+        else f"verdict: this host can run {args.lock}"
+        + (" (numbers may differ)" if any(f.severity == "numeric" for f in result.problems) else "")
     )
-    if args.json:
-        sys.stdout.write(
-            report.findings_json(
-                list(result.findings),
-                lock=args.lock,
-                verdict=verdict,
-                blocked=result.blocked,
-            )
-            + "\n"
-        )
-    elif args.markdown:
-        sys.stdout.write(report.findings_markdown(list(result.problems), title=f"envlock doctor: {args.lock}") + "\n\n")
-        if result.passed:
-            sys.stdout.write(
-                "Checks passed:\n\n"
-                + "\n".join(f"- {report.md_escape(f.path)}: {report.md_escape(f.message)}" for f in result.passed)
-                + "\n\n"
-            )
-        sys.stdout.write(f"**{report.md_escape(verdict)}**\n")
-    else:
-        sys.stdout.write(
-            report.findings_text(list(result.problems), title=f"envlock doctor: {report.safe(args.lock)}") + "\n"
-        )
-        if result.passed:
-            sys.stdout.write(
-                "\npassed:\n"
-                + "\n".join(f"  ok  {report.safe(f.path)}: {report.safe(f.message)}" for f in result.passed)
-                + "\n"
-            )
-        sys.stdout.write(f"\n{report.safe(verdict)}\n")
+    fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    extra = {"lock": args.lock, "blocked": result.blocked}
+    text = checks_report(
+        title=f"envlock doctor: {args.lock}",
+        headline=verdict,
+        findings=list(result.findings),
+        fmt=fmt,
+        verbose=args.verbose,
+        extra=extra,
+    )
+    sys.stdout.write(text + "\n")
     return result.exit_code

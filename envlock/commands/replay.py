@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
     parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every item of every finding, and the checks that passed"
+    )
 
 
 def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,28 +136,30 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(outcome.dockerfile)
         return 0
-    sys.stdout.write(format_outcome(lock, outcome, fmt) + "\n")
+    sys.stdout.write(format_outcome(lock, outcome, fmt, verbose=args.verbose) + "\n")
     if outcome.build is None:  # --output-dir only: nothing was built, nothing is proven yet
         return 0
     return outcome.exit_code
 
 
-def format_outcome(lock, outcome, fmt: str) -> str:
-    from envlock.replay.verify import LayerStatus, format_report, layer_statuses
+def format_outcome(lock, outcome, fmt: str, verbose: bool = False) -> str:
+    """The replay report: verdict first (envlock.report.image_report)."""
+    from envlock.report import image_report
+    from envlock.verdict import HOST_LAYERS
 
     report = outcome.verify
     findings = outcome.all_findings()
-    host_layers = ("gpu", "driver", "cpu", "host")
+    notes = list(outcome.notes)
+    if outcome.builder and fmt != "json":
+        notes.insert(0, f"builder: {outcome.builder.reason}")
     if report is not None:
-        layers = layer_statuses(lock, [f for f in findings if f.layer not in host_layers], report.host_findings)
-        host_rows = report.host_rows
-        notes = list(outcome.notes) + list(report.notes)
+        notes += list(report.notes)
+        notes.append(host_note(report.host_rows))
         title = f"envlock replay: {outcome.image}"
+    elif outcome.build is None:
+        title = "envlock replay plan (nothing built)"
     else:
-        layers = [LayerStatus("image", "unknown", "not built" if outcome.build is None else "built, not verified")]
-        host_rows = ()
-        notes = list(outcome.notes)
-        title = "envlock replay plan" if outcome.build is None else f"envlock replay: {outcome.image} (not verified)"
+        title = f"envlock replay: {outcome.image} (built, not verified)"
     extra = {
         "image": outcome.image,
         "image_id": outcome.build.image_id if outcome.build else None,
@@ -162,12 +167,26 @@ def format_outcome(lock, outcome, fmt: str) -> str:
         "build_seconds": round(outcome.build.seconds, 2) if outcome.build else None,
         "base_image": outcome.plan.from_ref,
         "exit_code": outcome.exit_code if outcome.build else 0,
+        "host": dict(report.host_rows) if report is not None else {},
     }
-    if outcome.builder and fmt != "json":
-        notes.insert(0, f"builder: {outcome.builder.reason}")
-    return format_report(
-        title=title, layers=layers, findings=findings, host_rows=host_rows, notes=notes, fmt=fmt, extra=extra
+    return image_report(
+        title=title,
+        lock=lock,
+        findings=[f for f in findings if f.layer not in HOST_LAYERS],
+        host_findings=[f for f in findings if f.layer in HOST_LAYERS],
+        host_checked=report is not None,
+        notes=notes,
+        fmt=fmt,
+        verbose=verbose,
+        planned=report is None,
+        extra=extra,
     )
+
+
+def host_note(rows) -> str:
+    """This host in one line (the ISA flags are in --json)."""
+    shown = [f"{name} {value}" for name, value in rows if name != "CPU ISA flags"]
+    return "this host: " + "; ".join(shown)
 
 
 def _into_venv(lock, args, fmt: str) -> int:

@@ -29,31 +29,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the report as Markdown")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every item of every finding, and the checks that passed"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from envlock.commands._common import load_lock_reporting
-    from envlock.findings import EXACT, INFO, sort_findings
+    from envlock.commands.replay import host_note
     from envlock.replay.orchestrate import verify_existing
-    from envlock.replay.verify import format_report, layer_statuses
+    from envlock.report import image_report
+    from envlock.verdict import is_mismatch
 
     lock = load_lock_reporting(args.lock).lock if args.lock else None
     report, lock, notes, extra = verify_existing(args.image, lock, python=args.python, runner=args.runner)
-    findings = sort_findings([*extra, *report.findings, *report.host_findings])
-    layers = layer_statuses(lock, [*extra, *report.findings], report.host_findings)
+    findings = [*extra, *report.findings]
+    code = 1 if any(is_mismatch(f) for f in (*findings, *report.host_findings)) else 0
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
-    mismatches = [f for f in findings if f.status != EXACT and f.severity != INFO]
-    code = 1 if mismatches else 0
-    sys.stdout.write(
-        format_report(
-            title=f"envlock verify: {args.image}",
-            layers=layers,
-            findings=findings,
-            host_rows=report.host_rows,
-            notes=[*notes, *report.notes],
-            fmt=fmt,
-            extra={"image": args.image, "exit_code": code},
-        )
-        + "\n"
+    text = image_report(
+        title=f"envlock verify: {args.image}",
+        lock=lock,
+        findings=findings,
+        host_findings=report.host_findings,
+        notes=[*notes, *report.notes, host_note(report.host_rows)],
+        fmt=fmt,
+        verbose=args.verbose,
+        extra={"image": args.image, "exit_code": code, "host": dict(report.host_rows)},
     )
+    sys.stdout.write(text + "\n")
     return code

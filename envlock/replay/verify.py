@@ -27,17 +27,13 @@ import importlib.util
 import io
 import json
 import tarfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from envlock import records
 from envlock.errors import ReplayError
 from envlock.findings import (
-    CHANGED,
     EXACT,
     INFO,
-    NOT_REPRODUCIBLE,
-    UNKNOWN,
     Finding,
     sort_findings,
 )
@@ -63,32 +59,8 @@ _BOOT = (
     f"sys.exit(main(['capture', '--python', target, '--json', '--project', {PROBE_DIR!r}]))\n"
 )
 
-# Report layers, and which finding layers roll up into each.
-REPORT_LAYERS = (
-    ("python", ("python", "framework", "blas")),
-    ("conda", ("conda",)),
-    ("os", ("os",)),
-    ("cuda", ("cuda",)),
-    ("runtime", ("runtime",)),
-)
-HOST_LAYERS = ("gpu", "driver", "cpu", "host")
 # The lock sections an image build reproduces (hardware and git are not the image's).
 IMAGE_SECTIONS = ("cuda", "runtime", "python", "conda", "os")
-
-STATUS_LABEL = {
-    EXACT: "reproduced exactly",
-    CHANGED: "differs",
-    NOT_REPRODUCIBLE: "not reproducible",
-    UNKNOWN: "not checked",
-    "not-locked": "not in the lock",
-}
-
-
-@record
-class LayerStatus:
-    layer: str
-    status: str  # exact / differs / not-reproducible / unknown / not-locked
-    detail: str
 
 
 @record
@@ -96,7 +68,6 @@ class VerifyReport:
     image: str
     findings: tuple[Finding, ...]  # what the image does not reproduce
     host_findings: tuple[Finding, ...]  # this host's hardware against the lock's
-    layers: tuple[LayerStatus, ...]
     notes: tuple[str, ...] = ()
     captured: m.Lock | None = None
     host_rows: tuple[tuple[str, str], ...] = ()
@@ -316,56 +287,6 @@ def finding_place(item: Finding) -> str:
     return path
 
 
-def layer_statuses(locked: m.Lock, findings: Iterable[Finding], host: Iterable[Finding]) -> list[LayerStatus]:
-    """Reproduced exactly / differs / not reproducible, per layer."""
-    findings = list(findings)
-    out = []
-    for layer, members in REPORT_LAYERS:
-        section = getattr(locked, layer, None)
-        mine = [f for f in findings if f.layer in members and f.severity != INFO]
-        if section is None:
-            out.append(LayerStatus(layer, "not-locked", "the lock does not record this layer"))
-            continue
-        if any(f.status == NOT_REPRODUCIBLE for f in mine):
-            status = NOT_REPRODUCIBLE
-        elif mine:
-            status = CHANGED
-        else:
-            status = EXACT
-        count = _layer_size(layer, locked)
-        places = len({finding_place(f) for f in mine})
-        detail = f"{places} of {count} differ" if mine else f"{count} checked"
-        out.append(LayerStatus(layer, status, detail))
-    host = [f for f in host if f.severity != INFO]
-    if locked.nvidia is None and locked.cpu is None:
-        out.append(LayerStatus("host", "not-locked", "the lock records no hardware"))
-    else:
-        out.append(
-            LayerStatus(
-                "host",
-                CHANGED if host else EXACT,
-                f"{len(host)} hardware differences" if host else "driver, GPUs and CPU flags match",
-            )
-        )
-    project = "not-locked" if locked.project is None else UNKNOWN
-    out.append(LayerStatus("project", project, "git state is the project's, not the image's"))
-    return out
-
-
-def _layer_size(layer: str, lock: m.Lock) -> str:
-    if layer == "python" and lock.python:
-        return f"interpreter + {len(lock.python.packages)} packages"
-    if layer == "conda" and lock.conda:
-        return f"{len(lock.conda.packages)} packages"
-    if layer == "os" and lock.os:
-        return f"{sum(1 for p in lock.os.packages if p.manual)} manually installed packages"
-    if layer == "cuda" and lock.cuda:
-        return f"{len(lock.cuda.components)} components"
-    if layer == "runtime" and lock.runtime:
-        return f"{len(lock.runtime.env)} variables"
-    return "0"
-
-
 def verify_image(
     engine,
     image: str,
@@ -387,7 +308,6 @@ def verify_image(
         image=image,
         findings=tuple(sort_findings(findings)),
         host_findings=tuple(sort_findings(hardware)),
-        layers=tuple(layer_statuses(locked, findings, hardware)),
         captured=captured,
         host_rows=tuple(host_summary(host_lock)),
     )
@@ -406,48 +326,3 @@ def host_summary(host: m.Lock) -> list[tuple[str, str]]:
         rows.append(("CPU", host.cpu.model_name or "?"))
         rows.append(("CPU ISA flags", " ".join(sorted(host.cpu.flags)) or "none recorded"))
     return rows
-
-
-# --- formatting ---------------------------------------------------------------------------
-
-
-def format_report(
-    *,
-    title: str,
-    layers: Iterable[LayerStatus],
-    findings: Iterable[Finding],
-    host_rows: Iterable[tuple[str, str]] = (),
-    notes: Iterable[str] = (),
-    fmt: str = "text",
-    extra: dict | None = None,
-) -> str:
-    """The report: layer table, host, then every finding (text, markdown or json)."""
-    from envlock.report import findings_json, findings_markdown, findings_text, markdown_table, md_escape, safe, table
-
-    layers = list(layers)
-    findings = [f for f in findings]
-    host_rows = list(host_rows)
-    notes = list(notes)
-    if fmt == "json":
-        payload = dict(extra or {})
-        payload["layers"] = [{"layer": row.layer, "status": row.status, "detail": row.detail} for row in layers]
-        payload["host"] = dict(host_rows)
-        payload["notes"] = notes
-        return findings_json(findings, **payload)
-    layer_rows = [(row.layer, STATUS_LABEL.get(row.status, row.status), row.detail) for row in layers]
-    shown = findings
-    if fmt == "markdown":
-        out = [f"## {md_escape(title)}", "", markdown_table(("layer", "result", "detail"), layer_rows)]
-        if host_rows:
-            out += ["", "### This host", "", markdown_table(("what", "value"), host_rows)]
-        if notes:
-            out += [""] + [f"- {md_escape(n)}" for n in notes]
-        out += ["", findings_markdown(shown, "Findings")]
-        return "\n".join(out)
-    out = [safe(title), "", table(("layer", "result", "detail"), layer_rows)]
-    if host_rows:
-        out += ["", "this host:", table(("what", "value"), host_rows)]
-    if notes:
-        out += [""] + [f"note: {safe(n)}" for n in notes]
-    out += ["", findings_text(shown, "findings:")]
-    return "\n".join(out)

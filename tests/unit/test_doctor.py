@@ -162,10 +162,17 @@ def test_text_and_markdown_output(fake_nvml, tmp_path):
     env = fake_nvml.env(FakeHost(driver_version="470.82.01", cuda_driver_version=11040, gpus=(T4,)))
     text = run_envlock("doctor", str(lock), env=env)
     assert text.returncode == 1
-    assert "blocker" in text.stdout and "this host cannot run" in text.stdout
+    # verdict first: the sentence, then one line per layer of checks whose counts add up
+    lines = text.stdout.splitlines()
+    assert lines[1] == f"verdict: this host cannot run {lock}"
+    assert "  driver: 0/1 checks passed (1 blocker)" in lines
+    assert "  GPUs: 1/1 checks passed" in lines
+    assert "blocker  cuda.runtime[12.1]: driver 470.82.01 is too old for the CUDA 12.1 runtime" in text.stdout
     markdown = run_envlock("doctor", str(lock), "--markdown", env=env)
     assert markdown.returncode == 1
-    assert markdown.stdout.startswith("## envlock doctor") and "| blocker | driver |" in markdown.stdout
+    assert markdown.stdout.startswith("## envlock doctor")
+    assert f"**verdict: this host cannot run {lock}**" in markdown.stdout
+    assert "| blocker | cuda.runtime[12.1] |" in markdown.stdout
 
 
 @pytest.mark.parametrize(

@@ -339,21 +339,6 @@ def test_host_findings_driver_gpus_and_isa():
     assert verify.host_findings(locked, locked) == []
 
 
-def test_layer_statuses():
-    locked = _lock(os_packages=(("jq", "1.6-2.1", True),))
-    findings = [
-        Finding("python", "python.version", NUMERIC, "differs", status="differs"),
-        Finding("os", "os.packages[jq]", "differs", "gone", status=NOT_REPRODUCIBLE),
-        Finding("runtime", "runtime.env", INFO, "set", status=EXACT),
-    ]
-    statuses = {s.layer: s for s in verify.layer_statuses(locked, findings, [])}
-    assert statuses["python"].status == "differs"
-    assert statuses["os"].status == NOT_REPRODUCIBLE
-    assert statuses["conda"].status == "not-locked"
-    assert statuses["host"].status == EXACT
-    assert statuses["runtime"].status == "not-locked"
-
-
 def test_probe_bundle_holds_envlock_and_its_capture_dependencies():
     data = verify.probe_bundle()
     assert data == verify.probe_bundle()  # deterministic

@@ -78,7 +78,10 @@ def test_show_markdown_is_a_paper_appendix(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "## Computational environment"
-    assert "| Component | Version |" in lines
+    # the appendix leads with the verdict, as every report does, before the table
+    assert lines[2].startswith("**Python ") and lines[2].endswith("**")
+    assert lines[4].startswith("- Python: ") and " packages; interpreter " in lines[4]
+    assert lines.index("| Component | Version |") > 4
     assert "| NVIDIA driver | 570.86.15 (CUDA 12.8) |" in lines
     assert lock.fingerprint in result.stdout
 
