@@ -46,3 +46,9 @@ def check_live(
         )
     live = capture_lock(python, layers=layers)
     return check_against(lock, live, layers), live
+
+
+# envlock.check(...) is also the API function: calling this module calls it (see envlock/__init__.py).
+import envlock as _envlock  # noqa: E402
+
+_envlock._callable_module(__name__)
