@@ -27,12 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="two or more lockfiles, or a directory of them (a fleet: `envlock fleet capture -o DIR`)",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="with many locks: every group of outliers and every difference"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every item of every grouped difference; with many locks, every group of outliers and every difference",
     )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable findings")
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables (for an issue or a paper's appendix)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every item of every grouped difference")
 
 
 def run(args: argparse.Namespace) -> int:
