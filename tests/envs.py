@@ -50,6 +50,20 @@ CUDA_WHEELS = (
     "nvidia-cublas-cu12==12.9.3.13",
     "nvidia-cuda-runtime-cu12==12.8.90",
 )
+# Issue 16: the libraries whose fat binaries lie outside .nv_fatbin, in the
+# builds torch 2.14.1+cu130 pins (CUDA 13), plus the smallest CUDA 12 cuFFT.
+# Sizes (wheels): cuFFT 12.0.0.61 214 MB (libcufft.so.12: 23,984 fat binaries in
+# .ldata), cuSPARSE 12.6.3.3 146 MB (34 in .rodata), CUPTI 13.0.85 11 MB (in
+# .rodata, no .nv_fatbin at all), CUDA runtime 13.0.96 2 MB (makes the lock a
+# CUDA 13.0 one), cuFFT-cu12 11.0.0.21 89 MB (the smallest CUDA 12 cuFFT of the
+# 21 on PyPI; 9,604 fat binaries in .data).  Later CUDA 12 cuFFT builds are 192-211 MB.
+CUDA13_KERNELS = (
+    "nvidia-cufft==12.0.0.61",
+    "nvidia-cusparse==12.6.3.3",
+    "nvidia-cuda-cupti==13.0.85",
+    "nvidia-cuda-runtime==13.0.96",
+)
+CUFFT_CU12 = ("nvidia-cufft-cu12==11.0.0.21",)
 # torch==2.13.0 resolves to the local 2.13.0+cpu wheel (/opt/wheels) through
 # this machine's pip configuration.
 TORCH_CPU = ("torch==2.13.0", "numpy")
@@ -133,7 +147,22 @@ def torch_cpu_venv() -> TestVenv:
     return build_venv("torch-cpu", TORCH_CPU)
 
 
-ALL = {"cuda-wheels": cuda_wheels_venv, "torch-cpu": torch_cpu_venv}
+def cuda13_kernels_venv() -> TestVenv:
+    """A venv with the real CUDA 13 cuFFT, cuSPARSE, CUPTI and runtime wheels (``--no-deps``)."""
+    return build_venv("cuda13-kernels", CUDA13_KERNELS, ("--no-deps",))
+
+
+def cufft_cu12_venv() -> TestVenv:
+    """A venv with the real CUDA 12.0 cuFFT wheel (``--no-deps``)."""
+    return build_venv("cufft-cu12", CUFFT_CU12, ("--no-deps",))
+
+
+ALL = {
+    "cuda-wheels": cuda_wheels_venv,
+    "torch-cpu": torch_cpu_venv,
+    "cuda13-kernels": cuda13_kernels_venv,
+    "cufft-cu12": cufft_cu12_venv,
+}
 
 
 if __name__ == "__main__":

@@ -127,13 +127,14 @@ def _probe_kernels(ctx: CaptureContext) -> dict:
 
 def _attach_kernels(python: m.PythonSection, kernels: dict) -> m.PythonSection:
     packages = []
+    libraries = []
     for pkg in python.packages:
         found = kernels.get(pkg.name)
         if found:
-            sass, ptx = found
-            pkg = records.replace(pkg, cuda_sass=tuple(sass), cuda_ptx=tuple(ptx))
+            pkg = records.replace(pkg, cuda_sass=found.sass, cuda_ptx=found.ptx)
+            libraries.extend(m.CudaLibrary(pkg.name, file, sass, ptx) for file, sass, ptx in found.libraries)
         packages.append(pkg)
-    return records.replace(python, packages=tuple(packages))
+    return records.replace(python, packages=tuple(packages), cuda_libraries=tuple(libraries))
 
 
 def utc_now() -> str:

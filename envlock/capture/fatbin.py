@@ -6,10 +6,16 @@ binary*: SASS (cubins, ``sm_XY``) for some GPU architectures and PTX
 (``compute_XY``) that the driver can JIT-compile for newer ones.  This module
 lists them without a GPU and without importing any framework:
 
-1. the ELF section headers locate ``.nv_fatbin`` (nvcc and clang put the
-   fat binaries there; only the headers are read, never the whole file);
-   when a library has a ``.nvFatBinSegment`` but no ``.nv_fatbin``, its other
-   allocated data sections are searched for the fat-binary magic;
+1. the ELF section headers say where fat binaries can be: nvcc and clang put
+   them in ``.nv_fatbin``, but a library linked with ``-mcmodel=large`` or
+   with its own registration code keeps them in ``.ldata``, ``.lrodata``,
+   ``.rodata`` or ``.data`` (libcufft.so.12 of CUDA 13: one small fat binary
+   in ``.nv_fatbin``, 23,984 in ``.ldata``; libcupti: three in ``.rodata``).
+   So ``.nv_fatbin`` is read as fat binaries, and every other allocated,
+   non-executable data section is searched for the fat-binary magic (at
+   8-byte aligned offsets, where the compilers place it); code, unwind
+   tables, symbol and relocation tables are never read.  Only the section
+   headers are read to decide this, never the whole file;
 2. each fat binary is a container (16-byte header, magic ``0xBA55ED50``) of
    entries; each entry header names its kind (1 PTX, 2 ELF/SASS, 8 LTO IR),
    its architecture and flags, and the size of its payload, so the walk jumps
@@ -33,7 +39,7 @@ Damaged files never raise: a truncated or corrupted fat binary becomes a
 warning naming the file and offset, and the entries read before it count.
 
 Results are cached by file identity (path, size, mtime_ns, inode) in
-``kernels-v3.tsv`` in envlock's cache directory (:mod:`envlock.capture.cache`),
+``kernels-v4.tsv`` in envlock's cache directory (:mod:`envlock.capture.cache`),
 so a capture of an unchanged environment opens no library at all.
 """
 
@@ -56,9 +62,13 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 m
 FATBIN_MAGIC = 0xBA55ED50
 _MAGIC_BYTES = struct.pack("<I", FATBIN_MAGIC)
 _CONTAINER = struct.Struct("<IHHQ")
-_ENTRY = struct.Struct("<HHIQ")
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
+# What a searched data section is scanned for: the magic, version 1 and the
+# 16-byte header every nvcc and clang writes.  Eight bytes let the search skip
+# twice as far as the magic alone (150 against 370 ms over cuBLASLt's 95 MB .ldata).
+_SEARCH_BYTES = struct.pack("<IHH", FATBIN_MAGIC, 1, _CONTAINER.size)
+# kind, version, header size, payload size, (12 bytes), arch, (8 bytes), flags:
+# one unpack per entry header, the walk's whole cost per entry.
+_ENTRY = struct.Struct("<HHIQ12xI8xQ")
 
 KIND_PTX = 1
 KIND_SASS = 2
@@ -68,10 +78,12 @@ FLAG_ARCH_SPECIFIC = 0x100000
 FLAG_FAMILY_SPECIFIC = 0x200000
 
 # An entry header holds at least kind .. flags (48 bytes); nvcc writes 64-120.
-_MIN_ENTRY_HEADER = 48
+_MIN_ENTRY_HEADER = _ENTRY.size
 _MAX_ENTRY_HEADER = 1 << 16
-_ARCH_OFFSET = 28
-_FLAGS_OFFSET = 40
+_ARCH_FLAGS = FLAG_ARCH_SPECIFIC | FLAG_FAMILY_SPECIFIC
+# Containers start 8-byte aligned (their size field is a u64); a magic found at
+# another offset of a searched data section is some other data.
+_CONTAINER_ALIGN = 8
 # Real architectures run from 10 (sm_10, 2007) to 121 today; anything outside
 # a generous range means the bytes are not an entry header.
 _MIN_ARCH, _MAX_ARCH = 10, 999
@@ -81,7 +93,19 @@ SEGMENT_NAME = b".nvFatBinSegment"
 
 _SHF_ALLOC = 0x2
 _SHF_EXECINSTR = 0x4
+_SHT_PROGBITS = 1
 _SHT_NOBITS = 8
+# Allocated PROGBITS sections that hold no fat binary whatever the linker did:
+# unwind tables, exception tables, the GOT, the fat-binary wrappers themselves.
+_NOT_FATBIN_DATA = (
+    b".eh_frame",
+    b".eh_frame_hdr",
+    b".gcc_except_table",
+    b".got",
+    b".got.plt",
+    b".interp",
+    SEGMENT_NAME,
+)
 # Upper bounds against hostile headers: 64 Ki sections, a 16 MiB name table.
 _MAX_SECTIONS = 1 << 16
 _MAX_SHSTRTAB = 16 << 20
@@ -136,24 +160,26 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
     ``mmap``).  Containers may follow each other directly or after zero
     padding; anything else between them is skipped up to the next magic,
     with a warning.  With ``strict=False`` (a data section searched for the
-    magic, where other data surrounds the fat binaries) only damage inside a
-    well-formed container is reported.  Pure: no I/O beyond reading ``buf``.
+    magic, where other data surrounds the fat binaries) only containers at
+    8-byte aligned offsets with the usual 16-byte header count, and only damage
+    inside such a container is reported.  Pure: no I/O beyond reading ``buf``.
     """
-    sass: set[str] = set()
-    ptx: set[str] = set()
+    seen: set[tuple[int, int, int]] = set()
     warnings: list[str] = []
     end = min(end, len(buf))
     pos = start
     found_container = False
+    unpack_container = _CONTAINER.unpack_from
     while pos + _CONTAINER.size <= end:
-        magic, version, header_size, fat_size = _CONTAINER.unpack_from(buf, pos)
-        if magic != FATBIN_MAGIC:
-            nxt = buf.find(_MAGIC_BYTES, pos, end)
+        magic, version, header_size, fat_size = unpack_container(buf, pos)
+        if magic != FATBIN_MAGIC or (not strict and pos % _CONTAINER_ALIGN):
             if not strict:
+                nxt = buf.find(_SEARCH_BYTES, pos + (magic == FATBIN_MAGIC), end)
                 if nxt < 0:
                     break
                 pos = nxt
                 continue
+            nxt = buf.find(_MAGIC_BYTES, pos, end)
             if nxt < 0:
                 if _has_data(buf, pos, end) and not found_container:
                     warnings.append(f"{label}: no fat-binary header (magic 0x{FATBIN_MAGIC:08X}) at offset {pos}")
@@ -184,11 +210,23 @@ def parse_fatbin_region(buf, start: int, end: int, label: str = "fatbin", *, str
                 f"{end - pos} are present"
             )
             container_end = end
-        _walk_entries(buf, pos + header_size, container_end, label, sass, ptx, warnings)
+        _walk_entries(buf, pos + header_size, container_end, label, seen, warnings)
         pos = container_end
     if strict and not found_container and not warnings and end > start:
         warnings.append(f"{label}: no fat-binary header (magic 0x{FATBIN_MAGIC:08X}) at offset {start}")
-    return LibraryKernels(_sorted_archs(sass), _sorted_archs(ptx), tuple(warnings), found_container)
+    sass, ptx = _names(seen)
+    return LibraryKernels(sass, ptx, tuple(warnings), found_container)
+
+
+def _names(seen: set[tuple[int, int, int]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(SASS names, PTX names), sorted, from the distinct (kind, arch, flags) of the entries walked."""
+    sass: list[str] = []
+    ptx: list[str] = []
+    for kind, arch, flags in seen:
+        name = entry_arch_name(kind, arch, flags)
+        if name is not None:
+            (sass if kind == KIND_SASS else ptx).append(name)
+    return _sorted_archs(sass), _sorted_archs(ptx)
 
 
 def _has_data(buf, start: int, end: int) -> bool:
@@ -197,31 +235,37 @@ def _has_data(buf, start: int, end: int) -> bool:
     return chunk.count(0) != len(chunk)
 
 
-def _walk_entries(buf, pos: int, end: int, label: str, sass: set[str], ptx: set[str], warnings: list[str]) -> None:
+def _walk_entries(buf, pos: int, end: int, label: str, seen: set[tuple[int, int, int]], warnings: list[str]) -> None:
+    """Add each entry's (kind, arch, arch-specific flags) to ``seen``, jumping from header to header.
+
+    The loop is the reader's hot path (libcufft.so.12 has ~290,000 entries):
+    one ``unpack_from`` per entry, and names are made once per distinct triple.
+    """
+    unpack = _ENTRY.unpack_from
+    add = seen.add
     while pos < end:
         if pos + _MIN_ENTRY_HEADER > end:
             if _has_data(buf, pos, end):
                 warnings.append(f"{label}: truncated fat-binary entry header at offset {pos}")
             return
-        kind, _version, header_size, payload_size = _ENTRY.unpack_from(buf, pos)
+        kind, _version, header_size, payload_size, arch, flags = unpack(buf, pos)
         if header_size < _MIN_ENTRY_HEADER or header_size > _MAX_ENTRY_HEADER or pos + header_size > end:
             warnings.append(f"{label}: corrupted fat-binary entry at offset {pos} (header size {header_size})")
             return
-        arch = _U32.unpack_from(buf, pos + _ARCH_OFFSET)[0]
-        flags = _U64.unpack_from(buf, pos + _FLAGS_OFFSET)[0]
-        next_pos = pos + header_size + payload_size
-        name = entry_arch_name(kind, arch, flags)
-        if name is not None and not _MIN_ARCH <= arch <= _MAX_ARCH:
+        loadable = kind == KIND_SASS or kind == KIND_PTX
+        if loadable and not _MIN_ARCH <= arch <= _MAX_ARCH:
             warnings.append(f"{label}: corrupted fat-binary entry at offset {pos} (architecture {arch})")
             return
+        next_pos = pos + header_size + payload_size
         if next_pos > end:
+            name = entry_arch_name(kind, arch, flags)
             warnings.append(
                 f"{label}: truncated fat-binary entry at offset {pos}: its payload needs {payload_size} bytes, "
                 f"{end - pos - header_size} are present" + (f"; {name} not counted" if name else "")
             )
             return
-        if name is not None:
-            (sass if kind == KIND_SASS else ptx).add(name)
+        if loadable:
+            add((kind, arch, flags & _ARCH_FLAGS))
         pos = next_pos
 
 
@@ -315,26 +359,30 @@ def read_library_kernels(path: str | os.PathLike) -> LibraryKernels:
             return LibraryKernels()
         except (OSError, struct.error) as exc:
             return LibraryKernels(warnings=(f"{label}: unreadable ELF headers ({exc})",))
-        targets = [s for s in sections if s.name == SECTION_NAME and s.type != _SHT_NOBITS]
-        if not targets and any(s.name == SEGMENT_NAME for s in sections):
-            # Fat binaries referenced from .nvFatBinSegment but stored in a data section.
-            targets = [
-                s
-                for s in sections
-                if s.flags & _SHF_ALLOC
-                and not s.flags & _SHF_EXECINSTR
-                and s.type != _SHT_NOBITS
-                and s.name != SEGMENT_NAME
-                and s.size >= _CONTAINER.size
-            ]
-            return _scan_sections(fd, size, targets, label, search=True)
-        return _scan_sections(fd, size, targets, label, search=False)
+        fatbin_sections = [s for s in sections if s.name == SECTION_NAME and s.type != _SHT_NOBITS]
+        data_sections = [s for s in sections if _may_hold_fatbins(s)]
+        return _scan_sections(fd, size, fatbin_sections, data_sections, label)
     finally:
         os.close(fd)
 
 
-def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, search: bool) -> LibraryKernels:
-    if not sections:
+def _may_hold_fatbins(section: Section) -> bool:
+    """An allocated, non-executable data section other than ``.nv_fatbin`` that a fat binary can sit in."""
+    return (
+        section.type == _SHT_PROGBITS
+        and section.flags & _SHF_ALLOC
+        and not section.flags & _SHF_EXECINSTR
+        and section.size >= _CONTAINER.size
+        and section.name != SECTION_NAME
+        and section.name not in _NOT_FATBIN_DATA
+    )
+
+
+def _scan_sections(
+    fd: int, size: int, fatbin_sections: list[Section], data_sections: list[Section], label: str
+) -> LibraryKernels:
+    """Read ``.nv_fatbin`` as fat binaries and search the data sections for more."""
+    if not fatbin_sections and not data_sections:
         return LibraryKernels()
     warnings: list[str] = []
     sass: set[str] = set()
@@ -345,15 +393,22 @@ def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, s
     except (OSError, ValueError) as exc:
         return LibraryKernels(warnings=(f"{label}: cannot map ({exc})",))
     if _RANDOM_ACCESS is not None:
-        # Only entry headers are read, kilobytes to megabytes apart: without this
-        # hint every page fault pulls in the kernel's readahead window of
-        # payload bytes that are never looked at.
-        try:
-            mm.madvise(_RANDOM_ACCESS)
-        except OSError:
-            pass
+        # In .nv_fatbin only entry headers are read, kilobytes to megabytes
+        # apart: without this hint every page fault pulls in the kernel's
+        # readahead window of payload bytes that are never looked at.  The
+        # searched data sections keep the default readahead: the search reads
+        # them front to back (22 MB of libnvperf_host's .rodata took 1.2 s cold
+        # page by page), and fat binaries packed there lie a few KB apart.
+        for section in fatbin_sections:
+            first_page = section.offset - section.offset % mmap.PAGESIZE
+            length = min(section.offset + section.size, size) - first_page
+            if length > 0:
+                try:
+                    mm.madvise(_RANDOM_ACCESS, first_page, length)
+                except (OSError, ValueError):
+                    pass
     try:
-        for section in sections:
+        for section, search in [(s, False) for s in fatbin_sections] + [(s, True) for s in data_sections]:
             start, end = section.offset, section.offset + section.size
             if end > size:
                 warnings.append(
@@ -364,7 +419,7 @@ def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, s
             if start >= end:
                 continue
             if search:
-                first = mm.find(_MAGIC_BYTES, start, end)
+                first = mm.find(_SEARCH_BYTES, start, end)
                 if first < 0:
                     continue
                 start = first
@@ -389,8 +444,10 @@ def _scan_sections(fd: int, size: int, sections: list[Section], label: str, *, s
 # Values are decoded only when asked for: the cache holds every environment
 # captured on this machine, and decoding all of it (1,900 entries, 350 KB
 # here) took 4 ms of a capture that asks for a few hundred.
-CACHE_FILE = "kernels-v3.tsv"
-CACHE_HEADER = "envlock kernel cache 3"
+# Version 4: results of the reader that read .nv_fatbin alone (v3) missed fat
+# binaries in other data sections, so they must not be served again.
+CACHE_FILE = "kernels-v4.tsv"
+CACHE_HEADER = "envlock kernel cache 4"
 # Entries kept across environments; beyond this the ones not seen this run go first.
 _MAX_CACHE_ENTRIES = 50_000
 
@@ -556,30 +613,52 @@ def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
-def probe_package_kernels(ctx) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """``{normalized dist name: (SASS archs, PTX archs)}`` for every distribution whose libraries embed kernels.
+@record
+class PackageKernels:
+    """A distribution's kernel architectures: the union over its libraries, and each library's own."""
+
+    sass: tuple[str, ...]
+    ptx: tuple[str, ...]
+    # (path relative to the site directory, SASS, PTX) per library that carries kernels, sorted by path.
+    libraries: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
+
+
+def probe_package_kernels(ctx) -> dict[str, PackageKernels]:
+    """``{normalized dist name: PackageKernels}`` for every distribution whose libraries embed kernels.
 
     Called by :mod:`envlock.capture.collect` after the Python probe; damaged
     fat binaries are reported through ``ctx.warn``.
     """
     cache = KernelCache() if enabled() else None
-    kernels: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    kernels: dict[str, PackageKernels] = {}
     for dist in ctx.dists:
         libraries = _dist_libraries(dist, cache)
         if not libraries:
             continue
         sass: set[str] = set()
         ptx: set[str] = set()
-        for result in scan_libraries(libraries, cache).values():
+        detail = []
+        for path, result in scan_libraries(libraries, cache).items():
             sass.update(result.sass)
             ptx.update(result.ptx)
             for warning in result.warnings:
                 ctx.warn(f"kernels: {warning}")
+            rel = _site_relative(path, dist.site_dir)
+            if (result.sass or result.ptx) and rel is not None:
+                detail.append((rel, result.sass, result.ptx))
         if sass or ptx:
-            kernels[dist.normalized_name] = (_sorted_archs(sass), _sorted_archs(ptx))
+            kernels[dist.normalized_name] = PackageKernels(
+                _sorted_archs(sass), _sorted_archs(ptx), tuple(sorted(detail))
+            )
     if cache is not None:
         cache.save()
     return kernels
+
+
+def _site_relative(path: str, site: str) -> str | None:
+    """``path`` relative to the site directory, with ``/``; ``None`` for a file outside it (RECORD's ``../``)."""
+    rel = os.path.relpath(path, site).replace(os.sep, "/")
+    return None if rel == ".." or rel.startswith("../") else rel
 
 
 def _dist_libraries(dist, cache: KernelCache | None) -> list[str]:

@@ -192,9 +192,10 @@ def test_probe_package_kernels_on_the_cuda_wheels_env(cuda_wheels, tmp_path, mon
     ctx = CaptureContext(interpreter, scan_distributions(interpreter.site_dirs))
     kernels = fatbin.probe_package_kernels(ctx)
     direct = fatbin.read_library_kernels(cuda_wheels.site_packages / "nvidia" / "cublas" / "lib" / "libcublas.so.12")
-    sass, ptx = kernels["nvidia-cublas-cu12"]
-    assert set(direct.sass) <= set(sass) and set(direct.ptx) <= set(ptx)
-    assert "sm_90" in kernels["nvidia-cudnn-cu12"][0]
+    cublas = kernels["nvidia-cublas-cu12"]
+    assert set(direct.sass) <= set(cublas.sass) and set(direct.ptx) <= set(cublas.ptx)
+    assert ("nvidia/cublas/lib/libcublas.so.12", direct.sass, direct.ptx) in cublas.libraries
+    assert "sm_90" in kernels["nvidia-cudnn-cu12"].sass
     assert ctx.warnings == []
     # The second capture is served from the cache written by the first.
     assert (tmp_path / "cache" / "envlock" / fatbin.CACHE_FILE).is_file()
@@ -385,7 +386,13 @@ def test_probe_package_kernels_names_the_distribution(nvcc_libraries, tmp_path, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     site = _fake_site(tmp_path, nvcc_libraries["plain"])
     ctx = CaptureContext(inspect_interpreter(None), scan_distributions([str(site)]))
-    assert fatbin.probe_package_kernels(ctx) == {"demo-ext": (("sm_75", "sm_90"), ("compute_90",))}
+    assert fatbin.probe_package_kernels(ctx) == {
+        "demo-ext": fatbin.PackageKernels(
+            ("sm_75", "sm_90"),
+            ("compute_90",),
+            (("demo_ext/_kernels.cpython-311-x86_64-linux-gnu.so", ("sm_75", "sm_90"), ("compute_90",)),),
+        )
+    }
     assert ctx.warnings == []
 
 
