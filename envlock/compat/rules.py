@@ -148,6 +148,48 @@ class PackageKernels(NamedTuple):
     sass: tuple[str, ...]
     ptx: tuple[str, ...]
     origin: str  # "recorded" (read from its files at capture) or the table row's source
+    # Each library's own lists when the lock records them (issue 16); empty for older locks.
+    libraries: tuple[m.CudaLibrary, ...] = ()
+
+
+# Libraries a framework does not load to compute on the GPU: lacking kernels
+# for a GPU, they break one feature (profiling, an optional API), not the run.
+# Matched on the file name; each says what is lost.
+_PROFILER = (
+    "a profiling library (CUPTI and its helpers): frameworks load it only for profiling "
+    "(torch.profiler, Nsight, Triton's proton), so the model runs, but profiling on this GPU fails"
+)
+_LIBRARY_ROLES = (
+    (re.compile(r"libcupti\.so"), _PROFILER),
+    (re.compile(r"libnvperf_(?:host|target)\.so"), _PROFILER),
+    (re.compile(r"libpcsamplingutil\.so"), _PROFILER),
+    (
+        re.compile(r"libcheckpoint\.so"),
+        "CUDA's checkpoint helper shipped with CUPTI: loaded only to checkpoint GPU state",
+    ),
+    (
+        re.compile(r"libcufftw\.so"),
+        "the FFTW-compatible interface to cuFFT: loaded only by programs written against FFTW's API; "
+        "frameworks call libcufft",
+    ),
+    (
+        re.compile(r"libnvblas\.so"),
+        "the BLAS drop-in for CPU programs: loaded only when preloaded; frameworks call libcublas",
+    ),
+    (
+        re.compile(r"lib(?:torch_)?nvshmem[a-z0-9_]*\.so"),
+        "NVSHMEM: loaded only for symmetric-memory and multi-GPU communication kernels, not for single-GPU compute",
+    ),
+)
+
+
+def optional_library_role(file: str) -> str | None:
+    """Why a library lacking kernels only warns (profiler, optional API), or ``None`` when the GPU path loads it."""
+    name = file.rsplit("/", 1)[-1]
+    for pattern, why in _LIBRARY_ROLES:
+        if pattern.match(name):
+            return why
+    return None
 
 
 def package_kernels(lock: m.Lock) -> list[PackageKernels]:
@@ -155,9 +197,13 @@ def package_kernels(lock: m.Lock) -> list[PackageKernels]:
     result = []
     if lock.python is None:
         return result
+    per_package: dict[str, list[m.CudaLibrary]] = {}
+    for library in lock.python.cuda_libraries:
+        per_package.setdefault(library.package, []).append(library)
     for pkg in lock.python.packages:
         if pkg.cuda_sass or pkg.cuda_ptx:
-            result.append(PackageKernels(pkg.name, pkg.version, pkg.cuda_sass, pkg.cuda_ptx, "recorded"))
+            libraries = tuple(per_package.get(pkg.name, ()))
+            result.append(PackageKernels(pkg.name, pkg.version, pkg.cuda_sass, pkg.cuda_ptx, "recorded", libraries))
             continue
         cuda = cuda_from_local_label(pkg.version)
         if pkg.name == "torch" and cuda is not None:
@@ -479,12 +525,81 @@ def _kernel_rules(ctx: _Context) -> None:
 
 
 def _package_kernel_rule(ctx: _Context, gpu: HostGpu, pkg: PackageKernels) -> None:
+    """Judge a package by each library it records (issue 16), else by its union of architectures."""
+    if not pkg.libraries:
+        _kernel_verdict(ctx, gpu, pkg, pkg.sass, pkg.ptx, ())
+        return
     assert gpu.cc is not None
-    coverage = kernel_coverage(gpu.cc, pkg.sass, pkg.ptx)
+    required: list[m.CudaLibrary] = []
+    for library in pkg.libraries:
+        why_optional = optional_library_role(library.file)
+        if why_optional is None:
+            required.append(library)
+            continue
+        coverage = kernel_coverage(gpu.cc, library.sass, library.ptx)
+        if coverage == "sass" or (coverage == "ptx" and ctx.ptx_jit_ok):
+            continue
+        sm = f"sm_{gpu.cc[0]}{gpu.cc[1]}"
+        archs = _arch_list_text(library.sass, library.ptx)
+        ctx.add(
+            Finding(
+                "gpu",
+                f"python.cuda-libraries[{library.file}]",
+                INFO,
+                f"warning: {_file_name(library.file)} ({pkg.name}) has no kernels for {_gpu_label(gpu)}",
+                why=f"it carries {archs}; it is {why_optional}",
+                fix=f"needed only for that feature; where it matters, install a {pkg.name} build with kernels for {sm}",
+                locked=archs,
+                actual=sm,
+                rank=6,
+            )
+        )
+    if not required:
+        return
+    # The package runs only if every library the GPU path loads has kernels: the
+    # verdict is the worst library's, naming each library that falls short.
+    coverages = [(lib, kernel_coverage(gpu.cc, lib.sass, lib.ptx)) for lib in required]
+    short = tuple(lib for lib, cov in coverages if cov is None) or tuple(lib for lib, cov in coverages if cov == "ptx")
+    if short:
+        _kernel_verdict(ctx, gpu, pkg, short[0].sass, short[0].ptx, short)
+    else:
+        sass = tuple(sorted({a for lib in required for a in lib.sass}, key=_arch_key))
+        ptx = tuple(sorted({a for lib in required for a in lib.ptx}, key=_arch_key))
+        _kernel_verdict(ctx, gpu, pkg, sass, ptx, ())
+
+
+def _file_name(file: str) -> str:
+    return file.rsplit("/", 1)[-1]
+
+
+def _arch_key(name: str) -> tuple:
+    arch = parse_arch(name)
+    return (1, name) if arch is None else (0, arch.cc, arch.suffix)
+
+
+def _kernel_verdict(
+    ctx: _Context,
+    gpu: HostGpu,
+    pkg: PackageKernels,
+    sass: tuple[str, ...],
+    ptx: tuple[str, ...],
+    libraries: tuple[m.CudaLibrary, ...],
+) -> None:
+    """One finding for a package on a GPU; ``libraries`` names the files that fall short, when known."""
+    assert gpu.cc is not None
+    coverage = kernel_coverage(gpu.cc, sass, ptx)
     path = f"python.packages[{pkg.name}].cuda-sass"
-    archs = _arch_list_text(pkg.sass, pkg.ptx)
+    archs = _arch_list_text(sass, ptx)
     source = "" if pkg.origin == "recorded" else f" (from PyTorch's published list: {pkg.origin})"
     sm = f"sm_{gpu.cc[0]}{gpu.cc[1]}"
+    files = ", ".join(_file_name(lib.file) for lib in libraries)
+    where = f" in {files}" if files else ""
+    carrier = f"{files} ({pkg.name} {pkg.version})" if files else f"{pkg.name} {pkg.version}"
+    if len(libraries) > 1:
+        archs_why = "; ".join(f"{_file_name(lib.file)}: {_arch_list_text(lib.sass, lib.ptx)}" for lib in libraries)
+        carries = f"{pkg.name} {pkg.version}'s {archs_why}"
+    else:
+        carries = f"{carrier} carries {archs}{source}"
     if coverage == "sass":
         ctx.passed("gpu", path, f"{pkg.name} has SASS for {gpu.name} ({sm})", locked=archs, actual=sm)
         return
@@ -494,8 +609,8 @@ def _package_kernel_rule(ctx: _Context, gpu: HostGpu, pkg: PackageKernels) -> No
                 "gpu",
                 path,
                 INFO,
-                f"{pkg.name} runs on {gpu.name} ({sm}) only through PTX JIT compilation",
-                why=f"{pkg.name} {pkg.version} carries {archs}{source}; the driver compiles the PTX at first launch "
+                f"{pkg.name} runs on {gpu.name} ({sm}) only through PTX JIT compilation{where}",
+                why=f"{carries}; the driver compiles the PTX at first launch "
                 "(slow start, cached in ~/.nv/ComputeCache) with its own compiler, so the machine code is not "
                 "the one a SASS build would run",
                 locked=archs,
@@ -506,23 +621,25 @@ def _package_kernel_rule(ctx: _Context, gpu: HostGpu, pkg: PackageKernels) -> No
         return
     if coverage == "ptx":
         why = (
-            f"{pkg.name} {pkg.version} carries {archs}{source}; only PTX matches {sm}, and a driver in "
+            f"{carries}; only PTX matches {sm}, and a driver in "
             "minor-version compatibility cannot JIT-compile PTX from a newer toolkit (cudaErrorUnsupportedPtxVersion)"
         )
         fix = "upgrade the driver to fully support the locked CUDA runtime, or use a build with SASS for " + sm
     else:
         why = (
-            f"{pkg.name} {pkg.version} carries {archs}{source}; SASS runs only within its compute-capability "
+            f"{carries}; SASS runs only within its compute-capability "
             f"major (X.y on X.z, z >= y) and PTX only on the same or newer GPUs, so {gpu.name} gets "
             "'no kernel image is available for execution on the device'"
         )
+        if files:
+            why += f"; the framework loads {files} for its GPU work"
         fix = _kernel_fix(pkg, gpu.cc)
     ctx.add(
         Finding(
             "gpu",
             path,
             BLOCKER,
-            f"{pkg.name} has no kernels for {_gpu_label(gpu)}",
+            f"{pkg.name} has no kernels for {_gpu_label(gpu)}{where}",
             why=why,
             fix=fix,
             locked=archs,

@@ -243,6 +243,20 @@ RTX_3090 = FakeGpu(
     ecc_mode=None,
     persistence_mode=0,
 )
+# Ada, compute capability 8.9 (NVIDIA's product specifications: 128 SMs, 24 GB, 450 W).
+RTX_4090 = FakeGpu(
+    name="NVIDIA GeForce RTX 4090",
+    compute_capability="8.9",
+    memory_total_mib=24564,
+    pci_device_id=0x268410DE,
+    multiprocessors=128,
+    power_limit_w=450,
+    max_sm_clock_mhz=3105,
+    max_memory_clock_mhz=10501,
+    mig_mode=None,
+    ecc_mode=None,
+    persistence_mode=0,
+)
 
 
 # --- building and running -----------------------------------------------------------
