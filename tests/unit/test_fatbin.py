@@ -147,7 +147,7 @@ def test_nvcc_libraries_agree_with_cuobjdump(nvcc_libraries, cuobjdump, name):
 
 
 def test_fat_binary_moved_to_a_data_section_is_still_found(nvcc_libraries, tmp_path):
-    """Without .nv_fatbin, the data sections of a library with .nvFatBinSegment are searched for the magic."""
+    """A fat binary renamed out of .nv_fatbin into a data section of another name is found there."""
     objcopy = shutil.which("objcopy")
     if objcopy is None:
         pytest.skip("objcopy (binutils) is not installed")
