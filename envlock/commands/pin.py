@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the snapshot archive whose API says when each OS package version appeared "
         "(default: https://snapshot.debian.org)",
     )
+    parser.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="the image this environment runs in: recorded by its registry digest, so replay starts from those bytes",
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON")
 
 
@@ -50,6 +55,7 @@ def pin_and_report(lock, args: argparse.Namespace, output: str, command: str) ->
         index_urls=tuple(check_index_url(u, "--index-url") for u in args.index_url),
         extra_index_urls=tuple(check_index_url(u, "--extra-index-url") for u in args.extra_index_url),
         snapshot_url=_snapshot_url(args),
+        base_image=getattr(args, "base_image", None),
     )
     outcome = pin_lock(lock, request)
     write.write_lock(outcome.lock, output, command)
@@ -104,5 +110,6 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f" --index-url {u}" for u in args.index_url)
         + "".join(f" --extra-index-url {u}" for u in args.extra_index_url)
         + (f" --snapshot-url {args.snapshot_url}" if args.snapshot_url else "")
+        + (f" --base-image {args.base_image}" if args.base_image else "")
     )
     return pin_and_report(lock, args, output, command)

@@ -36,6 +36,7 @@ class PinRequest:
     extra_index_urls: tuple[str, ...] = ()
     timeout: float = 30.0
     snapshot_url: str | None = None  # the snapshot archive's API (default: snapshot.debian.org)
+    base_image: str | None = None  # the image the environment ran in, recorded by its registry digest
 
 
 @record
@@ -76,9 +77,18 @@ def _os_step(lock: m.Lock, request: PinRequest) -> LayerPin:
     return pin_os(lock, request)
 
 
-# (layer, step) in report order.  Other artifact kinds (the base image's
-# digest) add their step here.
-STEPS: list[tuple[str, Callable[[m.Lock, PinRequest], LayerPin]]] = [("python", _python_step), ("os", _os_step)]
+def _base_image_step(lock: m.Lock, request: PinRequest) -> LayerPin:
+    from envlock.pin.base_image import pin_base_image
+
+    return pin_base_image(lock, request)
+
+
+# (layer, step) in report order.  Other artifact kinds add their step here.
+STEPS: list[tuple[str, Callable[[m.Lock, PinRequest], LayerPin]]] = [
+    ("python", _python_step),
+    ("os", _os_step),
+    ("base-image", _base_image_step),
+]
 
 
 def pin_lock(lock: m.Lock, request: PinRequest) -> PinOutcome:

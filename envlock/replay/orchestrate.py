@@ -262,6 +262,10 @@ def find_base(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None,
     --base-image its OS release and Python.  No plan is made here."""
     from envlock.replay.plan import choose_matrix_base
 
+    if not request.base_image:
+        request, locked_note = _with_locked_base(lock, request, engine)
+        if locked_note:
+            progress.step(locked_note)
     if request.base_image:
         from envlock.replay.base_matrix import check_image_ref
 
@@ -303,6 +307,20 @@ def find_base(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None,
             f"{row.image} cannot be pulled (no registry reachable); using a base image built from the Debian mirror",
         ),
     )
+
+
+def _with_locked_base(lock: m.Lock, request: ReplayRequest, engine: DockerEngine | None):
+    """The request starting from the lock's base image by digest, when the lock names one (see locked_base)."""
+    from envlock.replay.locked_base import locked_reference, resolve_locked_base
+
+    if engine is None:
+        locked = locked_reference(lock)
+        by_digest = locked[1] if locked else None
+    else:
+        by_digest = resolve_locked_base(lock, engine, pull=not request.dry_run)
+    if by_digest is None:
+        return request, None
+    return records.replace(request, base_image=by_digest), f"base image from the lock, by digest: {by_digest}"
 
 
 # Runs under the base image's python3 with -I -S: its version, and the os-release text.
