@@ -31,6 +31,10 @@ COMMANDS = {
         "envlock.commands.import_",
         "read another tool's file (pip freeze, conda-lock, collect_env, ...) into a lock",
     ),
+    "pack": (
+        "envlock.commands.pack",
+        "the whole environment in one file (wheels, .debs, base image), replayable offline",
+    ),
     "export": (
         "envlock.commands.export",
         "write a lock in another tool's format (pylock, requirements, conda, Dockerfile, Apptainer)",

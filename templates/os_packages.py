@@ -37,6 +37,8 @@ SOURCE_LINE = re.compile(
     r"deb (?:\[check-valid-until=no\] )?https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+)*/? "
     r"[a-z][a-z0-9-]{1,40}(?: [a-z][a-z0-9-]{1,30}){1,4}\Z"
 )
+LOCAL_DIR = re.compile(r"/[A-Za-z0-9._/-]{1,200}\Z")
+DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_%-]{0,200}\.deb\Z")
 SOURCES_FILE = "/etc/apt/sources.list"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 FALLBACK_FILE = "/etc/apt/sources.list.d/envlock-snapshot.list"
@@ -46,15 +48,20 @@ def parse_args(argv):
     """{"report", "ca_file", "sources", "fallbacks", "packages": [(name, version)]} or raise ValueError."""
     report = None
     ca_file = None
+    local = None
     sources = []
     fallbacks = []
     rest = list(argv)
     while rest and rest[0] != "--":
         option = rest.pop(0)
-        if option in ("--report", "--ca-file", "--source", "--fallback") and rest:
+        if option in ("--report", "--ca-file", "--source", "--fallback", "--local") and rest:
             value = rest.pop(0)
             if option == "--report":
                 report = value
+            elif option == "--local":
+                if not LOCAL_DIR.match(value):
+                    raise ValueError("--local must be an absolute directory path: %r" % value[:80])
+                local = value
             elif option == "--ca-file":
                 ca_file = value
             elif not SOURCE_LINE.match(value) or len(value) > 400:
@@ -78,7 +85,14 @@ def parse_args(argv):
         if not sep or not NAME.match(name) or not VERSION.match(version) or len(item) > 300:
             raise ValueError("not a Debian name=version: %r" % item[:80])
         packages.append((name, version))
-    return {"report": report, "ca_file": ca_file, "sources": sources, "fallbacks": fallbacks, "packages": packages}
+    return {
+        "report": report,
+        "ca_file": ca_file,
+        "sources": sources,
+        "fallbacks": fallbacks,
+        "local": local,
+        "packages": packages,
+    }
 
 
 def parse_madison(text, name):
@@ -228,6 +242,42 @@ def _update(apt_options, env, report, what):
         report["errors"].append("apt-get update (%s) failed (exit %d): %s" % (what, code, out.strip()[-500:]))
 
 
+def read_installed(names, env):
+    """{name: version} of the named packages dpkg has installed."""
+    _, out = _run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Status}\n"], env)
+    found = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2] == "installed" and parts[0] in names:
+            found[parts[0]] = parts[1]
+    return found
+
+
+def install_local(directory, packages, report, env):
+    """Install the .deb files of a pack from ``directory``: no apt source, no network; exact or "failed"."""
+    files = sorted(name for name in os.listdir(directory) if DEB_FILE.match(name))
+    report["local"] = len(files)
+    _say("installing %d .deb files from the pack" % len(files))
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "--allow-downgrades", "--"]
+    code, out = _run_shown(install + [os.path.join(directory, name) for name in files], env)
+    if code != 0:
+        report["errors"].append(
+            "apt-get install of the pack's .deb files failed (exit %d): %s" % (code, out.strip()[-500:])
+        )
+    installed = read_installed([name for name, _ in packages], env)
+    entries = []
+    for name, locked in packages:
+        entry = {"name": name, "locked": locked, "available": [], "origin": "pack"}
+        if installed.get(name) == locked:
+            entry.update(status="exact", installed=locked)
+        else:
+            entry.update(status="failed", installed=None)
+        entries.append(entry)
+    report["packages"] = entries
+    _run(["apt-get", "clean"], env)
+    _clear_directory(directory)
+
+
 def main(argv):
     try:
         args = parse_args(argv)
@@ -236,7 +286,9 @@ def main(argv):
         return 2
     packages = args["packages"]
     report = {"schema": REPORT_SCHEMA, "tool": "apt", "packages": [], "errors": []}
-    if packages:
+    if packages and args["local"]:
+        install_local(args["local"], packages, report, dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C"))
+    elif packages:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C")
         apt_options = []
         if args["ca_file"] and os.path.isfile(args["ca_file"]):

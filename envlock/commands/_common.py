@@ -14,10 +14,17 @@ DEFAULT_LOCK = "envlock.lock"
 
 
 def load_lock_reporting(path: str) -> LoadedLock:
-    """Load a lockfile and print its warnings (edited, newer minor version) to stderr."""
+    """Load a lockfile, or the lock inside a pack (every byte of it checked), and print its warnings to stderr."""
     from envlock.lockfile.io import load_lock
+    from envlock.pack.format import is_pack
 
-    loaded = load_lock(path)
+    if is_pack(path):  # by content, not by name
+        from envlock.lockfile.io import parse_lock
+        from envlock.pack.format import check_pack
+
+        loaded = parse_lock(check_pack(path).lock_bytes(), f"{path}:envlock.lock")
+    else:
+        loaded = load_lock(path)
     for warning in loaded.warnings:
         print(f"envlock: warning: {warning}", file=sys.stderr)
     return loaded

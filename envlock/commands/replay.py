@@ -106,8 +106,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.into_venv and (args.dry_run or args.output_dir):
         raise UsageError("--into-venv cannot be combined with --dry-run or --output-dir")
-    lock = load_lock_reporting(args.lock).lock
+    from envlock.pack.format import is_pack
+
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    if is_pack(args.lock):  # a pack, by its content: every file comes from it, the network stays off
+        return _replay_pack(args, fmt)
+    lock = load_lock_reporting(args.lock).lock
     if args.into_venv:
         return _into_venv(lock, args, fmt)
     from envlock.commands.progress import TerminalDisplay
@@ -187,6 +191,24 @@ def host_note(rows) -> str:
     """This host in one line (the ISA flags are in --json)."""
     shown = [f"{name} {value}" for name, value in rows if name != "CPU ISA flags"]
     return "this host: " + "; ".join(shown)
+
+
+def _replay_pack(args, fmt: str) -> int:
+    from envlock.commands.progress import TerminalDisplay
+    from envlock.errors import UsageError
+    from envlock.replay.progress import Progress
+
+    if args.dry_run or args.output_dir:
+        raise UsageError("a pack is replayed whole: --dry-run and --output-dir take a lockfile")
+    if args.into_venv:
+        from envlock.pack.replay import into_venv_from_pack
+
+        return into_venv_from_pack(args.lock, args, fmt)
+    from envlock.pack.replay import replay_pack
+
+    outcome, lock = replay_pack(args.lock, args, Progress(TerminalDisplay(quiet=args.quiet)))
+    sys.stdout.write(format_outcome(lock, outcome, fmt) + "\n")
+    return outcome.exit_code
 
 
 def _into_venv(lock, args, fmt: str) -> int:

@@ -54,6 +54,10 @@ class ReplayRequest:
     archive: object | None = None  # envlock.replay.snapshot.ArchiveOptions: where OS packages come from
     # "uv" (default where uv has a wheel for this machine) or "pip" (issue 13's comparison).
     installer: str = "auto"
+    # From a pack (envlock.pack.replay): the pins, made from the pack's files (no index is read),
+    # and the .deb files the OS step installs instead of reading apt sources.
+    pins: object | None = None
+    local_debs: tuple[str, ...] = ()
 
 
 @record
@@ -157,6 +161,7 @@ def _options(
         archive=request.archive,
         uv=installer(request) if pins is not None and pins.pins else None,
         builder=builder,
+        local_debs=request.local_debs,
     )
 
 
@@ -443,7 +448,7 @@ def replay(
         choice = BuilderChoice(
             "buildkit" if cli else "sdk", cli, "no engine reachable: rendered for the builder this machine has"
         )
-    pins = resolve_pins(lock, request, progress)
+    pins = request.pins if request.pins is not None else resolve_pins(lock, request, progress)
     plan, notes, extra = plan_with_base(lock, request, pins, choice.builder, engine, progress)
     note = installer_note(request, plan)
     if note:

@@ -51,7 +51,7 @@ def parse_os_report(text: str | bytes) -> dict:
             installed = None
         available = [v for v in item.get("available") or [] if isinstance(v, str) and _VERSION.fullmatch(v)][:5]
         status = item.get("status") if item.get("status") in ("exact", "differs", "missing", "failed") else "failed"
-        origin = item.get("origin") if item.get("origin") in ("mirror", "snapshot") else None
+        origin = item.get("origin") if item.get("origin") in ("mirror", "snapshot", "pack") else None
         packages.append(
             {
                 "name": name,
@@ -80,7 +80,10 @@ def os_report_findings(text: str | bytes, codename: str | None = None) -> list[F
             f"{distro_hint}archive still had that version)"
         )
         if pkg["status"] == "exact":
-            where = " from the snapshot archive (the mirror no longer has it)" if pkg["origin"] == "snapshot" else ""
+            where = {
+                "snapshot": " from the snapshot archive (the mirror no longer has it)",
+                "pack": " from the pack",
+            }.get(pkg["origin"] or "", "")
             out.append(
                 Finding(
                     "os",

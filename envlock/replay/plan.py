@@ -53,6 +53,8 @@ LOCK_PATH = "/opt/envlock/envlock.lock"
 # Build-stage scratch space (never in the final image).
 BUILD_DIR = "/tmp/envlock"
 WHEEL_DIR = "/tmp/envlock/wheels"
+# A pack's .deb files in the final stage, installed by the OS step and removed by it.
+DEB_DIR = "/tmp/envlock/debs"
 CA_STAGE_PATH = "/tmp/envlock/ca.crt"
 # BuildKit secret id for the CA certificate of a TLS-intercepting proxy.
 CA_SECRET_ID = "envlock-ca"
@@ -149,6 +151,8 @@ class ReplayOptions:
     # or None for pip; and the builder the Dockerfile is rendered for.
     uv: UvBinary | None = None
     builder: str = "buildkit"
+    # .deb files on this machine (from a pack): the OS step installs these and reads no apt source.
+    local_debs: tuple[str, ...] = ()
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -242,6 +246,8 @@ class ReplayPlan:
     # the snapshot archive at the lock's time, added only for versions the mirror lacks.
     os_sources: tuple[str, ...] = ()
     os_fallbacks: tuple[str, ...] = ()
+    # .deb files to copy into the build context (context name, path on this machine): a pack's OS layer.
+    os_local_debs: tuple[tuple[str, str], ...] = ()
     # The base image's registry digest, when the engine resolved it before planning.
     base_digest: str | None = None
     uv: UvBinary | None = None  # None: pip installs (no uv wheel for the image's architecture)
@@ -286,6 +292,9 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
     groups, wheelhouse, remove = _python_layer(lock, opts, base, base_source, findings)
     os_step, os_packages = _os_layer(lock, base, base_source, findings)
     os_sources, os_fallbacks = _os_sources(lock, os_packages, opts.archive or ArchiveOptions()) if os_step else ((), ())
+    local_debs = _local_debs(opts.local_debs) if os_step else ()
+    if local_debs:
+        os_sources, os_fallbacks = (), ()
     env = _env_layer(lock, findings)
     _cuda_layer(lock, base, base_source, findings, cuda_missing)
     _conda_layer(lock, findings)
@@ -324,6 +333,7 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         os_fallbacks=os_fallbacks,
         uv=opts.uv,
         builder=opts.builder,
+        os_local_debs=local_debs,
     )
 
 
@@ -844,6 +854,20 @@ def _os_layer(
             )
         )
     return True, tuple(pins)
+
+
+_DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_%-]{0,200}\.deb")
+
+
+def _local_debs(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(file name, path) of each local .deb, each name checked: it becomes a build-context path and an argv element."""
+    out = []
+    for path in paths:
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        if not _DEB_FILE.fullmatch(name):
+            raise ReplayError(f"{name[:80]!r} is not a .deb file name envlock installs")
+        out.append((name, path))
+    return tuple(sorted(out))
 
 
 def _os_sources(

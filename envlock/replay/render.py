@@ -49,6 +49,7 @@ UV_CACHE_ID = "envlock-uv"
 # .pyc files are written at build time (in parallel by uv): measured in
 # benchmarks/RESULTS.md, a container otherwise pays for them at every start.
 COMPILE_BYTECODE = True
+DEBS_DIR = "envlock/debs"
 
 STAGE_NAME = "envlock-python"
 VENV_PYTHON = f"{p.VENV_DIR}/bin/python"
@@ -263,9 +264,14 @@ def _os_lines(plan: p.ReplayPlan, secret: bool) -> list[str]:
     lines.extend(_apt_bootstrap(plan, 2))
     if plan.os_step:
         lines.append(f"COPY {OS_SCRIPT} {p.OS_SCRIPT_PATH}")
+        if plan.os_local_debs:
+            # A pack's .deb files: apt installs them from these paths, with no source and no network.
+            lines.append(f"COPY {DEBS_DIR} {p.DEB_DIR}")
         argv = ["python3", p.OS_SCRIPT_PATH, "--report", p.OS_REPORT_PATH]
         if secret:
             argv += ["--ca-file", p.CA_SECRET_PATH]
+        if plan.os_local_debs:
+            argv += ["--local", p.DEB_DIR]
         for option, sources in (("--source", plan.os_sources), ("--fallback", plan.os_fallbacks)):
             for line in sources:
                 if not SOURCE_LINE.fullmatch(line):
@@ -396,6 +402,7 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files[PLAN_FILE] = render_plan_json(plan).encode("utf-8")
     wheelhouse = {f"{WHEELS_DIR}/{w.filename}": w.local_path for w in plan.wheelhouse}
     executables = {UV_FILE: plan.uv.path} if plan.uv is not None else {}
+    wheelhouse.update({f"{DEBS_DIR}/{name}": path for name, path in plan.os_local_debs})
     secret_ids = (p.CA_SECRET_ID,) if plan.ca_mode == "secret" else ()
     return BuildContext(
         files=dict(sorted(files.items())), wheelhouse=wheelhouse, executables=executables, secret_ids=secret_ids

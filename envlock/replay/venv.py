@@ -308,13 +308,12 @@ def _uv_here(args) -> UvBinary | None:
         return None
 
 
-def run_into_venv(lock: m.Lock, args, fmt: str = "text") -> int:
-    """The CLI's ``--into-venv DIR``: resolve, install, print the report; the exit code."""
+def run_into_venv(lock: m.Lock, args, fmt: str = "text", pins=None) -> int:
+    """The CLI's ``--into-venv DIR``: resolve (unless ``pins`` are given, as from a pack), install, print the report."""
     from envlock.report import findings_json, findings_markdown, findings_text
     from envlock.resolve import DEFAULT_INDEX, resolve_lock
 
-    pins = None
-    if lock.python is not None and lock.python.packages:
+    if pins is None and lock.python is not None and lock.python.packages:
         pins = resolve_lock(
             lock,
             index_url=getattr(args, "index_url", None) or DEFAULT_INDEX,

@@ -564,6 +564,7 @@ def test_os_script_arguments(os_script):
         "ca_file": None,
         "sources": [],
         "fallbacks": [],
+        "local": None,
         "packages": [("curl", "7.88.1-10+deb12u5"), ("vim", "2:9.0-1")],
     }
     snapshot = "deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20240610T000000Z/ bookworm main"

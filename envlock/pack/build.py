@@ -1,0 +1,290 @@
+"""``envlock pack``: gather every artifact a lock needs into one pack file (the network step; replay then needs none).
+
+1. The lock, pinned on the way in when it is not (as ``envlock pin`` would).
+2. Every pinned Python file, downloaded concurrently (or taken from
+   ``--find-links``) and checked against the lock's sha256 as it arrives.
+3. The OS layer's packages at their locked versions: apt inside the base
+   image says which ``.deb`` files an install needs (``--print-uris``, with
+   their sha256), and they are downloaded here and checked.
+4. The base image (``docker save``), recorded by image id and registry digest.
+
+Artifacts are written to a private temporary directory first and streamed
+into the pack by :func:`envlock.pack.format.write_pack`; nothing is copied
+twice in memory.  Another artifact kind (conda packages) is one more
+function returning ``Source`` members under its own prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from envlock import __version__, records
+from envlock.errors import EnvlockError, UsageError
+from envlock.lockfile import model as m
+from envlock.pack.format import Source, check_member_name, source_from_file, write_pack
+from envlock.records import record
+
+DOWNLOAD_WORKERS = 8
+_CHUNK = 1024 * 1024
+_URI_LINE = re.compile(r"'(?P<url>[^']+)' (?P<file>\S+\.deb) (?P<size>[0-9]+) SHA256:(?P<sha>[0-9a-f]{64})")
+
+
+class PackBuildError(EnvlockError):
+    """An artifact the lock needs cannot be had: no pack is written (exit 1)."""
+
+    exit_code = 1
+
+
+@record
+class PackRequest:
+    output: str
+    index_urls: tuple[str, ...] = ()
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    base_image: str | None = None
+    ca_cert: str | None = None
+
+
+@record
+class PackResult:
+    path: str
+    sha256: str
+    members: int
+    size: int
+    notes: tuple[str, ...] = ()
+
+
+def _unpinned(lock: m.Lock) -> list[m.PythonPackage]:
+    if lock.python is None:
+        return []
+    return [p for p in lock.python.packages if p.source == "index" and not (p.file and p.file_sha256)]
+
+
+def pin_if_needed(lock: m.Lock, request: PackRequest, notes: list[str]) -> m.Lock:
+    """The lock with every index package pinned to its exact file (network when it was not pinned yet)."""
+    missing = _unpinned(lock)
+    if not missing:
+        return lock
+    from envlock.pin import PinRequest, pin_lock
+
+    notes.append(f"{len(missing)} Python packages were not pinned: pinned now, as `envlock pin` would")
+    outcome = pin_lock(lock, PinRequest(index_urls=request.index_urls, extra_index_urls=request.extra_index_urls))
+    still = _unpinned(outcome.lock)
+    if still:
+        names = ", ".join(f"{p.name}=={p.version}" for p in still[:10])
+        raise PackBuildError(
+            f"{len(still)} Python packages cannot be pinned to a file, so they cannot be packed: {names}",
+            hint="run `envlock pin` to see why, or pass --find-links DIR with the files",
+        )
+    return outcome.lock
+
+
+def _download(url: str, target: Path, sha256: str, what: str, context) -> None:
+    """Stream ``url`` to ``target``, hashing as it arrives; ``PackBuildError`` when the bytes are not the locked ones."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise PackBuildError(f"{what}: {url[:120]} is not an http(s) URL; it cannot be fetched here")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=120, context=context) as answer, open(target, "wb") as out:
+            for chunk in iter(lambda: answer.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        raise PackBuildError(f"{what}: cannot download {url[:160]} ({getattr(exc, 'reason', exc)})") from None
+    if digest.hexdigest() != sha256:
+        target.unlink(missing_ok=True)
+        raise PackBuildError(
+            f"{what}: {url[:160]} does not have the locked sha256 (it has {digest.hexdigest()})",
+            hint="the file changed on its server: replay cannot have those bytes from there",
+        )
+
+
+def _ssl_context(ca_cert: str | None):
+    if not ca_cert:
+        return None
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_cert)
+
+
+def _find_local(find_links: tuple[str, ...], filename: str, sha256: str) -> Path | None:
+    for directory in find_links:
+        candidate = Path(directory) / filename
+        if candidate.is_file():
+            digest = hashlib.sha256()
+            with open(candidate, "rb") as handle:
+                for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                    digest.update(chunk)
+            if digest.hexdigest() == sha256:
+                return candidate
+    return None
+
+
+def gather_wheels(lock: m.Lock, request: PackRequest, workdir: Path) -> list[Source]:
+    """Every pinned Python file as a member ``wheels/<file>``, checked against the lock's sha256."""
+    if lock.python is None:
+        return []
+    packages = [p for p in lock.python.packages if p.file and p.file_sha256]
+    others = [p for p in lock.python.packages if p.source != "index" and not p.file]
+    if others:
+        names = ", ".join(f"{p.name} ({p.source})" for p in others[:10])
+        raise PackBuildError(
+            f"{len(others)} Python packages were not installed from an index and have no pinned file: {names}",
+            hint="build wheels of them, pass the directory with --find-links, and pin again",
+        )
+    target = workdir / "wheels"
+    target.mkdir()
+    context = _ssl_context(request.ca_cert)
+
+    def fetch(pkg: m.PythonPackage) -> Source:
+        filename = check_member_name(pkg.file)
+        sha = pkg.file_sha256.split(":", 1)[1]
+        local = _find_local(request.find_links, filename, sha)
+        if local is not None:
+            return source_from_file(f"wheels/{filename}", local, sha)
+        if not pkg.file_url:
+            raise PackBuildError(
+                f"python.packages[{pkg.name}]: {filename} has no URL and is in no --find-links directory"
+            )
+        path = target / filename
+        _download(pkg.file_url, path, sha, f"python.packages[{pkg.name}]", context)
+        return source_from_file(f"wheels/{filename}", path, sha)
+
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+        return list(pool.map(fetch, packages))
+
+
+def parse_print_uris(text: str) -> list[tuple[str, str, int, str]]:
+    """(url, filename, size, sha256) of each .deb ``apt-get install --print-uris`` lists (pure)."""
+    found = []
+    for line in text.splitlines():
+        match = _URI_LINE.fullmatch(line.strip())
+        if match:
+            found.append((match["url"], match["file"], int(match["size"]), match["sha"]))
+    return found
+
+
+def gather_debs(lock: m.Lock, base_ref: str, engine, workdir: Path, notes: list[str]) -> list[Source]:
+    """The .deb files the OS layer installs on ``base_ref`` at the locked versions, as ``debs/<file>``."""
+    from envlock.replay.plan import DEBIAN_NAME, DEBIAN_VERSION
+
+    osec = lock.os
+    if osec is None or osec.package_manager not in (None, "dpkg"):
+        return []
+    pins = [
+        f"{p.name}={p.version}"
+        for p in osec.packages
+        if p.manual is True and DEBIAN_NAME.fullmatch(p.name) and DEBIAN_VERSION.fullmatch(p.version)
+    ]
+    if not pins:
+        return []
+    script = (
+        "apt-get -qq -o Acquire::Languages=none update >/dev/null 2>&1; "
+        'exec apt-get install -qq -o Acquire::ForceHash=SHA256 --print-uris -y --no-install-recommends --allow-downgrades -- "$@"'
+    )
+    result = engine.run(base_ref, ["sh", "-c", script, "envlock-pack", *sorted(pins)], network=True, timeout=600)
+    output = result.stdout.decode("utf-8", "replace")
+    if result.exit_code != 0:
+        raise PackBuildError(
+            "apt in the base image cannot install the locked OS versions: "
+            + (result.stderr.decode("utf-8", "replace") if hasattr(result, "stderr") else output).strip()[-400:],
+            hint="replay the lock online first (`envlock replay`) to see which versions are gone",
+        )
+    target = workdir / "debs"
+    target.mkdir()
+    sources = []
+    for url, filename, _size, sha in parse_print_uris(output):
+        name = check_member_name(f"debs/{filename}")
+        path = target / name.split("/", 1)[1]
+        _download(url, path, sha, name, None)
+        sources.append(source_from_file(name, path, sha))
+    notes.append(f"{len(sources)} .deb files for {len(pins)} hand-installed OS packages")
+    return sources
+
+
+def save_image(engine, ref: str, workdir: Path) -> tuple[Source, dict]:
+    """``docker save`` of the base image into ``image/base.tar``; (member, what pack.json records of it)."""
+    found = engine.image(ref)
+    if found is None:
+        raise PackBuildError(f"the base image {ref} is not in the engine", hint="pull or load it, then pack again")
+    path = workdir / "base.tar"
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        for chunk in engine.api.get_image(found.id):
+            digest.update(chunk)
+            out.write(chunk)
+    repo_digests = sorted(d for d in found.repo_digests if "@sha256:" in d)
+    record_ = {"reference": ref, "id": found.id, "repo-digests": repo_digests}
+    return source_from_file("image/base.tar", path, digest.hexdigest()), record_
+
+
+def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> PackResult:
+    """Gather every artifact of ``lock`` and write the pack (atomically); ``PackBuildError`` when one cannot be had."""
+    from envlock.lockfile import identity
+    from envlock.lockfile.write import dumps_lock
+    from envlock.replay.orchestrate import ReplayRequest, find_base
+
+    notes: list[str] = []
+    lock = pin_if_needed(lock, request, notes)
+    # The pack's lock carries no creation time: the same lock packs to the same bytes.
+    lock = identity.with_fingerprint(records.replace(lock, created_at=None))
+    step = progress.step if progress is not None else (lambda text: None)
+    with tempfile.TemporaryDirectory(prefix="envlock-pack-") as scratch:
+        workdir = Path(scratch)
+        step("downloading the pinned Python files")
+        wheels = gather_wheels(lock, request, workdir)
+        choice = find_base(lock, ReplayRequest(base_image=request.base_image), engine, _Quiet())
+        base_ref = choice.image or _matrix_or_own_base(lock, choice, engine)
+        step(f"the OS packages, as apt in {base_ref} would fetch them")
+        debs = gather_debs(lock, base_ref, engine, workdir, notes)
+        step(f"saving the base image {base_ref}")
+        image, image_record = save_image(engine, base_ref, workdir)
+        meta = {
+            "envlock-version": __version__,
+            "lock-fingerprint": lock.fingerprint,
+            "platform": _platform(lock),
+            "base-image": image_record,
+        }
+        members = [*wheels, *debs, image]
+        step(f"writing {request.output}")
+        sha = write_pack(request.output, meta, dumps_lock(lock, "envlock pack").encode(), members)
+    size = os.path.getsize(request.output)
+    return PackResult(request.output, sha, len(members) + 3, size, tuple(notes + list(choice.notes)))
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+
+def _matrix_or_own_base(lock: m.Lock, choice, engine) -> str:
+    """The reference the plan would start from when no --base-image or locked digest names one."""
+    from envlock.replay.plan import ReplayOptions, plan_replay
+
+    plan = plan_replay(lock, ReplayOptions(base_source=choice.source, base_digest=choice.digest))
+    if choice.source == "debootstrap":
+        from envlock.replay.orchestrate import ReplayRequest, ensure_own_base
+
+        ensure_own_base(plan, ReplayRequest(), engine, _Quiet())
+    return plan.from_ref
+
+
+def _platform(lock: m.Lock) -> str:
+    arch = (lock.cpu.architecture if lock.cpu else None) or (lock.os.architecture if lock.os else None) or "unknown"
+    tag = lock.python.platform_tag if lock.python else None
+    return f"linux/{arch}" + (f" ({tag})" if tag else "")
+
+
+def check_output_path(path: str) -> str:
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"-o {path}: the directory {parent} does not exist")
+    return path

@@ -1,0 +1,126 @@
+"""Replay from a pack: every byte checked first, then the base image loaded, then a build with the network off.
+
+Order matters for an untrusted file: :func:`envlock.pack.format.check_pack`
+reads the whole pack (headers, padding, end, each member's sha256) before any
+member is extracted, and a pack that fails is refused (exit 2) before its
+base image reaches the engine.  Members are extracted into a private
+temporary directory (mode 0700) and nowhere else.  The Python layer is
+installed from the pack's wheels with ``--no-index``; the OS layer from its
+``.deb`` files; the build's network is ``none``, and envlock itself makes no
+network call (no index page is read: the pins come from the pack).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from envlock.lockfile import model as m
+from envlock.pack.format import CheckedPack, PackError, check_pack, extract
+
+BASE_REPOSITORY = "envlock-pack-base"
+
+
+def open_pack(path: str) -> tuple[CheckedPack, m.Lock]:
+    """Check the whole pack and read its lock; ``PackError`` / ``LockfileError`` (exit 2) otherwise."""
+    from envlock.lockfile.io import parse_lock
+
+    checked = check_pack(path)
+    lock = parse_lock(checked.lock_bytes(), f"{path}:envlock.lock").lock
+    if checked.meta.get("lock-fingerprint") != lock.fingerprint:
+        raise PackError("its fingerprint is not the one pack.json records", member="envlock.lock")
+    return checked, lock
+
+
+def private_directory() -> str:
+    """A new directory only this user can read (tempfile.mkdtemp creates it 0700)."""
+    return tempfile.mkdtemp(prefix="envlock-pack-")
+
+
+def pins_from_pack(lock: m.Lock, wheel_paths: dict[str, str]):
+    """The PinSet of the lock's pinned files, each from the pack's wheelhouse (no index is read)."""
+    from envlock.resolve import Pin, PinSet, Problem, _kind
+    from envlock.wheel_select import target_from_lock
+
+    by_file = {Path(path).name: path for path in wheel_paths.values()}
+    pins, problems = [], []
+    for pkg in lock.python.packages if lock.python else ():
+        sha = (pkg.file_sha256 or "").split(":", 1)[-1]
+        path = by_file.get(pkg.file or "")
+        if path is None:
+            problems.append(
+                Problem(pkg.name, pkg.version, "the pack does not carry its file", fix="pack the lock again")
+            )
+            continue
+        pins.append(Pin(pkg.name, pkg.version, pkg.file, sha, _kind(pkg.file), wheelhouse_file=path))
+    return PinSet(pins=tuple(pins), problems=tuple(problems), target=target_from_lock(lock))
+
+
+def load_base_image(engine, checked: CheckedPack, image_path: str, tag: str) -> str:
+    """``docker load`` the pack's base image, check it is the recorded image, tag it; the reference to build FROM."""
+    expected = (checked.meta.get("base-image") or {}).get("id")
+    if not isinstance(expected, str) or not expected.startswith("sha256:"):
+        raise PackError("records no base image id", member="pack.json")
+    with open(image_path, "rb") as handle:
+        try:
+            engine.api.load_image(handle)
+        except Exception as exc:  # the engine's own words
+            raise PackError(f"the engine cannot load it ({str(exc)[:200]})", member="image/base.tar") from None
+    found = engine.image(expected)
+    if found is None or found.id != expected:
+        raise PackError(f"loading it did not give the recorded image {expected}", member="image/base.tar")
+    engine.api.tag(expected, BASE_REPOSITORY, tag)
+    return f"{BASE_REPOSITORY}:{tag}"
+
+
+def replay_pack(path: str, args, progress):
+    """Check, load, build offline and verify; the replay outcome (as for a lock) and the lock."""
+    from envlock.replay.engine import DockerEngine
+    from envlock.replay.orchestrate import ReplayRequest, replay
+
+    checked, lock = open_pack(path)
+    progress.step(f"pack checked: {len(checked.members)} members, sha256 {checked.sha256}")
+    engine = DockerEngine()
+    engine.ping()
+    workdir = private_directory()
+    try:
+        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "image")]
+        extracted = extract(checked, wanted, workdir)
+        base = load_base_image(engine, checked, extracted["image/base.tar"], (lock.fingerprint or "x")[7:19])
+        progress.step(f"base image loaded from the pack: {base} ({checked.meta['base-image']['id'][:19]})")
+        wheels = {name: p for name, p in extracted.items() if name.startswith("wheels/")}
+        debs = tuple(sorted(p for name, p in extracted.items() if name.startswith("debs/")))
+        request = ReplayRequest(
+            tag=getattr(args, "tag", None),
+            base_image=base,
+            network="none",
+            builder=getattr(args, "builder", "auto"),
+            no_cache=getattr(args, "no_cache", False),
+            verify=not getattr(args, "no_verify", False),
+            pins=pins_from_pack(lock, wheels),
+            local_debs=debs,
+        )
+        return replay(lock, request, engine, progress), lock
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def into_venv_from_pack(path: str, args, fmt: str) -> int:
+    """``--into-venv DIR`` from a pack: the Python layer only, from the pack's wheels, no network."""
+    from envlock.replay.venv import run_into_venv
+
+    checked, lock = open_pack(path)
+    workdir = private_directory()
+    try:
+        extracted = extract(checked, [mem.name for mem in checked.members if mem.kind == "wheel"], workdir)
+        return run_into_venv(lock, args, fmt, pins=pins_from_pack(lock, extracted))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def is_pack_path(path: str) -> bool:
+    from envlock.pack.format import is_pack
+
+    return os.path.isfile(path) and is_pack(path)
