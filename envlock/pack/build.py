@@ -210,6 +210,18 @@ def gather_debs(lock: m.Lock, base_ref: str, engine, workdir: Path, notes: list[
     return sources
 
 
+def gather_tools(request: PackRequest, notes: list[str]) -> list[Source]:
+    """The uv wheel replay installs with (``tools/``), so an offline replay uses the same fast install path."""
+    from envlock.replay import uv_tool
+
+    arch = uv_tool.host_arch()
+    if arch is None:
+        notes.append("uv has no wheel for this machine: replay from this pack installs with pip")
+        return []
+    path = uv_tool.uv_wheel_file(arch, index_url=request.index_urls[0] if request.index_urls else None)
+    return [source_from_file(f"tools/{Path(path).name}", path)]
+
+
 def save_image(engine, ref: str, workdir: Path) -> tuple[Source, dict]:
     """``docker save`` of the base image into ``image/base.tar``; (member, what pack.json records of it)."""
     found = engine.image(ref)
@@ -253,7 +265,8 @@ def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> Pac
             "platform": _platform(lock),
             "base-image": image_record,
         }
-        members = [*wheels, *debs, image]
+        tools = gather_tools(request, notes)
+        members = [*wheels, *debs, image, *tools]
         step(f"writing {request.output}")
         sha = write_pack(request.output, meta, dumps_lock(lock, "envlock pack").encode(), members)
     size = os.path.getsize(request.output)

@@ -86,12 +86,14 @@ def replay_pack(path: str, args, progress):
     engine.ping()
     workdir = private_directory()
     try:
-        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "image")]
+        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "image", "tool")]
         extracted = extract(checked, wanted, workdir)
         base = load_base_image(engine, checked, extracted["image/base.tar"], (lock.fingerprint or "x")[7:19])
         progress.step(f"base image loaded from the pack: {base} ({checked.meta['base-image']['id'][:19]})")
         wheels = {name: p for name, p in extracted.items() if name.startswith("wheels/")}
         debs = tuple(sorted(p for name, p in extracted.items() if name.startswith("debs/")))
+        # uv's wheel from the pack: replay installs with it, as online (envlock.replay.uv_tool looks here first).
+        tools = tuple(sorted({str(Path(p).parent) for name, p in extracted.items() if name.startswith("tools/")}))
         request = ReplayRequest(
             tag=getattr(args, "tag", None),
             base_image=base,
@@ -101,6 +103,7 @@ def replay_pack(path: str, args, progress):
             verify=not getattr(args, "no_verify", False),
             pins=pins_from_pack(lock, wheels),
             local_debs=debs,
+            find_links=tools,
         )
         return replay(lock, request, engine, progress), lock
     finally:
