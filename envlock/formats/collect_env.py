@@ -203,6 +203,9 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
                 if last_row is not None:
                     report.libraries.append(last_row)
                 continue
+            if line.startswith("[") and not _LIBRARY_ROW.match(line):
+                ctx.warn(f"{shown(line)} is a library row cut short; it is not recorded", number)
+                continue
             if label is None and last_row is not None and not line.startswith("["):
                 # An e-mail client folded a long row: the rest belongs to the row above.
                 joined = _library_row(last_row.kind, _row_text(last_row) + " " + line, last_row.line, ctx)
@@ -240,10 +243,11 @@ def parse_report(text: str, ctx: ImportContext) -> CollectEnvReport:
             continue
         # Anything else (vLLM's "free -h" table, npu-smi boxes) is not collect_env's and is ignored.
     if not saw_libraries:
-        raise ctx.fail(
-            f"the report stops before its '{SECTION_LIBRARIES}:' section; it looks truncated",
+        # A paste that ends early: what it has is imported; the library list is unknown, and said so.
+        ctx.warn(
+            f"the report stops before its '{SECTION_LIBRARIES}:' section: it looks cut off; "
+            "what comes before is imported, the library list is unknown",
             len(lines),
-            hint="paste the whole output of `python -m torch.utils.collect_env`",
         )
     return report
 
@@ -541,7 +545,7 @@ def _cudnn_entry(text: str) -> tuple[str | None, str | None]:
     location = scrub(text)
     name = re.split(r"[\\/]", text)[-1]
     found = re.search(r"\.so\.([0-9]+(?:\.[0-9]+)*)$", name) or re.search(
-        r"cudnn(?:64)?_([0-9]+)\.dll$", name, re.IGNORECASE
+        r"cudnn(?:_[a-z_]+?)?(?:64)?_([0-9]+)\.dll$", name, re.IGNORECASE
     )
     if found:
         return found.group(1), location
@@ -613,6 +617,51 @@ _NPU_ROW = re.compile(
 _NPU_HBM = re.compile(r"([0-9]+)\s*/\s*([0-9]+)\s*\|\s*$")
 
 
+# * [0] _XpuDeviceProperties(name='Intel(R) Data Center GPU Max 1550', ..., total_memory=65536MB, ...
+_XPU_DEVICE = re.compile(r"^\*\s*\[(?P<index>[0-9]+)\]\s*_XpuDeviceProperties\(name='(?P<name>[^']+)'")
+_XPU_MEMORY = re.compile(r"\btotal_memory=(?P<mib>[0-9]+)MB\b")
+
+
+def _intel_gpus(report: CollectEnvReport, ctx: ImportContext) -> list[m.Accelerator]:
+    """torch 2.8+ prints "Intel GPU models onboard:" (names) and "... detected:" (index, memory) blocks."""
+    detected: dict[int, tuple[str, int | None, int]] = {}
+    for line, number in report.blocks.get("Intel GPU models detected", []):
+        found = _XPU_DEVICE.match(line)
+        if found:
+            memory = _XPU_MEMORY.search(line)
+            detected[int(found.group("index"))] = (
+                found.group("name"),
+                int(memory.group("mib")) if memory else None,
+                number,
+            )
+    onboard = [
+        (line[1:].strip(), number)
+        for line, number in report.blocks.get("Intel GPU models onboard", [])
+        if line.startswith("*") and line[1:].strip()
+    ]
+    listed = [(i, name, number) for i, (name, number) in enumerate(onboard)] or [
+        (i, name, number) for i, (name, _mib, number) in sorted(detected.items())
+    ]
+    items = []
+    for index, name, number in listed:
+        seen = detected.get(index)
+        item = checked(
+            m.Accelerator,
+            {
+                "index": index,
+                "vendor": "intel",
+                "name": name,
+                "memory_total_mib": seen[1] if seen and seen[0] == name else None,
+            },
+            f"Intel GPU {index}",
+            ctx,
+            number,
+        )
+        if item is not None:
+            items.append(item)
+    return items
+
+
 def _accelerators(report: CollectEnvReport, ctx: ImportContext) -> m.AcceleratorSection | None:
     """AMD/Intel GPUs named under "GPU models and configuration", and Ascend NPUs from vLLM-Ascend's npu-smi block."""
     devices: list[m.Accelerator] = []
@@ -639,6 +688,9 @@ def _accelerators(report: CollectEnvReport, ctx: ImportContext) -> m.Accelerator
         if item is not None:
             devices.append(item)
             vendors.add(vendor)
+    for item in _intel_gpus(report, ctx):
+        devices.append(item)
+        vendors.add("intel")
     npu_lines = report.blocks.get("NPU", [])
     for position, (line, number) in enumerate(npu_lines):
         row = _NPU_ROW.match(line)
@@ -669,6 +721,8 @@ def _accelerators(report: CollectEnvReport, ctx: ImportContext) -> m.Accelerator
     if vendors == {"amd"}:
         runtime = "rocm"
         version = _known(report.fields.get("hip_runtime")) or _known(report.fields.get("rocm_build"))
+    elif vendors == {"intel"}:
+        runtime = "oneapi"
     elif vendors == {"huawei"}:
         runtime = "cann"
         for line, _number in report.blocks.get("CANN", []):

@@ -177,6 +177,16 @@ def parse_table(lines: list[str], ctx: ImportContext, joined_rows: bool = False)
             number += 1  # the folded part of a rejoined row
         row2_text = lines[number].rstrip() if number < len(lines) else ""
         row2 = _ROW2.match(row2_text)
+        if not row2 and number >= len(lines) - 1 and not row2_text.startswith("|"):
+            # The paste ends inside this GPU's row: its name is known, the rest is not.
+            ctx.warn(
+                f"GPU {row1.group('index')}: the table ends inside its row (cut off?); only its name is recorded",
+                row1_line,
+            )
+            item = gpu(ctx, int(row1.group("index")), row1.group("name"), row1_line)
+            if item is not None:
+                gpus.append(item)
+            break
         if not row2:
             raise ctx.fail(
                 f"GPU {row1.group('index')}: the second line of its table row is missing or cut off "

@@ -156,8 +156,11 @@ TRUNCATED = [
     ("conda-explicit", None, 7),  # conda-linux-64.zlib.lock cut inside its 3rd URL (line 7)
     ("conda-env", None, 8),  # cut inside a quoted spec
     ("conda-lock", None, 38),  # cut after the entry at line 38's name and version: no manager
-    ("collect-env", None, 12),  # 02.txt cut before its library list (12 lines)
-    ("nvidia-smi", None, 10),  # 03 table cut after GPU 0's first row line (line 9)
+]
+# Cut where what came before is still whole: imported, and a warning says it was cut.
+CUT_BUT_READ = [
+    ("collect-env", 12, "stops before its 'Versions of relevant libraries:' section"),  # 02.txt, 12 lines
+    ("nvidia-smi", 9, "the table ends inside its row"),  # 03 table cut after GPU 0's first row line
 ]
 
 
@@ -251,3 +254,20 @@ def test_enormous_input(tmp_path, fmt):
 def test_unknown_format_is_refused(tmp_path):
     result = run_envlock("import", "poetry-lock", str(tmp_path / "x"), "-o", str(tmp_path / "y"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt, lines, warning", CUT_BUT_READ, ids=[c[0] for c in CUT_BUT_READ])
+def test_cut_input_imports_what_it_has_and_says_so(tmp_path, fmt, lines, warning):
+    src = tmp_path / "input"
+    src.write_bytes(_lines(_sample_bytes(fmt), lines))
+    out = tmp_path / "out.lock"
+    result = run_envlock("import", fmt, str(src), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert warning in result.stderr
+    lock = load_lock(out).lock
+    assert any(warning in w for w in lock.capture_warnings)
+    if fmt == "nvidia-smi":
+        assert [(g.index, g.name, g.memory_total_mib) for g in lock.nvidia.gpus] == [(0, "NVIDIA A100-SXM4-40GB", None)]
+    else:
+        assert lock.cuda.frameworks[0].version == "1.14.0a0+410ce96"
+        assert lock.python is None or lock.python.packages == ()
