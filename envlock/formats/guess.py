@@ -22,7 +22,7 @@ _SIGNS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
         (
             "nvidia-smi-csv",
             "a CSV header of nvidia-smi query fields",
-            r"\A\s*(?:[a-z_.]+(?: \[[^\]]+\])?, )*(?:name|driver_version)(?: \[[^\]]+\])?(?:, |\s*$)",
+            r"^(?:[a-z_.]+(?: \[[^\]]+\])?, )*name(?:, [a-z_.]+(?: \[[^\]]+\])?)*\s*$",
         ),
         ("rocm-smi", "rocm-smi's banner or GPU[N] lines", r"ROCm System Management Interface|^GPU\[[0-9]+\]\s*:"),
         ("rocm-smi", "rocm-smi's CSV header", r"\A\s*device,(?:Card [Ss]eries|Driver version|GPU)"),

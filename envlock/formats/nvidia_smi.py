@@ -88,8 +88,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
 
 def _looks_like_csv(lines: list[str]) -> bool:
     """``nvidia-smi --query-gpu=... --format=csv``: a header of query names separated by commas."""
-    first = next((line for line in lines if line.strip()), "")
-    return "," in first and not first.lstrip().startswith(("|", "+")) and "NVIDIA-SMI" not in first
+    from envlock.formats.nvidia_smi_csv import _header_cells
+
+    return not any("NVIDIA-SMI" in line for line in lines[:10]) and any(_header_cells(line) for line in lines[:20])
 
 
 def gpu(ctx: ImportContext, index: int, name: str, line: int, **values: Any) -> m.Gpu | None:

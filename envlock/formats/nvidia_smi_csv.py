@@ -13,7 +13,7 @@ import csv
 import re
 from typing import Any
 
-from envlock.formats.importers import ImportContext, shown, split_lines
+from envlock.formats.importers import ImportContext, split_lines
 from envlock.lockfile import model as m
 from envlock.records import replace
 
@@ -33,24 +33,46 @@ _READ = {
 }  # fmt: skip
 
 
+_HEADER_CELL = re.compile(r"[a-z][a-z0-9_.]*(?: \[[^\]]+\])?")
+
+
+def _header_cells(line: str) -> list[str] | None:
+    """The query names of a CSV header line (units dropped), or ``None`` if the line is not one."""
+    cells = [cell.strip() for cell in line.split(",")]
+    if len(cells) < 1 or not all(_HEADER_CELL.fullmatch(cell) for cell in cells):
+        return None
+    names = [re.sub(r"\s*\[[^\]]*\]$", "", cell) for cell in cells]
+    return names if "name" in names or "gpu_name" in names else None
+
+
 def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
     lines = [(n, line) for n, line in enumerate(split_lines(text, ctx), 1) if line.strip()]
     if not lines:
         raise ctx.fail("empty", 1, hint="import the output of `nvidia-smi --query-gpu=... --format=csv`")
-    header_line, header_text = lines[0]
-    header = [re.sub(r"\s*\[[^\]]*\]$", "", cell.strip()) for cell in next(csv.reader([header_text]))]
-    if "name" not in header and "gpu_name" not in header:
-        if re.match(r"^\s*[0-9]", header_text):
+    # The header may follow other lines of a paste (a command, `nvidia-smi -L`, a title): the first
+    # line that is a list of query names is it.
+    start = next((i for i, (_n, line) in enumerate(lines) if _header_cells(line) is not None), None)
+    if start is None:
+        header_line, header_text = lines[0]
+        if re.match(r"^\s*[0-9]", header_text) or re.match(r"^[^,]+,", header_text):
             raise ctx.fail(
-                "the CSV has no header line, so which column is which is not known",
+                "the CSV has no header line naming a `name` column, so which column is which is not known",
                 header_line,
                 hint="run nvidia-smi with --format=csv (without noheader), and query name too",
             )
         raise ctx.fail(
-            f"the CSV header {shown(header_text)} has no `name` column",
+            "not `nvidia-smi --query-gpu` CSV: no header line such as 'name, driver_version, memory.total [MiB]'",
             header_line,
-            hint="add name to --query-gpu=..., so that each row says which GPU it is",
+            hint="import the output of `nvidia-smi --query-gpu=name,... --format=csv`",
         )
+    header_line, header_text = lines[start]
+    header = _header_cells(header_text) or []
+    rows: list[tuple[int, str]] = []
+    for number, line in lines[start + 1 :]:
+        if "," not in line:
+            ctx.warn("lines after the CSV table are not part of it and were not read", number)
+            break
+        rows.append((number, line))
     ignored = [name for name in header if name not in _READ]
     if ignored:
         ctx.warn("columns not recorded (they identify the machine or change by the second): " + ", ".join(ignored))
@@ -58,7 +80,7 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
 
     gpus = []
     drivers: set[str] = set()
-    for position, (number, line) in enumerate(lines[1:]):
+    for position, (number, line) in enumerate(rows):
         cells = [cell.strip() for cell in next(csv.reader([line]))]
         if len(cells) != len(header):
             raise ctx.fail(

@@ -388,3 +388,14 @@ def test_a_value_the_lock_refuses_costs_only_its_row():
     names = {p.name for p in lock.python.packages}
     assert "numpy" not in names and "torch" in names
     assert any("numpy" in w and "skipped" in w for w in lock.capture_warnings)
+
+
+def test_a_bare_major_version_symlink_is_not_a_second_cudnn():
+    # 02.txt lists libcudnn.so.8.7.0; reports from other machines also list its libcudnn.so.8 symlink.
+    text = (CORPUS / "02.txt").read_text()
+    line = "/usr/lib/x86_64-linux-gnu/libcudnn.so.8.7.0\n"
+    assert line in text
+    lock = import_bytes(
+        "collect-env", text.replace(line, "/usr/lib/x86_64-linux-gnu/libcudnn.so.8\n" + line).encode(), "x"
+    )
+    assert [c.version for c in lock.cuda.components if c.name == "cudnn"] == ["8.7.0"]
