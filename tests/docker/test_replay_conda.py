@@ -1,0 +1,197 @@
+"""A conda environment replayed exactly: real conda packages, rattler, pip on top, the real engine.
+
+The channel (tests/conda_channel.py) holds a self-contained CPython 3.11.7
+package, a compiled shared library and a noarch python package, indexed by
+rattler and served on 127.0.0.1.  rattler solves and installs a prefix from
+it, pip puts ``six`` (from PyPI) on top, ``envlock capture`` locks it, and
+``envlock replay`` builds it on a minimal Debian (no python3, no libssl3), then
+captures inside the image and compares.  A second channel serves a tampered
+python archive under the same name: the build must fail naming the package and
+both hashes, and no image may be tagged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envlock import records
+from envlock.lockfile import identity, load_lock, write_lock
+from envlock.replay import engine as eng
+from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
+from envlock.replay.progress import Progress
+from tests.conda_fixtures import ChannelServer, conda_meta, copy_channel, make_prefix
+from tests.conftest import run_envlock
+
+pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
+
+HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+TAG = "envlock-test/conda:e2e"
+TAMPERED_TAG = "envlock-test/conda:tampered"
+MINBASE = "envlock/debian-minbase:bookworm"
+SPECS = ["python ==3.11.7", "libenvlockdemo", "envlock-demo-noarch"]
+PROBE = (
+    "import sys, ssl, sqlite3, ctypes, json, six, envlock_demo_noarch, sysconfig\n"
+    "lib = ctypes.CDLL(sys.prefix + '/lib/libenvlockdemo.so')\n"
+    "maps = [line.split()[-1] for line in open('/proc/self/maps') if '.so' in line]\n"
+    "print(json.dumps({'version': sys.version, 'prefix': sys.prefix, 'answer': lib.envlock_demo_answer(),"
+    " 'six': six.__version__, 'noarch': envlock_demo_noarch.VERSION, 'openssl': ssl.OPENSSL_VERSION,"
+    " 'sqlite': sqlite3.sqlite_version, 'config_prefix': sysconfig.get_config_var('prefix'),"
+    " 'libs': sorted(set(m for m in maps if 'ssl' in m or 'sqlite' in m or 'ffi' in m or 'crypto' in m))}))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def engine(docker_client):
+    return eng.DockerEngine(client=docker_client)
+
+
+@pytest.fixture(scope="module")
+def minbase(engine):
+    # Building the replay base builds its debootstrap rootfs image too: a Debian without python3 or libssl3.
+    ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), Progress())
+    assert engine.image(MINBASE) is not None
+    return MINBASE
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("conda")
+
+
+@pytest.fixture(scope="module")
+def channel(workdir):
+    server = ChannelServer(copy_channel(workdir / "channel"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def source_env(channel, workdir):
+    prefix = make_prefix(channel.url, workdir / "env", SPECS, workdir / "rattler-cache")
+    python = prefix / "bin" / "python"
+    # The pip layer on top: a real wheel from PyPI, installed by pip into the conda prefix.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "six==1.16.0"],
+        check=True,
+        capture_output=True,
+    )
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def conda_lock(source_env, workdir):
+    captured = workdir / "captured.lock"
+    result = run_envlock("capture", "--python", str(source_env / "bin/python"), "-o", str(captured), "-q")
+    assert result.returncode == 0, result.stderr
+    lock = load_lock(captured).lock
+    # Not what this test is about: this host's ~90 hand-installed OS packages.
+    lock = records.replace(lock, os=records.replace(lock.os, packages=()))
+    path = workdir / "envlock.lock"
+    write_lock(identity.with_fingerprint(lock), path, "tests/docker/test_replay_conda.py")
+    return path
+
+
+def _probe(engine, image: str, python: str = "python") -> dict:
+    ran = engine.run(image, [python, "-c", PROBE])
+    assert ran.exit_code == 0, ran.stderr.decode()
+    return json.loads(ran.stdout.decode())
+
+
+@pytest.fixture(scope="module")
+def replayed(conda_lock, minbase, workdir, engine):
+    result = run_envlock(
+        "replay",
+        str(conda_lock),
+        "--json",
+        "-q",
+        "--base-image",
+        minbase,
+        "--ca-cert",
+        str(HOST_BUNDLE),
+        "-t",
+        TAG,
+        cwd=workdir,
+        timeout=1200,
+    )
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_lock_classifies_conda_and_pip_distributions(conda_lock):
+    lock = load_lock(conda_lock).lock
+    installers = {p.name: p.installer for p in lock.python.packages}
+    assert installers == {"envlock-demo-noarch": "conda", "six": "pip"}
+    assert {p.name for p in lock.conda.packages} == {"python", "libenvlockdemo", "envlock-demo-noarch"}
+
+
+def test_conda_packages_identical_in_the_image(replayed, source_env, engine):
+    code, report = replayed
+    bad = [f for f in report["findings"] if f["status"] not in ("exact",) and f["severity"] != "info"]
+    assert [f for f in bad if f["path"].startswith(("conda", "python"))] == []
+    # The image's conda-meta, read with the engine, names the same archives by sha256 as the source prefix.
+    source = conda_meta(source_env)
+    for name, record in source.items():
+        meta = engine.read_file(TAG, f"/opt/envlock/conda/conda-meta/{name}-{record['version']}-{record['build']}.json")
+        assert meta is not None, name
+        image_record = json.loads(meta)
+        for key in ("name", "version", "build", "sha256"):
+            assert image_record[key] == record[key], (name, key)
+
+
+def test_image_python_is_the_conda_python_and_self_contained(replayed, source_env, engine):
+    host = json.loads(
+        subprocess.run([str(source_env / "bin/python"), "-c", PROBE], capture_output=True, check=True).stdout
+    )
+    image = _probe(engine, TAG)
+    assert image["version"] == host["version"]
+    assert image["prefix"] == image["config_prefix"] == "/opt/envlock/conda"  # text placeholders rewritten
+    assert image["answer"] == 42
+    assert (image["six"], image["noarch"]) == ("1.16.0", "1.0")
+    assert image["libs"] and all(path.startswith("/opt/envlock/conda/lib/") for path in image["libs"])
+    # The base has neither python3 nor libssl3: the prefix brought them.
+    ran = engine.run(TAG, ["/bin/sh", "-c", "ls /usr/bin/python3 /usr/lib/x86_64-linux-gnu/libssl.so.3 2>&1; true"])
+    assert ran.stdout.decode().count("No such file") == 2
+
+
+def test_pip_package_byte_identical(replayed, source_env, engine):
+    local = (source_env / "lib/python3.11/site-packages/six.py").read_bytes()
+    assert engine.read_file(TAG, "/opt/envlock/conda/lib/python3.11/site-packages/six.py") == local
+
+
+def test_tampered_archive_fails_the_build(conda_lock, workdir, minbase, engine):
+    tampered = ChannelServer(copy_channel(workdir / "tampered"))
+    try:
+        lock = load_lock(conda_lock).lock
+        python = next(p for p in lock.conda.packages if p.name == "python")
+        archive = workdir / "tampered/linux-64" / python.url.rsplit("/", 1)[1]
+        archive.write_bytes(archive.read_bytes() + b"\0")  # same name, other bytes
+        import hashlib
+
+        served = hashlib.sha256(archive.read_bytes()).hexdigest()
+        result = run_envlock(
+            "replay",
+            str(conda_lock),
+            "-q",
+            "--base-image",
+            minbase,
+            "--conda-channel-url",
+            tampered.url,
+            "--ca-cert",
+            str(HOST_BUNDLE),
+            "-t",
+            TAMPERED_TAG,
+            cwd=workdir,
+            timeout=1200,
+        )
+    finally:
+        tampered.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "HASH MISMATCH python 3.11.7" in output
+    assert python.sha256.removeprefix("sha256:") in output and served in output
+    assert engine.image(TAMPERED_TAG) is None

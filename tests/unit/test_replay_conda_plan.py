@@ -1,0 +1,157 @@
+"""The conda layer of a replay plan, from real conda-lock files (their URLs are unreachable here).
+
+Expected values are read from the corpus YAML itself with PyYAML, not from
+envlock's importer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from envlock import records
+from envlock.errors import ReplayError
+from envlock.lockfile import load_lock
+from envlock.lockfile import model as m
+from envlock.replay import conda as c
+from envlock.replay.plan import ReplayOptions, plan_replay
+from envlock.replay.render import render_context
+from tests.conftest import run_envlock
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "conda_lock"
+CLAY = "conda-lock.clay-model-cuda118.yml"
+PIP_DEPS = "conda-lock.install-with-pip-deps.yml"
+GH155 = "conda-lock.pypi-resolve-gh155.yml"
+
+
+def _imported(tmp_path: Path, name: str, fmt: str = "conda-lock", *args: str) -> m.Lock:
+    out = tmp_path / (name + ".lock")
+    result = run_envlock("import", fmt, str(CORPUS / name), "-o", str(out), *args)
+    assert result.returncode == 0, result.stderr
+    return load_lock(out).lock
+
+
+def _corpus_conda(name: str, platform: str = "linux-64") -> list[dict]:
+    document = yaml.safe_load((CORPUS / name).read_text())
+    return [p for p in document["package"] if p["manager"] == "conda" and p["platform"] == platform]
+
+
+def _by_path(plan) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for item in plan.findings:
+        found.setdefault(item.path, []).append(item)
+    return found
+
+
+def test_conda_lock_plans_every_package_from_its_url(tmp_path):
+    plan = plan_replay(_imported(tmp_path, CLAY))
+    expected = {p["url"]: p["hash"]["sha256"] for p in _corpus_conda(CLAY)}
+    assert plan.conda is not None and len(expected) == 421
+    assert {a.url: a.sha256 for a in plan.conda.archives} == expected
+    python = next(p for p in _corpus_conda(CLAY) if p["name"] == "python")
+    assert plan.conda.python_version == python["version"]
+    assert plan.interpreter == "/opt/envlock/conda/bin/python"
+    context = render_context(plan)
+    listed = json.loads(context.files["envlock/conda/packages.json"])
+    names = {p["url"]: p["name"] for p in _corpus_conda(CLAY)}
+    assert [p["url"] for p in listed["packages"]] == sorted(expected, key=names.__getitem__)
+    dockerfile = context.dockerfile
+    assert "COPY --from=envlock-python /opt/envlock/conda /opt/envlock/conda" in dockerfile
+    assert 'ENV PATH="/opt/envlock/conda/bin:${PATH}"' in dockerfile
+    assert "/opt/envlock/venv" not in dockerfile
+    assert f"py-rattler==0.28.0 --hash=sha256:{c.RATTLER_SHA256}" in context.files["envlock/conda/rattler.txt"].decode()
+    # No lock value is in a RUN line: the URLs travel as data in packages.json only.
+    assert "anaconda.org" not in dockerfile
+
+
+def test_pip_packages_go_on_top_of_the_conda_python(tmp_path):
+    lock = _imported(tmp_path, PIP_DEPS)
+    pip_names = {
+        p["name"]
+        for p in yaml.safe_load((CORPUS / PIP_DEPS).read_text())["package"]
+        if p["manager"] == "pip" and p["platform"] == "linux-64"
+    }
+    assert {p.name for p in c.pip_layer_lock(lock).python.packages} == pip_names
+    plan = plan_replay(lock)
+    assert plan.conda is not None
+    # The pip layer is not resolved here (no network): reported, and the conda python stays the interpreter.
+    paths = _by_path(plan)
+    assert paths["python.version"][0].status == "exact"
+    assert "3.12" in paths["python.version"][0].message
+
+
+def test_other_platform_is_a_blocker_and_nothing_is_installed(tmp_path):
+    lock = _imported(tmp_path, GH155, "conda-lock", "--platform", "osx-64")
+    plan = plan_replay(lock, ReplayOptions(base_image="debian:bookworm"))
+    assert plan.conda is None
+    blockers = [f for f in _by_path(plan)["conda.packages"] if f.severity == "blocker"]
+    assert any("osx-64" in f.message and "linux-64" in f.message for f in blockers)
+    assert "envlock/conda" not in "".join(render_context(plan).files)
+
+
+def _with_url(lock: m.Lock, name: str, url: str) -> m.Lock:
+    packages = tuple(records.replace(p, url=url) if p.name == name else p for p in lock.conda.packages)
+    return records.replace(lock, conda=records.replace(lock.conda, packages=packages))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://conda.anaconda.org/t/tk-SECRET123/private/linux-64/zlib-1.2.13-hd590300_5.conda",
+        "https://alice:SECRET123@conda.example.org/private/linux-64/zlib-1.2.13-hd590300_5.conda",
+        "https://${CONDA_USER}:${SECRET123}@conda.example.org/private/linux-64/zlib-1.2.13-hd590300_5.conda",
+    ],
+)
+def test_channel_with_credentials_is_a_finding_and_never_in_the_context(tmp_path, url):
+    lock = _with_url(_imported(tmp_path, CLAY), "libzlib", url)
+    plan = plan_replay(lock)
+    assert plan.conda is None
+    finding = _by_path(plan)["conda.packages[libzlib]"][0]
+    assert "needs credentials" in finding.message and "--conda-channel-url" in finding.fix
+    context = render_context(plan)
+    assert not any(b"SECRET123" in data for path, data in context.items() if path != "envlock/envlock.lock")
+
+
+def test_mirror_replaces_the_channel_but_the_lock_url_is_kept(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    plan = plan_replay(lock, ReplayOptions(conda_channel_url="https://mirror.example.org/cf/"))
+    zlib = next(a for a in plan.conda.archives if a.name == "libzlib")
+    original = next(p["url"] for p in _corpus_conda(CLAY) if p["name"] == "libzlib")
+    assert zlib.url == "https://mirror.example.org/cf/linux-64/" + original.rsplit("/", 1)[1]
+    assert zlib.locked_url == original
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc", "https://u:p@mirror.example.org", "https://m.example.org/a b", "ftp://x"]
+)
+def test_bad_mirror_url_is_refused(tmp_path, url):
+    with pytest.raises(ReplayError):
+        plan_replay(_imported(tmp_path, CLAY), ReplayOptions(conda_channel_url=url))
+
+
+def test_bad_mirror_url_exits_2_on_the_command_line(tmp_path):
+    lock = tmp_path / "clay.lock"
+    assert run_envlock("import", "conda-lock", str(CORPUS / CLAY), "-o", str(lock)).returncode == 0
+    result = run_envlock("replay", str(lock), "--dry-run", "--conda-channel-url", "https://u:p@m.example.org")
+    assert result.returncode == 2
+    assert "credentials" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_explicit_list_without_python_is_not_replayed_half_way(tmp_path):
+    lock = _imported(tmp_path, "conda-linux-64.zlib.lock", "conda-explicit")
+    install, found = c.plan_conda(lock)
+    assert install is None
+    assert any(f.path == "conda.packages[python]" and f.severity == "blocker" for f in found)
+
+
+def test_md5_only_archives_are_checked_by_md5_and_said_so(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    packages = tuple(records.replace(p, sha256=None) for p in lock.conda.packages)
+    install, found = c.plan_conda(records.replace(lock, conda=records.replace(lock.conda, packages=packages)))
+    expected = {p["url"]: p["hash"]["md5"] for p in _corpus_conda(CLAY)}
+    assert {a.url: a.md5 for a in install.archives} == expected
+    assert all(a.sha256 is None for a in install.archives)
+    assert any("md5 only" in f.message for f in found)
