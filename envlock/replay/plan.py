@@ -1132,18 +1132,21 @@ def _conda_not_replayed(lock: m.Lock, findings: list[Finding]) -> None:
         from packaging.utils import canonicalize_name
 
         python_names = {canonicalize_name(p.name) for p in lock.python.packages}
+    already = {f.path for f in findings}  # a package whose own problem was reported says it once
     for pkg in lock.conda.packages:
         if pkg.name in python_names or pkg.name == "python":
             continue  # reported by the Python layer
+        if f"conda.packages[{pkg.name}]" in already:
+            continue
         numeric = bool(_NUMERIC_CONDA.fullmatch(pkg.name))
         findings.append(
             Finding(
                 "conda",
                 f"conda.packages[{pkg.name}]",
                 NUMERIC if numeric else DIFFERS,
-                f"{pkg.name} {pkg.version} (conda) is not replayed: the image has no conda",
+                f"{pkg.name} {pkg.version} (conda) is not replayed: the conda layer is not installed (see conda.packages)",
                 why="BLAS, OpenMP and CUDA libraries from conda decide numerics" if numeric else None,
-                fix="replay the environment with conda from an explicit lock (conda list --explicit --md5)",
+                fix="record every conda package with its URL and hash (capture the environment, or conda-lock)",
                 locked=pkg.version + (f" {pkg.build}" if pkg.build else ""),
                 status=NOT_REPRODUCIBLE,
                 rank=50 if numeric else 170,
