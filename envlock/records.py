@@ -23,7 +23,22 @@ from operator import attrgetter
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    # PEP 681: type checkers read ``@record`` classes as they read dataclasses
+    # (their __init__, frozenness, field(...) defaults).  typing has it from
+    # 3.11 only; typing_extensions ships with every type checker.
+    from typing_extensions import dataclass_transform
+
+    _T = TypeVar("_T")
+else:
+    # At run time the marker would only set an attribute that nothing reads: no import, no cost.
+    def dataclass_transform(**_options):
+        return _unchanged
+
+    def _unchanged(function):
+        return function
+
 
 __all__ = ["Field", "FrozenRecordError", "MISSING", "field", "fields", "is_record", "record", "replace", "values"]
 
@@ -71,9 +86,21 @@ class Field:
 
 
 # ``field(default=..., default_factory=..., metadata=...)`` in a class body, as with dataclasses.
-field = Field
+if TYPE_CHECKING:
+    # What a type checker sees: the value of the field, not a Field (as dataclasses.field is typed).
+    def field(
+        *,
+        default: Any = MISSING,
+        default_factory: Callable[[], Any] | Any = MISSING,
+        metadata: dict[str, Any] | None = None,
+        compare: bool = True,
+        repr: bool = True,  # noqa: A002 - the dataclasses spelling
+    ) -> Any: ...
+else:
+    field = Field
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(Field, field))
 def record(cls: type | None = None, /, *, frozen: bool = True) -> Any:
     """Make ``cls`` a slotted record of its annotated fields (frozen unless ``frozen=False``)."""
 
@@ -99,7 +126,7 @@ def values(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def replace(obj: Any, /, **changes: Any) -> Any:
+def replace(obj: _T, /, **changes: Any) -> _T:
     """A copy of ``obj`` with the given fields changed."""
     current = values(obj)
     unknown = set(changes) - current.keys()
