@@ -51,9 +51,7 @@ def _guarded(ctx: CaptureContext, layer: str, probe: Callable[[CaptureContext], 
         import os
 
         if os.environ.get("ENVLOCK_DEBUG"):
-            import traceback  # 3-6 ms of import, for debugging only
-
-            traceback.print_exc()
+            raise  # debugging: stop here, and let the interpreter show where the probe failed
         ctx.warn(f"{layer}: probe failed ({type(exc).__name__}: {exc}); layer recorded as unknown")
         return None
 

@@ -209,7 +209,7 @@ def _replay_pack(args, fmt: str) -> int:
     if args.into_venv:
         from envlock.pack.replay import into_venv_from_pack
 
-        return into_venv_from_pack(args.lock, args, fmt)
+        return into_venv_from_pack(args.lock, lambda lock, pins: _into_venv(lock, args, fmt, pins=pins))
     from envlock.pack.replay import replay_pack
 
     outcome, lock = replay_pack(args.lock, args, Progress(TerminalDisplay(quiet=args.quiet)))
@@ -217,7 +217,56 @@ def _replay_pack(args, fmt: str) -> int:
     return outcome.exit_code
 
 
-def _into_venv(lock, args, fmt: str) -> int:
-    from envlock.replay import venv
+def _uv_here(args):
+    """The checked uv for this machine; None (pip installs) when there is none to be had."""
+    from envlock.errors import ReplayError
+    from envlock.replay import uv_tool
 
-    return venv.run_into_venv(lock, args, fmt)
+    arch = uv_tool.host_arch()
+    if arch is None:
+        return None
+    try:
+        return uv_tool.find_uv(
+            arch,
+            index_url=getattr(args, "index_url", None),
+            local_dirs=tuple(getattr(args, "find_links", None) or ()),
+        )
+    except ReplayError as exc:
+        sys.stderr.write(f"envlock: {exc.message}; pip installs the packages instead (slower)\n")
+        return None
+
+
+def _into_venv(lock, args, fmt: str, pins=None) -> int:
+    """``--into-venv DIR``: resolve (unless ``pins`` are given, as from a pack), install, print the report."""
+    from envlock.replay.venv import replay_into_venv
+    from envlock.report import findings_json, findings_markdown, findings_text
+    from envlock.resolve import DEFAULT_INDEX, resolve_lock
+
+    if pins is None and lock.python is not None and lock.python.packages:
+        pins = resolve_lock(
+            lock,
+            index_url=getattr(args, "index_url", None) or DEFAULT_INDEX,
+            extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),
+            find_links=tuple(getattr(args, "find_links", None) or ()),
+        )
+    result = replay_into_venv(
+        lock,
+        args.into_venv,
+        pins,
+        python=getattr(args, "python", None),
+        ca_cert=getattr(args, "ca_cert", None),
+        allow_sdists=bool(getattr(args, "allow_sdists", False)),
+        uv=_uv_here(args) if pins is not None and pins.pins else None,
+    )
+    findings = list(result.findings)
+    title = f"envlock replay --into-venv {result.directory} (Python {result.python_version})"
+    if fmt == "json":
+        text = findings_json(
+            findings, directory=result.directory, python=result.python_version, exit_code=result.exit_code
+        )
+    elif fmt == "markdown":
+        text = findings_markdown(findings, title=title)
+    else:
+        text = findings_text(findings, title=title)
+    sys.stdout.write(text + "\n")
+    return result.exit_code

@@ -20,6 +20,12 @@ from pathlib import Path
 from envlock.lockfile import model as m
 from envlock.pack.format import CheckedPack, PackError, check_pack, extract
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Callable
+
+    from envlock.resolve import PinSet
+
 BASE_REPOSITORY = "envlock-pack-base"
 
 
@@ -110,15 +116,16 @@ def replay_pack(path: str, args, progress):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def into_venv_from_pack(path: str, args, fmt: str) -> int:
-    """``--into-venv DIR`` from a pack: the Python layer only, from the pack's wheels, no network."""
-    from envlock.replay.venv import run_into_venv
+def into_venv_from_pack(path: str, run_into_venv: Callable[[m.Lock, PinSet], int]) -> int:
+    """``--into-venv DIR`` from a pack: the Python layer only, from the pack's wheels, no network.
 
+    ``run_into_venv(lock, pins)`` is the command layer's replay into the venv (it prints the report).
+    """
     checked, lock = open_pack(path)
     workdir = private_directory()
     try:
         extracted = extract(checked, [mem.name for mem in checked.members if mem.kind == "wheel"], workdir)
-        return run_into_venv(lock, args, fmt, pins=pins_from_pack(lock, extracted))
+        return run_into_venv(lock, pins_from_pack(lock, extracted))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

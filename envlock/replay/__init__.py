@@ -34,8 +34,8 @@ Pure half (this package's plan/render modules; no Docker, no network)::
   into findings with ``envlock.replay.os_report.os_report_findings(text, codename)``.  Labels:
   org.envlock.fingerprint, org.envlock.lock, org.envlock.venv, org.envlock.os-report.
 * ``envlock.replay.plan.layer_summary(plan.findings)`` -> {layer: {status: count}} for a one-screen summary.
-* ``--into-venv DIR``: ``envlock.replay.venv.run_into_venv(lock, args, fmt)`` (CLI glue: resolves,
-  installs, prints, returns 0/1) over ``replay_into_venv(lock, directory, pins, python=, ca_cert=)``
+* ``--into-venv DIR``: the command layer (``envlock.commands.replay``: resolves,
+  prints, returns 0/1) over ``replay_into_venv(lock, directory, pins, python=, ca_cert=)``
   (library: ``VenvReplay`` with findings; ``ReplayError`` and no venv left behind when pip refuses a file).
 * ``render_dockerfile(plan)`` also serves ``envlock export dockerfile``: without ``pins`` the plan
   installs no Python package and says so in its findings.
