@@ -41,8 +41,8 @@ from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source
 from envlock.versions import minor
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
-    from envlock.replay.uv_tool import UvBinary
     from envlock.replay.conda import CondaInstall
+    from envlock.replay.uv_tool import UvBinary
     from envlock.resolve import PinSet
 
 # Where things live inside the image.
