@@ -310,7 +310,7 @@ def verdict_report_markdown(
 
 def verdict_payload(verdict, findings: Iterable[Finding], *, symmetric: bool = False) -> dict:
     """The verdict for JSON: layer lines with every item of every bucket, and the groups with their paths."""
-    from envlock.verdict import group_findings, layer_line
+    from envlock.verdict import group_findings, host_line, layer_line
 
     layers = [
         {
@@ -326,6 +326,18 @@ def verdict_payload(verdict, findings: Iterable[Finding], *, symmetric: bool = F
         }
         for lv in verdict.layers
     ]
+    if verdict.host is not None:
+        host = verdict.host
+        status = (
+            "not-locked"
+            if not host.locked
+            else "unknown"
+            if not host.checked
+            else "differs"
+            if host.problems
+            else EXACT
+        )
+        layers.append({"layer": "host", "status": status, "detail": host_line(host), "problems": len(host.problems)})
     groups = [
         {
             "title": g.title,

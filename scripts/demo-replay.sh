@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make demo, second half: replay envlock.lock into an image and verify it.
+# make demo, second half: replay envlock.lock into an image and verify it; the
+# replay's verdict screen is the last thing printed (the Markdown version of
+# the report is written to envlock-replay.md, not printed).
 #
 # Called by scripts/demo.sh after the capture. Needs a reachable Docker
 # engine; without one it says so and stops (replay's --into-venv needs no
@@ -38,10 +40,12 @@ if [ "$replay_rc" -ge 2 ]; then
   exit "$replay_rc"
 fi
 
-echo
-echo "== envlock verify $image (against the lock stored in the image)"
+# The replay report above is the verdict screen: one line per layer, then only
+# what differs.  The same verification as Markdown (for an issue or a paper's
+# appendix) goes to a file instead of a second report on the screen.
+report=${ENVLOCK_DEMO_REPORT:-envlock-replay.md}
 set +e
-"$bin/envlock" verify "$image" --markdown
+"$bin/envlock" verify "$image" --markdown >"$report"
 verify_rc=$?
 set -e
 if [ "$verify_rc" -ge 2 ]; then
@@ -50,7 +54,7 @@ if [ "$verify_rc" -ge 2 ]; then
 fi
 echo
 if [ "$replay_rc" -eq 0 ]; then
-  echo "== demo: $image reproduces $lock exactly"
+  echo "== demo: $image reproduces $lock exactly (Markdown report: $report)"
 else
-  echo "== demo: $image built and verified; the differences that remain are listed above (exit code 1 = mismatches remain)"
+  echo "== demo: $image built and verified; what differs is listed above (Markdown report: $report)"
 fi

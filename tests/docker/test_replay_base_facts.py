@@ -6,13 +6,12 @@ with ``cat`` and ``python3 -c``), not from envlock.
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 from envlock.replay import engine as eng
 from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
 from envlock.replay.orchestrate import read_base_facts
+from envlock.replay.progress import Progress
 from tests.conftest import run_envlock
 
 pytestmark = pytest.mark.docker
@@ -28,7 +27,7 @@ def engine(docker_client):
 
 @pytest.fixture(scope="module")
 def base(engine):
-    return ensure_base_image(engine, SPEC, eng.Progress(stream=io.StringIO(), live=False))
+    return ensure_base_image(engine, SPEC, Progress())
 
 
 def _sh(engine, image: str, script: str) -> str:

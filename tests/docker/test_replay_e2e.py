@@ -190,7 +190,7 @@ def test_verify_an_existing_image(replayed, small_lock, workdir):
     result = run_envlock("verify", "envlock-test/replay:e2e", str(small_lock), "--markdown", cwd=workdir)
     assert result.returncode == replayed[0]
     assert result.stdout.startswith("## envlock verify: envlock-test/replay:e2e")
-    assert "| python |" in result.stdout
+    assert "**verdict: " in result.stdout and "\n- Python: " in result.stdout
 
 
 def test_verify_an_image_that_is_not_a_replay(base, small_lock, workdir):
