@@ -252,8 +252,32 @@ def test_enormous_input(tmp_path, fmt):
 
 
 def test_unknown_format_is_refused(tmp_path):
-    result = run_envlock("import", "poetry-lock", str(tmp_path / "x"), "-o", str(tmp_path / "y"))
+    src = tmp_path / "x"
+    src.write_text(FREEZE)
+    result = run_envlock("import", "yarn-lock", str(src), "-o", str(tmp_path / "y"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown import format 'yarn-lock'" in result.stderr and not (tmp_path / "y").exists()
+
+
+@pytest.mark.parametrize("args", [[], ["auto"]], ids=["format-left-out", "auto"])
+def test_the_format_is_guessed_and_said(tmp_path, args):
+    src = CORPUS / "nvidia_smi" / "05.table.rtx3090.535.161.07.txt"
+    out = tmp_path / "out.lock"
+    result = run_envlock("import", *args, str(src), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "read as nvidia-smi (guessed from an 'NVIDIA-SMI ... Driver Version:' header)" in result.stderr
+    lock = load_lock(out).lock
+    assert lock.origin == "import:nvidia-smi" and lock.nvidia.gpus[0].name == "NVIDIA GeForce RTX 3090"
+    # The file's header names the format that was used, so the command re-creates the same lock.
+    assert "envlock import nvidia-smi " in out.read_text().splitlines()[1]
+
+
+def test_a_file_of_no_known_format_is_refused_when_guessing(tmp_path):
+    src = tmp_path / "notes.txt"
+    src.write_text("Dear team,\nthe run failed again.\n")
+    result = run_envlock("import", str(src), "-o", str(tmp_path / "y"))
+    assert result.returncode == 2 and "cannot tell which format" in result.stderr
+    assert "hint: name it" in result.stderr and not (tmp_path / "y").exists()
 
 
 @pytest.mark.parametrize("fmt, lines, warning", CUT_BUT_READ, ids=[c[0] for c in CUT_BUT_READ])
