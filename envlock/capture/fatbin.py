@@ -111,6 +111,7 @@ _MAX_SECTIONS = 1 << 16
 _MAX_SHSTRTAB = 16 << 20
 
 _RANDOM_ACCESS = getattr(mmap, "MADV_RANDOM", None)
+_SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
 
 # Compiled on first use: only a RECORD missing from the cache is filtered with it.
 shared_library = compiled_on_first_use(r"\.so(?:\.[0-9]+)*$")
@@ -366,6 +367,17 @@ def read_library_kernels(path: str | os.PathLike) -> LibraryKernels:
         os.close(fd)
 
 
+def _advise(mm: mmap.mmap, advice: int, section: Section, size: int) -> None:
+    """``madvise`` over the pages of one section; a refusal costs speed only."""
+    first_page = section.offset - section.offset % mmap.PAGESIZE
+    length = min(section.offset + section.size, size) - first_page
+    if length > 0:
+        try:
+            mm.madvise(advice, first_page, length)
+        except (OSError, ValueError):
+            pass
+
+
 def _may_hold_fatbins(section: Section) -> bool:
     """An allocated, non-executable data section other than ``.nv_fatbin`` that a fat binary can sit in."""
     return (
@@ -400,13 +412,11 @@ def _scan_sections(
         # them front to back (22 MB of libnvperf_host's .rodata took 1.2 s cold
         # page by page), and fat binaries packed there lie a few KB apart.
         for section in fatbin_sections:
-            first_page = section.offset - section.offset % mmap.PAGESIZE
-            length = min(section.offset + section.size, size) - first_page
-            if length > 0:
-                try:
-                    mm.madvise(_RANDOM_ACCESS, first_page, length)
-                except (OSError, ValueError):
-                    pass
+            _advise(mm, _RANDOM_ACCESS, section, size)
+    if _SEQUENTIAL is not None:
+        # The searched sections are read front to back: a larger readahead window.
+        for section in data_sections:
+            _advise(mm, _SEQUENTIAL, section, size)
     try:
         for section, search in [(s, False) for s in fatbin_sections] + [(s, True) for s in data_sections]:
             start, end = section.offset, section.offset + section.size
