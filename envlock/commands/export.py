@@ -11,14 +11,15 @@ FORMATS = {
     "requirements": "requirements.txt",
     "conda-explicit": "conda-explicit.txt",
     "conda-env": "environment.yml",
+    "conda-lock": "conda-lock.yml",
     "apptainer": "envlock.def",
     "dockerfile": "Dockerfile",
 }
 
 DESCRIPTION = (
     "Write a lock in another tool's format: pylock (PEP 751 pylock.toml, installed with `pip install -r "
-    "pylock.toml`), requirements (a requirements file with --hash on every line), conda-explicit and conda-env "
-    "(for locks with a conda layer), apptainer (a definition file for HPC clusters) and dockerfile (the replay's "
+    "pylock.toml`), requirements (a requirements file with --hash on every line), conda-explicit, conda-env and "
+    "conda-lock (for locks with a conda layer), apptainer (a definition file for HPC clusters) and dockerfile (the replay's "
     "build context).  pylock, requirements, apptainer and dockerfile resolve each Python package to its exact file "
     "and sha256 on the index (network).  Exit status: 0 everything exported, 1 written but some packages could not "
     "be pinned (each listed), 2 bad input."
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "requirements": _export_requirements,
         "conda-explicit": _export_conda_explicit,
         "conda-env": _export_conda_env,
+        "conda-lock": _export_conda_lock,
         "apptainer": _export_apptainer,
         "dockerfile": _export_dockerfile,
     }[args.format]
@@ -200,6 +202,14 @@ def _export_conda_env(lock, args, output: str, command: str) -> list[str]:
     from envlock.formats.export_conda import render_conda_env
 
     result = render_conda_env(lock, name=args.name, command=command)
+    _write(output, result.text)
+    return list(result.left_out)
+
+
+def _export_conda_lock(lock, args, output: str, command: str) -> list[str]:
+    from envlock.formats.export_conda import render_conda_lock
+
+    result = render_conda_lock(lock, command=command)
     _write(output, result.text)
     return list(result.left_out)
 
