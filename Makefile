@@ -27,10 +27,11 @@ demo: venv
 provision: test-deps
 	@bash scripts/provision.sh $(BIN)
 
-# The daily checks, before the (slow) suite: lint, formatting.
+# The daily checks, before the (slow) suite: lint, formatting, types (configured in pyproject.toml).
 lint: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint provision
 	$(BIN)/python -m pytest -q tests

@@ -170,7 +170,7 @@ def _build(cls: type, frozen: bool) -> type:
         namespace["__hash__"] = None  # mutable: equal records may not stay equal
     new_cls = type(cls)(cls.__name__, cls.__bases__, namespace)
     new_cls.__qualname__ = cls.__qualname__
-    new_cls.__init__ = _make_init(new_cls, declared, frozen)
+    setattr(new_cls, "__init__", _make_init(new_cls, declared, frozen))  # noqa: B010 - assigned on the class, once
     return new_cls
 
 

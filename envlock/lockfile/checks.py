@@ -11,6 +11,7 @@ from envlock.names import canonical_names
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
     from collections.abc import Callable, Hashable, Sequence
+    from typing import Any
 
 
 def validate_lock_data(data: object) -> m.Lock:
@@ -61,7 +62,7 @@ def _report_repeats(
     idents: Sequence[Hashable],
     where: str,
     problems: list[str],
-    shown: Callable[[Hashable], object] | None = None,
+    shown: Callable[[Any], object] | None = None,
 ) -> None:
     """``where[i].name: ... is listed twice`` for each identity seen before position ``i``.
 

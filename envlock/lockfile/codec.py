@@ -32,7 +32,7 @@ class _Spec:
     attr: str
     key: str
     kind: str  # "str", "int", "bool", "strs", "models", "model", "strmap"
-    model: type | None
+    model: Any  # the record class of a "model" or "models" field; None for the others
     check: Any
     sort_key: str | None
     optional: bool
@@ -110,8 +110,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
             out[spec.key] = to_dict(value)
         elif spec.kind == "models":
             items = list(value)
-            if spec.sort_key:
-                items.sort(key=lambda item: _sort_value(getattr(item, spec.sort_key)))
+            sort_key = spec.sort_key
+            if sort_key:
+                items.sort(key=lambda item: _sort_value(getattr(item, sort_key)))
             out[spec.key] = [to_dict(item) for item in items]
         elif spec.kind == "strs":
             out[spec.key] = list(value)
@@ -130,7 +131,7 @@ def _sort_value(value: Any) -> tuple:
 
 
 @cache
-def _index(cls: type) -> tuple[dict[str, tuple[str, Any, set[str] | None, _Spec]], tuple[_Spec, ...]]:
+def _index(cls: type) -> tuple[dict[str, tuple[str, Any, Any, _Spec]], tuple[_Spec, ...]]:
     """Per on-disk key: (attribute, string check, strings it accepted, spec); and the required specs.
 
     The check and its set are only given for string fields, so the hot loop

@@ -14,6 +14,7 @@ import unicodedata
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
     from collections.abc import Callable
+    from typing import AnyStr
 
     Check = Callable[[str], "str | None"]
 
@@ -21,16 +22,16 @@ MAX_TEXT = 1024
 MAX_LONG_TEXT = 8192
 
 
-def compiled_on_first_use(regex: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
+def compiled_on_first_use(regex: AnyStr, flags: int = 0) -> Callable[[], re.Pattern[AnyStr]]:
     """A getter for ``re.compile(regex)`` that compiles on the first call.
 
     Compiling is done in Python and costs about 0.3 ms a pattern; this module
     and the model declare some twenty, and a command uses a few of them, so
     compiling them all at import cost 5 ms of every command's start.
     """
-    compiled: re.Pattern[str] | None = None
+    compiled: re.Pattern[AnyStr] | None = None
 
-    def get() -> re.Pattern[str]:
+    def get() -> re.Pattern[AnyStr]:
         nonlocal compiled
         if compiled is None:
             compiled = re.compile(regex, flags)

@@ -22,7 +22,7 @@ def strip_private(obj: Any) -> Any:
     """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
     if obj is None or not records.is_record(obj) or not _has_private(type(obj)):
         return obj
-    changes = {}
+    changes: dict[str, Any] = {}
     for spec in field_specs(type(obj)):
         value = getattr(obj, spec.attr)
         if spec.private and value is not None:

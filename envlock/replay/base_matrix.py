@@ -105,7 +105,7 @@ def parse_matrix(text: str) -> tuple[BaseImage, ...]:
 
 
 def read_matrix_text() -> str:
-    return resources.files("envlock.replay").joinpath("data", "base_images.csv").read_text(encoding="utf-8")
+    return resources.files("envlock.replay").joinpath("data").joinpath("base_images.csv").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)

@@ -438,10 +438,10 @@ class DockerEngine:
         if error or not image_id:
             progress.close()
             raise _build_failed(error or "the engine reported no image", progress)
-        found = self.image(image_id)
-        if found is None:
+        built = self.image(image_id)
+        if built is None:
             raise _build_failed(f"built image {image_id} is missing", progress)
-        return found.id
+        return built.id
 
     def _build_buildkit(self, request: BuildRequest, cli: BuildkitCli, progress: Progress) -> str:
         with tempfile.TemporaryDirectory(prefix="envlock-build-") as tmp:

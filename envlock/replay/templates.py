@@ -26,13 +26,13 @@ _REPO_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 def template_source(name: str) -> str:
     """Where ``name`` is read from: ``package`` (installed wheel) or ``repository`` (editable install)."""
     _check_name(name)
-    packaged = resources.files("envlock").joinpath("templates", name)
+    packaged = resources.files("envlock").joinpath("templates").joinpath(name)
     return "package" if packaged.is_file() else "repository"
 
 
 def read_template_bytes(name: str) -> bytes:
     _check_name(name)
-    packaged = resources.files("envlock").joinpath("templates", name)
+    packaged = resources.files("envlock").joinpath("templates").joinpath(name)
     if packaged.is_file():
         return packaged.read_bytes()
     fallback = _REPO_TEMPLATES / name
