@@ -86,7 +86,7 @@ def _probe_nvidia(ctx: CaptureContext) -> m.NvidiaSection:
     return probe_nvidia(ctx)
 
 
-def _probe_cpu(ctx: CaptureContext) -> m.CpuSection:
+def _probe_cpu(ctx: CaptureContext) -> m.CpuSection | None:
     from envlock.capture.cpu import probe_cpu
 
     return probe_cpu(ctx)
@@ -125,7 +125,7 @@ def _probe_kernels(ctx: CaptureContext) -> dict:
 
 def _attach_kernels(python: m.PythonSection, kernels: dict) -> m.PythonSection:
     packages = []
-    libraries = []
+    libraries: list[m.CudaLibrary] = []
     for pkg in python.packages:
         found = kernels.get(pkg.name)
         if found:
@@ -199,7 +199,8 @@ def _capture(
     if interpreter is None:
         interpreter = inspect_interpreter_in_background(python)
     wanted = [layer for layer in LAYERS if layers is None or layer in layers]
-    ctx = CaptureContext(None, [], include_private=include_private, project_dir=project_dir)
+    # The interpreter is filled in below, once its background inspection answers; the host layers run first.
+    ctx = CaptureContext(None, [], include_private=include_private, project_dir=project_dir)  # type: ignore[arg-type]
     sections: dict[str, Any] = {}
     git = toolkits = None
     if "project" in wanted:

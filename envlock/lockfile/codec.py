@@ -100,7 +100,7 @@ def _field_kind(annotation: str, namespace: dict[str, Any], where: str) -> tuple
 def to_dict(obj: Any) -> dict[str, Any]:
     """Plain, deterministic data for a model object (``None`` dropped, lists sorted)."""
     out: dict[str, Any] = {}
-    for spec in field_specs(type(obj)):
+    for spec in field_specs(obj.__class__):
         value = getattr(obj, spec.attr)
         # None is unknown; an empty list or table says nothing more than its
         # absence, so neither is written (the loader reads both back as empty).
@@ -177,7 +177,7 @@ def _is_leaf(cls: type) -> bool:
 # the two locks of a diff share most of their packages, and a cluster's locks
 # share their 738 OS packages.  Sections, which hold other records, are
 # always built afresh.  Bounded like ``_accepted``.
-_records_built: dict[type, dict[tuple, Any]] = {}
+_records_built: dict[type, dict[Any, Any]] = {}
 
 
 def clear_memos() -> None:

@@ -22,6 +22,10 @@ from envlock.lockfile.fields import compiled_on_first_use
 from envlock.paths import pure_path_text
 from envlock.records import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from typing import Any
+
 
 def _toml_parser():
     """The TOML parser, imported on first read (writing a lock, as capture does, needs none)."""
@@ -32,7 +36,7 @@ def _toml_parser():
     try:
         import tomli as parser
     except ImportError:  # pragma: no cover - pure-Python fallback
-        import tomllib as parser
+        import tomllib as parser  # type: ignore[no-redef, import-not-found, unused-ignore]
     return parser
 
 
@@ -101,10 +105,9 @@ class _named:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, LockfileError) and not exc.message.startswith(self.path):
             raise LockfileError(f"{self.path}: {exc.message}", exc.hint) from None
-        return False
 
 
 def parse_lock(data: bytes, source: str = "<lock>") -> LoadedLock:
@@ -149,7 +152,7 @@ def validate_document(document: dict, source: str = "<lock>") -> LoadedLock:
     return LoadedLock(lock, warnings)
 
 
-def _drop_unknown_keys(cls: type, data: object) -> object:
+def _drop_unknown_keys(cls: type, data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     specs = {spec.key: spec for spec in codec.field_specs(cls)}
@@ -371,7 +374,7 @@ def parse_canonical_toml(text: str) -> dict | None:
         array = header[0] == "["
         name = header[1:-2] if array else header[:-1]
         parent_name, dot, name = name.rpartition(".")
-        parent = root
+        parent: Any = root
         if dot:
             # The parent table may be created implicitly here, as TOML allows.
             parent = root.get(parent_name)

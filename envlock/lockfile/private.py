@@ -20,10 +20,10 @@ def _has_private(cls: type) -> bool:
 
 def strip_private(obj: Any) -> Any:
     """A copy of a model with every ``private`` field cleared (GPU UUIDs and serials)."""
-    if obj is None or not records.is_record(obj) or not _has_private(type(obj)):
+    if obj is None or not records.is_record(obj) or not _has_private(obj.__class__):
         return obj
     changes: dict[str, Any] = {}
-    for spec in field_specs(type(obj)):
+    for spec in field_specs(obj.__class__):
         value = getattr(obj, spec.attr)
         if spec.private and value is not None:
             changes[spec.attr] = None
