@@ -33,6 +33,7 @@ __all__ = ["capture", "check", "diff", "load", "save"]
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
     import os
+    from collections.abc import Callable
 
     from envlock.findings import Finding
     from envlock.lockfile.model import Lock
@@ -89,8 +90,8 @@ def check(lock: "Lock | str | os.PathLike", python: str | None = None) -> "list[
 
 
 # The functions by name, for the modules that share their names (see the module docstring).
-_API = {"capture": capture, "diff": diff, "check": check}
-_callable_class = None
+_API: "dict[str, Callable[..., object]]" = {"capture": capture, "diff": diff, "check": check}
+_callable_class: "type | None" = None
 
 
 def _callable_module(module_name: str) -> None:
@@ -110,10 +111,12 @@ def _callable_module(module_name: str) -> None:
 
 
 def _as_lock(value: object) -> "Lock":
+    import os
+
     from envlock.lockfile.model import Lock
 
     if isinstance(value, Lock):
         return value
-    if isinstance(value, str) or hasattr(value, "__fspath__"):
-        return load(value)  # type: ignore[arg-type]
+    if isinstance(value, (str, os.PathLike)):
+        return load(value)
     raise TypeError(f"expected an envlock Lock or a lockfile path, not {type(value).__name__}")

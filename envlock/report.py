@@ -17,6 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
     from collections.abc import Iterable, Sequence
 
+    from envlock.lockfile.model import Lock
+    from envlock.verdict import FindingGroup, Verdict
+
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
@@ -167,7 +170,7 @@ def _flat_records(records: object) -> bool:
 GROUP_ITEMS_SHOWN = 4
 
 
-def verdict_lines(verdict, *, symmetric: bool = False) -> list[str]:
+def verdict_lines(verdict: Verdict, *, symmetric: bool = False) -> list[str]:
     """The layer lines of a verdict (envlock.verdict.Verdict), unescaped."""
     from envlock.verdict import host_line, layer_line
 
@@ -193,7 +196,7 @@ def _values_note(item: Finding) -> str:
     return f" ({', '.join(parts)})"
 
 
-def _group_items(group, verbose: bool, limit: int = GROUP_ITEMS_SHOWN) -> list[str]:
+def _group_items(group: FindingGroup, verbose: bool, limit: int = GROUP_ITEMS_SHOWN) -> list[str]:
     from envlock.verdict import item_label
 
     labels = [item_label(item, name) for item, name in zip(group.items, group.names, strict=True)]
@@ -205,7 +208,7 @@ def _group_items(group, verbose: bool, limit: int = GROUP_ITEMS_SHOWN) -> list[s
     return [f"      {shown}"]
 
 
-def groups_text(groups, *, verbose: bool = False, details: bool = True) -> list[str]:
+def groups_text(groups: Iterable[FindingGroup], *, verbose: bool = False, details: bool = True) -> list[str]:
     lines = []
     for group in groups:
         head = group.head
@@ -225,7 +228,7 @@ def verdict_report_text(
     *,
     title: str,
     headline: str,
-    verdict,
+    verdict: Verdict,
     findings: Iterable[Finding],
     notes: Sequence[str] = (),
     preamble: Sequence[str] = (),
@@ -249,7 +252,7 @@ def verdict_report_text(
     return "\n".join(out)
 
 
-def _group_row(group) -> tuple[str, ...]:
+def _group_row(group: FindingGroup) -> tuple[str, ...]:
     from envlock.verdict import item_label
 
     head = group.head
@@ -280,7 +283,7 @@ def verdict_report_markdown(
     *,
     title: str,
     headline: str,
-    verdict,
+    verdict: Verdict,
     findings: Iterable[Finding],
     notes: Sequence[str] = (),
     preamble: Sequence[str] = (),
@@ -308,7 +311,7 @@ def verdict_report_markdown(
     return "\n".join(out)
 
 
-def verdict_payload(verdict, findings: Iterable[Finding], *, symmetric: bool = False) -> dict:
+def verdict_payload(verdict: Verdict, findings: Iterable[Finding], *, symmetric: bool = False) -> dict:
     """The verdict for JSON: layer lines with every item of every bucket, and the groups with their paths."""
     from envlock.verdict import group_findings, host_line, layer_line
 
@@ -354,7 +357,7 @@ def verdict_payload(verdict, findings: Iterable[Finding], *, symmetric: bool = F
 def image_report(
     *,
     title: str,
-    lock,
+    lock: Lock,
     findings: Sequence[Finding],
     host_findings: Sequence[Finding] = (),
     host_checked: bool = True,
@@ -372,8 +375,11 @@ def image_report(
         problems=tuple(f for f in host_findings if is_mismatch(f)),
         locked=lock.nvidia is not None or lock.cpu is not None,
     )
-    words = ("will differ", "not reproducible", "not in the lock", "planned exactly") if planned else None
-    verdict = compute_verdict(lock, findings, host=host, **({"words": words} if words else {}))
+    if planned:
+        words = ("will differ", "not reproducible", "not in the lock", "planned exactly")
+    else:
+        words = ("differ", "not reproduced", "not in the lock", "identical")
+    verdict = compute_verdict(lock, findings, host=host, words=words)
     everything = sort_findings([*findings, *host_findings])
     if planned:
         head = headline(verdict, "the image", exact_text="the plan reproduces every locked layer", planned=True)

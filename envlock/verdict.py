@@ -219,7 +219,9 @@ def compute_verdict(
         mine = set(layer_items(lock, layer, os_scope))
         theirs = set(layer_items(other, layer, os_scope)) if other is not None else set()
         bad = per_layer.get(layer, {})
-        changed, missing, added = [], [], []
+        changed: list[str] = []
+        missing: list[str] = []
+        added: list[str] = []
         for name, item in sorted(bad.items()):
             if name in mine:
                 gone = item.status == NOT_REPRODUCIBLE or (
@@ -401,7 +403,7 @@ def group_findings(
             buckets[key] = []
             order.append(key)
         buckets[key].append((item, name))
-    groups = []
+    groups: list[FindingGroup] = []
     for key in order:
         members = buckets[key]
         if len(members) < minimum:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from envlock.lockfile.model import Lock
+
 DESCRIPTION = (
     "Capture this environment's software layers (Python packages and interpreter, conda, CUDA libraries, "
     "OS packages, numerics variables) and compare them with a lockfile.  Exit status: 0 match, 1 drift "
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if drift else 0
 
 
-def _scoped(live, lock, sections):
+def _scoped(live: Lock, lock: Lock, sections: tuple[str, ...]) -> Lock:
     """The live capture with only the layers that were compared (the others are not drift)."""
     from envlock import records
     from envlock.check import sections_to_capture

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from envlock.verdict import Verdict
+
 DESCRIPTION = (
     "Compare two lockfiles layer by layer, most likely to change numbers first (GPU, CUDA libraries, "
     "driver, BLAS, CPU, numerics variables, frameworks, packages, OS, project), with one sentence on why "
@@ -144,7 +148,7 @@ def _summary(findings: list) -> str:
 
 
 def render_two_way(
-    findings: list, legend: dict[str, str], args: argparse.Namespace, locks=None, with_host: bool = True
+    findings: list, legend: dict[str, str], args: argparse.Namespace, locks: tuple | None = None, with_host: bool = True
 ) -> str:
     """Two-sided findings in the format the command line asked for (--json, --markdown or text).
 
@@ -159,7 +163,7 @@ def render_two_way(
     return two_way_text(findings, legend, verdict, verbose=getattr(args, "verbose", False))
 
 
-def two_way_verdict(findings: list, legend: dict[str, str], locks, with_host: bool = True):
+def two_way_verdict(findings: list, legend: dict[str, str], locks: tuple, with_host: bool = True) -> Verdict:
     """Layer lines for lock A against lock B; hardware differences on the host line."""
     from envlock.verdict import HOST_LAYERS, HostVerdict, compute_verdict, is_mismatch
 
@@ -180,10 +184,15 @@ def two_way_verdict(findings: list, legend: dict[str, str], locks, with_host: bo
     )
 
 
-def _verdict_lines(verdict) -> list[str]:
+def _verdict_lines(verdict: Verdict | None) -> list[str]:
     from envlock.report import verdict_lines
 
     return verdict_lines(verdict, symmetric=True) if verdict is not None else []
+
+
+def _sides(legend: dict[str, str]) -> tuple[str, str]:
+    first, second = legend
+    return first, second
 
 
 def _family(path: str) -> str:
@@ -225,7 +234,7 @@ def _rows(
     return rows, listings
 
 
-def two_way_text(findings: list, legend: dict[str, str], verdict=None, verbose: bool = False) -> str:
+def two_way_text(findings: list, legend: dict[str, str], verdict: Verdict | None = None, verbose: bool = False) -> str:
     """Terminal text: the verdict, then one table per layer, best-ranked layer first."""
     from envlock.findings import UNKNOWN
     from envlock.report import safe, table
@@ -238,7 +247,7 @@ def two_way_text(findings: list, legend: dict[str, str], verdict=None, verbose: 
     for layer, block in _by_layer(real):
         lines.append("")
         lines.append(f"[{layer}]")
-        rows, listings = _rows(block, verbose, sides=tuple(legend))
+        rows, listings = _rows(block, verbose, sides=_sides(legend))
         lines.append(table(("severity", "where", *legend, "what"), rows))
         lines.extend(safe(line) for line in listings)
         whys = []
@@ -263,7 +272,7 @@ def two_way_text(findings: list, legend: dict[str, str], verdict=None, verbose: 
     return "\n".join(lines)
 
 
-def two_way_markdown(findings: list, legend: dict[str, str], verdict=None) -> str:
+def two_way_markdown(findings: list, legend: dict[str, str], verdict: Verdict | None = None) -> str:
     from envlock.findings import UNKNOWN
     from envlock.report import markdown_table, md_escape
 
@@ -278,7 +287,7 @@ def two_way_markdown(findings: list, legend: dict[str, str], verdict=None) -> st
         lines.extend(["", f"### {md_escape(layer)}", ""])
         rows = [
             (*row, (by_path[row[1]].why or "") if row[1] in by_path else (block[0].why or ""))
-            for row in _rows(block, False, markdown=True, sides=tuple(legend))[0]
+            for row in _rows(block, False, markdown=True, sides=_sides(legend))[0]
         ]
         lines.append(markdown_table(("severity", "where", *legend, "what", "why it can matter"), rows))
     unknown = [f for f in findings if f.status == UNKNOWN]
@@ -288,7 +297,7 @@ def two_way_markdown(findings: list, legend: dict[str, str], verdict=None) -> st
     return "\n".join(lines)
 
 
-def two_way_json(findings: list, legend: dict[str, str], verdict=None) -> str:
+def two_way_json(findings: list, legend: dict[str, str], verdict: Verdict | None = None) -> str:
     from envlock.diff import differs
     from envlock.report import json_report, verdict_payload
 

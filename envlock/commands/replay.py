@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from envlock.lockfile.model import Lock
+    from envlock.replay.orchestrate import ReplayOutcome
+
 DESCRIPTION = (
     "Rebuild a container image that matches a lockfile (hash-pinned Python packages, OS packages at "
     "their locked versions, numerics variables), verify it by capturing inside the image, and report "
@@ -152,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def format_outcome(lock, outcome, fmt: str, verbose: bool = False) -> str:
+def format_outcome(lock: Lock, outcome: ReplayOutcome, fmt: str, verbose: bool = False) -> str:
     """The replay report: verdict first (envlock.report.image_report)."""
     from envlock.report import image_report
     from envlock.verdict import HOST_LAYERS
@@ -193,7 +200,7 @@ def format_outcome(lock, outcome, fmt: str, verbose: bool = False) -> str:
     )
 
 
-def host_note(rows) -> str:
+def host_note(rows: Iterable[tuple[str, str]]) -> str:
     """This host in one line (the ISA flags are in --json)."""
     shown = [f"{name} {value}" for name, value in rows if name != "CPU ISA flags"]
     return "this host: " + "; ".join(shown)

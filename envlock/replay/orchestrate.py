@@ -34,6 +34,13 @@ from envlock.replay.context import ContextFile
 from envlock.replay.engine import BuilderChoice, BuildRequest, BuildResult, DockerEngine
 from envlock.replay.progress import Progress
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the planner and verify are imported when used
+    from envlock.replay.engine import ImageInfo
+    from envlock.replay.plan import BaseFacts, ReplayOptions, ReplayPlan
+    from envlock.replay.verify import VerifyReport
+    from envlock.resolve import PinSet
+
 
 @record
 class ReplayRequest:
@@ -63,13 +70,13 @@ class ReplayRequest:
 
 @record
 class ReplayOutcome:
-    plan: object  # envlock.replay.plan.ReplayPlan
+    plan: ReplayPlan
     dockerfile: str
     files: tuple[ContextFile, ...]
     notes: tuple[str, ...] = ()
     builder: BuilderChoice | None = None
     build: BuildResult | None = None
-    verify: object | None = None  # envlock.replay.verify.VerifyReport
+    verify: VerifyReport | None = None
     extra_findings: tuple[Finding, ...] = ()  # from the OS package report and base-image fallbacks
     image: str | None = None
 
@@ -156,13 +163,13 @@ def _pip_layer(lock: m.Lock, request: ReplayRequest) -> m.Lock:
 
 def _options(
     request: ReplayRequest,
-    pins,
+    pins: PinSet | None,
     builder: str,
     base_source: str,
     base_image: str | None,
     base_digest: str | None = None,
-    base_facts=None,
-):
+    base_facts: BaseFacts | None = None,
+) -> ReplayOptions:
     from envlock.replay.plan import ReplayOptions
 
     ca_mode, ca_bytes = "none", None
@@ -283,7 +290,7 @@ class BaseChoice:
     source: str  # "user", "registry" or "debootstrap"
     image: str | None = None  # the --base-image reference (None: the matrix decides)
     digest: str | None = None
-    facts: object | None = None  # envlock.replay.plan.BaseFacts, for a --base-image
+    facts: BaseFacts | None = None  # for a --base-image
     notes: tuple[str, ...] = ()
 
 
@@ -364,7 +371,7 @@ _FACTS_SCRIPT = (
 )
 
 
-def read_base_facts(engine: DockerEngine, image: str):
+def read_base_facts(engine: DockerEngine, image: str) -> BaseFacts:
     """The OS release and Python version of ``image`` (a field is None when it cannot be read).
 
     One container without network runs the image's ``python3``; an image
@@ -397,8 +404,13 @@ def read_base_facts(engine: DockerEngine, image: str):
 
 
 def plan_with_base(
-    lock: m.Lock, request: ReplayRequest, pins, builder: str, engine: DockerEngine | None, progress: Progress
-):
+    lock: m.Lock,
+    request: ReplayRequest,
+    pins: PinSet | None,
+    builder: str,
+    engine: DockerEngine | None,
+    progress: Progress,
+) -> tuple[ReplayPlan, list[str], list[Finding]]:
     """Find the base image, make the plan once from everything known, and make its base available.
 
     Returns (plan, notes, findings the plan does not hold); the last is empty
@@ -423,7 +435,7 @@ def plan_with_base(
     return plan, notes, []
 
 
-def ensure_own_base(plan, request: ReplayRequest, engine: DockerEngine, progress: Progress) -> list[str]:
+def ensure_own_base(plan: ReplayPlan, request: ReplayRequest, engine: DockerEngine, progress: Progress) -> list[str]:
     """Build (or reuse) the debootstrap base image the plan starts from."""
     from envlock.replay.debootstrap_base import ensure_base_image
 
@@ -433,14 +445,14 @@ def ensure_own_base(plan, request: ReplayRequest, engine: DockerEngine, progress
     return [ensure_base_image(engine, spec, progress).describe()]
 
 
-def _digest_of(ref: str, image, notes: list[str]) -> str | None:
+def _digest_of(ref: str, image: ImageInfo, notes: list[str]) -> str | None:
     """The registry digest to pin FROM to (None for a local-only image), with a note saying which."""
     if "@sha256:" in ref:
         return None  # pinned by the reference itself
     digests = [d.split("@", 1)[1] for d in image.repo_digests if "@" in d]
     name = ref.split("@", 1)[0].split(":", 1)[0]
     matching = [d.split("@", 1)[1] for d in image.repo_digests if d.split("@", 1)[0].endswith(name)]
-    chosen = (matching or digests or [None])[0]
+    chosen = next(iter(matching or digests), None)
     if chosen:
         notes.append(f"base image {ref} pinned to {chosen}")
     else:
