@@ -150,3 +150,25 @@ def test_replay_from_the_pack_with_no_network_at_all(docker_client, packed):
         for image in docker_client.images.list(name="envlock-pack-base"):
             for ref in image.tags:
                 docker_client.images.remove(ref)
+
+
+def test_into_venv_from_the_pack_installs_its_own_wheels(packed, tmp_path):
+    """`envlock replay PACK --into-venv DIR`: the Python layer from the pack's wheels, no index asked."""
+    _work, _lock_path, first, _second = packed
+    target = tmp_path / "venv"
+    result = _envlock("replay", str(first), "--into-venv", str(target), "--json")
+    # 1: this host's interpreter is 3.11.7 where the lock has 3.11.2, a numeric finding; the packages are exact.
+    assert result.returncode in (0, 1), result.stderr + result.stdout
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == result.returncode
+    locked = ("python.packages[pyyaml]", "python.packages[six]")
+    differing = [f for f in report["findings"] if f.get("path") in locked and f["status"] != "exact"]
+    assert differing == []
+    python = target / "bin" / "python"
+    shown = subprocess.run(
+        [str(python), "-c", "import six, yaml; print(six.__version__, yaml.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.split() == ["1.16.0", "6.0.1"]
