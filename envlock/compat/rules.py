@@ -568,6 +568,11 @@ def _package_kernel_rule(ctx: _Context, gpu: HostGpu, pkg: PackageKernels) -> No
         _kernel_verdict(ctx, gpu, pkg, sass, ptx, ())
 
 
+def _lists_from_an_older_capture(lock: m.Lock, pkg: PackageKernels) -> bool:
+    """Recorded lists in a captured lock without any per-library lists: written before issue 16's reader."""
+    return pkg.origin == "recorded" and lock.python is not None and not lock.python.cuda_libraries
+
+
 def _file_name(file: str) -> str:
     return file.rsplit("/", 1)[-1]
 
@@ -634,6 +639,13 @@ def _kernel_verdict(
         if files:
             why += f"; the framework loads {files} for its GPU work"
         fix = _kernel_fix(pkg, gpu.cc)
+        if _lists_from_an_older_capture(ctx.a, pkg):
+            why += (
+                "; but this lock has no per-library kernel lists, so an envlock that read only .nv_fatbin "
+                "captured it, and such lists miss kernels kept in other sections (libcufft.so.12 keeps all "
+                "but one of its fat binaries in .ldata)"
+            )
+            fix = "capture the environment again with this envlock to confirm, then " + fix
     ctx.add(
         Finding(
             "gpu",

@@ -162,3 +162,19 @@ def test_ptx_that_jits_is_enough_and_names_the_library():
     assert [f for f in findings if f.severity == BLOCKER] == []
     jit = [f for f in findings if "PTX JIT" in f.message]
     assert len(jit) == 1 and jit[0].message.endswith("in libext.so")
+
+
+def test_a_blocker_from_a_lock_without_library_lists_says_the_lists_may_be_incomplete():
+    """Locks captured before issue 16 recorded libcufft.so.12 as sm_75 only: the blocker says to re-capture."""
+    old = m.Lock(
+        python=m.PythonSection(
+            packages=(m.PythonPackage(name="nvidia-cufft", version="12.0.0.61", cuda_sass=("sm_75",)),)
+        )
+    )
+    blockers = [f for f in host_findings(old, _host("9.0", "NVIDIA H200")) if f.severity == BLOCKER]
+    assert len(blockers) == 1
+    assert "only .nv_fatbin" in blockers[0].why and blockers[0].fix.startswith("capture the environment again")
+    # With per-library lists the same shortfall is a plain blocker.
+    new = _lock((m.CudaLibrary("nvidia-cufft", CUFFT, ("sm_75",), ()),))
+    blockers = [f for f in host_findings(new, _host("9.0", "NVIDIA H200")) if f.severity == BLOCKER]
+    assert len(blockers) == 1 and ".nv_fatbin" not in blockers[0].why
