@@ -28,6 +28,7 @@ from envlock.findings import (
     Finding,
     sort_findings,
 )
+from envlock.names import canonical_name
 from envlock.records import record
 
 TYPE_CHECKING = False
@@ -74,10 +75,6 @@ _REMARK_NAMES = {
 }
 
 
-def _norm_python(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def item_of(path: str, cuda_names: frozenset[str] = frozenset()) -> tuple[str, str] | None:
     """(layer, item name) for a finding's path that names one item, else None (pure).
 
@@ -90,7 +87,7 @@ def item_of(path: str, cuda_names: frozenset[str] = frozenset()) -> tuple[str, s
         found = pattern.match(path)
         if found:
             name = found.group(1)
-            return layer, _norm_python(name) if layer in ("python", "conda") else name
+            return layer, canonical_name(name) if layer in ("python", "conda") else name
     found = _CUDA_SHORT.fullmatch(path)
     if found and found.group(1) in cuda_names:
         return "cuda", found.group(1)
@@ -170,9 +167,9 @@ def layer_items(lock: m.Lock | None, layer: str, os_scope: str = "manual") -> li
     if section is None:
         return []
     if layer == "python":
-        return sorted({_norm_python(p.name) for p in section.packages})
+        return sorted({canonical_name(p.name) for p in section.packages})
     if layer == "conda":
-        return sorted({_norm_python(p.name) for p in section.packages})
+        return sorted({canonical_name(p.name) for p in section.packages})
     if layer == "os":
         packages = section.packages if os_scope == "all" else [p for p in section.packages if p.manual]
         return sorted({p.name for p in packages})
