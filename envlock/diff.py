@@ -209,7 +209,11 @@ _LIBRARY_CLASS_OF_GROUP = tuple((rank, layer, what) for _pattern, rank, layer, w
 def rank_library(name: str) -> tuple[int, str, str] | None:
     """(rank, layer, description) for a CUDA/BLAS library name, or None."""
     found = _ANY_LIBRARY.fullmatch(name.lower())
-    return None if found is None else _LIBRARY_CLASS_OF_GROUP[found.lastindex - 1]
+    if found is None:
+        return None
+    group = found.lastindex
+    assert group is not None  # the pattern is an alternation of groups: a match is inside one of them
+    return _LIBRARY_CLASS_OF_GROUP[group - 1]
 
 
 # --- small helpers --------------------------------------------------------------
@@ -376,7 +380,7 @@ def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
     ccs_a = [g.compute_capability for g in ga]
     ccs_b = [g.compute_capability for g in gb]
     if None not in ccs_a and None not in ccs_b:
-        if sorted(set(ccs_a)) != sorted(set(ccs_b)):
+        if set(ccs_a) != set(ccs_b):
             out.changed(
                 "gpu",
                 "nvidia.gpus.compute-capability",
@@ -442,7 +446,7 @@ def _diff_cuda(out: _Out, a: m.CudaSection, b: m.CudaSection) -> None:
         path = f"cuda.components[{name}]"
         label = f"{name} version"
         if va is None or vb is None:
-            present = va or vb
+            present = va if va is not None else vb or []
             side = out.a if va is not None else out.b
             out.add("cuda", path, rank, f"{name} {', '.join(present)} only in {side}", va, vb)
         else:
@@ -483,13 +487,13 @@ def _diff_runtime(out: _Out, a: m.RuntimeSection, b: m.RuntimeSection) -> None:
 
     la, lb = libraries(a), libraries(b)
     for key in sorted(set(la) | set(lb)):
-        va, vb = la.get(key), lb.get(key)
-        if va == vb:
+        libs_a, libs_b = la.get(key), lb.get(key)
+        if libs_a == libs_b:
             continue
         package, kind = key
         rank = RANK_OPENMP if kind == "openmp" else RANK_BLAS
         out.changed(
-            "blas", f"runtime.libraries[{package}:{kind}]", rank, f"{kind} library bundled by {package}", va, vb
+            "blas", f"runtime.libraries[{package}:{kind}]", rank, f"{kind} library bundled by {package}", libs_a, libs_b
         )
 
 
@@ -580,7 +584,7 @@ def _diff_packages(
     items_a: dict[str, tuple],
     items_b: dict[str, tuple],
     rank_of: Callable[[str], tuple[int, str]],
-    describe: Callable[[tuple], str],
+    describe: Callable[..., str],  # (key, full=False): the version, or with full=True its source too
     content_hash: Callable[[tuple], Any],
     compare_version: Callable[[tuple, tuple], bool],
     base_rank: int,
@@ -596,6 +600,7 @@ def _diff_packages(
         path = f"{section}.packages[{name}]"
         if ka is None or kb is None:
             present = ka if ka is not None else kb
+            assert present is not None  # ka == kb was handled above, so not both are None
             side = out.a if ka is not None else out.b
             out.add(
                 layer,
@@ -754,8 +759,8 @@ def _diff_os(out: _Out, a: m.OsSection, b: m.OsSection) -> None:
             "os.release",
             RANK_OS_RELEASE,
             "OS release",
-            a.name or " ".join(release_a),
-            b.name or " ".join(release_b),
+            a.name or f"{a.id} {a.version_id}",
+            b.name or f"{b.id} {b.version_id}",
         )
     elif release_a != release_b:
         out.missing("os", "os.release", None not in release_a)

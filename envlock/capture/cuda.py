@@ -261,7 +261,8 @@ def find_system_toolkits(environ) -> list[_Found]:
             release, full = parse_nvcc_version(text) if text else (None, None)
             if full:
                 versions["nvcc"] = full
-                versions.setdefault("cuda-toolkit", release)
+                if release is not None:
+                    versions.setdefault("cuda-toolkit", release)
         for name in ("cuda-toolkit", "nvcc"):
             if versions.get(name):
                 found.append(_Found(name, versions[name], "system", location, what=what))
@@ -522,7 +523,8 @@ def _torch_build(dist: InstalledDist) -> tuple[m.FrameworkBuild, list[_Found]]:
     metadata = read_text(os.path.join(dist.path, "METADATA")) or ""
     cudnn = parse_cudnn_pin(metadata)
     hip = values.get("hip")
-    rocm = re.match(r"[0-9]+(?:\.[0-9]+)*", hip).group(0) if hip and re.match(r"[0-9]", hip) else None
+    rocm_found = re.match(r"[0-9]+(?:\.[0-9]+)*", hip) if hip else None
+    rocm = rocm_found.group(0) if rocm_found else None
     build = m.FrameworkBuild(
         name="torch",
         version=dist.version,

@@ -166,7 +166,7 @@ def interpreter_from_dict(data: dict) -> InterpreterInfo:
         executable=data["executable"],
         implementation=data["implementation"],
         version=data["version"],
-        version_info=tuple(int(part) for part in data["version_info"]),
+        version_info=(int(data["version_info"][0]), int(data["version_info"][1]), int(data["version_info"][2])),
         prefix=data["prefix"],
         base_prefix=data["base_prefix"],
         site_dirs=tuple(data["site_dirs"]),

@@ -90,7 +90,7 @@ def nvml_library_loadable() -> bool:
     except ImportError:  # not a POSIX build of CPython
         import ctypes
 
-        def dlopen(name: str, mode: int) -> object:
+        def dlopen(name: str, mode: int) -> object:  # type: ignore[misc]  # returns the CDLL, not a handle: unused
             return ctypes.CDLL(name, mode)
 
     try:

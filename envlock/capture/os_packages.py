@@ -258,10 +258,10 @@ def collect_os_packages(root: str = "/", *, warn: Callable[[str], None]) -> tupl
         return _read_os_packages(root, warn)
     cached = _cached_os_packages(identity)
     if cached is not None:
-        manager, packages, warnings = cached
-        for warning in warnings:
+        cached_manager, cached_packages, cached_warnings = cached
+        for warning in cached_warnings:
             warn(warning)
-        return manager, packages
+        return cached_manager, cached_packages
     warnings: list[str] = []
 
     def keep(message: str) -> None:

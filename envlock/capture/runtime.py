@@ -301,7 +301,7 @@ def probe_runtime(ctx: Any) -> m.RuntimeSection:
     libraries = []
     found = find_bundled_libraries(site_dirs, ctx.dists) + find_conda_libraries(info.prefix)
     for lib in _representatives(found):
-        fields = {
+        fields: dict[str, Any] = {
             "package": lib.package,
             "kind": lib.kind,
             "name": lib.name,
