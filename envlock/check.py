@@ -23,7 +23,19 @@ def check_against(lock: m.Lock, live: m.Lock, sections: tuple[str, ...] = SOFTWA
     """Drift of ``live`` from ``lock`` in the given software sections (pure)."""
     wanted = tuple(s for s in sections if s in SOFTWARE_SECTIONS)
     findings = diff(lock, live, labels=LABELS, sections=wanted, host=False)
+    if "python" in wanted:
+        # A version comparison cannot see another build of the same version.
+        from envlock.byte_verdicts import byte_findings, byte_verdicts
+
+        findings += byte_findings(byte_verdicts(lock.python, live.python))
     return [f for f in findings if f.path not in HOST_PATHS]
+
+
+def byte_summary(lock: m.Lock, live: m.Lock) -> str | None:
+    """How many of the lock's Python distributions hold identical bytes here (the report's top line)."""
+    from envlock.byte_verdicts import byte_verdicts, summary_line
+
+    return summary_line(byte_verdicts(lock.python, live.python))
 
 
 def sections_to_capture(lock: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> tuple[str, ...]:

@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     text = render_two_way(findings, legend, args, locks=(lock, _scoped(live, lock, sections)), with_host=False)
     if not (args.json or args.markdown):
         text = text.replace("\nidentical", "\nno drift: this environment matches the lock", 1)
+        if "python" in sections:
+            from envlock.check import byte_summary
+
+            summary = byte_summary(lock, live)
+            text = f"{summary}\n{text}" if summary else text
     sys.stdout.write(text + "\n")
     return 1 if drift else 0
 

@@ -185,7 +185,11 @@ def format_outcome(lock: Lock, outcome: ReplayOutcome, fmt: str, verbose: bool =
         "base_image": outcome.plan.from_ref,
         "exit_code": outcome.exit_code if outcome.build else 0,
         "host": dict(report.host_rows) if report is not None else {},
+        "bytes": report.byte_summary if report is not None else None,
     }
+    if report is not None and report.byte_summary:
+        # The byte-level count belongs on the first line a reader sees.
+        title += f" — {report.byte_summary}"
     return image_report(
         title=title,
         lock=lock,

@@ -46,15 +46,19 @@ def run(args: argparse.Namespace) -> int:
     findings = [*extra, *report.findings]
     code = 1 if any(is_mismatch(f) for f in (*findings, *report.host_findings)) else 0
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    title = f"envlock verify: {args.image}"
+    if report.byte_summary:
+        # The byte-level count belongs on the first line a reader sees.
+        title += f" — {report.byte_summary}"
     text = image_report(
-        title=f"envlock verify: {args.image}",
+        title=title,
         lock=lock,
         findings=findings,
         host_findings=report.host_findings,
         notes=[*notes, *report.notes, host_note(report.host_rows)],
         fmt=fmt,
         verbose=args.verbose,
-        extra={"image": args.image, "exit_code": code, "host": dict(report.host_rows)},
+        extra={"image": args.image, "exit_code": code, "host": dict(report.host_rows), "bytes": report.byte_summary},
     )
     sys.stdout.write(text + "\n")
     return code

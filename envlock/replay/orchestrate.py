@@ -123,21 +123,34 @@ def _key(item: Finding) -> str:
 
 
 def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
-    """Hash-pin the lock's Python packages on the indexes the user named (network)."""
+    """Hash-pin the lock's Python packages on the indexes the user named (network).
+
+    Packages the lock already pins (``envlock pin``) keep their files: their
+    pages are read only to check the files are still served.  Files only this
+    machine can reach (a mirror on localhost) are fetched here, hash-checked,
+    into the build context.
+    """
     from envlock import resolve
 
     lock = _pip_layer(lock, request)
     if lock.python is None or not lock.python.packages:
         return None
+    pinned = sum(1 for p in lock.python.packages if resolve.is_pinned(p))
     progress.step(
         f"resolving {len(lock.python.packages)} Python packages to hash-pinned files on {request.index_url or resolve.DEFAULT_INDEX}"
+        + (f" ({pinned} pinned in the lock)" if pinned else "")
     )
     kwargs = {}
     if request.index_url:
         kwargs["index_url"] = request.index_url
-    return resolve.resolve_lock(
-        lock, extra_index_urls=request.extra_index_urls, find_links=request.find_links, **kwargs
+    pins = resolve.resolve_lock(
+        lock,
+        extra_index_urls=request.extra_index_urls,
+        find_links=request.find_links,
+        named_indexes=bool(request.index_url or request.extra_index_urls),
+        **kwargs,
     )
+    return resolve.fetch_machine_local(pins)
 
 
 def _conda_platform() -> str:

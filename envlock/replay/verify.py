@@ -71,6 +71,8 @@ class VerifyReport:
     notes: tuple[str, ...] = ()
     captured: m.Lock | None = None
     host_rows: tuple[tuple[str, str], ...] = ()
+    # "12 of 14 Python distributions byte-identical (...)": the report's top line.
+    byte_summary: str | None = None
 
     @property
     def mismatches(self) -> list[Finding]:
@@ -299,6 +301,10 @@ def verify_image(
     """Capture inside ``image``, compare with ``locked``, and check this host's hardware."""
     captured = capture_image(engine, image, python=python, runner=runner)
     findings = compare_image(locked, captured)
+    from envlock.byte_verdicts import byte_findings, byte_verdicts, summary_line
+
+    verdicts = byte_verdicts(locked.python, captured.python)
+    findings = [*findings, *byte_findings(verdicts)]
     host_lock = host if host is not None else capture_host()
     # What the locked software will run on: this host's driver, GPUs and CPU
     # with the image's own userland (its glibc, libraries and packages).
@@ -310,6 +316,7 @@ def verify_image(
         host_findings=tuple(sort_findings(hardware)),
         captured=captured,
         host_rows=tuple(host_summary(host_lock)),
+        byte_summary=summary_line(verdicts),
     )
 
 
