@@ -124,16 +124,28 @@ def counts(verdicts: list[ByteVerdict]) -> dict[str, int]:
     return out
 
 
-def byte_findings(verdicts: list[ByteVerdict]) -> list[Finding]:
+def needing_files(verdicts: list[ByteVerdict], locked: m.PythonSection | None) -> list[m.PythonPackage]:
+    """The locked packages whose bytes differ: those whose differing files are worth listing."""
+    names = {_canonical(v.name) for v in verdicts if v.verdict == DIFFERENT_BYTES}
+    return [p for p in (locked.packages if locked is not None else ()) if _canonical(p.name) in names]
+
+
+def byte_findings(verdicts: list[ByteVerdict], files: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
     """A finding for each distribution whose version matches but whose bytes do not.
 
     Different versions and missing distributions are the version comparison's
     findings already; this adds what a version comparison cannot see.
+    ``files`` (:func:`envlock.byte_files.files_that_differ`) names the files
+    that differ where the pinned wheel could be read.
     """
+    from envlock import records
+
     out = []
     for item in verdicts:
         if item.verdict != DIFFERENT_BYTES:
             continue
+        if files and item.name in files:
+            item = records.replace(item, files=files[item.name])
         message = f"{item.name} {item.locked_version}: {DIFFERENT_BYTES}"
         if item.detail:
             message += f" ({item.detail})"

@@ -19,7 +19,12 @@ HOST_PATHS = frozenset({"os.kernel"})
 LABELS = ("the lock", "this environment")
 
 
-def check_against(lock: m.Lock, live: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTIONS) -> list[Finding]:
+def check_against(
+    lock: m.Lock,
+    live: m.Lock,
+    sections: tuple[str, ...] = SOFTWARE_SECTIONS,
+    differing_files: dict[str, tuple[str, ...]] | None = None,
+) -> list[Finding]:
     """Drift of ``live`` from ``lock`` in the given software sections (pure)."""
     wanted = tuple(s for s in sections if s in SOFTWARE_SECTIONS)
     findings = diff(lock, live, labels=LABELS, sections=wanted, host=False)
@@ -27,7 +32,7 @@ def check_against(lock: m.Lock, live: m.Lock, sections: tuple[str, ...] = SOFTWA
         # A version comparison cannot see another build of the same version.
         from envlock.byte_verdicts import byte_findings, byte_verdicts
 
-        findings += byte_findings(byte_verdicts(lock.python, live.python))
+        findings += byte_findings(byte_verdicts(lock.python, live.python), differing_files)
     return [f for f in findings if f.path not in HOST_PATHS]
 
 
@@ -57,7 +62,14 @@ def check_live(
             hint="a lock imported from nvidia-smi or collect_env describes a host: use `envlock doctor` or `envlock diff`",
         )
     live = capture_lock(python, layers=layers)
-    return check_against(lock, live, layers), live
+    differing = None
+    if "python" in layers:
+        from envlock.byte_files import files_that_differ, read_records_with
+        from envlock.byte_verdicts import byte_verdicts, needing_files
+
+        need = needing_files(byte_verdicts(lock.python, live.python), lock.python)
+        differing = files_that_differ(need, read_records_with(python)) if need else None
+    return check_against(lock, live, layers, differing), live
 
 
 # envlock.check(...) is also the API function: calling this module calls it (see envlock/__init__.py).

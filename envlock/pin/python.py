@@ -60,8 +60,12 @@ def pin_python(lock: m.Lock, request: PinRequest) -> LayerPin:
     if python is None or not python.packages:
         return LayerPin("python", {}, notes=("the lock has no Python packages to pin",))
     indexes = list(request.index_urls) or [DEFAULT_INDEX]
+    # Conda's builds of Python packages are conda's artifacts (the conda
+    # layer's), not files of a Python index: a PyPI wheel of the same version
+    # is another build.
+    wanted = tuple(p for p in python.packages if (p.installer or "").lower() != "conda")
     result = resolve_lock(
-        lock,
+        records.replace(lock, python=records.replace(python, packages=wanted)),
         index_url=indexes[0],
         extra_index_urls=[*indexes[1:], *request.extra_index_urls],
         timeout=request.timeout,
@@ -87,12 +91,12 @@ def pin_python(lock: m.Lock, request: PinRequest) -> LayerPin:
                     rank=150,
                 )
             )
-    from_index = [p for p in python.packages if p.source in ("index", "unknown")]
+    from_index = {canonical_name(p.name) for p in wanted if p.source in ("index", "unknown")}
     return LayerPin(
         "python",
         {"python": records.replace(python, packages=tuple(packages))},
         findings=tuple(findings),
         notes=result.notes,
-        pinned=len(result.pins),
+        pinned=sum(1 for pin in result.pins if canonical_name(pin.name) in from_index),
         total=len(from_index),
     )

@@ -238,3 +238,42 @@ def test_a_pinned_file_is_kept_a_gone_one_named_a_yanked_one_installed_with_its_
     assert IDNA in idna_finding.message and sha256_of(idna) in idna_finding.message and "3.7" in idna_finding.message
     assert idna_finding.fix and "envlock pack" in idna_finding.fix and "--find-links" in idna_finding.fix
     assert "broken on 3.13" in messages["python.packages[markupsafe]"].message
+
+
+def test_check_names_the_files_of_a_rebuilt_wheel_with_the_same_version(tmp_path: Path) -> None:
+    """The venv's six is replaced by the build-tagged re-upload: same version, other bytes, six.py named."""
+    six, idna = _wheel(SIX), _wheel(IDNA)
+    env = {"ENVLOCK_CACHE_DIR": str(tmp_path / "envlock-cache")}
+    lock_path = tmp_path / "envlock.lock"
+    with LoopbackIndex(tmp_path / "index") as index:
+        index.add(six)
+        index.add(idna)
+        python = _venv_from_index(tmp_path / "venv", index.url, "six==1.16.0", "idna==3.7")
+        pinned = run_envlock(
+            "capture", "--python", str(python), "-o", str(lock_path), "--pin", "--index-url", index.url, env=env
+        )
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+        same = run_envlock("check", str(lock_path), "--python", str(python), "--layers", "python", env=env)
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert same.stdout.startswith("2 of 2 Python distributions byte-identical")
+
+        rebuilt = build_tagged_copy(six, "1", tmp_path, "six.py")
+        pip_wheel = sorted(Path(sys.base_prefix, "lib").glob("python3*/ensurepip/_bundled/pip-*.whl"))[0]
+        subprocess.run(
+            [str(python), f"{pip_wheel}/pip", "install", "--isolated", "--no-deps", "--no-index", "--force-reinstall"]
+            + ["--no-compile", str(rebuilt)],
+            check=True,
+            capture_output=True,
+        )
+        drift = run_envlock("check", str(lock_path), "--python", str(python), "--layers", "python", env=env)
+        report = run_envlock("check", str(lock_path), "--python", str(python), "--layers", "python", "--json", env=env)
+    assert drift.returncode == 1, drift.stdout + drift.stderr
+    assert drift.stdout.startswith("1 of 2 Python distributions byte-identical (1 same version with different bytes)")
+    import json
+
+    messages = [f["message"] for f in json.loads(report.stdout)["findings"]]
+    (different,) = [text for text in messages if "different bytes" in text]
+    assert different == (
+        "six 1.16.0: same version, different bytes (build tag 1 instead of none); "
+        "files that differ: six-1.16.0.dist-info/WHEEL, six.py"
+    )
