@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from envlock import records
-from envlock.lockfile import codec, load_lock, write_lock
+from envlock.lockfile import identity, load_lock, write_lock
 from tests.conftest import run_envlock
 from tests.loopback_index import LoopbackIndex, build_tagged_copy, real_wheel, sha256_of
 from tests.unit.test_pin import IDNA, MARKUPSAFE, SIX, _venv_from_index
@@ -37,8 +37,9 @@ def _wheel(name: str) -> Path:
 
 
 def test_pinned_lock_replays_identical_bytes_after_the_index_moved(docker_client, tmp_path: Path) -> None:
-    from envlock.replay.baseimage import BaseImageSpec, ensure_base_image
-    from envlock.replay.engine import DockerEngine, Progress
+    from envlock.replay.debootstrap_base import BaseImageSpec, ensure_base_image
+    from envlock.replay.engine import DockerEngine
+    from envlock.replay.progress import Progress
 
     engine = DockerEngine(client=docker_client)
     ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True))
@@ -60,7 +61,7 @@ def test_pinned_lock_replays_identical_bytes_after_the_index_moved(docker_client
             lock = records.replace(
                 lock, os=records.replace(lock.os, packages=tuple(p for p in lock.os.packages if not p.manual))
             )
-        write_lock(codec.with_fingerprint(lock), lock_path, "tests/docker/test_replay_pinned.py")
+        write_lock(identity.with_fingerprint(lock), lock_path, "tests/docker/test_replay_pinned.py")
 
         # Months later.
         index.add(build_tagged_copy(six, "1", tmp_path, "six.py"))
