@@ -42,7 +42,7 @@ def test_pinned_lock_replays_identical_bytes_after_the_index_moved(docker_client
     from envlock.replay.progress import Progress
 
     engine = DockerEngine(client=docker_client)
-    ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), Progress(live=False, quiet=True))
+    ensure_base_image(engine, BaseImageSpec("bookworm", "3.11"), Progress())
     six, idna, markupsafe = _wheel(SIX), _wheel(IDNA), _wheel(MARKUPSAFE)
     env = {"ENVLOCK_CACHE_DIR": str(tmp_path / "envlock-cache")}
     tag = f"envlock-test/pin:{uuid.uuid4().hex[:12]}"
