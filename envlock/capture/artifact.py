@@ -14,7 +14,8 @@ The content digest, precisely (docs/lockfile.md repeats it):
 1. Read ``RECORD`` as CSV rows ``path,hash,size``.
 2. Leave out what an installer writes per machine or per run: rows with an
    empty hash (``RECORD`` itself, signatures); in the ``.dist-info``
-   directory, ``INSTALLER``, ``REQUESTED`` and ``direct_url.json``; every
+   directory, ``INSTALLER``, ``REQUESTED``, ``direct_url.json`` and uv's
+   ``uv_cache.json``; every
    ``.pyc`` file; and entry-point scripts, i.e. rows whose path leaves the
    site directory (starts with ``../``) into a directory named ``bin`` or
    ``Scripts`` (their shebang names the interpreter's path).
@@ -85,6 +86,12 @@ def _canonical_row(line: bytes) -> bytes:
     return ",".join(row).encode("utf-8", "surrogateescape")
 
 
+# What installers write into .dist-info per machine or per run: pip and uv's
+# INSTALLER, REQUESTED and PEP 610 direct_url.json, and uv's uv_cache.json
+# (its cache bookkeeping; found by verify in a uv-built image).
+_INSTALLER_FILES = (b"INSTALLER", b"REQUESTED", b"direct_url.json", b"uv_cache.json")
+
+
 def _kept(line: bytes) -> bool:
     """Whether one canonical RECORD row counts towards the content digest (see the module docstring)."""
     fields = line.rsplit(b",", 2)
@@ -97,7 +104,7 @@ def _kept(line: bytes) -> bool:
         parts = [p for p in path.split(b"/") if p != b".."]
         return not (parts and parts[0] in (b"bin", b"Scripts"))
     head, _, base = path.rpartition(b"/")
-    return not (head.endswith(b".dist-info") and base in (b"INSTALLER", b"REQUESTED", b"direct_url.json"))
+    return not (head.endswith(b".dist-info") and base in _INSTALLER_FILES)
 
 
 def digest_lines(data: bytes) -> list[bytes]:

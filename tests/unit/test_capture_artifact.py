@@ -81,6 +81,7 @@ RECORD = (
     "demo-1.0.dist-info/INSTALLER,sha256=CCCC,4\r\n"
     "demo-1.0.dist-info/REQUESTED,sha256=DDDD,0\r\n"
     "demo-1.0.dist-info/direct_url.json,sha256=EEEE,50\r\n"
+    "demo-1.0.dist-info/uv_cache.json,sha256=KKKK,90\r\n"
     "demo-1.0.dist-info/METADATA,sha256=FFFF,60\r\n"
     "demo-1.0.dist-info/RECORD,,\r\n"
     "../../../bin/demo,sha256=GGGG,200\r\n"
