@@ -50,13 +50,13 @@ def _cached_wheel(pkg: m.PythonPackage) -> Path | None:
         return target
     if not pkg.file_url:
         return None
-    from envlock.resolve import _download
+    from envlock.index_client import download_checked
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return target if _download(pkg.file_url, target, sha, timeout=60) is None else None
+    return target if download_checked(pkg.file_url, target, sha, timeout=60) is None else None
 
 
 def locked_rows(pkg: m.PythonPackage) -> dict[str, str] | None:
@@ -115,6 +115,11 @@ def files_that_differ(
         return {}
     actual = read_records(sorted(wanted))
     return {name: tuple(differing_paths(rows, actual[name])) for name, rows in wanted.items() if name in actual}
+
+
+def files_that_differ_here(packages: Sequence[m.PythonPackage], python: str | None) -> dict[str, tuple[str, ...]]:
+    """:func:`files_that_differ` for the environment of ``python`` on this host (``envlock check``)."""
+    return files_that_differ(packages, read_records_with(python))
 
 
 def read_records_with(python: str | None) -> Callable[[list[str]], dict[str, dict[str, str]]]:

@@ -97,8 +97,13 @@ def byte_verdicts(locked: m.PythonSection | None, actual: m.PythonSection | None
 
 
 def summary_line(verdicts: list[ByteVerdict]) -> str | None:
-    """``12 of 14 Python distributions byte-identical (1 same version with different bytes, ...)``; None when none."""
-    if not verdicts:
+    """``12 of 14 Python distributions byte-identical (1 same version with different bytes, ...)``.
+
+    None when the lock holds no content digest at all (an imported freeze, a
+    lock from before digests): there are no bytes to speak of, and saying
+    "0 of N" would read as a failure.
+    """
+    if not any(item.locked_digest for item in verdicts):
         return None
     counts: dict[str, int] = {}
     for item in verdicts:

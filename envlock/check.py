@@ -11,6 +11,10 @@ from envlock.diff import diff
 from envlock.findings import Finding
 from envlock.lockfile import model as m
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # Lock sections that describe installed software, in capture's layer names.
 SOFTWARE_SECTIONS = ("python", "conda", "cuda", "os", "runtime")
 # Fields of a software section that belong to the host: a container shares
@@ -49,9 +53,17 @@ def sections_to_capture(lock: m.Lock, sections: tuple[str, ...] = SOFTWARE_SECTI
 
 
 def check_live(
-    lock: m.Lock, python: str | None = None, sections: tuple[str, ...] = SOFTWARE_SECTIONS
+    lock: m.Lock,
+    python: str | None = None,
+    sections: tuple[str, ...] = SOFTWARE_SECTIONS,
+    list_differing_files: Callable[[list[m.PythonPackage], str | None], dict[str, tuple[str, ...]]] | None = None,
 ) -> tuple[list[Finding], m.Lock]:
-    """Capture this environment's software layers and compare them with ``lock``."""
+    """Capture this environment's software layers and compare them with ``lock``.
+
+    ``list_differing_files(packages, python)`` names the files of the locked
+    ``packages`` whose bytes differ here (``envlock.byte_files``, which may
+    use the network; the command layer passes it in).
+    """
     from envlock.capture.collect import capture_lock
     from envlock.errors import UsageError
 
@@ -63,12 +75,11 @@ def check_live(
         )
     live = capture_lock(python, layers=layers)
     differing = None
-    if "python" in layers:
-        from envlock.byte_files import files_that_differ, read_records_with
+    if "python" in layers and list_differing_files is not None:
         from envlock.byte_verdicts import byte_verdicts, needing_files
 
         need = needing_files(byte_verdicts(lock.python, live.python), lock.python)
-        differing = files_that_differ(need, read_records_with(python)) if need else None
+        differing = list_differing_files(need, python) if need else None
     return check_against(lock, live, layers, differing), live
 
 

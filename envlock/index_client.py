@@ -190,6 +190,31 @@ def open_url(url: str, timeout: float = DEFAULT_TIMEOUT):
     return urllib.request.urlopen(request, timeout=timeout, context=context)
 
 
+def download_checked(url: str, destination: Path, sha256: str, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """Fetch ``url`` to ``destination`` only if its bytes have sha256 ``sha256``: None, or why not.
+
+    Written beside the destination and renamed into place, so a file that is
+    there is whole and checked.
+    """
+    import hashlib
+
+    partial = destination.with_name(destination.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with open_url(url, timeout) as response, partial.open("wb") as out:
+            for block in iter(lambda: response.read(1024 * 1024), b""):
+                digest.update(block)
+                out.write(block)
+    except OSError as exc:  # URLError and HTTPError are OSErrors
+        partial.unlink(missing_ok=True)
+        return f"{url} cannot be fetched ({getattr(exc, 'reason', None) or exc})"
+    if digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        return f"{url} now serves other bytes (sha256:{digest.hexdigest()})"
+    os.replace(partial, destination)
+    return None
+
+
 class IndexReader:
     """Reads project pages from indexes, once per (index, project); thread-safe."""
 

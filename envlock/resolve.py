@@ -599,24 +599,9 @@ def copy_wheelhouse_files(pins: PinSet, destination: str | os.PathLike) -> dict[
 
 
 def _download(url: str, destination: Path, sha256: str, timeout: float) -> str | None:
-    """Fetch ``url`` to ``destination`` if its sha256 is ``sha256``; None, or why not."""
-    from envlock.index_client import open_url
+    from envlock.index_client import download_checked
 
-    partial = destination.with_name(destination.name + ".part")
-    digest = hashlib.sha256()
-    try:
-        with open_url(url, timeout) as response, partial.open("wb") as out:
-            for block in iter(lambda: response.read(1024 * 1024), b""):
-                digest.update(block)
-                out.write(block)
-    except OSError as exc:  # URLError and HTTPError are OSErrors
-        partial.unlink(missing_ok=True)
-        return f"{url} cannot be fetched ({getattr(exc, 'reason', None) or exc})"
-    if digest.hexdigest() != sha256:
-        partial.unlink(missing_ok=True)
-        return f"{url} now serves other bytes (sha256:{digest.hexdigest()})"
-    os.replace(partial, destination)
-    return None
+    return download_checked(url, destination, sha256, timeout)
 
 
 def fetch_machine_local(

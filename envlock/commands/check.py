@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
                 hint=f"choose from {','.join(SOFTWARE_SECTIONS)}",
             )
     lock = load_lock_reporting(args.lock).lock
-    findings, live = check_live(lock, args.python, sections)
+    from envlock.byte_files import files_that_differ_here
+
+    findings, live = check_live(lock, args.python, sections, files_that_differ_here)
     drift = differs(findings)
     if args.quiet:
         return 1 if drift else 0

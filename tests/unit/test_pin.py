@@ -123,6 +123,8 @@ def test_byte_verdicts_and_the_top_line() -> None:
         "1 of 5 Python distributions byte-identical (1 same version with different bytes, 1 different version, "
         "1 missing, 1 without a digest to compare)"
     )
+    no_digests = m.PythonSection(packages=(_pkg("a", "1.0", None),))
+    assert bv.summary_line(bv.byte_verdicts(no_digests, image)) is None
     (finding,) = bv.byte_findings(bv.byte_verdicts(locked, image))
     assert finding.path == "python.packages[b]" and "same version, different bytes" in finding.message
     assert "build tag 1 instead of none" in finding.message
