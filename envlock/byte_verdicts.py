@@ -79,20 +79,17 @@ def byte_verdicts(locked: m.PythonSection | None, actual: m.PythonSection | None
         if other is None:
             out.append(ByteVerdict(pkg.name, MISSING, pkg.version, locked_digest=pkg.content_digest))
             continue
-        common = {
-            "locked_version": pkg.version,
-            "actual_version": other.version,
-            "locked_digest": pkg.content_digest,
-            "actual_digest": other.content_digest,
-        }
-        if not _same_version(pkg.version, other.version):
-            out.append(ByteVerdict(pkg.name, DIFFERENT_VERSION, **common))
-        elif not pkg.content_digest or not other.content_digest:
-            out.append(ByteVerdict(pkg.name, NO_DIGEST, **common))
-        elif pkg.content_digest == other.content_digest:
-            out.append(ByteVerdict(pkg.name, IDENTICAL, **common))
+        locked_version, actual_version = pkg.version, other.version
+        digests = (pkg.content_digest, other.content_digest)
+        if not _same_version(locked_version, actual_version):
+            verdict, detail = DIFFERENT_VERSION, None
+        elif not digests[0] or not digests[1]:
+            verdict, detail = NO_DIGEST, None
+        elif digests[0] == digests[1]:
+            verdict, detail = IDENTICAL, None
         else:
-            out.append(ByteVerdict(pkg.name, DIFFERENT_BYTES, detail=_build_detail(pkg, other), **common))
+            verdict, detail = DIFFERENT_BYTES, _build_detail(pkg, other)
+        out.append(ByteVerdict(pkg.name, verdict, locked_version, actual_version, digests[0], digests[1], detail))
     return out
 
 
