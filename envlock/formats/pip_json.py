@@ -41,7 +41,7 @@ def parse_inspect(text: str, ctx: ImportContext) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("installed"), list):
         raise ctx.fail("not `pip inspect` output: no `installed` list", 1, hint="run `pip inspect`")
     if document.get("version") not in ("0", "1"):
-        ctx.warn(f"pip inspect report version {shown(document.get('version'))} is newer than this envlock knows")
+        ctx.warn(f"pip inspect report version {shown(str(document.get('version')))} is not one this envlock knows")
     packages = []
     for position, entry in enumerate(document["installed"]):
         where = f"installed[{position}]"

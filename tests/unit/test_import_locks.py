@@ -225,3 +225,23 @@ def test_auto_refuses_what_it_cannot_tell(text):
     with pytest.raises(FormatError) as err:
         text_import("auto", text)
     assert "cannot tell which format" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "fmt, text",
+    [
+        ("pip-inspect", '{"installed": [5]}'),
+        ("pip-inspect", '{"version": 5, "installed": [{"metadata": {"name": "x", "version": "1"}}]}'),
+        ("uv-lock", 'version = 1\n[[package]]\nname = "x"\nsource = { git = "ssh://-oProxyCommand=x/y#abc" }\n'),
+        ("pipfile-lock", '{"_meta": {"requires": 5}, "default": {"x": {"version": 5, "hashes": 5, "git": 7}}}'),
+        ("rocm-smi", '{"card99999999999999999999": {"Card Series": "x"}}'),
+    ],
+)
+def test_wrong_types_in_structured_input_never_crash(fmt, text):
+    # Found by mutating the corpus: values of the wrong JSON/TOML type must cost an item, not a traceback.
+    try:
+        lock = text_import(fmt, text)
+    except FormatError as exc:
+        assert exc.message.startswith("input")
+        return
+    assert "ProxyCommand" not in dumps_lock(lock)
