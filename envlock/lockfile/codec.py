@@ -21,6 +21,7 @@ from envlock.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every command ~3 ms
+    from collections.abc import Callable
     from typing import Any
 
 MAX_LIST_ITEMS = 200_000
@@ -44,8 +45,7 @@ def data_key(attr: str) -> str:
     return attr.replace("_", "-")
 
 
-@cache
-def field_specs(cls: type) -> tuple[_Spec, ...]:
+def _specs_of(cls: type) -> tuple[_Spec, ...]:
     namespace = sys.modules[cls.__module__].__dict__
     specs = []
     for fld in records.fields(cls):
@@ -67,6 +67,11 @@ def field_specs(cls: type) -> tuple[_Spec, ...]:
             )
         )
     return tuple(specs)
+
+
+# The specs of a record class, built once per class.  Typed as the function it is: functools' wrapper
+# asks for hashable arguments, which the type checker does not grant every class.
+field_specs: Callable[[type], tuple[_Spec, ...]] = cache(_specs_of)
 
 
 def _field_kind(annotation: str, namespace: dict[str, Any], where: str) -> tuple[str, type | None, bool]:
