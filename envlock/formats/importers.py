@@ -92,6 +92,7 @@ class ImportContext:
     warnings: list[str] = field(default_factory=list)
     dropped_warnings: int = 0
     guessed: str | None = None  # how the format was chosen when it was not named
+    failed_line: int | None = None  # the line the last ``fail`` named
 
     def warn(self, message: str, line: int | None = None) -> None:
         if len(self.warnings) >= MAX_WARNINGS:
@@ -102,6 +103,7 @@ class ImportContext:
 
     def fail(self, message: str, line: int | None = None, hint: str | None = None) -> FormatError:
         """A ``FormatError`` naming the file and line (raise it)."""
+        self.failed_line = line
         where = f"{self.source}, line {line}" if line is not None else self.source
         return FormatError(f"{where}: {message}", hint=hint or f"is this really {_article(self.format)} file?")
 
@@ -366,8 +368,27 @@ def import_bytes(fmt: str, data: bytes, source: str, *, platform: str | None = N
         from envlock.errors import UsageError
 
         raise UsageError(f"--platform applies only to the {' and '.join(PLATFORM_FORMATS)} formats")
-    sections = parse_text(ctx.format, text, ctx)
+    sections = _parse_keeping_what_a_cut_left(text, ctx)
     return build_lock(ctx, sections)
+
+
+# Formats read line by line, where a paste cut inside its last line leaves every earlier line whole.
+LINE_FORMATS = ("pip-freeze", "conda-explicit", "conda-list", "nvidia-smi-csv", "rocm-smi")
+
+
+def _parse_keeping_what_a_cut_left(text: str, ctx: ImportContext) -> dict[str, Any]:
+    """Parse; when a line-based input fails on its last line and that line has no line end (the paste
+    stopped inside it), import the lines before it and say that the last one was not read."""
+    warnings = list(ctx.warnings)
+    try:
+        return parse_text(ctx.format, text, ctx)
+    except FormatError:
+        last = text.count("\n") + 1
+        if ctx.format not in LINE_FORMATS or text.endswith("\n") or last < 2 or ctx.failed_line != last:
+            raise
+    ctx.warnings[:] = warnings
+    ctx.warn("the input ends inside this line (cut off?); it is not read, the lines before it are", last)
+    return parse_text(ctx.format, text[: text.rfind("\n") + 1], ctx)
 
 
 def import_file(fmt: str, path: str, *, platform: str | None = None):

@@ -151,9 +151,7 @@ def _lines(data: bytes, count: int) -> bytes:
 # (format, truncated input, line its error must name).  Each cut is of a real file,
 # and the expected line is where the cut falls, counted in the input.
 TRUNCATED = [
-    ("pip-freeze", b"numpy==1.26.4\ntorch==2.", 2),
     ("pylock", b'lock-version = "1.0"\ncreated-by = "pip"\n\n[[packages]]\nname = "build"\nversion = "1.5', 6),
-    ("conda-explicit", None, 7),  # conda-linux-64.zlib.lock cut inside its 3rd URL (line 7)
     ("conda-env", None, 8),  # cut inside a quoted spec
     ("conda-lock", None, 38),  # cut after the entry at line 38's name and version: no manager
 ]
@@ -295,3 +293,31 @@ def test_cut_input_imports_what_it_has_and_says_so(tmp_path, fmt, lines, warning
     else:
         assert lock.cuda.frameworks[0].version == "1.14.0a0+410ce96"
         assert lock.python is None or lock.python.packages == ()
+
+
+@pytest.mark.parametrize(
+    "fmt, data, kept",
+    [
+        ("pip-freeze", b"numpy==1.26.4\ntorch==2.", ["numpy"]),
+        # conda-linux-64.zlib.lock cut inside its 3rd URL (line 7): the two packages before it are kept.
+        ("conda-explicit", None, ["_libgcc_mutex", "libgomp"]),
+    ],
+    ids=["pip-freeze", "conda-explicit"],
+)
+def test_a_line_based_paste_cut_inside_its_last_line_keeps_the_lines_before(tmp_path, fmt, data, kept):
+    if data is None:
+        data = _lines(_sample_bytes(fmt), 6) + b"\nhttps://conda.anaconda.org/conda-forge/linux-64/_openmp_mu"
+    src = tmp_path / "input"
+    src.write_bytes(data)
+    out = tmp_path / "out.lock"
+    result = run_envlock("import", fmt, str(src), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    last = data.count(b"\n") + 1
+    assert f"line {last}: the input ends inside this line" in result.stderr
+    lock = load_lock(out).lock
+    packages = lock.python.packages if fmt == "pip-freeze" else lock.conda.packages
+    assert [p.name for p in packages] == kept
+    # The same cut line with a line end after it is a damaged file, not a cut paste: refused.
+    src.write_bytes(data + b"\n")
+    refused = run_envlock("import", fmt, str(src), "-o", str(tmp_path / "refused.lock"))
+    assert refused.returncode == 2 and f"line {last}:" in refused.stderr
