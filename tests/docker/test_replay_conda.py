@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
 HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TAG = "envlock-test/conda:e2e"
 TAMPERED_TAG = "envlock-test/conda:tampered"
+GONE_TAG = "envlock-test/conda:gone"
 MINBASE = "envlock/debian-minbase:bookworm"
 SPECS = ["python ==3.11.7", "libenvlockdemo", "envlock-demo-noarch"]
 PROBE = (
@@ -195,3 +196,32 @@ def test_tampered_archive_fails_the_build(conda_lock, workdir, minbase, engine):
     assert "HASH MISMATCH python 3.11.7" in output
     assert python.sha256.removeprefix("sha256:") in output and served in output
     assert engine.image(TAMPERED_TAG) is None
+
+
+def test_package_gone_from_the_channel_fails_the_build_naming_it(conda_lock, workdir, minbase, engine):
+    gone = ChannelServer(copy_channel(workdir / "gone"))
+    try:
+        lock = load_lock(conda_lock).lock
+        noarch = next(p for p in lock.conda.packages if p.name == "envlock-demo-noarch")
+        (workdir / "gone/noarch" / noarch.url.rsplit("/", 1)[1]).unlink()
+        result = run_envlock(
+            "replay",
+            str(conda_lock),
+            "-q",
+            "--base-image",
+            minbase,
+            "--conda-channel-url",
+            gone.url,
+            "--ca-cert",
+            str(HOST_BUNDLE),
+            "-t",
+            GONE_TAG,
+            cwd=workdir,
+            timeout=1200,
+        )
+    finally:
+        gone.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "GONE envlock-demo-noarch 1.0 py_0" in output and "HTTP 404" in output
+    assert engine.image(GONE_TAG) is None
