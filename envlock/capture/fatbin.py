@@ -382,7 +382,7 @@ def _may_hold_fatbins(section: Section) -> bool:
     """An allocated, non-executable data section other than ``.nv_fatbin`` that a fat binary can sit in."""
     return (
         section.type == _SHT_PROGBITS
-        and section.flags & _SHF_ALLOC
+        and bool(section.flags & _SHF_ALLOC)
         and not section.flags & _SHF_EXECINSTR
         and section.size >= _CONTAINER.size
         and section.name != SECTION_NAME
@@ -690,6 +690,6 @@ def _dist_libraries(dist, cache: KernelCache | None) -> list[str]:
                 return cached
     # Shared with the other probes that look for libraries (cached per dist).
     libraries = library_files(dist.record_shared_libraries())
-    if identity is not None:
+    if identity is not None and cache is not None:
         cache.put_libraries(record_path, identity, libraries)
     return libraries

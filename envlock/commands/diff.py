@@ -356,7 +356,7 @@ def nway_text(report, verbose: bool = False) -> str:
         )
         if layer.unknown:
             note += f"; unknown in {len(layer.unknown)}"
-        rows.append((layer.section, len(layer.groups), f"{len(reference.members)}/{known}", note))
+        rows.append((layer.section, str(len(layer.groups)), f"{len(reference.members)}/{known}", note))
     lines.append(table(("layer", "groups", "majority", "outliers"), rows))
     outlier_groups = [g for g in report.lock_groups if g.outside]
     if outlier_groups:
@@ -401,21 +401,26 @@ def nway_markdown(report) -> str:
             continue
         outliers = sum(len(g.members) for g in layer.groups[1:])
         rows.append(
-            (layer.section, len(layer.groups), f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}", outliers)
+            (
+                layer.section,
+                str(len(layer.groups)),
+                f"{len(layer.groups[0].members)}/{n - len(layer.unknown)}",
+                str(outliers),
+            )
         )
     lines.append(markdown_table(("layer", "groups", "majority", "outliers"), rows))
     outlier_groups = [g for g in report.lock_groups if g.outside]
     if outlier_groups:
         lines.extend(["", "### outliers, most likely to change numbers first", ""])
-        rows = []
+        group_rows: list[tuple[str, str]] = []
         for group in outlier_groups:
             found = [f for f in group.findings if f.status != UNKNOWN_STATUS]
             what = (
                 "; ".join(f"{f.path}: {_cell(f, f.locked)} → {_cell(f, f.actual)}" for f in found)
                 or "only unknown fields"
             )
-            rows.append((", ".join(group.members), what))
-        lines.append(markdown_table(("locks", "differences from the majority"), rows))
+            group_rows.append((", ".join(group.members), what))
+        lines.append(markdown_table(("locks", "differences from the majority"), group_rows))
     return "\n".join(lines)
 
 

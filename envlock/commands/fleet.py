@@ -109,7 +109,7 @@ def _check(args: argparse.Namespace) -> int:
         result = capture_fleet(directory, args.srun_args, python=args.python, timeout=args.timeout)
         import os
 
-        nodes = [(n.node, load_lock(os.path.join(directory, n.lock_file)).lock) for n in result.captured]
+        nodes = [(n.node, load_lock(os.path.join(directory, n.lock_file)).lock) for n in result.captured if n.lock_file]
     outcome = check_nodes(reference, nodes, {n.node: n.error or "" for n in result.failed})
     if args.json:
         emit(check_json(outcome, args.lock))

@@ -194,7 +194,7 @@ def optional_library_role(file: str) -> str | None:
 
 def package_kernels(lock: m.Lock) -> list[PackageKernels]:
     """Packages with known kernel architectures: recorded at capture, else PyTorch's published lists."""
-    result = []
+    result: list[PackageKernels] = []
     if lock.python is None:
         return result
     per_package: dict[str, list[m.CudaLibrary]] = {}
@@ -223,7 +223,7 @@ def uses_cuda(lock: m.Lock) -> bool:
 class HostGpu(NamedTuple):
     name: str
     cc: tuple[int, int] | None
-    count: int
+    gpus: int  # how many of this model (not `count`: a NamedTuple field must not hide tuple.count)
     memory_mib: int | None
     indexes: tuple[int, ...] = ()
 
@@ -252,7 +252,7 @@ def _cc_text(cc: tuple[int, int] | None) -> str:
 
 
 def _gpu_label(gpu: HostGpu) -> str:
-    count = f"{gpu.count}x " if gpu.count > 1 else ""
+    count = f"{gpu.gpus}x " if gpu.gpus > 1 else ""
     return f"{count}{gpu.name} (compute capability {_cc_text(gpu.cc)})"
 
 
@@ -412,8 +412,11 @@ def _runtime_rule(
     floor_driver = floor.driver_for(ctx.platform) if floor else None
     path = f"cuda.runtime[{rt}]"
     actual = f"driver {driver or 'unknown'}" + (f" (CUDA {data.format_cuda(driver_cuda)})" if driver_cuda else "")
-    needs = f"driver >= {full_driver} ({full.toolkit})" if full_driver else f"a driver that reports CUDA >= {rt}"
+    needs = (
+        f"driver >= {full_driver} ({full.toolkit})" if full and full_driver else f"a driver that reports CUDA >= {rt}"
+    )
 
+    fully: bool | None
     if driver_cuda is not None:
         fully = driver_cuda >= runtime
     else:
@@ -751,8 +754,8 @@ def _gpu_comparison_rules(ctx: _Context) -> None:
         return
     if not a_gpus or not b_gpus:
         return
-    a_total = sum(g.count for g in a_gpus)
-    b_total = sum(g.count for g in b_gpus)
+    a_total = sum(g.gpus for g in a_gpus)
+    b_total = sum(g.gpus for g in b_gpus)
     a_ccs = {g.cc for g in a_gpus}
     b_ccs = {g.cc for g in b_gpus}
     a_text = ", ".join(_gpu_label(g) for g in a_gpus)
@@ -961,7 +964,7 @@ def glibc_from_tag(tag: str) -> tuple[int, int] | None:
 
 def wheel_glibc_requirements(lock: m.Lock) -> list[tuple[str, tuple[int, int]]]:
     """(package, glibc) for each locked wheel whose file name (from its URL) carries manylinux tags."""
-    found = []
+    found: list[tuple[str, tuple[int, int]]] = []
     if lock.python is None:
         return found
     for pkg in lock.python.packages:
