@@ -360,21 +360,28 @@ def image_report(
     lock: Lock,
     findings: Sequence[Finding],
     host_findings: Sequence[Finding] = (),
-    host_checked: bool = True,
+    host_checked: bool | None = True,
     notes: Sequence[str] = (),
     fmt: str = "text",
     verbose: bool = False,
     planned: bool = False,
     extra: dict | None = None,
+    subject: str = "the image",
 ) -> str:
-    """The report of a replay or a verify: the image (or the plan for it) against the lock."""
+    """The report of a replay or a verify: the image (or the plan for it) against the lock.
+
+    ``host_checked`` None: the hardware is not this report's business (a
+    replay into a venv), so there is no host line.
+    """
     from envlock.verdict import HostVerdict, compute_verdict, headline, is_mismatch
 
-    host = HostVerdict(
-        checked=host_checked,
-        problems=tuple(f for f in host_findings if is_mismatch(f)),
-        locked=lock.nvidia is not None or lock.cpu is not None,
-    )
+    host = None
+    if host_checked is not None:
+        host = HostVerdict(
+            checked=host_checked,
+            problems=tuple(f for f in host_findings if is_mismatch(f)),
+            locked=lock.nvidia is not None or lock.cpu is not None,
+        )
     if planned:
         words = ("will differ", "not reproducible", "not in the lock", "planned exactly")
     else:
@@ -382,9 +389,9 @@ def image_report(
     verdict = compute_verdict(lock, findings, host=host, words=words)
     everything = sort_findings([*findings, *host_findings])
     if planned:
-        head = headline(verdict, "the image", exact_text="the plan reproduces every locked layer", planned=True)
+        head = headline(verdict, subject, exact_text="the plan reproduces every locked layer", planned=True)
     else:
-        head = headline(verdict, "the image and the lock", exact_text="the image reproduces the lock exactly")
+        head = headline(verdict, f"{subject} and the lock", exact_text=f"{subject} reproduces the lock exactly")
     if fmt == "json":
         payload = dict(extra or {})
         payload.update(verdict_payload(verdict, everything))

@@ -224,7 +224,7 @@ def _replay_pack(args, fmt: str) -> int:
     from envlock.pack.replay import replay_pack
 
     outcome, lock = replay_pack(args.lock, args, Progress(TerminalDisplay(quiet=args.quiet)))
-    sys.stdout.write(format_outcome(lock, outcome, fmt) + "\n")
+    sys.stdout.write(format_outcome(lock, outcome, fmt, verbose=args.verbose) + "\n")
     return outcome.exit_code
 
 
@@ -250,7 +250,6 @@ def _uv_here(args):
 def _into_venv(lock, args, fmt: str, pins=None) -> int:
     """``--into-venv DIR``: resolve (unless ``pins`` are given, as from a pack), install, print the report."""
     from envlock.replay.venv import replay_into_venv
-    from envlock.report import findings_json, findings_markdown, findings_text
     from envlock.resolve import DEFAULT_INDEX, resolve_lock
 
     if pins is None and lock.python is not None and lock.python.packages:
@@ -269,15 +268,27 @@ def _into_venv(lock, args, fmt: str, pins=None) -> int:
         allow_sdists=bool(getattr(args, "allow_sdists", False)),
         uv=_uv_here(args) if pins is not None and pins.pins else None,
     )
-    findings = list(result.findings)
+    from envlock import records
+    from envlock.report import image_report
+    from envlock.verdict import is_mismatch
+
+    # The exit code follows the verdict, as for an image: info notes (pip kept
+    # though the lock has none) are not differences.
+    code = 1 if any(is_mismatch(f) for f in result.findings if f.layer == "python") else 0
+
     title = f"envlock replay --into-venv {result.directory} (Python {result.python_version})"
-    if fmt == "json":
-        text = findings_json(
-            findings, directory=result.directory, python=result.python_version, exit_code=result.exit_code
-        )
-    elif fmt == "markdown":
-        text = findings_markdown(findings, title=title)
-    else:
-        text = findings_text(findings, title=title)
+    # Only the Python layer goes into a venv: the verdict counts that layer alone.
+    python_only = records.replace(lock, conda=None, os=None, cuda=None, runtime=None, nvidia=None, cpu=None)
+    text = image_report(
+        title=title,
+        lock=python_only,
+        findings=list(result.findings),
+        host_checked=None,
+        notes=["only the Python layer is replayed into a virtual environment; `envlock replay` builds the rest"],
+        fmt=fmt,
+        verbose=getattr(args, "verbose", False),
+        extra={"directory": result.directory, "python": result.python_version, "exit_code": code},
+        subject="the venv",
+    )
     sys.stdout.write(text + "\n")
-    return result.exit_code
+    return code

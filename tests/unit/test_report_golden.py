@@ -81,3 +81,29 @@ def test_diff_of_two_real_locks(tmp_path, fmt, suffix):
     result = run_envlock("diff", str(LOCKS / "cpu.lock"), str(LOCKS / "torch-cu121.lock"), *fmt)
     assert result.returncode == 1, result.stderr
     check_golden(f"diff-cpu-torch.{suffix}", result.stdout.replace(str(LOCKS), "LOCKS"), tmp_path)
+
+
+def test_replay_into_a_venv_leads_with_the_python_verdict(tmp_path):
+    # No package to install, so no index is needed: the venv of this interpreter, checked.
+    import sys
+
+    lock = m.Lock(
+        python=m.PythonSection(
+            implementation="cpython",
+            version=".".join(map(str, sys.version_info[:3])),
+            environment_kind="venv",
+            packages=(),
+        ),
+        os=m.OsSection(id="debian", version_id="12", package_manager="dpkg"),
+    )
+    path = _write(lock, tmp_path / "envlock.lock")
+    result = run_envlock("replay", str(path), "--into-venv", str(tmp_path / "venv"))
+    assert result.returncode == 0, result.stdout + result.stderr  # keeping the bootstrapped pip is a note
+    lines = result.stdout.replace(str(tmp_path), "TMP").splitlines()
+    assert lines[:5] == [
+        f"envlock replay --into-venv TMP/venv (Python {lock.python.version})",
+        "verdict: the venv reproduces the lock exactly",
+        "",
+        f"  Python: no packages; interpreter {lock.python.version}",
+        "  not in the lock: conda, OS, CUDA, runtime",
+    ]
