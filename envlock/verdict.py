@@ -362,13 +362,16 @@ _LEADING_VERB = re.compile(r"(?:is|are|was|were)\s+")
 
 
 def _cause(item: Finding, name: str) -> str:
-    """The message with the item's own words (its name, versions) taken out: what items of one cause share."""
+    """The message with the item's own words (its name, versions) taken out: what items of one cause share.
+
+    Only whole words are taken out: the package ``ed`` must not take the
+    "ed" out of "installed".
+    """
     text = item.message
     raw = re.match(r"[^\[]*\[([^\]]+)\]", item.path)
-    for word in sorted(
-        {w for w in (raw.group(1) if raw else None, name, item.locked, item.actual) if w}, key=len, reverse=True
-    ):
-        text = text.replace(word, "\x00")
+    words = {w for w in (raw.group(1) if raw else None, name, item.locked, item.actual) if w}
+    for word in sorted(words, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.+~-]){re.escape(word)}(?![\w+~-]|\.\w)", "\x00", text)
     return text
 
 
