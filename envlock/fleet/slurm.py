@@ -114,6 +114,13 @@ def run_srun(argv: list[str], timeout: float | None) -> SrunOutcome:
     except OSError as exc:
         raise EngineError(f"could not start {argv[0]}: {exc}") from None
     err_lines: list[str] = []
+    out_parts: list[str] = []
+
+    # Both streams are read by threads of their own (communicate() would read
+    # stderr too, racing the thread that shows srun's progress lines).
+    def pump_stdout() -> None:
+        assert process.stdout is not None
+        out_parts.append(process.stdout.read())
 
     def pump_stderr() -> None:
         assert process.stderr is not None
@@ -123,18 +130,21 @@ def run_srun(argv: list[str], timeout: float | None) -> SrunOutcome:
                 sys.stderr.write(line)
                 sys.stderr.flush()
 
-    reader = threading.Thread(target=pump_stderr, daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=pump, daemon=True) for pump in (pump_stdout, pump_stderr)]
+    for reader in readers:
+        reader.start()
     try:
-        stdout, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.terminate()
         try:
-            stdout, _ = process.communicate(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-            stdout, _ = process.communicate()
+            process.wait()
         err_lines.append(f"srun: error: envlock stopped srun after {timeout:g} s (--timeout)\n")
-    reader.join(timeout=10)
+    for reader in readers:
+        reader.join()
+    stdout = "".join(out_parts)
     nodes, node_errors, errors = parse_srun_stderr("".join(err_lines))
     return SrunOutcome(process.returncode, stdout or "", nodes, node_errors, errors)

@@ -140,3 +140,25 @@ def test_srun_refusing_the_request_is_exit_2_with_slurms_words(slurm_cluster, tm
     assert result.returncode == 2
     assert "Slurm ran no capture" in result.stderr and "partition" in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_inside_an_allocation_no_srun_options_are_needed(slurm_cluster, tmp_path):
+    """Under salloc (or sbatch), srun takes the allocation's nodes: `fleet capture` needs nothing after `--`."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "fleet"
+    env = dict(os.environ, **slurm_cluster.env())
+    result = subprocess.run(
+        ["salloc", "-N2", sys.executable, "-m", "envlock", "fleet", "capture", "--slurm", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    index = json.loads((out / "fleet.json").read_text())
+    assert len(index["nodes"]) == 2 and all(n["status"] == "captured" for n in index["nodes"])
+    assert sorted(p.name for p in out.glob("*.lock")) == sorted(f"{n['name']}.lock" for n in index["nodes"])
