@@ -180,9 +180,11 @@ class DigestCache:
         self.enabled = cache.enabled()
         loaded = cache.load_json(self.FILE) if self.enabled else None
         self.entries: dict = loaded if isinstance(loaded, dict) else {}
+        self.used: set[str] = set()
         self.changed = False
 
     def get(self, path: str, identity: list[int] | None) -> tuple[str, int] | None:
+        self.used.add(path)
         hit = self.entries.get(path)
         if identity is None or not isinstance(hit, list) or len(hit) != 3 or hit[0] != identity:
             return None
@@ -194,8 +196,13 @@ class DigestCache:
             self.entries[path] = [identity, digest, count]
             self.changed = True
 
+    # Entries kept across environments; beyond this, those not used by this capture go.
+    MAX_ENTRIES = 20_000
+
     def save(self) -> None:
         if self.changed:
+            if len(self.entries) > self.MAX_ENTRIES:
+                self.entries = {path: self.entries[path] for path in self.used if path in self.entries}
             self._cache.save_json(self.FILE, self.entries, sort_keys=True)
             self.changed = False
 

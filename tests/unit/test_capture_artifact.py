@@ -192,3 +192,31 @@ def test_egg_info_has_no_artifact(tmp_path: Path) -> None:
     info = tmp_path / "demo-1.0.egg-info"
     info.mkdir()
     assert read_artifact(str(info)) is None
+
+
+def test_the_digest_cache_is_used_while_record_is_unchanged_and_dropped_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envlock.capture.artifact import DigestCache
+
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ENVLOCK_NO_CACHE", raising=False)
+    info = tmp_path / "demo-1.0.dist-info"
+    info.mkdir()
+    record = info / "RECORD"
+    record.write_text(RECORD)
+    first = DigestCache()
+    found = read_artifact(str(info), first)
+    first.save()
+    assert found is not None and found.content_digest == _digest_of(RECORD)
+    # Same size, mtime and inode: the cached answer, even though the bytes were swapped behind its back.
+    stat = record.stat()
+    with record.open("r+") as fh:
+        fh.write("x")
+    os.utime(record, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cached = read_artifact(str(info), DigestCache())
+    assert cached is not None and cached.content_digest == found.content_digest
+    # A RECORD rewritten by an installer (new mtime): computed again.
+    record.write_text(RECORD.replace("AAAA", "AAAB"))
+    again = read_artifact(str(info), DigestCache())
+    assert again is not None and again.content_digest == _digest_of(RECORD.replace("AAAA", "AAAB"))
