@@ -279,7 +279,7 @@ def probe_python(ctx: Any) -> m.PythonSection:
     owned_by_conda: set[str] | None = None
     from envlock.capture.artifact import DigestCache
 
-    digests = DigestCache()
+    digests = DigestCache("\n".join(sorted({dist.site_dir for dist in ctx.dists})))
     for dist in ctx.dists:
         installer = None
         if dist.installer is None and info.is_conda:
