@@ -174,7 +174,7 @@ class DigestCache:
     ``ENVLOCK_NO_CACHE`` turns it off.
     """
 
-    DIRECTORY = "content-digests-v2"
+    DIRECTORY = "content-digests-v3"
     # Entries kept per environment; beyond this, those not used by this capture go.
     MAX_ENTRIES = 20_000
 
@@ -191,17 +191,22 @@ class DigestCache:
         self.used: set[str] = set()
         self.changed = False
 
-    def get(self, path: str, identity: list[int] | None) -> tuple[str, int] | None:
+    def get(self, path: str, identity: list[int] | None) -> ArtifactIdentity | None:
         self.used.add(path)
         hit = self.entries.get(path)
-        if identity is None or not isinstance(hit, list) or len(hit) != 3 or hit[0] != identity:
+        if identity is None or not isinstance(hit, list) or len(hit) != 5 or hit[0] != identity:
             return None
-        digest, count = hit[1], hit[2]
-        return (digest, count) if isinstance(digest, str) and isinstance(count, int) else None
+        _identity, digest, count, tags, build = hit
+        if not (isinstance(digest, str) and isinstance(count, int) and isinstance(tags, list)):
+            return None
+        if not all(isinstance(t, str) for t in tags) or not (build is None or isinstance(build, str)):
+            return None
+        return ArtifactIdentity(tuple(tags), build, digest, count)
 
-    def put(self, path: str, identity: list[int] | None, digest: str, count: int) -> None:
+    def put(self, path: str, identity: list[int] | None, found: ArtifactIdentity) -> None:
+        # WHEEL is written with RECORD by every install, so RECORD's identity covers both.
         if identity is not None and self.enabled:
-            self.entries[path] = [identity, digest, count]
+            self.entries[path] = [identity, found.content_digest, found.files, list(found.wheel_tags), found.build_tag]
             self.changed = True
 
     def save(self) -> None:
@@ -220,21 +225,21 @@ def read_artifact(info_dir: str, cache: DigestCache | None = None) -> ArtifactId
     """The identity of the distribution whose metadata is ``info_dir``; None for an egg-info."""
     if not info_dir.endswith(".dist-info"):
         return None
-    wheel = _read(os.path.join(info_dir, "WHEEL"), 64 * 1024)
-    tags, build = parse_wheel_metadata(wheel.decode("utf-8", "replace")) if wheel else ((), None)
     record_path = os.path.join(info_dir, "RECORD")
     identity = _identity(record_path) if cache is not None else None
     hit = cache.get(record_path, identity) if cache is not None else None
     if hit is not None:
-        return ArtifactIdentity(tags, build, hit[0], hit[1])
+        return hit
+    wheel = _read(os.path.join(info_dir, "WHEEL"), 64 * 1024)
+    tags, build = parse_wheel_metadata(wheel.decode("utf-8", "replace")) if wheel else ((), None)
     data = _read(record_path)
     if data is None:
         return ArtifactIdentity(tags, build, None, 0) if tags else None
     lines = digest_lines(data)
-    digest = content_digest(lines)
+    found = ArtifactIdentity(tags, build, content_digest(lines), len(lines))
     if cache is not None:
-        cache.put(record_path, identity, digest, len(lines))
-    return ArtifactIdentity(tags, build, digest, len(lines))
+        cache.put(record_path, identity, found)
+    return found
 
 
 def record_hashes(info_dir: str) -> dict[str, str]:
