@@ -14,10 +14,12 @@ timeout, not 300.
 from __future__ import annotations
 
 import html.parser
+import http.client
 import ipaddress
 import json
 import os
 import re
+import socket
 import ssl
 import threading
 import urllib.error
@@ -38,7 +40,7 @@ _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 # Concurrent page reads: an index answers in ~50-300 ms, almost all of it waiting.
-WORKERS = 16
+WORKERS = 8
 
 
 @record
@@ -215,6 +217,117 @@ def download_checked(url: str, destination: Path, sha256: str, timeout: float = 
     return None
 
 
+# --- HTTP: one name lookup per host, kept-alive connections within a batch ---------------------
+
+# This machine's resolver answers some lookups only after its 5 s timeout
+# (measured: 16 concurrent getaddrinfo("pypi.org") calls, every one 5.01 s;
+# one at a time, 1 in 20).  urllib looks the host up again for every request,
+# so 50 pages took 6 s where the transfers took 1.6 s.  One lookup per host,
+# made under a lock, and connections reused within a batch.
+_ADDRESSES: dict[tuple[str, int], list] = {}
+_ADDRESS_LOCK = threading.Lock()
+MAX_REDIRECTS = 5
+
+
+def _addresses(host: str, port: int) -> list:
+    with _ADDRESS_LOCK:
+        found = _ADDRESSES.get((host, port))
+        if found is None:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            _ADDRESSES[(host, port)] = found
+    return found
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    last: OSError | None = None
+    for family, kind, proto, _name, address in _addresses(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError(f"no address for {host}")
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        self.sock = _connect(self.host, self.port, self.timeout)  # type: ignore[arg-type]
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        sock = _connect(self.host, self.port, self.timeout)  # type: ignore[arg-type]
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class _Pool:
+    """Open connections per (thread, scheme, host, port), closed together when the batch ends."""
+
+    def __init__(self) -> None:
+        self._connections: dict[tuple, http.client.HTTPConnection] = {}
+        self._lock = threading.Lock()
+
+    def take(self, scheme: str, host: str, port: int, timeout: float, context: ssl.SSLContext):
+        key = (threading.get_ident(), scheme, host, port)
+        with self._lock:
+            found = self._connections.pop(key, None)
+        return found or _new_connection(scheme, host, port, timeout, context)
+
+    def give_back(self, scheme: str, host: str, port: int, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._connections[(threading.get_ident(), scheme, host, port)] = connection
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for connection in connections:
+            connection.close()
+
+
+def _new_connection(scheme: str, host: str, port: int, timeout: float, context: ssl.SSLContext):
+    if scheme == "https":
+        return _HTTPSConnection(host, port, timeout=timeout, context=context)
+    return _HTTPConnection(host, port, timeout=timeout)
+
+
+def _get(url: str, timeout: float, context: ssl.SSLContext, pool: _Pool | None) -> tuple[int, str, bytes, str]:
+    """(status, content type, body up to MAX_PAGE_BYTES + 1, final URL) of a GET, redirects followed."""
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url[:80]}: not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        connection = (
+            pool.take(parts.scheme, parts.hostname, port, timeout, context)
+            if pool is not None
+            else _new_connection(parts.scheme, parts.hostname, port, timeout, context)
+        )
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request("GET", path, headers={"Accept": _ACCEPT, "User-Agent": "envlock"})
+            response = connection.getresponse()
+            body = response.read(MAX_PAGE_BYTES + 1)
+            if response.length or len(body) > MAX_PAGE_BYTES:  # over-long: drop the connection, not read on
+                connection.close()
+            status, content_type = response.status, response.headers.get("Content-Type", "")
+            location = response.headers.get("Location")
+        except BaseException:
+            connection.close()
+            raise
+        if pool is not None and not response.will_close and connection.sock is not None:
+            pool.give_back(parts.scheme, parts.hostname, port, connection)
+        else:
+            connection.close()
+        if status in (301, 302, 303, 307, 308) and location:
+            url = urllib.parse.urljoin(url, location)
+            continue
+        return status, content_type, body, url
+    raise ValueError(f"{url[:80]}: more than {MAX_REDIRECTS} redirects")
+
+
 class IndexReader:
     """Reads project pages from indexes, once per (index, project); thread-safe."""
 
@@ -224,6 +337,8 @@ class IndexReader:
         self._dead: dict[str, str] = {}  # index -> why it is unreachable
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
+        # Kept-alive connections, only while read_pages runs a batch.
+        self._pool: _Pool | None = None
 
     def project_files(self, index: str, project: str) -> list[IndexFile]:
         key = (index, project)
@@ -249,25 +364,17 @@ class IndexReader:
             return self._fetch_file(page_url)
         if self._context is None:
             self._context = _ssl_context()
-        request = urllib.request.Request(page_url, headers={"Accept": _ACCEPT, "User-Agent": "envlock"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
-                body = response.read(MAX_PAGE_BYTES + 1)
-                content_type = response.headers.get("Content-Type", "")
-                final_url = response.geturl()
-        except urllib.error.HTTPError as exc:
-            # The error carries the open response; unclosed, its TLS socket is
-            # reported (ResourceWarning) whenever the garbage collector finds it.
-            exc.close()
-            if exc.code == 404:
-                raise NotOnIndex(f"{index} has no project {project!r}") from None
-            raise IndexUnavailable(f"{page_url} answered HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            why = f"{index} is unreachable ({reason})"
+            status, content_type, body, final_url = _get(page_url, self.timeout, self._context, self._pool)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            why = f"{index} is unreachable ({getattr(exc, 'strerror', None) or exc})"
             with self._lock:
                 self._dead[index] = why
             raise IndexUnavailable(why) from None
+        if status == 404:
+            raise NotOnIndex(f"{index} has no project {project!r}")
+        if status != 200:
+            raise IndexUnavailable(f"{page_url} answered HTTP {status}")
         if len(body) > MAX_PAGE_BYTES:
             raise IndexUnavailable(f"{page_url}: the answer is larger than {MAX_PAGE_BYTES} bytes")
         text = body.decode("utf-8", errors="replace")
@@ -302,5 +409,10 @@ def read_pages(
 
     if not keys:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
-        return dict(zip(keys, pool.map(one, keys), strict=True))
+    reader._pool = _Pool()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
+            return dict(zip(keys, pool.map(one, keys), strict=True))
+    finally:
+        reader._pool.close()
+        reader._pool = None
