@@ -13,7 +13,15 @@ import re
 from typing import Any
 
 from envlock.formats.importers import ImportContext, shown
-from envlock.formats.structured import first_of_each, load_json, location_url, python_package, sha256_of, text_value
+from envlock.formats.structured import (
+    first_of_each,
+    json_item_lines,
+    load_json,
+    location_url,
+    python_package,
+    sha256_of,
+    text_value,
+)
 from envlock.lockfile import model as m
 
 
@@ -22,15 +30,17 @@ def parse_list(text: str, ctx: ImportContext) -> dict[str, Any]:
     if not isinstance(document, list):
         raise ctx.fail("not `pip list --format=json` output: not a JSON list", 1, hint="run `pip list --format=json`")
     packages = []
+    lines = json_item_lines(text)
     for position, entry in enumerate(document):
         where = f"item {position}"
+        line = lines[position] if position < len(lines) else None
         if not isinstance(entry, dict):
-            raise ctx.fail(f"{where} is not an object with name and version", 1)
+            raise ctx.fail(f"{where} is not an object with name and version", line)
         values: dict[str, Any] = {}
         editable = text_value(entry, "editable_project_location")
         if editable:
             values = {"source": "editable", "url": location_url(editable)}
-        package = python_package(ctx, entry.get("name"), entry.get("version"), where, None, **values)
+        package = python_package(ctx, entry.get("name"), entry.get("version"), where, line, **values)
         if package is not None:
             packages.append(package)
     return {"python": m.PythonSection(packages=first_of_each(packages, ctx))}
@@ -43,10 +53,12 @@ def parse_inspect(text: str, ctx: ImportContext) -> dict[str, Any]:
     if document.get("version") not in ("0", "1"):
         ctx.warn(f"pip inspect report version {shown(str(document.get('version')))} is not one this envlock knows")
     packages = []
+    lines = json_item_lines(text, "installed")
     for position, entry in enumerate(document["installed"]):
         where = f"installed[{position}]"
+        line = lines[position] if position < len(lines) else None
         if not isinstance(entry, dict) or not isinstance(entry.get("metadata"), dict):
-            raise ctx.fail(f"{where} has no metadata object")
+            raise ctx.fail(f"{where} has no metadata object", line)
         metadata = entry["metadata"]
         values: dict[str, Any] = _direct_url(entry.get("direct_url"))
         installer = text_value(entry, "installer")
@@ -54,7 +66,7 @@ def parse_inspect(text: str, ctx: ImportContext) -> dict[str, Any]:
             values["installer"] = installer.strip()
         if isinstance(entry.get("requested"), bool):
             values["requested"] = entry["requested"]
-        package = python_package(ctx, metadata.get("name"), metadata.get("version"), where, None, **values)
+        package = python_package(ctx, metadata.get("name"), metadata.get("version"), where, line, **values)
         if package is not None:
             packages.append(package)
     environment = document.get("environment") if isinstance(document.get("environment"), dict) else {}

@@ -62,6 +62,49 @@ def load_json(text: str, ctx: ImportContext) -> Any:
         ) from None
 
 
+def json_item_lines(text: str, key: str | None = None) -> list[int]:
+    """Line numbers where each element of a JSON array starts: the top-level array, or the array
+    under top-level ``key``.  ``json`` keeps no positions; this scan gives errors their line."""
+    if key is not None:
+        found = re.search(r'"' + re.escape(key) + r'"\s*:\s*\[', text)
+        if found is None:
+            return []
+        start = found.end()
+    else:
+        start = text.find("[") + 1
+        if start == 0:
+            return []
+    lines: list[int] = []
+    depth = 0
+    in_string = escaped = False
+    expecting = True
+    line = text.count("\n", 0, start) + 1
+    for char in text[start:]:
+        if char == "\n":
+            line += 1
+        if in_string:
+            escaped = not escaped and char == "\\"
+            if char == '"' and not escaped:
+                in_string = False
+            continue
+        if char.isspace():
+            continue
+        if depth == 0 and expecting and char not in ",]":
+            lines.append(line)
+            expecting = False
+        if char == '"':
+            in_string, escaped = True, False
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif char == "," and depth == 0:
+            expecting = True
+    return lines
+
+
 def header_lines(text: str, header: str) -> list[int]:
     """Line numbers of each ``[[header]]`` table, in order (TOML loaders do not keep them)."""
     return [number for number, line in enumerate(text.split("\n"), 1) if line.strip() == f"[[{header}]]"]

@@ -245,3 +245,18 @@ def test_wrong_types_in_structured_input_never_crash(fmt, text):
         assert exc.message.startswith("input")
         return
     assert "ProxyCommand" not in dumps_lock(lock)
+
+
+def test_structural_errors_in_pip_json_name_their_line():
+    with pytest.raises(FormatError) as err:
+        text_import("pip-list-json", '[\n {"name": "a", "version": "1"},\n "not an object"\n]\n')
+    assert "line 3" in err.value.message and "item 1" in err.value.message
+    with pytest.raises(FormatError) as err:
+        text_import(
+            "pip-inspect",
+            '{"version": "1",\n "installed": [\n  {"metadata": {"name": "a", "version": "1"}},\n'
+            '  {"metadata": "x, [y] {z}"},\n  5\n ]}\n',
+        )
+    assert "line 4" in err.value.message and "installed[1]" in err.value.message
+    lock = text_import("pip-list-json", '[{"name": "a", "version": "1"},\n{"name": "b"}]')
+    assert any(w.startswith("line 2: item 1 'b' names no version") for w in lock.capture_warnings)
