@@ -54,7 +54,7 @@ def pin_python(lock: m.Lock, request: PinRequest) -> LayerPin:
     from envlock.capture.distributions import canonical_name
     from envlock.findings import INFO, Finding
     from envlock.pin import LayerPin
-    from envlock.resolve import DEFAULT_INDEX, resolve_lock
+    from envlock.resolve import DEFAULT_INDEX, is_pinned, resolve_lock
 
     python = lock.python
     if python is None or not python.packages:
@@ -73,9 +73,18 @@ def pin_python(lock: m.Lock, request: PinRequest) -> LayerPin:
     )
     by_name = {canonical_name(pin.name): pin for pin in result.pins}
     packages = []
+    kept = []
     for pkg in python.packages:
         pin = by_name.get(canonical_name(pkg.name))
-        packages.append(_pinned_package(pkg, pin) if pin is not None else _unpinned(pkg))
+        if pin is not None:
+            packages.append(_pinned_package(pkg, pin))
+        elif is_pinned(pkg):
+            # Pinned before, and no index serves a matching file now: the
+            # earlier record is the only one left of which bytes were installed.
+            packages.append(pkg)
+            kept.append(f"{pkg.name} {pkg.version} keeps its earlier pin ({pkg.file}, {pkg.file_sha256})")
+        else:
+            packages.append(_unpinned(pkg))
     findings = list(result.to_findings())
     for pin in result.pins:
         if pin.why:
@@ -96,7 +105,7 @@ def pin_python(lock: m.Lock, request: PinRequest) -> LayerPin:
         "python",
         {"python": records.replace(python, packages=tuple(packages))},
         findings=tuple(findings),
-        notes=result.notes,
+        notes=(*result.notes, *kept),
         pinned=sum(1 for pin in result.pins if canonical_name(pin.name) in from_index),
         total=len(from_index),
     )
