@@ -86,7 +86,41 @@ def pin_if_needed(lock: m.Lock, request: PackRequest, notes: list[str]) -> m.Loc
     return outcome.lock
 
 
-def _download(url: str, target: Path, sha256: str, what: str, context) -> None:
+class Meter:
+    """What is being fetched, how much and how fast, as one line redrawn in place (thread-safe, rate-limited)."""
+
+    def __init__(self, progress, what: str) -> None:
+        import threading
+        import time
+
+        self._clock = time.monotonic
+        self._lock = threading.Lock()
+        self.progress = progress
+        self.what = what
+        self.bytes = 0
+        self.files = 0
+        self.start = self._clock()
+        self._shown = 0.0
+
+    def add(self, name: str, count: int) -> None:
+        with self._lock:
+            self.bytes += count
+            now = self._clock()
+            if self.progress is None or now - self._shown < 0.2:
+                return
+            self._shown = now
+            self.progress.line(f"{self.what}: {self.files} done, {self.describe()} - {name}")
+
+    def done(self) -> None:
+        with self._lock:
+            self.files += 1
+
+    def describe(self) -> str:
+        seconds = max(self._clock() - self.start, 1e-6)
+        return f"{self.bytes / 1e6:.1f} MB in {seconds:.1f} s ({self.bytes / 1e6 / seconds:.1f} MB/s)"
+
+
+def _download(url: str, target: Path, sha256: str, what: str, context, meter: Meter | None = None) -> None:
     """Stream ``url`` to ``target``, hashing as it arrives; ``PackBuildError`` when the bytes are not the locked ones."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("https", "http"):
@@ -97,8 +131,12 @@ def _download(url: str, target: Path, sha256: str, what: str, context) -> None:
             for chunk in iter(lambda: answer.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
+                if meter is not None:
+                    meter.add(target.name, len(chunk))
     except OSError as exc:
         raise PackBuildError(f"{what}: cannot download {url[:160]} ({getattr(exc, 'reason', exc)})") from None
+    if meter is not None:
+        meter.done()
     if digest.hexdigest() != sha256:
         target.unlink(missing_ok=True)
         raise PackBuildError(
@@ -128,7 +166,7 @@ def _find_local(find_links: tuple[str, ...], filename: str, sha256: str) -> Path
     return None
 
 
-def gather_wheels(lock: m.Lock, request: PackRequest, workdir: Path) -> list[Source]:
+def gather_wheels(lock: m.Lock, request: PackRequest, workdir: Path, meter: Meter | None = None) -> list[Source]:
     """Every pinned Python file as a member ``wheels/<file>``, checked against the lock's sha256."""
     if lock.python is None:
         return []
@@ -155,7 +193,7 @@ def gather_wheels(lock: m.Lock, request: PackRequest, workdir: Path) -> list[Sou
                 f"python.packages[{pkg.name}]: {filename} has no URL and is in no --find-links directory"
             )
         path = target / filename
-        _download(pkg.file_url, path, sha, f"python.packages[{pkg.name}]", context)
+        _download(pkg.file_url, path, sha, f"python.packages[{pkg.name}]", context, meter)
         return source_from_file(f"wheels/{filename}", path, sha)
 
     with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
@@ -172,7 +210,9 @@ def parse_print_uris(text: str) -> list[tuple[str, str, int, str]]:
     return found
 
 
-def gather_debs(lock: m.Lock, base_ref: str, engine, workdir: Path, notes: list[str]) -> list[Source]:
+def gather_debs(
+    lock: m.Lock, base_ref: str, engine, workdir: Path, notes: list[str], meter: Meter | None = None
+) -> list[Source]:
     """The .deb files the OS layer installs on ``base_ref`` at the locked versions, as ``debs/<file>``."""
     from envlock.replay.plan import DEBIAN_NAME, DEBIAN_VERSION
 
@@ -204,7 +244,7 @@ def gather_debs(lock: m.Lock, base_ref: str, engine, workdir: Path, notes: list[
     for url, filename, _size, sha in parse_print_uris(output):
         name = check_member_name(f"debs/{filename}")
         path = target / name.split("/", 1)[1]
-        _download(url, path, sha, name, None)
+        _download(url, path, sha, name, None, meter)
         sources.append(source_from_file(name, path, sha))
     notes.append(f"{len(sources)} .deb files for {len(pins)} hand-installed OS packages")
     return sources
@@ -222,7 +262,7 @@ def gather_tools(request: PackRequest, notes: list[str]) -> list[Source]:
     return [source_from_file(f"tools/{Path(path).name}", path)]
 
 
-def save_image(engine, ref: str, workdir: Path) -> tuple[Source, dict]:
+def save_image(engine, ref: str, workdir: Path, meter: Meter | None = None) -> tuple[Source, dict]:
     """``docker save`` of the base image into ``image/base.tar``; (member, what pack.json records of it)."""
     found = engine.image(ref)
     if found is None:
@@ -233,6 +273,8 @@ def save_image(engine, ref: str, workdir: Path) -> tuple[Source, dict]:
         for chunk in engine.api.get_image(found.id):
             digest.update(chunk)
             out.write(chunk)
+            if meter is not None:
+                meter.add("image/base.tar", len(chunk))
     repo_digests = sorted(d for d in found.repo_digests if "@sha256:" in d)
     record_ = {"reference": ref, "id": found.id, "repo-digests": repo_digests}
     return source_from_file("image/base.tar", path, digest.hexdigest()), record_
@@ -252,13 +294,19 @@ def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> Pac
     with tempfile.TemporaryDirectory(prefix="envlock-pack-") as scratch:
         workdir = Path(scratch)
         step("downloading the pinned Python files")
-        wheels = gather_wheels(lock, request, workdir)
+        meter = Meter(progress, "Python files")
+        wheels = gather_wheels(lock, request, workdir, meter)
+        step(f"{len(wheels)} Python files: {meter.describe()}")
         choice = find_base(lock, ReplayRequest(base_image=request.base_image), engine, _Quiet())
         base_ref = choice.image or _matrix_or_own_base(lock, choice, engine)
         step(f"the OS packages, as apt in {base_ref} would fetch them")
-        debs = gather_debs(lock, base_ref, engine, workdir, notes)
+        meter = Meter(progress, ".deb files")
+        debs = gather_debs(lock, base_ref, engine, workdir, notes, meter)
+        step(f"{len(debs)} .deb files: {meter.describe()}")
         step(f"saving the base image {base_ref}")
-        image, image_record = save_image(engine, base_ref, workdir)
+        meter = Meter(progress, "docker save")
+        image, image_record = save_image(engine, base_ref, workdir, meter)
+        step(f"base image saved: {meter.describe()}")
         meta = {
             "envlock-version": __version__,
             "lock-fingerprint": lock.fingerprint,
