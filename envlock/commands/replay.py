@@ -220,7 +220,11 @@ def _replay_pack(args, fmt: str) -> int:
     if args.into_venv:
         from envlock.pack.replay import into_venv_from_pack
 
-        return into_venv_from_pack(args.lock, lambda lock, pins: _into_venv(lock, args, fmt, pins=pins))
+        def from_pack(lock, pins, uv_dirs: tuple[str, ...]) -> int:
+            args.find_links = list(uv_dirs)  # uv from the pack: nothing is fetched
+            return _into_venv(lock, args, fmt, pins=pins)
+
+        return into_venv_from_pack(args.lock, from_pack)
     from envlock.pack.replay import replay_pack
 
     outcome, lock = replay_pack(args.lock, args, Progress(TerminalDisplay(quiet=args.quiet)))

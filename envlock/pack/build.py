@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import urllib.parse
 import urllib.request
@@ -226,27 +227,58 @@ def gather_debs(
     ]
     if not pins:
         return []
+    image = engine.image(base_ref)
+    key = hashlib.sha256("\n".join([image.id if image else base_ref, *sorted(pins)]).encode()).hexdigest()
+    cached = _uri_cache() / f"{key}.txt"
+    output = cached.read_text(encoding="utf-8") if cached.is_file() else None
+    if output is not None:
+        try:
+            sources = _fetch_debs(output, workdir, meter)
+        except PackBuildError:
+            cached.unlink(missing_ok=True)  # the mirror moved on since: ask apt again
+            shutil.rmtree(workdir / "debs", ignore_errors=True)
+            output = None
+    if output is None:
+        output = _ask_apt(base_ref, pins, engine)
+        sources = _fetch_debs(output, workdir, meter)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(output, encoding="utf-8")
+    notes.append(f"{len(sources)} .deb files for {len(pins)} hand-installed OS packages")
+    return sources
+
+
+def _uri_cache() -> Path:
+    """apt's answer per (base image id, pins): repacking needs no container; a stale answer is asked again."""
+    from envlock.capture.cache import cache_dir
+
+    return Path(cache_dir()) / "pack-print-uris"
+
+
+def _ask_apt(base_ref: str, pins: list[str], engine) -> str:
+    """Which .deb files (URL, sha256) apt in the base image fetches to install ``pins`` exactly."""
     script = (
         "apt-get -qq -o Acquire::Languages=none update >/dev/null 2>&1; "
         'exec apt-get install -qq -o Acquire::ForceHash=SHA256 --print-uris -y --no-install-recommends --allow-downgrades -- "$@"'
     )
     result = engine.run(base_ref, ["sh", "-c", script, "envlock-pack", *sorted(pins)], network=True, timeout=600)
-    output = result.stdout.decode("utf-8", "replace")
     if result.exit_code != 0:
         raise PackBuildError(
             "apt in the base image cannot install the locked OS versions: "
-            + (result.stderr.decode("utf-8", "replace") if hasattr(result, "stderr") else output).strip()[-400:],
+            + (result.stderr or result.stdout).decode("utf-8", "replace").strip()[-400:],
             hint="replay the lock online first (`envlock replay`) to see which versions are gone",
         )
+    return result.stdout.decode("utf-8", "replace")
+
+
+def _fetch_debs(output: str, workdir: Path, meter: Meter | None) -> list[Source]:
     target = workdir / "debs"
-    target.mkdir()
+    target.mkdir(exist_ok=True)
     sources = []
     for url, filename, _size, sha in parse_print_uris(output):
         name = check_member_name(f"debs/{filename}")
         path = target / name.split("/", 1)[1]
         _download(url, path, sha, name, None, meter)
         sources.append(source_from_file(name, path, sha))
-    notes.append(f"{len(sources)} .deb files for {len(pins)} hand-installed OS packages")
     return sources
 
 
@@ -281,44 +313,69 @@ def save_image(engine, ref: str, workdir: Path, meter: Meter | None = None) -> t
 
 
 def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> PackResult:
-    """Gather every artifact of ``lock`` and write the pack (atomically); ``PackBuildError`` when one cannot be had."""
+    """Gather every artifact of ``lock`` and write the pack (atomically); ``PackBuildError`` when one cannot be had.
+
+    The three kinds of download (Python files, .debs, the image) wait on
+    different servers, so they run at the same time; each checks its bytes.
+    """
     from envlock.lockfile import identity
     from envlock.lockfile.write import dumps_lock
-    from envlock.replay.orchestrate import ReplayRequest, find_base
 
     notes: list[str] = []
     lock = pin_if_needed(lock, request, notes)
     # The pack's lock carries no creation time: the same lock packs to the same bytes.
     lock = identity.with_fingerprint(records.replace(lock, created_at=None))
     step = progress.step if progress is not None else (lambda text: None)
+    base_ref, base_notes = pack_base(lock, request, engine)
+    notes += base_notes
     with tempfile.TemporaryDirectory(prefix="envlock-pack-") as scratch:
         workdir = Path(scratch)
-        step("downloading the pinned Python files")
-        meter = Meter(progress, "Python files")
-        wheels = gather_wheels(lock, request, workdir, meter)
-        step(f"{len(wheels)} Python files: {meter.describe()}")
-        choice = find_base(lock, ReplayRequest(base_image=request.base_image), engine, _Quiet())
-        base_ref = choice.image or _matrix_or_own_base(lock, choice, engine)
-        step(f"the OS packages, as apt in {base_ref} would fetch them")
-        meter = Meter(progress, ".deb files")
-        debs = gather_debs(lock, base_ref, engine, workdir, notes, meter)
-        step(f"{len(debs)} .deb files: {meter.describe()}")
-        step(f"saving the base image {base_ref}")
-        meter = Meter(progress, "docker save")
-        image, image_record = save_image(engine, base_ref, workdir, meter)
-        step(f"base image saved: {meter.describe()}")
+        step(f"downloading the pinned Python files, the OS packages apt in {base_ref} fetches, and saving it")
+        meters = [Meter(progress, what) for what in ("Python files", ".deb files", "docker save")]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            wheels_job = pool.submit(gather_wheels, lock, request, workdir, meters[0])
+            debs_job = pool.submit(gather_debs, lock, base_ref, engine, workdir, notes, meters[1])
+            image_job = pool.submit(save_image, engine, base_ref, workdir, meters[2])
+            tools_job = pool.submit(gather_tools, request, notes)
+            wheels, debs, (image, image_record), tools = (
+                wheels_job.result(),
+                debs_job.result(),
+                image_job.result(),
+                tools_job.result(),
+            )
+        step(f"{len(wheels)} Python files: {meters[0].describe()}")
+        step(f"{len(debs)} .deb files: {meters[1].describe()}")
+        step(f"base image saved: {meters[2].describe()}")
         meta = {
             "envlock-version": __version__,
             "lock-fingerprint": lock.fingerprint,
             "platform": _platform(lock),
             "base-image": image_record,
         }
-        tools = gather_tools(request, notes)
         members = [*wheels, *debs, image, *tools]
         step(f"writing {request.output}")
         sha = write_pack(request.output, meta, dumps_lock(lock, "envlock pack").encode(), members)
     size = os.path.getsize(request.output)
-    return PackResult(request.output, sha, len(members) + 3, size, tuple(notes + list(choice.notes)))
+    return PackResult(request.output, sha, len(members) + 3, size, tuple(notes))
+
+
+def pack_base(lock: m.Lock, request: PackRequest, engine) -> tuple[str, list[str]]:
+    """The base image a replay of ``lock`` starts from, present in the engine: --base-image, the lock's digest,
+    or the matrix's choice (envlock's own Debian base where no registry serves it)."""
+    from envlock.replay.base_matrix import check_image_ref
+    from envlock.replay.locked_base import resolve_locked_base
+    from envlock.replay.orchestrate import ReplayRequest, find_base
+
+    if request.base_image:
+        ref = check_image_ref(request.base_image, "--base-image")
+        if engine.resolve(ref, pull=True) is None:
+            raise PackBuildError(f"--base-image {ref}: not in the engine and it cannot be pulled")
+        return ref, []
+    locked = resolve_locked_base(lock, engine, pull=True)
+    if locked is not None:
+        return locked, [f"base image from the lock, by digest: {locked}"]
+    choice = find_base(lock, ReplayRequest(), engine, _Quiet())
+    return _matrix_or_own_base(lock, choice, engine), list(choice.notes)
 
 
 class _Quiet:

@@ -116,16 +116,20 @@ def replay_pack(path: str, args, progress):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def into_venv_from_pack(path: str, run_into_venv: Callable[[m.Lock, PinSet], int]) -> int:
+def into_venv_from_pack(path: str, run_into_venv: Callable[[m.Lock, PinSet, tuple[str, ...]], int]) -> int:
     """``--into-venv DIR`` from a pack: the Python layer only, from the pack's wheels, no network.
 
-    ``run_into_venv(lock, pins)`` is the command layer's replay into the venv (it prints the report).
+    ``run_into_venv(lock, pins, uv_dirs)`` is the command layer's replay into the venv (it prints the
+    report); ``uv_dirs`` hold the pack's uv wheel.
     """
     checked, lock = open_pack(path)
     workdir = private_directory()
     try:
-        extracted = extract(checked, [mem.name for mem in checked.members if mem.kind == "wheel"], workdir)
-        return run_into_venv(lock, pins_from_pack(lock, extracted))
+        extracted = extract(checked, [mem.name for mem in checked.members if mem.kind in ("wheel", "tool")], workdir)
+        wheels = {name: p for name, p in extracted.items() if name.startswith("wheels/")}
+        # uv comes from the pack too (the venv replay looks in these directories first): no network.
+        tools = tuple(sorted({str(Path(p).parent) for name, p in extracted.items() if name.startswith("tools/")}))
+        return run_into_venv(lock, pins_from_pack(lock, wheels), tools)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -122,6 +122,24 @@ def test_a_tampered_pack_is_refused_before_its_base_image_is_loaded(docker_clien
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
+def test_into_venv_from_the_pack_with_no_network(packed, tmp_path):
+    _, _, first, _ = packed
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    venv = tmp_path / "venv"
+    result = _envlock("replay", str(first), "--into-venv", str(venv), "--json", env=env, prefix=("unshare", "-n"))
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    locked = [f for f in report["findings"] if f["path"] in ("python.packages[pyyaml]", "python.packages[six]")]
+    assert all(f["status"] == "exact" for f in locked), locked
+    versions = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import yaml, six; print(yaml.__version__, six.__version__)"],
+        capture_output=True,
+        text=True,
+    )
+    assert versions.stdout.split() == ["6.0.1", "1.16.0"], versions.stderr
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
 def test_replay_from_the_pack_with_no_network_at_all(docker_client, packed):
     _, _, first, _ = packed
     docker_client.images.remove(PRIVATE_BASE, force=True)  # only the pack has it now
