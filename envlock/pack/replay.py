@@ -13,6 +13,7 @@ network call (no index page is read: the pins come from the pack).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -64,17 +65,21 @@ def pins_from_pack(lock: m.Lock, wheel_paths: dict[str, str]):
     return PinSet(pins=tuple(pins), problems=tuple(problems), target=target_from_lock(lock))
 
 
-def load_base_image(engine, checked: CheckedPack, image_path: str, tag: str) -> str:
-    """``docker load`` the pack's base image, check it is the recorded image, tag it; the reference to build FROM."""
+def load_base_image(engine, checked: CheckedPack, image_path, tag: str) -> str:
+    """``docker load`` the pack's base image (``image_path()`` extracts it), check it is the recorded image, tag it."""
     expected = (checked.meta.get("base-image") or {}).get("id")
-    if not isinstance(expected, str) or not expected.startswith("sha256:"):
+    if not isinstance(expected, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", expected):
         raise PackError("records no base image id", member="pack.json")
-    with open(image_path, "rb") as handle:
-        try:
-            engine.api.load_image(handle)
-        except Exception as exc:  # the engine's own words
-            raise PackError(f"the engine cannot load it ({str(exc)[:200]})", member="image/base.tar") from None
     found = engine.image(expected)
+    if found is None:
+        # The image id is the digest of its configuration, which names every layer by
+        # digest: an engine that has this id has these bytes, and loading is skipped.
+        with open(image_path(), "rb") as handle:
+            try:
+                engine.api.load_image(handle)
+            except Exception as exc:  # the engine's own words
+                raise PackError(f"the engine cannot load it ({str(exc)[:200]})", member="image/base.tar") from None
+        found = engine.image(expected)
     if found is None or found.id != expected:
         raise PackError(f"loading it did not give the recorded image {expected}", member="image/base.tar")
     engine.api.tag(expected, BASE_REPOSITORY, tag)
@@ -92,9 +97,10 @@ def replay_pack(path: str, args, progress):
     engine.ping()
     workdir = private_directory()
     try:
-        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "image", "tool")]
+        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "tool")]
         extracted = extract(checked, wanted, workdir)
-        base = load_base_image(engine, checked, extracted["image/base.tar"], (lock.fingerprint or "x")[7:19])
+        image = lambda: extract(checked, ["image/base.tar"], workdir)["image/base.tar"]  # noqa: E731 (only if needed)
+        base = load_base_image(engine, checked, image, (lock.fingerprint or "x")[7:19])
         progress.step(f"base image loaded from the pack: {base} ({checked.meta['base-image']['id'][:19]})")
         wheels = {name: p for name, p in extracted.items() if name.startswith("wheels/")}
         debs = tuple(sorted(p for name, p in extracted.items() if name.startswith("debs/")))
