@@ -297,6 +297,8 @@ def check_pack(path: str | os.PathLike, progress=None) -> CheckedPack:
     Reads the file once, extracts nothing.
     """
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise PackError(f"{path} cannot be read (no such file)", hint="check the path")
     if not is_pack(path):
         raise PackError(f"{path} is not an envlock pack (it does not start with pack.json)")
     whole = hashlib.sha256()

@@ -210,3 +210,8 @@ def test_not_a_pack_is_refused_before_anything_else(tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(PackError, match="not an envlock pack"):
         check_pack(path)
+
+
+def test_a_missing_file_is_named_as_missing(tmp_path):
+    with pytest.raises(PackError, match="cannot be read"):
+        check_pack(tmp_path / "missing.pack")
