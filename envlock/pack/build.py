@@ -294,6 +294,108 @@ def gather_tools(request: PackRequest, notes: list[str]) -> list[Source]:
     return [source_from_file(f"tools/{Path(path).name}", path)]
 
 
+def envlock_closure() -> list[tuple[str, str]]:
+    """(name, installed version) of envlock's runtime dependencies, recursively, markers evaluated (sorted)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from envlock.names import canonical_name as normalize
+
+    seen: dict[str, str] = {}
+    todo = ["envlock"]
+    while todo:
+        name = todo.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            key = normalize(req.name)
+            if key in seen:
+                continue
+            try:
+                seen[key] = metadata.version(req.name)
+            except metadata.PackageNotFoundError:
+                continue
+            todo.append(req.name)
+    return sorted(seen.items())
+
+
+def gather_envlock(request: PackRequest, notes: list[str]) -> list[Source]:
+    """envlock itself (a wheel built from its source tree) and its dependencies (as installed), as ``tools/``.
+
+    So the pack carries what verifies its own replay on a machine with no index.  The dependency
+    wheels are cached per name and version; hatchling builds envlock's wheel reproducibly.
+    """
+    import sys
+
+    from envlock.capture.cache import cache_dir
+
+    source = Path(__file__).resolve().parents[2]
+    if not (source / "pyproject.toml").is_file() or not (source / "envlock" / "__init__.py").is_file():
+        notes.append("envlock is not installed from a source tree here: the pack does not carry envlock itself")
+        return []
+    cache = Path(cache_dir()) / "pack-tools"
+    cache.mkdir(parents=True, exist_ok=True)
+    index = ["--index-url", request.index_urls[0]] if request.index_urls else []
+    cert = ["--cert", request.ca_cert] if request.ca_cert else []
+    wanted = envlock_closure()
+    missing = [f"{name}=={version}" for name, version in wanted if not _cached_wheel(cache, name, version)]
+    if missing:
+        _pip(
+            [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--no-deps",
+             "--only-binary", ":all:", *index, *cert, "-d", str(cache), *missing]
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="envlock-wheel-") as built:
+        env = dict(os.environ, SOURCE_DATE_EPOCH="315532800")
+        _pip(
+            [sys.executable, "-m", "pip", "wheel", "--isolated", "--disable-pip-version-check", "--no-deps",
+             *index, *cert, "-w", built, str(source)],
+            env=env,
+        )  # fmt: skip
+        (own,) = Path(built).glob("envlock-*.whl")
+        target = cache / own.name
+        shutil.copyfile(own, target)
+    sources = [source_from_file(f"tools/{target.name}", target)]
+    for name, version in wanted:
+        path = _cached_wheel(cache, name, version)
+        if path is None:
+            raise PackBuildError(f"no wheel of {name}=={version} (an envlock dependency) could be downloaded")
+        sources.append(source_from_file(f"tools/{path.name}", path))
+    return sources
+
+
+def _envlock_or_note(request: PackRequest, notes: list[str]) -> list[Source]:
+    """envlock's own wheels, or a note saying why the pack does without them (replay does not need them)."""
+    try:
+        return gather_envlock(request, notes)
+    except (PackBuildError, OSError, ValueError) as exc:
+        notes.append(f"the pack does not carry envlock itself: {getattr(exc, 'message', exc)}")
+        return []
+
+
+def _cached_wheel(cache: Path, name: str, version: str) -> Path | None:
+    from envlock.names import canonical_name as normalize
+
+    for path in sorted(cache.glob("*.whl")):
+        parts = path.name.split("-")
+        if len(parts) >= 2 and normalize(parts[0]) == normalize(name) and parts[1] == version:
+            return path
+    return None
+
+
+def _pip(argv: list[str], env: dict | None = None) -> None:
+    import subprocess
+
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode != 0:
+        raise PackBuildError(f"{' '.join(argv[2:5])} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+
+
 def save_image(engine, ref: str, workdir: Path, meter: Meter | None = None) -> tuple[Source, dict]:
     """``docker save`` of the base image into ``image/base.tar``; (member, what pack.json records of it)."""
     found = engine.image(ref)
@@ -337,11 +439,12 @@ def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> Pac
             debs_job = pool.submit(gather_debs, lock, base_ref, engine, workdir, notes, meters[1])
             image_job = pool.submit(save_image, engine, base_ref, workdir, meters[2])
             tools_job = pool.submit(gather_tools, request, notes)
+            own_job = pool.submit(_envlock_or_note, request, notes)
             wheels, debs, (image, image_record), tools = (
                 wheels_job.result(),
                 debs_job.result(),
                 image_job.result(),
-                tools_job.result(),
+                tools_job.result() + own_job.result(),
             )
         step(f"{len(wheels)} Python files: {meters[0].describe()}")
         step(f"{len(debs)} .deb files: {meters[1].describe()}")

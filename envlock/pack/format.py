@@ -111,8 +111,33 @@ def header(name: str, size: int) -> bytes:
     info.type = tarfile.REGTYPE
     try:
         return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
-    except ValueError as exc:  # a name USTAR cannot hold
-        raise PackError(f"cannot be stored ({exc})", member=name) from None
+    except ValueError:
+        # A name USTAR cannot hold (wheel names with compressed tag sets pass 100
+        # characters): a POSIX pax record carries the whole name, as every tar reads.
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
+
+
+MAX_PAX_BYTES = 4096
+
+
+def _pax_path(data: bytes, position: int) -> str:
+    """The ``path`` of a pax extended header's records (``"<len> path=<name>\n"``), or ``PackError``."""
+    found = None
+    rest = data.rstrip(b"\0")
+    while rest:
+        length_text, space, _ = rest.partition(b" ")
+        if not space or not length_text.isdigit() or int(length_text) > len(rest) or int(length_text) < 4:
+            raise PackError(f"the pax header at byte {position} is damaged")
+        record, rest = rest[: int(length_text)], rest[int(length_text) :]
+        key, equals, value = record.partition(b" ")[2].partition(b"=")
+        if not equals or not value.endswith(b"\n"):
+            raise PackError(f"the pax header at byte {position} is damaged")
+        if key != b"path":
+            raise PackError(f"the pax header at byte {position} sets {key[:20]!r}; a pack sets only path")
+        found = value[:-1].decode("utf-8", "strict")
+    if found is None:
+        raise PackError(f"the pax header at byte {position} names no path")
+    return found
 
 
 def _padding(size: int) -> int:
@@ -266,16 +291,22 @@ def _read_exact(handle, size: int, name: str | None, whole) -> bytes:
     return data
 
 
-def _parse_header(block: bytes, position: int) -> tuple[str, int]:
-    """(name, size) from a header block, refusing anything but a regular file with a plain name."""
+def _parse_header(block: bytes, position: int, allow_pax: bool = False, name: str | None = None) -> tuple[str, int]:
+    """(name, size) from a header block, refusing anything but a regular file with a plain name.
+
+    ``allow_pax``: the block is a pax extended header (its size is what is wanted);
+    ``name``: the long name a pax record gave this header.
+    """
     try:
         info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
     except tarfile.HeaderError as exc:
-        named = block[:100].split(b"\0", 1)[0].decode("utf-8", "replace")[:200] or None
+        named = name or block[:100].split(b"\0", 1)[0].decode("utf-8", "replace")[:200] or None
         raise PackError(
             f"its tar header (at byte {position}) is damaged: changed bytes ({exc})", member=named
         ) from None
-    name = info.name
+    if allow_pax and info.type == tarfile.XHDTYPE:
+        return info.name, info.size
+    name = name or info.name
     if info.type != tarfile.REGTYPE:
         kinds = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link", tarfile.DIRTYPE: "a directory"}
         what = kinds.get(
@@ -318,7 +349,19 @@ def check_pack(path: str | os.PathLike, progress=None) -> CheckedPack:
                 if handle.read(1):
                     raise PackError(f"there are bytes after the end of the archive (byte {position + 2 * BLOCK})")
                 break
-            name, size = _parse_header(block, position)
+            if block[156:157] == tarfile.XHDTYPE:  # a pax record with a long name, then the member's own header
+                _, pax_size = _parse_header(block, position, allow_pax=True)
+                if pax_size > MAX_PAX_BYTES:
+                    raise PackError(f"the pax header at byte {position} is too large")
+                pax_data = _read_exact(handle, pax_size + _padding(pax_size), None, whole)
+                long_name = _pax_path(pax_data[:pax_size], position)
+                own = _read_exact(handle, BLOCK, long_name, whole)
+                _, size = _parse_header(own, position, name=long_name)
+                name = long_name
+                block = block + pax_data + own
+                position += len(block) - BLOCK
+            else:
+                name, size = _parse_header(block, position)
             if block != header(name, size):
                 raise PackError("its tar header is not the one envlock writes (changed bytes)", member=name)
             if name in offsets:

@@ -215,3 +215,22 @@ def test_not_a_pack_is_refused_before_anything_else(tmp_path):
 def test_a_missing_file_is_named_as_missing(tmp_path):
     with pytest.raises(PackError, match="cannot be read"):
         check_pack(tmp_path / "missing.pack")
+
+
+LONG = "wheels/charset_normalizer-3.5.3-cp311-cp311-manylinux1_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"
+
+
+def test_a_name_past_ustars_100_characters_round_trips_and_its_pax_record_is_checked(tmp_path):
+    path = tmp_path / "long.pack"
+    write_pack(path, META, LOCK, [source_from_bytes(LONG, b"PK" * 400)])
+    checked = check_pack(path)
+    assert LONG in [m.name for m in checked.members]
+    with tarfile.open(path) as archive:  # the standard reader agrees
+        assert archive.extractfile(LONG).read() == b"PK" * 400
+    data = bytearray(path.read_bytes())
+    where = data.index(b"path=wheels/charset") + 12
+    data[where] ^= 0x01  # one byte of the long name in the pax record
+    path.write_bytes(bytes(data))
+    with pytest.raises(PackError) as caught:
+        check_pack(path)
+    assert "changed bytes" in caught.value.message and "harset_normalizer" in str(caught.value.member)
