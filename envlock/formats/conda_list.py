@@ -66,15 +66,15 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         if build == "<develop>" or channel == "<develop>":
             ctx.warn(f"{shown(name)} is a `conda develop` directory; not recorded", number)
             continue
-        package = checked(
+        conda_package = checked(
             m.CondaPackage,
             {"name": name, "version": version, "build": build, "channel": channel or "defaults"},
             f"conda row {shown(name)}",
             ctx,
             number,
         )
-        if package is not None:
-            conda.append(package)
+        if conda_package is not None:
+            conda.append(conda_package)
     if not rows:
         raise ctx.fail("no package rows; this is not `conda list` output", 1, hint="import the output of `conda list`")
     conda_packages = unique(conda, lambda p: p.name, ctx, "conda package")

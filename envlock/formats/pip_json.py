@@ -20,6 +20,7 @@ from envlock.formats.structured import (
     location_url,
     python_package,
     sha256_of,
+    table_value,
     text_value,
 )
 from envlock.lockfile import model as m
@@ -69,7 +70,7 @@ def parse_inspect(text: str, ctx: ImportContext) -> dict[str, Any]:
         package = python_package(ctx, metadata.get("name"), metadata.get("version"), where, line, **values)
         if package is not None:
             packages.append(package)
-    environment = document.get("environment") if isinstance(document.get("environment"), dict) else {}
+    environment = table_value(document, "environment")
     version = text_value(environment, "python_full_version")
     implementation = text_value(environment, "implementation_name")
     return {
@@ -101,8 +102,8 @@ def _direct_url(direct: Any) -> dict[str, Any]:
             "source": "editable" if directory.get("editable") is True else "directory",
             "url": location_url(url) if url else None,
         }
-    archive = direct.get("archive_info") if isinstance(direct.get("archive_info"), dict) else {}
-    hashes = archive.get("hashes") if isinstance(archive.get("hashes"), dict) else {}
+    archive = table_value(direct, "archive_info")
+    hashes = table_value(archive, "hashes")
     return {
         "source": "url",
         "url": location_url(url) if url else None,

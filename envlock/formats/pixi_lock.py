@@ -67,9 +67,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         if not entry:
             ctx.warn(f"{kind} {shown(url)} is not in the packages list; recorded from its URL only", line)
         if kind == "conda":
-            package = _conda(entry, url, line, ctx)
-            if package is not None:
-                conda.append(package)
+            conda_package = _conda(entry, url, line, ctx)
+            if conda_package is not None:
+                conda.append(conda_package)
         elif kind == "pypi":
             package = _pypi(entry, url, line, ctx)
             if package is not None:

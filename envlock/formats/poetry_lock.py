@@ -22,6 +22,7 @@ from envlock.formats.structured import (
     location_url,
     python_package,
     sha256_of,
+    table_value,
     text_value,
 )
 from envlock.lockfile import model as m
@@ -32,7 +33,7 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
     metadata = document.get("metadata")
     if not isinstance(metadata, dict) or "package" not in document and "content-hash" not in metadata:
         raise ctx.fail("not a poetry.lock: no [[package]] tables and [metadata]", 1, hint="import a poetry.lock")
-    old_files = metadata.get("files") if isinstance(metadata.get("files"), dict) else {}
+    old_files = table_value(metadata, "files")
     lines = header_lines(text, "package")
     packages: list[m.PythonPackage] = []
     for position, entry in enumerate(entries_of(document, "package", ctx, "a poetry.lock")):
@@ -40,7 +41,7 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         where = f"package[{position}]"
         if not isinstance(entry, dict):
             raise ctx.fail(f"{where} is not a table", line)
-        source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+        source = table_value(entry, "source")
         kind = text_value(source, "type")
         url = text_value(source, "url")
         values: dict[str, Any] = {"source": "index"}
@@ -61,8 +62,9 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
                 "url": location_url(url) if url else None,
             }
         files = entry.get("files")
-        if not isinstance(files, list):
-            files = old_files.get(entry.get("name"), []) if isinstance(entry.get("name"), str) else []
+        name = entry.get("name")
+        if not isinstance(files, list) and isinstance(name, str):
+            files = old_files.get(name, [])  # lock-version 1.x: [metadata.files]
         files = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
         if len(files) == 1:
             values["archive_hash"] = sha256_of(files[0].get("hash"))

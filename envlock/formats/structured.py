@@ -115,6 +115,12 @@ def text_value(entry: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def table_value(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    """``entry[key]`` when it is a table, else an empty one (a value of the wrong type is unknown)."""
+    value = entry.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def sha256_of(value: Any) -> str | None:
     """``sha256:<hex>`` from ``sha256:HEX``, ``sha256=HEX`` or a bare 64-hex string; else ``None``."""
     if not isinstance(value, str):

@@ -66,7 +66,8 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         elif kind != "registry":
             ctx.warn(f"{where}: unknown source kind {shown(kind)}; recorded as unknown", line)
             values = {"source": "unknown"}
-        files = [entry.get("sdist")] if isinstance(entry.get("sdist"), dict) else []
+        sdist = entry.get("sdist")
+        files: list[dict[str, Any]] = [sdist] if isinstance(sdist, dict) else []
         wheels = entry.get("wheels")
         files += [w for w in wheels if isinstance(w, dict)] if isinstance(wheels, list) else []
         if len(files) == 1:
