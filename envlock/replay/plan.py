@@ -171,6 +171,10 @@ class Requirement:
     version: str
     sha256: str  # 64 lowercase hex
     url: str | None = None  # a direct https URL (direct group only)
+    # The pinned file's name and size, when known: the renderer puts large and
+    # compiled wheels in layers of their own (issue 13), never in the file's text.
+    filename: str | None = None
+    size: int | None = None
 
     def line(self) -> str:
         spec = f"{self.name} @ {self.url}" if self.url else f"{self.name}=={self.version}"
@@ -565,13 +569,15 @@ def _python_layer(
         if pin.wheelhouse_file:
             wheelhouse[pin.filename] = WheelhouseFile(pin.filename, sha, pin.wheelhouse_file)
             group_key = ("wheelhouse", None, binary_only)
-            requirement = Requirement(locked.name, locked.version, sha)
+            requirement = Requirement(locked.name, locked.version, sha, filename=pin.filename, size=pin.size)
         elif pin.index:
             group_key = ("index", pin.index, binary_only)
-            requirement = Requirement(locked.name, locked.version, sha)
+            requirement = Requirement(locked.name, locked.version, sha, filename=pin.filename, size=pin.size)
         else:
             group_key = ("direct", None, binary_only)
-            requirement = Requirement(locked.name, locked.version, sha, url=pin.url)
+            requirement = Requirement(
+                locked.name, locked.version, sha, url=pin.url, filename=pin.filename, size=pin.size
+            )
         grouped.setdefault(group_key, []).append(requirement)
         if (locked.installer or "").lower() == "conda":
             findings.append(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 
+from envlock import records
 from envlock.errors import ReplayError
 from envlock.records import field, record
 from envlock.replay import plan as p
@@ -50,6 +51,8 @@ UV_CACHE_ID = "envlock-uv"
 # benchmarks/RESULTS.md, a container otherwise pays for them at every start.
 COMPILE_BYTECODE = True
 DEBS_DIR = "envlock/debs"
+# A pinned file this large gets an image layer of its own (see install_layers).
+LARGE_FILE = 32 * 1024 * 1024
 
 STAGE_NAME = "envlock-python"
 VENV_PYTHON = f"{p.VENV_DIR}/bin/python"
@@ -196,14 +199,37 @@ def _venv_line(plan: p.ReplayPlan) -> str:
     return _run(argv, False, "venv")
 
 
+def install_layers(group: p.InstallGroup) -> list[tuple[p.Requirement, ...]]:
+    """The group's requirements split into image layers, so a one-package change rebuilds little (pure).
+
+    Files of ``LARGE_FILE`` bytes or more (when the index said their size) get
+    a layer each, largest first; then the other compiled wheels; last the pure
+    Python ones (``-none-any``), which change most often and cost least.  A
+    change rebuilds its own layer and the ones after it; uv's cache mount
+    serves the unchanged files again without a download.
+    """
+    large = sorted(
+        (r for r in group.requirements if (r.size or 0) >= LARGE_FILE), key=lambda r: (-(r.size or 0), r.name)
+    )
+    rest = [r for r in group.requirements if r not in large]
+    pure = [r for r in rest if (r.filename or "").endswith("-none-any.whl")]
+    compiled = [r for r in rest if r not in pure]
+    return [(r,) for r in large] + [tuple(part) for part in (compiled, pure) if part]
+
+
+def _layer_file(number: int, part: int) -> str:
+    return f"requirements-{number}-{part}.txt"
+
+
 def _uv_install_lines(plan: p.ReplayPlan, secret: bool, mounts: bool) -> list[str]:
-    """One ``uv pip install`` per install group.
+    """One ``uv pip install`` per layer of each install group (:func:`install_layers`).
 
     ``mounts`` (BuildKit): uv, the wheels and each requirements file are bind
     mounts from the build context and uv's download cache is a cache mount, so
     none of them is in a layer, and a changed requirements file re-runs its own
-    group only, downloading only the files the cache lacks.  Without mounts
-    (the legacy builder) they are copied into the build stage, which is not shipped.
+    layer and the later ones, downloading only the files the cache lacks.
+    Without mounts (the legacy builder) they are copied into the build stage,
+    which is not shipped.
     """
     from envlock.replay.uv_tool import install_argv, uninstall_argv
 
@@ -214,23 +240,24 @@ def _uv_install_lines(plan: p.ReplayPlan, secret: bool, mounts: bool) -> list[st
         if plan.wheelhouse:
             lines.append(f"COPY {WHEELS_DIR}/ {p.WHEEL_DIR}/")
     for number, group in enumerate(plan.install_groups, start=1):
-        name = f"requirements-{number}.txt"
-        context_path, image_path = f"{REQUIREMENTS_DIR}/{name}", f"{p.BUILD_DIR}/python/{name}"
-        cache = UV_CACHE_PATH if mounts else None
-        argv = install_argv(group, UV_PATH, VENV_PYTHON, image_path, p.WHEEL_DIR, ca, cache, COMPILE_BYTECODE)
-        what = f"uv pip install group {number}"
-        if not mounts:
-            lines.append(f"COPY {context_path} {image_path}")
-            lines.append(_run(argv, False, what))
-            continue
-        options = [f"--mount=type=bind,source={UV_FILE},target={UV_PATH}"]
-        options.append(f"--mount=type=bind,source={context_path},target={image_path}")
-        if group.kind == "wheelhouse":
-            options.append(f"--mount=type=bind,source={WHEELS_DIR},target={p.WHEEL_DIR}")
-        options.append(f"--mount=type=cache,id={UV_CACHE_ID},target={UV_CACHE_PATH}")
-        if secret:
-            options.append(f"--mount=type=secret,id={p.CA_SECRET_ID},target={p.CA_SECRET_PATH}")
-        lines.append("RUN " + " ".join(options) + " " + exec_form(argv, what))
+        for part, _ in enumerate(install_layers(group), start=1):
+            name = _layer_file(number, part)
+            context_path, image_path = f"{REQUIREMENTS_DIR}/{name}", f"{p.BUILD_DIR}/python/{name}"
+            cache = UV_CACHE_PATH if mounts else None
+            argv = install_argv(group, UV_PATH, VENV_PYTHON, image_path, p.WHEEL_DIR, ca, cache, COMPILE_BYTECODE)
+            what = f"uv pip install group {number} layer {part}"
+            if not mounts:
+                lines.append(f"COPY {context_path} {image_path}")
+                lines.append(_run(argv, False, what))
+                continue
+            options = [f"--mount=type=bind,source={UV_FILE},target={UV_PATH}"]
+            options.append(f"--mount=type=bind,source={context_path},target={image_path}")
+            if group.kind == "wheelhouse":
+                options.append(f"--mount=type=bind,source={WHEELS_DIR},target={p.WHEEL_DIR}")
+            options.append(f"--mount=type=cache,id={UV_CACHE_ID},target={UV_CACHE_PATH}")
+            if secret:
+                options.append(f"--mount=type=secret,id={p.CA_SECRET_ID},target={p.CA_SECRET_PATH}")
+            lines.append("RUN " + " ".join(options) + " " + exec_form(argv, what))
     if plan.remove_after_install and _seeds_pip(plan):
         argv = uninstall_argv(UV_PATH, VENV_PYTHON, plan.remove_after_install)
         if mounts:
@@ -348,15 +375,19 @@ def _labels(plan: p.ReplayPlan) -> list[tuple[str, str]]:
 # --- the other files -----------------------------------------------------------------
 
 
-def render_requirements(group: p.InstallGroup, number: int, total: int, installer: str = "pip install") -> str:
-    """One hash-pinned requirements file (pure); ``installer`` is named in its header."""
+def render_requirements(
+    group: p.InstallGroup, number: int, total: int, installer: str = "pip install", layer: int | None = None
+) -> str:
+    """One hash-pinned requirements file (pure); ``installer`` and the image ``layer`` are named in its header."""
     how = {
         "index": f"from {group.index_url}",
         "wheelhouse": "from the wheelhouse in the build context",
         "direct": "from their recorded URLs",
     }[group.kind]
     lines = [
-        f"# envlock: hash-pinned install set, group {number} of {total}, {how}.",
+        f"# envlock: hash-pinned install set, group {number} of {total}"
+        + (f" (image layer {layer})" if layer else "")
+        + f", {how}.",
         f"# Installed with {installer} --require-hashes --no-deps"
         + (" --only-binary :all:" if group.binary_only else "")
         + ": exactly these files, no resolution.",
@@ -406,10 +437,15 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
     total = len(plan.install_groups)
     for number, group in enumerate(plan.install_groups, start=1):
-        installer = "uv pip install" if plan.uv is not None else "pip install"
-        files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(
-            group, number, total, installer
-        ).encode("utf-8")
+        if plan.uv is None:
+            files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode(
+                "utf-8"
+            )
+            continue
+        for part, requirements in enumerate(install_layers(group), start=1):
+            layer = records.replace(group, requirements=requirements)
+            text = render_requirements(layer, number, total, "uv pip install", part)
+            files[f"{REQUIREMENTS_DIR}/{_layer_file(number, part)}"] = text.encode("utf-8")
     if plan.os_step:
         files[OS_SCRIPT] = read_template_bytes("os_packages.py")
     if plan.ca_mode == "stage":

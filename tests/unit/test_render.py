@@ -241,7 +241,7 @@ def test_buildkit_with_uv_is_one_stage_and_uv_is_in_no_layer():
     assert not any(line.startswith("COPY") and ("envlock/uv" in line or "requirements" in line) for line in lines)
     assert context.executables == {"envlock/uv": "/cache/uv"}
     installs = [line for line in lines if '"pip", "install"' in line]
-    assert len(installs) == 1
+    assert len(installs) == 2  # numpy's compiled wheel, then the pure-Python ones
     mounts = installs[0].split(" [", 1)[0]
     assert "--mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv" in mounts
     assert "--mount=type=secret,id=envlock-ca,target=/run/secrets/envlock-ca" in mounts
@@ -299,8 +299,46 @@ def test_a_changed_group_leaves_the_other_groups_lines_unchanged():
     assert before == after
     old = render_context(_uv_plan("torch-cu121", "torch-cu121-wheelhouse")).files
     new = render_context(after_plan).files
-    assert old["envlock/python/requirements-1.txt"] == new["envlock/python/requirements-1.txt"]
-    assert old["envlock/python/requirements-2.txt"] != new["envlock/python/requirements-2.txt"]
+    assert old["envlock/python/requirements-1-1.txt"] == new["envlock/python/requirements-1-1.txt"]
+    assert old["envlock/python/requirements-2-1.txt"] == new["envlock/python/requirements-2-1.txt"]
+    assert old["envlock/python/requirements-2-2.txt"] != new["envlock/python/requirements-2-2.txt"]
+    assert "pip==" in new["envlock/python/requirements-2-2.txt"].decode()
+
+
+def test_large_and_compiled_wheels_get_layers_before_the_pure_ones():
+    from envlock.replay.plan import InstallGroup, Requirement
+    from envlock.replay.render import install_layers
+
+    mb = 1024 * 1024
+    group = InstallGroup(
+        "index",
+        "https://pypi.org/simple",
+        True,
+        (
+            Requirement("idna", "3.7", "1" * 64, filename="idna-3.7-py3-none-any.whl", size=mb),
+            Requirement(
+                "numpy", "2.2.6", "2" * 64, filename="numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl", size=16 * mb
+            ),
+            Requirement(
+                "scipy", "1.15.3", "3" * 64, filename="scipy-1.15.3-cp311-cp311-manylinux_2_17_x86_64.whl", size=37 * mb
+            ),
+            Requirement(
+                "torch",
+                "2.13.0",
+                "4" * 64,
+                filename="torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+                size=900 * mb,
+            ),
+            Requirement(
+                "transformers", "4.57.1", "5" * 64, filename="transformers-4.57.1-py3-none-any.whl", size=11 * mb
+            ),
+            Requirement("mystery", "1.0", "6" * 64),  # no file name known: treated as compiled
+        ),
+    )
+    names = [[r.name for r in layer] for layer in install_layers(group)]
+    assert names == [["torch"], ["scipy"], ["numpy", "mystery"], ["idna", "transformers"]]
+    small = InstallGroup("index", "https://pypi.org/simple", True, group.requirements[:1])
+    assert [[r.name for r in layer] for layer in install_layers(small)] == [["idna"]]
 
 
 def records_replace(item, **changes):
