@@ -45,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -223,18 +224,24 @@ def steps_cached(log) -> list[str]:
     return out
 
 
-def import_seconds(image: str, statement: str) -> float:
-    """Wall time of a fresh container importing the environment's main modules (median of 3)."""
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run(
-            ["docker", "run", "--rm", "--network=none", image, "python", "-c", statement],
-            check=True,
-            capture_output=True,
-        )
-        times.append(time.perf_counter() - started)
-    return sorted(times)[1]
+def import_seconds(images: tuple[str, str], statement: str, runs: int = 4) -> list[float]:
+    """Median seconds of ``statement`` inside a fresh container of each image, runs alternating.
+
+    Timed inside Python (container start excluded), so the page cache and the
+    machine's load fall on both images alike.
+    """
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    times: list[list[float]] = [[], []]
+    for _ in range(runs):
+        for index, image in enumerate(images):
+            done = subprocess.run(
+                ["docker", "run", "--rm", "--network=none", image, "python", "-c", code],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            times[index].append(float(done.stdout.strip().splitlines()[-1]))
+    return [statistics.median(t) for t in times]
 
 
 def whole_command(lock_path: Path, tag: str, ca_cert: str, wheels: bool) -> tuple[float, dict]:
@@ -263,7 +270,7 @@ def bench_env(name: str, args, engine) -> dict:
     if plan.uv is None:
         raise SystemExit(f"{name}: replay did not choose uv")
     hand = handwritten_context(lock, plan.from_ref, spec["wheels"], workdir)
-    wheel_mb = sum(p.size for p in Path(LOCAL_WHEELS).glob("*.whl") if spec["wheels"]) / 1e6 if spec["wheels"] else 0.0
+    wheel_mb = sum(p.stat().st_size for p in Path(LOCAL_WHEELS).glob("*.whl")) / 1e6 if spec["wheels"] else 0.0
     out: dict = {
         "env": name,
         "distributions": len(lock.python.packages),
@@ -336,8 +343,9 @@ def bench_env(name: str, args, engine) -> dict:
     out["image MB replay"] = round(size_replay / 1e6, 1)
     out["image MB hand-written"] = round(size_hand / 1e6, 1)
     out["size ratio"] = round(size_replay / size_hand, 3)
-    out["import s replay"] = round(import_seconds(f"{tag}-replay:cold", spec["imports"]), 2)
-    out["import s hand-written"] = round(import_seconds(f"{tag}-hand:cold", spec["imports"]), 2)
+    replay_s, hand_s = import_seconds((f"{tag}-replay:cold", f"{tag}-hand:cold"), spec["imports"])
+    out["import s replay"] = round(replay_s, 2)
+    out["import s hand-written"] = round(hand_s, 2)
     print(json.dumps(out, indent=1), flush=True)
     return out
 

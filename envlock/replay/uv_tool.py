@@ -263,11 +263,15 @@ def install_argv(
     files, hash-checked, no resolution (``--require-hashes --no-deps``), and no
     configuration of the machine taking part (``--no-config``: no uv.toml; the
     index is named on the command line).  ``cache_dir`` None: a throwaway cache
-    (``--no-cache``).  Files are copied out of the cache, never hard-linked: the
-    cache may be a build mount on another file system.
+    (``--no-cache``) whose files are hard-linked into the venv; a named cache may
+    be a build mount on another file system, so its files are copied.
     """
-    argv = [uv, "pip", "install", "--no-config", "--python", python, "--link-mode", "copy"]
-    argv += ["--cache-dir", cache_dir] if cache_dir else ["--no-cache"]
+    argv = [uv, "pip", "install", "--no-config", "--python", python]
+    if cache_dir:
+        argv += ["--link-mode", "copy", "--cache-dir", cache_dir]
+    else:
+        # A throwaway cache beside the venv (same file system): hard links write each file once.
+        argv += ["--link-mode", "hardlink", "--no-cache"]
     if compile_bytecode:
         argv.append("--compile-bytecode")
     argv += ["--require-hashes", "--no-deps"]

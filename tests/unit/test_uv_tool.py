@@ -152,7 +152,9 @@ def test_install_argv_keeps_pips_guarantees():
     assert argv[argv.index("--default-index") + 1] == "https://pypi.org/simple"
     assert argv[argv.index("--python") + 1] == "/venv/bin/python"
     assert argv[-2:] == ["-r", "/r.txt"]
+    assert argv[argv.index("--link-mode") + 1] == "hardlink"  # a throwaway cache on the venv's file system
     wheels = uv_tool.install_argv(_group("wheelhouse"), "/uv", "/p", "/r.txt", "/w", None, "/cache", False)
     assert "--cert" not in wheels and "--compile-bytecode" not in wheels
     assert wheels[wheels.index("--find-links") + 1] == "/w" and "--no-index" in wheels
     assert wheels[wheels.index("--cache-dir") + 1] == "/cache"
+    assert wheels[wheels.index("--link-mode") + 1] == "copy"  # a cache mount is another file system

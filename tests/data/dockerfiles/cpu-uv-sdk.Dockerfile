@@ -9,9 +9,9 @@ COPY envlock/ca.crt /tmp/envlock/ca.crt
 RUN ["python3", "-m", "venv", "--without-pip", "/opt/envlock/venv"]
 COPY envlock/uv /tmp/envlock/bin/uv
 COPY envlock/python/requirements-1-1.txt /tmp/envlock/python/requirements-1-1.txt
-RUN ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--no-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--cert", "/tmp/envlock/ca.crt", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-1-1.txt"]
+RUN ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "hardlink", "--no-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--cert", "/tmp/envlock/ca.crt", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-1-1.txt"]
 COPY envlock/python/requirements-1-2.txt /tmp/envlock/python/requirements-1-2.txt
-RUN ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--no-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--cert", "/tmp/envlock/ca.crt", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-1-2.txt"]
+RUN ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "hardlink", "--no-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--cert", "/tmp/envlock/ca.crt", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-1-2.txt"]
 
 FROM python:3.11-slim-bookworm
 COPY envlock/os_packages.py /opt/envlock/os_packages.py
