@@ -77,6 +77,8 @@ async def main(explicit, prefix):
     await install(records, target_prefix=prefix, platform=Platform("linux-64"), show_progress=False)
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
+sys.stdout.flush()
+os._exit(0)  # as templates/conda_install.py: py-rattler can abort a finalizing interpreter
 """
 
 

