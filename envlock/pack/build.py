@@ -350,16 +350,23 @@ def gather_envlock(request: PackRequest, notes: list[str]) -> list[Source]:
             [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--no-deps",
              "--only-binary", ":all:", *index, *cert, "-d", str(cache), *missing]
         )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="envlock-wheel-") as built:
-        env = dict(os.environ, SOURCE_DATE_EPOCH="315532800")
-        _pip(
-            [sys.executable, "-m", "pip", "wheel", "--isolated", "--disable-pip-version-check", "--no-deps",
-             *index, *cert, "-w", built, str(source)],
-            env=env,
-        )  # fmt: skip
-        (own,) = Path(built).glob("envlock-*.whl")
-        target = cache / own.name
-        shutil.copyfile(own, target)
+    # envlock's own wheel, built once per content of its source tree (a build takes seconds).
+    own_dir = cache / f"envlock-{_source_digest(source)[:24]}"
+    found = sorted(own_dir.glob("envlock-*.whl")) if own_dir.is_dir() else []
+    if found:
+        target = found[0]
+    else:
+        with tempfile.TemporaryDirectory(prefix="envlock-wheel-") as built:
+            env = dict(os.environ, SOURCE_DATE_EPOCH="315532800")
+            _pip(
+                [sys.executable, "-m", "pip", "wheel", "--isolated", "--disable-pip-version-check", "--no-deps",
+                 *index, *cert, "-w", built, str(source)],
+                env=env,
+            )  # fmt: skip
+            (own,) = Path(built).glob("envlock-*.whl")
+            own_dir.mkdir(parents=True, exist_ok=True)
+            target = own_dir / own.name
+            shutil.copyfile(own, target)
     sources = [source_from_file(f"tools/{target.name}", target)]
     for name, version in wanted:
         path = _cached_wheel(cache, name, version)
@@ -376,6 +383,19 @@ def _envlock_or_note(request: PackRequest, notes: list[str]) -> list[Source]:
     except (PackBuildError, OSError, ValueError) as exc:
         notes.append(f"the pack does not carry envlock itself: {getattr(exc, 'message', exc)}")
         return []
+
+
+def _source_digest(source: Path) -> str:
+    """sha256 over the paths and bytes of what envlock's wheel is built from."""
+    digest = hashlib.sha256()
+    files = [source / "pyproject.toml", source / "README.md"]
+    for top in ("envlock", "templates"):
+        files += [p for p in (source / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    for path in sorted(files):
+        if path.is_file():
+            digest.update(str(path.relative_to(source)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _cached_wheel(cache: Path, name: str, version: str) -> Path | None:
