@@ -74,8 +74,9 @@ def capture_fleet(
     seconds = time.monotonic() - started
     received = read_frames(outcome.stdout)
 
-    order = list(outcome.nodes) + [n for n in received if n not in outcome.nodes]
-    order += [n for n in outcome.node_errors if n not in order]
+    # Every node srun launched on, answered or named in an error, in natural
+    # name order (node2 before node10): srun launches in no fixed order.
+    order = sorted({*outcome.nodes, *received, *outcome.node_errors}, key=natural_key)
     if not order:
         said = "; ".join(outcome.errors) or f"srun exited with status {outcome.returncode} and launched nothing"
         raise EngineError(
@@ -113,6 +114,13 @@ def capture_fleet(
     )
     atomic_write_text(os.path.join(directory, FLEET_INDEX), fleet_index_json(capture))
     return capture
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that reads digit runs as numbers: node2 < node10, gpu-a01 < gpu-b01."""
+    import re
+
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"([0-9]+)", name) if part)
 
 
 def _silence(outcome) -> str:

@@ -249,3 +249,10 @@ def test_a_thousand_node_fleet_reads_summary_first_and_fits_a_screen(tmp_path):
     )
     verbose = run_envlock("diff", "--verbose", str(tmp_path)).stdout.splitlines()
     assert sum(1 for line in verbose if "differ" in line and line.startswith("  ")) == 31
+
+
+def test_nodes_are_listed_in_natural_name_order():
+    from envlock.fleet.collect import natural_key
+
+    names = ["node10", "node2", "gpu-b01", "node1", "gpu-a10", "gpu-a9"]
+    assert sorted(names, key=natural_key) == ["gpu-a9", "gpu-a10", "gpu-b01", "node1", "node2", "node10"]
