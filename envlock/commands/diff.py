@@ -215,7 +215,7 @@ def _rows(
     from envlock.verdict import group_findings, item_label
 
     rows, listings = [], []
-    for group in group_findings(block, sides=sides):
+    for group in group_findings(block, sides=sides, ordered=True):
         f = group.head
         if group.count == 1:
             rows.append((f.severity, f.path, _cell(f, f.locked), _cell(f, f.actual), f.message))
