@@ -88,7 +88,8 @@ def parse_simple_json(text: str, page_url: str) -> list[IndexFile]:
             or not isinstance(item.get("url"), str)
         ):
             continue
-        hashes = item.get("hashes") if isinstance(item.get("hashes"), dict) else {}
+        given = item.get("hashes")
+        hashes = given if isinstance(given, dict) else {}
         sha = hashes.get("sha256")
         yanked = item.get("yanked", False)
         size = item.get("size")

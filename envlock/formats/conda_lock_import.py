@@ -66,17 +66,18 @@ def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
         if str(entry.get("optional", "false")).lower() == "true":
             optional += 1
             continue
-        hashes = entry.get("hash") if isinstance(entry.get("hash"), dict) else {}
+        given = entry.get("hash")
+        hashes = given if isinstance(given, dict) else {}
         manager = str(entry["manager"])
         name = str(entry["name"])
         if manager == "conda":
-            package = _conda_package(entry, hashes, f"{where} {shown(name)}", line, ctx)
-            if package is not None:
-                conda_packages.append(package)
+            conda_package = _conda_package(entry, hashes, f"{where} {shown(name)}", line, ctx)
+            if conda_package is not None:
+                conda_packages.append(conda_package)
         elif manager == "pip":
-            package = _pip_package(entry, hashes, f"{where} {shown(name)}", line, ctx)
-            if package is not None:
-                pip_packages.append(package)
+            pip_package = _pip_package(entry, hashes, f"{where} {shown(name)}", line, ctx)
+            if pip_package is not None:
+                pip_packages.append(pip_package)
         else:
             ctx.warn(f"{where} {shown(name)}: unknown manager {shown(manager)}; not recorded", line)
     if optional:

@@ -126,16 +126,16 @@ def render_conda_env(lock: m.Lock, name: str = "envlock", command: str | None = 
         spec = f"{pkg.name}={pkg.version}" + (f"={pkg.build}" if pkg.build else "")
         dependencies.append(f"{channel}::{spec}" if channel else spec)
     pip_specs = []
-    for pkg in sorted(_pip_packages(lock), key=lambda p: p.name.lower()):
-        if pkg.source in ("directory", "editable"):
-            left_out.append(f"{pkg.name}: installed from a local {pkg.source}")
+    for dist in sorted(_pip_packages(lock), key=lambda p: p.name.lower()):
+        if dist.source in ("directory", "editable"):
+            left_out.append(f"{dist.name}: installed from a local {dist.source}")
             continue
-        if pkg.source == "vcs" and pkg.url and pkg.commit:
-            pip_specs.append(f"{pkg.name} @ {pkg.url}@{pkg.commit}")
-        elif pkg.source == "url" and pkg.url and pkg.url.startswith("https://"):
-            pip_specs.append(f"{pkg.name} @ {pkg.url}")
+        if dist.source == "vcs" and dist.url and dist.commit:
+            pip_specs.append(f"{dist.name} @ {dist.url}@{dist.commit}")
+        elif dist.source == "url" and dist.url and dist.url.startswith("https://"):
+            pip_specs.append(f"{dist.name} @ {dist.url}")
         else:
-            pip_specs.append(f"{pkg.name}=={pkg.version}")
+            pip_specs.append(f"{dist.name}=={dist.version}")
     if pip_specs:
         if "pip" not in {p.name for p in conda.packages}:
             dependencies.append("pip")
@@ -204,36 +204,38 @@ def render_conda_lock(lock: m.Lock, command: str | None = None) -> CondaExport:
             continue
         with_placeholders, used = _without_credentials(pkg.url)
         channel = with_placeholders.rsplit("/", 2)[0]
-        channels.setdefault(_channel_name(pkg) if not used and _channel_name(pkg) else channel, used)
-        entry = {
+        named = _channel_name(pkg)
+        channels.setdefault(named if not used and named else channel, used)
+        hashes: dict[str, str] = {"md5": pkg.md5}
+        if pkg.sha256:
+            hashes["sha256"] = pkg.sha256.split(":", 1)[-1]
+        entry: dict[str, object] = {
             "name": pkg.name,
             "version": pkg.version,
             "manager": "conda",
             "platform": platform,
             "dependencies": {},
             "url": _package_url(pkg.url),
-            "hash": {"md5": pkg.md5},
+            "hash": hashes,
             "category": "main",
             "optional": False,
         }
-        if pkg.sha256:
-            entry["hash"]["sha256"] = pkg.sha256.split(":", 1)[-1]
         if pkg.build:
             entry["build"] = pkg.build
         packages.append(entry)
-    for pkg in sorted(_pip_packages(lock), key=lambda p: p.name.lower()):
-        if not (pkg.file_url and pkg.file_sha256 and pkg.file_url.startswith("https://")):
-            left_out.append(f"{pkg.name}: pip package without a pinned file (run `envlock pin` first)")
+    for dist in sorted(_pip_packages(lock), key=lambda p: p.name.lower()):
+        if not (dist.file_url and dist.file_sha256 and dist.file_url.startswith("https://")):
+            left_out.append(f"{dist.name}: pip package without a pinned file (run `envlock pin` first)")
             continue
         packages.append(
             {
-                "name": canonical_name(pkg.name),
-                "version": pkg.version,
+                "name": canonical_name(dist.name),
+                "version": dist.version,
                 "manager": "pip",
                 "platform": platform,
                 "dependencies": {},
-                "url": pkg.file_url,
-                "hash": {"sha256": pkg.file_sha256.split(":", 1)[-1]},
+                "url": dist.file_url,
+                "hash": {"sha256": dist.file_sha256.split(":", 1)[-1]},
                 "category": "main",
                 "optional": False,
             }

@@ -121,19 +121,19 @@ def _package(entry: dict, where: str, line: int | None, ctx: ImportContext) -> m
             subdirectory=vcs.get("subdirectory") if isinstance(vcs.get("subdirectory"), str) else None,
         )
     elif isinstance(directory, dict):
-        path = directory.get("path") if isinstance(directory.get("path"), str) else ""
+        given = directory.get("path")
+        path = given if isinstance(given, str) else ""
         values.update(
             source="editable" if directory.get("editable") is True else "directory",
             url=_path_url(path),
             subdirectory=directory.get("subdirectory") if isinstance(directory.get("subdirectory"), str) else None,
         )
     elif isinstance(archive, dict):
-        url = archive.get("url") if isinstance(archive.get("url"), str) else None
+        given_url, given_path = archive.get("url"), archive.get("path")
+        url = given_url if isinstance(given_url, str) else None
         values.update(
             source="url",
-            url=private_url(url)
-            if url
-            else _path_url(archive.get("path") if isinstance(archive.get("path"), str) else ""),
+            url=private_url(url) if url else _path_url(given_path if isinstance(given_path, str) else ""),
             archive_hash=_sha256(archive.get("hashes")),
         )
     else:
