@@ -189,6 +189,10 @@ WHY = {
     RANK_PROJECT: "the code itself is different",
 }
 CONTENT_WHY = "the same version with a different file hash means the content changed: a rebuild, a different build variant, or tampering"
+BYTES_WHY = (
+    "the same version installed as different files: another build of the release (a build-tagged re-upload,"
+    " another platform's wheel, a local build) or files changed after installing, which can hold other code"
+)
 
 
 def _severity(rank: int) -> str:
@@ -566,6 +570,9 @@ def _python_key(pkg: m.PythonPackage) -> tuple:
         # Most packages embed no kernels: their empty tuple is used as it is.
         tuple(sorted(pkg.cuda_sass)) if pkg.cuda_sass else (),
         tuple(sorted(pkg.cuda_ptx)) if pkg.cuda_ptx else (),
+        # The digest over the installed files (issue 11): last, so the fields
+        # above keep their places in _describe_python and _python_content.
+        pkg.content_digest,
     )
 
 
@@ -588,8 +595,14 @@ def _diff_packages(
     content_hash: Callable[[tuple], Any],
     compare_version: Callable[[tuple, tuple], bool],
     base_rank: int,
+    installed_digest: Callable[[tuple], Any] | None = None,
 ) -> None:
-    """Compare two {normalised name: key tuple} maps; key[0] is the version."""
+    """Compare two {normalised name: key tuple} maps; key[0] is the version.
+
+    ``installed_digest`` gives a digest of the installed files (Python's
+    content digest): known on both sides and different, the same version
+    holds different bytes.
+    """
     for name in sorted(set(items_a) | set(items_b)):
         ka, kb = items_a.get(name), items_b.get(name)
         if ka == kb:
@@ -627,6 +640,21 @@ def _diff_packages(
                 fix="find out which file is the published one (compare with the index's hash) before trusting either",
             )
             continue
+        if installed_digest is not None:
+            da, db = installed_digest(ka), installed_digest(kb)
+            if da is not None and db is not None and da != db:
+                out.add(
+                    layer,
+                    path,
+                    rank,
+                    f"{name} {ka[0]}: same version, different bytes"
+                    f" (content digest {_short(da)} in {out.a}, {_short(db)} in {out.b})",
+                    _short(da),
+                    _short(db),
+                    why=BYTES_WHY,
+                    fix="replay the lock that holds the bytes you trust from its pins (envlock pin) or its pack",
+                )
+                continue
         # Same version and no contradicting hash: the remaining fields differ
         # (source, URL, commit, kernels), or only one side knows the hash.
         if _differs_beyond_unknown(ka[1:], kb[1:]):
@@ -659,7 +687,7 @@ def _short(value: Any) -> str:
 def _describe_python(key: tuple | None, full: bool = False) -> str:
     if key is None:
         return ""
-    version, source, url, commit, subdirectory, archive_hash, sass, ptx = key
+    version, source, url, commit, subdirectory, archive_hash, sass, ptx, _digest = key
     text = version
     if source not in ("index", "unknown") or full:
         text += f" ({source}"
@@ -674,10 +702,11 @@ def _describe_python(key: tuple | None, full: bool = False) -> str:
 
 
 def _python_content(key: tuple) -> Any:
-    version, source, url, commit, subdirectory, archive_hash, sass, ptx = key
-    if archive_hash is not None:
-        return archive_hash
-    return None
+    return key[5]  # the archive hash
+
+
+def _python_installed_digest(key: tuple) -> Any:
+    return key[8]  # the content digest of the installed files
 
 
 def _python_versions_equal(ka: tuple, kb: tuple) -> bool:
@@ -719,7 +748,16 @@ def _diff_python(out: _Out, a: m.PythonSection, b: m.PythonSection) -> None:
     pa = {name: _python_key(p) for name, p in named_a.items() if named_b.get(name) is not p}
     pb = {name: _python_key(p) for name, p in named_b.items() if named_a.get(name) is not p}
     _diff_packages(
-        out, "python", pa, pb, _package_rank, _describe_python, _python_content, _python_versions_equal, RANK_PACKAGE
+        out,
+        "python",
+        pa,
+        pb,
+        _package_rank,
+        _describe_python,
+        _python_content,
+        _python_versions_equal,
+        RANK_PACKAGE,
+        _python_installed_digest,
     )
 
 

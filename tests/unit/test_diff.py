@@ -141,6 +141,46 @@ def test_same_version_different_hash_is_a_content_change():
     assert (finding.locked, finding.actual) == ("sha256:aaaaaaaaaaaa", "sha256:bbbbbbbbbbbb")
 
 
+def _digest_lock(digest, name="mylib"):
+    # Two index installs of one release; only the digest over their installed files can tell them apart.
+    return m.Lock(
+        python=m.PythonSection(
+            packages=(
+                m.PythonPackage(name=name, version="1.0", content_digest=digest),
+                m.PythonPackage(name="six", version="1.16.0", content_digest=SHA_A),
+            )
+        )
+    )
+
+
+def test_same_version_with_another_content_digest_is_different_bytes():
+    (finding,) = diff(_digest_lock(SHA_A), _digest_lock(SHA_B))
+    assert finding.path == "python.packages[mylib]"
+    assert "mylib 1.0: same version, different bytes" in finding.message
+    assert (finding.locked, finding.actual) == ("sha256:aaaaaaaaaaaa", "sha256:bbbbbbbbbbbb")
+    assert finding.rank == 80  # an ordinary package ranks as one
+    (framework,) = diff(_digest_lock(SHA_A, "torch"), _digest_lock(SHA_B, "torch"))
+    assert framework.rank == 70 and framework.severity == "numeric"
+
+
+def test_a_content_digest_known_on_one_side_only_is_not_a_difference():
+    assert diff(_digest_lock(SHA_A), _digest_lock(None)) == []
+    assert diff(_digest_lock(None), _digest_lock(SHA_B)) == []
+
+
+def test_cli_names_the_package_whose_bytes_differ(tmp_path):
+    a = write(tmp_path, "a.lock", _digest_lock(SHA_A))
+    b = write(tmp_path, "b.lock", _digest_lock(SHA_B))
+    unknown = write(tmp_path, "unknown.lock", _digest_lock(None))
+    changed = run_envlock("diff", a, b, "--json")
+    assert changed.returncode == 1, changed.stderr
+    (finding,) = json.loads(changed.stdout)["findings"]
+    assert finding["path"] == "python.packages[mylib]"
+    assert "same version, different bytes" in finding["message"]
+    same = run_envlock("diff", a, unknown)
+    assert same.returncode == 0, same.stdout + same.stderr
+
+
 def test_conda_same_version_and_build_with_another_md5_is_a_content_change():
     def lock(md5):
         return m.Lock(
@@ -260,7 +300,9 @@ NAMES = ["numpy", "scipy", "torch", "six", "idna", "Foo_Bar", "nvidia-cudnn-cu12
 VERSIONS = ["1.0", "1.1", "2.0.3", "2.3.0+cu121", "9.10.2.21"]
 
 packages = st.dictionaries(
-    st.sampled_from(NAMES), st.tuples(st.sampled_from(VERSIONS), st.sampled_from([None, SHA_A, SHA_B])), max_size=6
+    st.sampled_from(NAMES),
+    st.tuples(st.sampled_from(VERSIONS), st.sampled_from([None, SHA_A, SHA_B]), st.sampled_from([None, SHA_A, SHA_B])),
+    max_size=6,
 )
 envs = st.dictionaries(
     st.sampled_from(["OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG"]),
@@ -290,8 +332,9 @@ def locks(draw):
                     source="url" if h else "index",
                     url="https://e.org/f.whl" if h else None,
                     archive_hash=h,
+                    content_digest=d,
                 )
-                for name, (v, h) in pkgs.items()
+                for name, (v, h, d) in pkgs.items()
             ),
         )
     runtime = m.RuntimeSection(env=draw(envs)) if draw(st.booleans()) else None
