@@ -132,6 +132,18 @@ def needing_files(verdicts: list[ByteVerdict], locked: m.PythonSection | None) -
     return [p for p in (locked.packages if locked is not None else ()) if _canonical(p.name) in names]
 
 
+def without_diff_bytes(findings: list[Finding]) -> list[Finding]:
+    """``findings`` less the diff's own "same version, different bytes" findings.
+
+    :func:`envlock.diff.diff` reports different content digests too (between
+    two locks); where :func:`byte_findings` is added, it says the same with
+    the build detail and the files, so the diff's one would repeat it.
+    """
+    from envlock.diff import BYTES_WHY
+
+    return [f for f in findings if f.why is not BYTES_WHY]
+
+
 def byte_findings(verdicts: list[ByteVerdict], files: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
     """A finding for each distribution whose version matches but whose bytes do not.
 

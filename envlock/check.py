@@ -34,8 +34,9 @@ def check_against(
     findings = diff(lock, live, labels=LABELS, sections=wanted, host=False)
     if "python" in wanted:
         # A version comparison cannot see another build of the same version.
-        from envlock.byte_verdicts import byte_findings, byte_verdicts
+        from envlock.byte_verdicts import byte_findings, byte_verdicts, without_diff_bytes
 
+        findings = without_diff_bytes(findings)
         findings += byte_findings(byte_verdicts(lock.python, live.python), differing_files)
     return [f for f in findings if f.path not in HOST_PATHS]
 

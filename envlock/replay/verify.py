@@ -301,7 +301,7 @@ def verify_image(
     """Capture inside ``image``, compare with ``locked``, and check this host's hardware."""
     captured = capture_image(engine, image, python=python, runner=runner)
     findings = compare_image(locked, captured)
-    from envlock.byte_verdicts import byte_findings, byte_verdicts, needing_files, summary_line
+    from envlock.byte_verdicts import byte_findings, byte_verdicts, needing_files, summary_line, without_diff_bytes
 
     verdicts = byte_verdicts(locked.python, captured.python)
     need = needing_files(verdicts, locked.python)
@@ -310,7 +310,7 @@ def verify_image(
         from envlock.byte_files import files_that_differ, read_records_in_image
 
         differing = files_that_differ(need, read_records_in_image(engine, image, python))
-    findings = [*findings, *byte_findings(verdicts, differing)]
+    findings = [*without_diff_bytes(findings), *byte_findings(verdicts, differing)]
     host_lock = host if host is not None else capture_host()
     # What the locked software will run on: this host's driver, GPUs and CPU
     # with the image's own userland (its glibc, libraries and packages).
