@@ -46,7 +46,8 @@ def parse_first_seen(text: str | bytes, architecture: str | None, archive: str =
         return None
     if not isinstance(data, dict) or not isinstance(data.get("result"), list):
         return None
-    fileinfo = data.get("fileinfo") if isinstance(data.get("fileinfo"), dict) else {}
+    given = data.get("fileinfo")
+    fileinfo = given if isinstance(given, dict) else {}
     wanted = {architecture, "all"} if architecture else None
     seen: list[str] = []
     for item in data["result"]:

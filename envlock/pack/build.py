@@ -185,7 +185,7 @@ def gather_wheels(lock: m.Lock, request: PackRequest, workdir: Path, meter: Mete
 
     def fetch(pkg: m.PythonPackage) -> Source:
         filename = check_member_name(pkg.file)
-        sha = pkg.file_sha256.split(":", 1)[1]
+        sha = (pkg.file_sha256 or "").split(":", 1)[1]  # only packages with a pinned sha256 reach here
         local = _find_local(request.find_links, filename, sha)
         if local is not None:
             return source_from_file(f"wheels/{filename}", local, sha)
@@ -488,6 +488,7 @@ def pack_base(lock: m.Lock, request: PackRequest, engine) -> tuple[str, list[str
     from envlock.replay.base_matrix import check_image_ref
     from envlock.replay.locked_base import resolve_locked_base
     from envlock.replay.orchestrate import ReplayRequest, find_base
+    from envlock.replay.progress import Progress
 
     if request.base_image:
         ref = check_image_ref(request.base_image, "--base-image")
@@ -497,13 +498,8 @@ def pack_base(lock: m.Lock, request: PackRequest, engine) -> tuple[str, list[str
     locked = resolve_locked_base(lock, engine, pull=True)
     if locked is not None:
         return locked, [f"base image from the lock, by digest: {locked}"]
-    choice = find_base(lock, ReplayRequest(), engine, _Quiet())
+    choice = find_base(lock, ReplayRequest(), engine, Progress())
     return _matrix_or_own_base(lock, choice, engine), list(choice.notes)
-
-
-class _Quiet:
-    def step(self, text: str) -> None:
-        pass
 
 
 def _matrix_or_own_base(lock: m.Lock, choice, engine) -> str:
@@ -513,8 +509,9 @@ def _matrix_or_own_base(lock: m.Lock, choice, engine) -> str:
     plan = plan_replay(lock, ReplayOptions(base_source=choice.source, base_digest=choice.digest))
     if choice.source == "debootstrap":
         from envlock.replay.orchestrate import ReplayRequest, ensure_own_base
+        from envlock.replay.progress import Progress
 
-        ensure_own_base(plan, ReplayRequest(), engine, _Quiet())
+        ensure_own_base(plan, ReplayRequest(), engine, Progress())
     return plan.from_ref
 
 

@@ -73,7 +73,7 @@ class Member:
     sha256: str  # 64 lowercase hex
 
 
-def check_member_name(name: str) -> str:
+def check_member_name(name: object) -> str:
     """``name`` when it is a plain relative name envlock writes, else ``PackError`` (no .., /, links by name)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
         raise PackError("not a plain relative file name", member=str(name)[:200])
@@ -234,6 +234,7 @@ def write_pack(target: str | os.PathLike, meta: dict, lock_bytes: bytes, members
 
 def _copy_checked(item: Source, emit, progress) -> None:
     """Stream a file member into the pack, checking it is still the bytes that were hashed."""
+    assert item.path is not None, "a file member without a path"  # callers pass data or path, never neither
     digest = hashlib.sha256()
     copied = 0
     with open(item.path, "rb") as handle:

@@ -56,7 +56,7 @@ def pins_from_pack(lock: m.Lock, wheel_paths: dict[str, str]):
     for pkg in lock.python.packages if lock.python else ():
         sha = (pkg.file_sha256 or "").split(":", 1)[-1]
         path = by_file.get(pkg.file or "")
-        if path is None:
+        if path is None or pkg.file is None:
             problems.append(
                 Problem(pkg.name, pkg.version, "the pack does not carry its file", fix="pack the lock again")
             )

@@ -17,6 +17,7 @@ def pin_os(lock: m.Lock, request: PinRequest) -> LayerPin:
     if lock.os is None or not lock.os.packages:
         return LayerPin("os", {}, notes=(), pinned=0, total=0)
     anchored, notes = anchor_os(lock, request.snapshot_url or DEBIAN_SNAPSHOT)
+    assert anchored.os is not None  # anchoring keeps the OS section it was given
     manual = [p for p in anchored.os.packages if p.manual is True]
     placed = sum(1 for p in manual if p.first_seen)
     if anchored.os.snapshot_time:

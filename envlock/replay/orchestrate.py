@@ -38,6 +38,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the planner and verify are imported when used
     from envlock.replay.engine import ImageInfo
     from envlock.replay.plan import BaseFacts, ReplayOptions, ReplayPlan
+    from envlock.replay.snapshot import ArchiveOptions
     from envlock.replay.verify import VerifyReport
     from envlock.resolve import PinSet
 
@@ -58,12 +59,12 @@ class ReplayRequest:
     verify: bool = True
     allow_sdists: bool = False
     require_digest: bool = False  # refuse a base image pinned only by tag
-    archive: object | None = None  # envlock.replay.snapshot.ArchiveOptions: where OS packages come from
+    archive: ArchiveOptions | None = None  # where OS packages come from
     # "uv" (default where uv has a wheel for this machine) or "pip" (issue 13's comparison).
     installer: str = "auto"
     # From a pack (envlock.pack.replay): the pins, made from the pack's files (no index is read),
     # and the .deb files the OS step installs instead of reading apt sources.
-    pins: object | None = None
+    pins: PinSet | None = None
     local_debs: tuple[str, ...] = ()
     conda_channel_url: str | None = None
 
@@ -140,15 +141,12 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
         f"resolving {len(lock.python.packages)} Python packages to hash-pinned files on {request.index_url or resolve.DEFAULT_INDEX}"
         + (f" ({pinned} pinned in the lock)" if pinned else "")
     )
-    kwargs = {}
-    if request.index_url:
-        kwargs["index_url"] = request.index_url
     pins = resolve.resolve_lock(
         lock,
+        index_url=request.index_url or resolve.DEFAULT_INDEX,
         extra_index_urls=request.extra_index_urls,
         find_links=request.find_links,
         named_indexes=bool(request.index_url or request.extra_index_urls),
-        **kwargs,
     )
     return resolve.fetch_machine_local(pins)
 

@@ -33,8 +33,8 @@ from envlock.findings import (
     UNKNOWN,
     Finding,
 )
-from envlock.lockfile import fingerprint
 from envlock.lockfile import model as m
+from envlock.lockfile.identity import fingerprint
 from envlock.records import record
 from envlock.replay.base_matrix import BaseImage, BaseRequest, check_digest, check_image_ref, choose_base
 from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source_lines, snapshot_source_lines
@@ -206,6 +206,7 @@ class InstallGroup:
         if ca_file:
             argv += ["--cert", ca_file]
         if self.kind == "index":
+            assert self.index_url is not None  # the planner gives every index group its URL
             argv += ["--index-url", self.index_url]
         elif self.kind == "wheelhouse":
             argv += ["--no-index", "--find-links", wheel_dir]
@@ -549,14 +550,14 @@ def _python_layer(
         key = canonicalize_name(pin.name)
         accounted.add(key)
         locked = packages.get(key)
-        problem = _pin_problem(pin, locked, opts)
-        if problem:
+        why_not = _pin_problem(pin, locked, opts)
+        if why_not or locked is None:  # _pin_problem names a pin the lock lacks, so both hold together
             findings.append(
                 Finding(
                     "python",
                     f"python.packages[{pin.name}]",
                     BLOCKER,
-                    f"{pin.name} {pin.version} is not installed: {problem}",
+                    f"{pin.name} {pin.version} is not installed: {why_not}",
                     fix="resolve the lock again (replay does it) or pass --find-links DIR with the file",
                     locked=locked.version if locked else None,
                     status=NOT_REPRODUCIBLE,
@@ -566,6 +567,7 @@ def _python_layer(
             continue
         sha = pin.sha256.lower()
         binary_only = pin.kind == "wheel"
+        group_key: tuple[str, str | None, bool]
         if pin.wheelhouse_file:
             wheelhouse[pin.filename] = WheelhouseFile(pin.filename, sha, pin.wheelhouse_file)
             group_key = ("wheelhouse", None, binary_only)
@@ -907,7 +909,7 @@ def _os_sources(
     if osec is None or not osec.codename or osec.id not in ("debian", "ubuntu"):
         return (), ()
     pinned = {pin.name for pin in pins}
-    first_seen = [p.first_seen for p in osec.packages if p.name in pinned and p.first_seen]
+    first_seen: list[str | None] = [p.first_seen for p in osec.packages if p.name in pinned and p.first_seen]
     stamps = anchor_stamps(osec.snapshot_time or lock.created_at, first_seen)
     return (
         tuple(mirror_source_lines(osec.id, osec.codename, archive)),
@@ -1007,7 +1009,7 @@ def _cuda_layer(
             )
         elif comp.source == "system":
             provided = _base_cuda_version(comp, base)
-            if provided is not None:
+            if provided is not None and base is not None:  # a base offers a version only when there is one
                 findings.append(
                     Finding(
                         "cuda",

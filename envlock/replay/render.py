@@ -435,7 +435,7 @@ def render_plan_json(plan: p.ReplayPlan) -> str:
 
 def render_context(plan: p.ReplayPlan) -> BuildContext:
     """Every file of the build context (pure apart from reading envlock's own templates)."""
-    from envlock.lockfile import dumps_lock
+    from envlock.lockfile.write import dumps_lock
 
     files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
     total = len(plan.install_groups)

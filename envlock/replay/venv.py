@@ -253,14 +253,14 @@ def _compare(plan, installed: dict[str, str]) -> list[Finding]:
             )
     locked_names = {canonicalize_name(p.name) for p in (plan.lock.python.packages if plan.lock.python else ())}
     # pip without a lock entry is reported by the plan already (kept so that `pip` works).
-    for name in sorted(set(installed) - locked_names - {"pip"}):
+    for extra in sorted(set(installed) - locked_names - {"pip"}):
         out.append(
             Finding(
                 "python",
-                f"python.packages[{name}]",
+                f"python.packages[{extra}]",
                 INFO,
-                f"{name} {installed[name]} is in the virtualenv but not in the lock (the venv bootstraps it)",
-                actual=installed[name],
+                f"{extra} {installed[extra]} is in the virtualenv but not in the lock (the venv bootstraps it)",
+                actual=installed[extra],
                 status=CHANGED,
                 rank=190,
             )
@@ -274,7 +274,7 @@ def _not_replayed(lock: m.Lock) -> list[Finding]:
         if getattr(lock, attr) is None:
             continue
         fix = "replay into a container image (envlock replay without --into-venv)"
-        if attr == "runtime" and lock.runtime.env:
+        if attr == "runtime" and lock.runtime is not None and lock.runtime.env:
             fix = "export them before running: " + " ".join(f"{k}=..." for k in sorted(lock.runtime.env))
         out.append(
             Finding(
