@@ -7,7 +7,9 @@ Ranking (``Finding.rank``, lower first), from the kernels that do the
 arithmetic outwards:
 
 ==== ==========================================================================
-10   GPU architecture (compute capability), then model (11), count (12), SMs/MIG/memory (13-14)
+10   GPU architecture (compute capability), then model (11), count (12), SMs/MIG/memory (13-14);
+     other accelerators ([accelerators]: AMD/Intel GPUs, NPUs) take the same ranks, and their
+     compute stack (ROCm, CANN) ranks with the CUDA runtime (23), their driver with NVIDIA's (30)
 20   cuDNN, cuBLAS (21), NCCL (22), CUDA runtime/toolkit (23), other CUDA libraries (24),
      the CUDA/cuDNN a framework was built against (25)
 30   NVIDIA driver
@@ -84,9 +86,11 @@ RANK_PROJECT = 98
 NUMERIC_BELOW = 80
 
 # Lock sections in the order they are compared, and the report layer of each.
-SECTIONS = ("nvidia", "cuda", "runtime", "cpu", "python", "conda", "os", "project")
+SECTIONS = ("nvidia", "accelerators", "cuda", "runtime", "cpu", "python", "conda", "os", "project")
 SECTION_LAYER = {
     "nvidia": "gpu",
+    # AMD/Intel GPUs and NPUs (issue 18) do the arithmetic as NVIDIA GPUs do, and rank with them.
+    "accelerators": "gpu",
     "cuda": "cuda",
     "runtime": "runtime",
     "cpu": "cpu",
@@ -427,6 +431,98 @@ def _diff_nvidia(out: _Out, a: m.NvidiaSection, b: m.NvidiaSection) -> None:
             continue
         if sorted(set(map(str, va))) != sorted(set(map(str, vb))):
             out.changed("gpu", path, rank, what, _counts(va), _counts(vb))
+
+
+ACCELERATOR_WHY = {
+    RANK_GPU_ARCH: "kernels are compiled per accelerator architecture (gfx90a, Ascend910B) and libraries pick different algorithms on each",
+    RANK_GPU_MODEL: "a different accelerator model has other compute-unit counts and clocks, so libraries pick different kernels",
+    RANK_CUDA_RUNTIME: "the accelerator's compute stack (ROCm, CANN, oneAPI) decides which kernels and math-library builds are used",
+}
+
+
+def _diff_accelerators(out: _Out, a: m.AcceleratorSection, b: m.AcceleratorSection) -> None:
+    stack = f"{a.runtime or b.runtime or 'accelerator compute stack'}"
+    for field, what, va, vb in (
+        ("runtime", "accelerator compute stack", a.runtime, b.runtime),
+        ("runtime-version", f"{stack} version", a.runtime_version, b.runtime_version),
+    ):
+        if va is not None and vb is not None and va != vb:
+            # In the section's own layer (not "cuda"): reports place findings by layer, and
+            # every accelerator finding belongs on the host line with the devices.
+            out.changed(
+                "gpu", f"accelerators.{field}", RANK_CUDA_RUNTIME, what, va, vb, why=ACCELERATOR_WHY[RANK_CUDA_RUNTIME]
+            )
+        elif va != vb:
+            out.missing("gpu", f"accelerators.{field}", va is not None)
+    _scalar(
+        out,
+        "driver",
+        "accelerators.driver-version",
+        RANK_DRIVER,
+        "accelerator driver",
+        a.driver_version,
+        b.driver_version,
+    )
+    da, db = a.devices, b.devices
+    if len(da) != len(db):
+        # Devices on one side only name themselves in the count finding, as GPUs do.
+        names = f" ({_counts(d.name for d in (da or db))})" if not da or not db else ""
+        out.add(
+            "gpu",
+            "accelerators.devices",
+            RANK_GPU_COUNT,
+            f"accelerator count: {len(da)} in {out.a}, {len(db)} in {out.b}{names}",
+            len(da),
+            len(db),
+        )
+    if not da or not db:
+        return
+    _device_values(
+        out,
+        "architecture",
+        RANK_GPU_ARCH,
+        "accelerator architecture",
+        [d.architecture for d in da],
+        [d.architecture for d in db],
+        ACCELERATOR_WHY[RANK_GPU_ARCH],
+    )
+    for attr, path, what in (("vendor", "vendor", "accelerator vendor"), ("name", "name", "accelerator model")):
+        models_a = [getattr(d, attr) for d in da]
+        models_b = [getattr(d, attr) for d in db]
+        if sorted(set(models_a)) != sorted(set(models_b)):
+            out.changed(
+                "gpu",
+                f"accelerators.devices.{path}",
+                RANK_GPU_MODEL,
+                what,
+                _counts(models_a),
+                _counts(models_b),
+                why=ACCELERATOR_WHY[RANK_GPU_MODEL],
+            )
+    _device_values(
+        out,
+        "memory-total-mib",
+        RANK_GPU_MEMORY,
+        "accelerator memory (MiB)",
+        [d.memory_total_mib for d in da],
+        [d.memory_total_mib for d in db],
+        None,
+    )
+
+
+def _device_values(out: _Out, field: str, rank: int, what: str, va: list, vb: list, why: str | None) -> None:
+    """One field over all devices: the known values compared, devices that do not say it as unknown."""
+    known_a = [v for v in va if v is not None]
+    known_b = [v for v in vb if v is not None]
+    path = f"accelerators.devices.{field}"
+    if len(known_a) == len(va) and len(known_b) == len(vb):
+        if set(known_a) != set(known_b):
+            out.changed("gpu", path, rank, what, _counts(known_a), _counts(known_b), why=why)
+    elif len(known_a) != len(known_b):
+        out.missing("gpu", path, len(known_a) > len(known_b))
+    elif sorted(map(str, known_a)) != sorted(map(str, known_b)):
+        # As many devices unknown on both sides: what both sides know still differs.
+        out.changed("gpu", path, rank, what, _counts(known_a), _counts(known_b), why=why)
 
 
 def _grouped(pairs: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:
@@ -843,6 +939,7 @@ def _diff_project(out: _Out, a: m.ProjectSection, b: m.ProjectSection) -> None:
 
 _SECTION_DIFF: dict[str, Callable[[_Out, Any, Any], None]] = {
     "nvidia": _diff_nvidia,
+    "accelerators": _diff_accelerators,
     "cuda": _diff_cuda,
     "runtime": _diff_runtime,
     "cpu": _diff_cpu,
@@ -907,6 +1004,7 @@ def diff_section(name: str, a: Any, b: Any, labels: tuple[str, str] = ("A", "B")
 def _first_rank(section: str) -> int:
     return {
         "nvidia": RANK_GPU_ARCH,
+        "accelerators": RANK_GPU_ARCH,
         "cuda": RANK_CUDNN,
         "runtime": RANK_ENV,
         "cpu": RANK_CPU_ARCH,
@@ -1044,6 +1142,14 @@ def section_view(name: str, section: Any) -> Any:
         return {
             "driver": [section.driver_present, section.driver_version, section.cuda_driver_version],
             "gpus": [[_jsonable(v) for v in g] for g in gpus],
+        }
+    if name == "accelerators":
+        return {
+            "stack": [section.runtime, section.runtime_version, section.driver_version],
+            # repr orders devices whose architecture or memory is unknown (None) among known ones.
+            "devices": sorted(
+                ([d.vendor, d.name, d.architecture, d.memory_total_mib] for d in section.devices), key=repr
+            ),
         }
     if name == "cpu":
         return [

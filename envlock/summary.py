@@ -31,6 +31,34 @@ def _gpus(lock: m.Lock) -> str:
     return ", ".join(f"{n}× {label}" for label, n in counts.items())
 
 
+_STACK_NAMES = {"rocm": "ROCm", "cann": "CANN", "oneapi": "oneAPI", "mps": "MPS"}
+
+
+def _accelerators(lock: m.Lock) -> str | None:
+    """AMD/Intel GPUs and NPUs ([accelerators], issue 18) and their compute stack; None when not recorded."""
+    acc = lock.accelerators
+    if acc is None:
+        return None
+    counts: dict[str, int] = {}
+    for device in acc.devices:
+        label = device.name + (f" ({device.architecture})" if device.architecture else "")
+        counts[label] = counts.get(label, 0) + 1
+    text = ", ".join(f"{n}× {label}" for label, n in counts.items()) or "none listed"
+    if acc.runtime or acc.runtime_version:
+        stack = _STACK_NAMES.get(acc.runtime or "", acc.runtime or "runtime")
+        text += f"; {stack} {acc.runtime_version}" if acc.runtime_version else f"; {stack} (version unknown)"
+    return text
+
+
+def _host(lock: m.Lock) -> str:
+    """``driver ...; GPUs ...``, with other accelerators; an import that knows only those leaves NVIDIA out."""
+    accelerators = _accelerators(lock)
+    if accelerators is not None and lock.nvidia is None:
+        return f"accelerators {accelerators}"
+    text = f"driver {_driver(lock)}; GPUs {_gpus(lock)}"
+    return text + (f"; accelerators {accelerators}" if accelerators is not None else "")
+
+
 def _driver(lock: m.Lock) -> str:
     if lock.nvidia is None:
         return UNKNOWN
@@ -86,8 +114,12 @@ def layer_rows(lock: m.Lock) -> list[tuple[str, str]]:
             rows.append(("CUDA", "none found"))
     else:
         rows.append(("CUDA", UNKNOWN))
-    rows.append(("NVIDIA driver", _driver(lock)))
-    rows.append(("GPUs", _gpus(lock)))
+    accelerators = _accelerators(lock)
+    if lock.nvidia is not None or accelerators is None:
+        rows.append(("NVIDIA driver", _driver(lock)))
+        rows.append(("GPUs", _gpus(lock)))
+    if accelerators is not None:
+        rows.append(("accelerators", accelerators))
     if lock.cpu is not None:
         c = lock.cpu
         cores = f"{c.physical_cores or '?'} cores / {c.logical_cores or '?'} threads"
@@ -118,8 +150,7 @@ def summary_line(lock: m.Lock) -> str:
         parts.append(f"{len(lock.os.packages)} OS packages")
     if lock.cuda is not None and lock.cuda.components:
         parts.append(f"{len(lock.cuda.components)} CUDA components")
-    parts.append(f"driver {_driver(lock)}")
-    parts.append(f"GPUs {_gpus(lock)}")
+    parts.append(_host(lock))
     return "; ".join(parts)
 
 
@@ -163,7 +194,7 @@ def lock_lines(lock: m.Lock) -> list[str]:
     ]
     if absent:
         lines.append(f"not in the lock: {', '.join(absent)}")
-    lines.append(f"host: driver {_driver(lock)}; GPUs {_gpus(lock)}")
+    lines.append(f"host: {_host(lock)}")
     return lines
 
 

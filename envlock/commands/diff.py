@@ -169,7 +169,7 @@ def two_way_verdict(findings: list, legend: dict[str, str], locks: tuple, with_h
 
     a, b = locks
     side_a, side_b = legend
-    host_known = any(x is not None for lock in locks for x in (lock.nvidia, lock.cpu))
+    host_known = any(x is not None for lock in locks for x in (lock.nvidia, lock.accelerators, lock.cpu))
     problems = tuple(f for f in findings if f.layer in HOST_LAYERS and is_mismatch(f))
     # envlock check compares software only: no host line there.
     host = HostVerdict(checked=True, problems=problems, locked=host_known) if with_host else None
