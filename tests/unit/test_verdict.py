@@ -226,3 +226,28 @@ def test_a_diff_counts_both_sides_and_layers_one_side_lacks():
     lines = {lv.layer: layer_line(lv, words, symmetric=True) for lv in verdict.layers}
     assert lines["python"] == "Python: 0/4 packages identical (1 differ, 2 only in A, 1 only in B); interpreter 3.11.7"
     assert lines["os"] == "OS: recorded only in A, not compared"
+
+
+def test_missing_os_packages_from_the_image_report_are_one_group():
+    """`make demo` listed 28 OS packages the archives no longer have one by one: each fix named its package."""
+    import json
+
+    from envlock.replay.os_report import REPORT_SCHEMA, os_report_findings
+
+    missing = [("curl", "7.88.1-10+deb12u14"), ("jq", "1.6-2.1+deb12u1"), ("xz-utils", "5.4.1-1")]
+    report = {
+        "schema": REPORT_SCHEMA,
+        "packages": [
+            {"name": n, "locked": v, "installed": None, "available": [], "status": "missing"} for n, v in missing
+        ]
+        + [{"name": "tree", "locked": "2.1.0-1", "installed": "2.1.0-1", "available": [], "status": "exact"}],
+        "errors": [],
+        "fallbacks": ["snapshot"],
+    }
+    findings = os_report_findings(json.dumps(report), "bookworm")
+    groups = [g for g in group_findings(findings) if g.count > 1]
+    assert len(groups) == 1
+    assert groups[0].names == ("curl", "jq", "xz-utils")
+    assert groups[0].title == (
+        "3 OS packages not installed: neither the mirror nor the snapshot archive at the lock's time has it"
+    )
