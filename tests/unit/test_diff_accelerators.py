@@ -119,3 +119,16 @@ def test_equal_accelerator_digests_mean_no_findings(a, b):
     if section_digest("accelerators", a) == section_digest("accelerators", b):
         assert diff_section("accelerators", a, b) == []
     assert bool(diff_section("accelerators", a, a)) is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(sections, sections)
+def test_accelerator_diff_b_a_mirrors_diff_a_b(a, b):
+    # THREATS.md H2: swapping the locks swaps the sides of every finding and nothing else.
+    def sides(found, swap):
+        return sorted(
+            ((f.path, f.rank, f.status, *((f.actual, f.locked) if swap else (f.locked, f.actual))) for f in found),
+            key=repr,
+        )
+
+    assert sides(diff_section("accelerators", b, a), swap=True) == sides(diff_section("accelerators", a, b), swap=False)
