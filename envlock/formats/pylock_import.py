@@ -26,17 +26,9 @@ from envlock.names import canonical_name
 
 
 def parse(text: str, ctx: ImportContext) -> dict[str, Any]:
-    from envlock.errors import LockfileError
-    from envlock.lockfile.io import parse_toml_bounded
+    from envlock.formats.structured import load_toml
 
-    try:
-        document = parse_toml_bounded(text.encode("utf-8"))
-    except LockfileError as exc:
-        found = re.search(r"line (\d+)", exc.message)
-        line = int(found.group(1)) if found else None
-        if line is None and "end of document" in exc.message:
-            line = text.count("\n") + (0 if text.endswith("\n") else 1)
-        raise ctx.fail(exc.message, line, hint="the file may be cut off or damaged") from None
+    document = load_toml(text, ctx)
     version = document.get("lock-version")
     if not isinstance(version, str):
         raise ctx.fail("not a pylock.toml: no `lock-version` key", 1, hint="import a PEP 751 pylock.toml")
