@@ -279,6 +279,21 @@ def _group_row(group: FindingGroup) -> tuple[str, ...]:
     )
 
 
+def _markdown_impact_sections(
+    headers: tuple[str, ...], numbers: list, rest: list, info: list, info_title: str
+) -> list[str]:
+    """The grouped findings as Markdown, one table per impact (numbers, the rest, notes), empty ones left out."""
+    out: list[str] = []
+    for name, part in (
+        ("May change numbers (or stop the run)", numbers),
+        ("Other differences", rest),
+        (info_title, info),
+    ):
+        if part:
+            out += ["", f"### {name}", "", markdown_table(headers, [_group_row(g) for g in part])]
+    return out
+
+
 def verdict_report_markdown(
     *,
     title: str,
@@ -299,13 +314,7 @@ def verdict_report_markdown(
     out += [f"**{md_escape(headline)}**", ""]
     out += [f"- {md_escape(line)}" for line in verdict_lines(verdict, symmetric=symmetric)]
     headers = ("severity", "where", *sides, "what", "why", "fix")
-    for name, part in (
-        ("May change numbers (or stop the run)", numbers),
-        ("Other differences", rest),
-        ("Notes from the checks", info),
-    ):
-        if part:
-            out += ["", f"### {name}", "", markdown_table(headers, [_group_row(g) for g in part])]
+    out += _markdown_impact_sections(headers, numbers, rest, info, "Notes from the checks")
     if notes:
         out += ["", "### Notes", ""] + [f"- {md_escape(n)}" for n in notes]
     return "\n".join(out)
@@ -430,13 +439,7 @@ def checks_report(
         headers = ("severity", "where", "locked", "here", "what", "why", "fix")
         out = [f"## {md_escape(title)}", "", f"**{md_escape(headline)}**", ""]
         out += [f"- {md_escape(line)}" for line in lines]
-        for name, part in (
-            ("May change numbers (or stop the run)", numbers),
-            ("Other differences", rest),
-            ("Notes", info),
-        ):
-            if part:
-                out += ["", f"### {name}", "", markdown_table(headers, [_group_row(g) for g in part])]
+        out += _markdown_impact_sections(headers, numbers, rest, info, "Notes")
         if passed:
             out += ["", "### Checks passed", ""]
             out += [f"- {md_escape(f.path)}: {md_escape(f.message)}" for f in passed]
