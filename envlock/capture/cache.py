@@ -56,11 +56,12 @@ def load_json(name: str) -> Any:
 
 def save_json(name: str, data: Any, **dumps_options: Any) -> None:
     """Store ``data`` as ``name``, replacing the file atomically."""
+    from envlock.errors import EnvlockError
     from envlock.lockfile.write import atomic_write_text
 
-    directory = cache_dir()
+    path = os.path.join(cache_dir(), name)
     try:
-        os.makedirs(directory, exist_ok=True)
-        atomic_write_text(os.path.join(directory, name), json.dumps(data, **dumps_options))
-    except (OSError, ValueError):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write_text(path, json.dumps(data, **dumps_options))
+    except (OSError, ValueError, EnvlockError):
         pass  # a read-only home: the next capture computes the answer again

@@ -182,6 +182,7 @@ def format_outcome(lock: Lock, outcome: ReplayOutcome, fmt: str, verbose: bool =
         "image_id": outcome.build.image_id if outcome.build else None,
         "builder": outcome.builder.builder if outcome.builder else None,
         "build_seconds": round(outcome.build.seconds, 2) if outcome.build else None,
+        "build_reused": outcome.build.reused if outcome.build else False,
         "base_image": outcome.plan.from_ref,
         "exit_code": outcome.exit_code if outcome.build else 0,
         "host": dict(report.host_rows) if report is not None else {},

@@ -70,6 +70,31 @@ def write_context_dir(files: Iterable[ContextFile], directory: str | os.PathLike
         os.utime(target, (_FIXED_MTIME, _FIXED_MTIME))
 
 
+def context_digest(files: Iterable[ContextFile], *facts: str) -> str:
+    """One sha256 naming what a build starts from: every file's path, mode and content, and ``facts``.
+
+    A file sent from disk counts by its path and size, not its bytes: a wheel
+    is named with its sha256 in the requirements (whose bytes count) and the
+    build installs it only if that hash matches; uv's binary was checked
+    against the wheel sha256 pinned in envlock, whose uv wheel is one of the
+    facts.  Reading gigabytes again would add nothing.  ``facts`` are what
+    else decides the result (the base image's id, the builder, the network).
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for fact in facts:
+        digest.update(f"fact {len(fact)} {fact}\n".encode())
+    for item in sorted(files, key=lambda f: f.path):
+        _check_context_path(item.path)
+        if item.source is not None:
+            content = f"file of {os.path.getsize(item.source)} bytes"
+        else:
+            content = hashlib.sha256(item.data).hexdigest()
+        digest.update(f"{item.path}\0{item.mode:o}\0{content}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
 def _check_context_path(path: str) -> None:
     parts = Path(path).parts
     if not parts or Path(path).is_absolute() or ".." in parts:

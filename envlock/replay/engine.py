@@ -106,9 +106,11 @@ class BuildRequest:
 class BuildResult:
     image_id: str
     tag: str | None
-    builder: str  # "sdk" or "buildkit"
+    builder: str  # "sdk" or "buildkit" ("none" when reused)
     seconds: float
     log: tuple[str, ...]  # the build's output lines, for reports and failures
+    # Nothing was built: the tag already names the image of this same context.
+    reused: bool = False
 
 
 @record

@@ -34,6 +34,9 @@ from envlock.replay.context import ContextFile
 from envlock.replay.engine import BuilderChoice, BuildRequest, BuildResult, DockerEngine
 from envlock.replay.progress import Progress
 
+# The build context's digest (build_context_digest), set on every image replay builds.
+CONTEXT_LABEL = "org.envlock.build-context"
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the planner and verify are imported when used
     from envlock.replay.engine import ImageInfo
@@ -516,26 +519,64 @@ def replay(
         if secret_id != plan_module.CA_SECRET_ID or not request.ca_cert:
             raise ReplayError(f"the build context needs the secret {secret_id!r}, which envlock does not have")
         secrets[secret_id] = request.ca_cert
-    progress.step(f"building {tag} with {choice.reason}")
-    result = engine.build(
-        BuildRequest(files=files, tag=tag, network=request.network, secrets=secrets, no_cache=request.no_cache),
-        choice,
-        progress,
-    )
-    progress.step(f"built {tag} ({result.image_id[:19]}) in {result.seconds:.1f} s")
+    context = build_context_digest(engine, plan, files, choice.builder, request.network)
+    result = up_to_date(engine, tag, context) if not request.no_cache else None
+    if result is not None:
+        progress.step(f"{tag} is up to date ({result.image_id[:19]}): built from this same context before")
+    else:
+        progress.step(f"building {tag} with {choice.reason}")
+        build = BuildRequest(
+            files=files,
+            tag=tag,
+            network=request.network,
+            secrets=secrets,
+            no_cache=request.no_cache,
+            labels={CONTEXT_LABEL: context},
+        )
+        result = engine.build(build, choice, progress)
+        progress.step(f"built {tag} ({result.image_id[:19]}) in {result.seconds:.1f} s")
     outcome = records.replace(outcome, build=result, image=tag)
     if not request.verify:
         return outcome
-    return records.replace(outcome, **verify_built(engine, tag, lock, plan, progress, outcome.extra_findings))
+    # A replay that built nothing new may reuse the capture of the same image id
+    # (verify_image); --no-cache captures again, as `envlock verify` always does.
+    verified = verify_built(engine, tag, lock, plan, progress, outcome.extra_findings, reuse=not request.no_cache)
+    return records.replace(outcome, **verified)
 
 
-def verify_built(engine: DockerEngine, image: str, lock: m.Lock, plan, progress: Progress, extra=()) -> dict:
+def build_context_digest(engine: DockerEngine, plan, files, builder: str, network: str | None) -> str:
+    """What decides the built image: the context, the base image's id (a tag can move), builder and network."""
+    from envlock import __version__
+    from envlock.replay.context import context_digest
+
+    base = engine.image(plan.from_ref)
+    uv = f"uv {plan.uv.version} {plan.uv.wheel_sha256}" if plan.uv is not None else "no uv"
+    facts = (f"envlock {__version__}", f"base {base.id if base else plan.from_ref}", builder, str(network), uv)
+    return context_digest(files, *facts)
+
+
+def up_to_date(engine: DockerEngine, tag: str, context: str) -> BuildResult | None:
+    """The image ``tag`` names when it was built from exactly ``context`` (its label says so), else None.
+
+    The engine would answer every step from its cache and give back the same
+    image; asking it costs sending the whole context (hundreds of MB with
+    local wheels) and a second or more.  ``--no-cache`` always builds.
+    """
+    image = engine.image(tag)
+    if image is None or image.labels.get(CONTEXT_LABEL) != context:
+        return None
+    return BuildResult(image_id=image.id, tag=tag, builder="none", seconds=0.0, log=(), reused=True)
+
+
+def verify_built(
+    engine: DockerEngine, image: str, lock: m.Lock, plan, progress: Progress, extra=(), reuse: bool = False
+) -> dict:
     """Verify a replayed image, and read its OS package report when the build wrote one."""
     from envlock.replay.verify import verify_image
 
     progress.step(f"verifying {image}: capturing inside it and comparing with the lock")
     python = plan.interpreter
-    report = verify_image(engine, image, lock, python=python)
+    report = verify_image(engine, image, lock, python=python, reuse=reuse)
     found = list(extra) + os_report_findings(engine, image, lock)
     return {"verify": report, "extra_findings": tuple(found)}
 

@@ -153,16 +153,44 @@ def _add_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
 # --- capturing inside an image ----------------------------------------------------
 
 
+def capture_key(image_id: str, bundle: bytes, python: str, runner: str | None) -> str:
+    """What a capture inside an image depends on: the image's bytes (its id), envlock's probe, the interpreter."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{image_id}\0{python}\0{runner or ''}\0".encode())
+    digest.update(hashlib.sha256(bundle).digest())
+    return digest.hexdigest()
+
+
 def capture_image(
-    engine, image: str, python: str = "python", runner: str | None = None, timeout: float = 300
-) -> m.Lock:
-    """Run envlock's capture inside ``image`` against ``python`` and return the lock it saw."""
+    engine, image: str, python: str = "python", runner: str | None = None, timeout: float = 300, reuse: bool = False
+) -> tuple[m.Lock, bool]:
+    """Run envlock's capture inside ``image`` against ``python``: the lock it saw, and whether it was reused.
+
+    With ``reuse``, an earlier capture of the same image id by the same probe
+    is read from envlock's cache instead of starting a container: an image id
+    is the digest of the image's configuration, which names every layer's
+    digest, so the same id is the same bytes and the capture would see the same.
+    """
+    from envlock.capture import cache
     from envlock.errors import EngineError
     from envlock.lockfile.checks import validate_lock_data
 
+    bundle = probe_bundle()
+    cache_name = None
+    if reuse and cache.enabled():
+        info = engine.image(image)
+        if info is not None:
+            cache_name = f"image-captures/{capture_key(info.id, bundle, python, runner)}.json"
+            stored = cache.load_json(cache_name)
+            if stored is not None:
+                try:
+                    return validate_lock_data(stored), True
+                except Exception:  # a damaged cache entry is no entry: capture again
+                    pass
     command = [runner or python, "-I", "-S", "-c", _BOOT, python]
     try:
-        result = engine.run(image, command, files=probe_bundle(), files_at="/", network=False, timeout=timeout)
+        result = engine.run(image, command, files=bundle, files_at="/", network=False, timeout=timeout)
     except EngineError as exc:
         if "executable file not found" in exc.message or "no such file" in exc.message.lower():
             raise ReplayError(
@@ -186,7 +214,10 @@ def capture_image(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReplayError(f"capture inside {image} printed something that is not JSON ({exc})") from None
     # The image is not trusted more than a lockfile: validate it the same way.
-    return validate_lock_data(data)
+    captured = validate_lock_data(data)
+    if cache_name is not None:
+        cache.save_json(cache_name, data)
+    return captured, False
 
 
 # --- comparing ---------------------------------------------------------------------
@@ -224,7 +255,32 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
             captured_os = records.replace(
                 captured.os, kernel=None, packages=tuple(p for p in captured.os.packages if p.name in wanted)
             )
+    captured = records.replace(captured, python=installed_from_pins(locked.python, captured.python))
     return trim(locked, locked_os), trim(captured, captured_os)
+
+
+def installed_from_pins(locked: m.PythonSection | None, captured: m.PythonSection | None):
+    """``captured`` with each pinned file the replay installed recorded as the lock's index package.
+
+    Replay installs a pinned file by its URL (or from the build's wheelhouse),
+    so the installer writes a PEP 610 ``direct_url.json`` and capture reads
+    ``source = "url"``; the file is the one the lock pinned from its index, and
+    the byte verdicts prove its content.  Anything else is left as captured.
+    """
+    if locked is None or captured is None:
+        return captured
+    pins = {canonical_name(p.name): p for p in locked.packages if p.source == "index" and p.file_url and p.file}
+
+    def as_locked(pkg: m.PythonPackage) -> m.PythonPackage:
+        pin = pins.get(canonical_name(pkg.name))
+        if pin is None or pkg.source != "url" or pkg.version != pin.version or not pkg.url:
+            return pkg
+        from_wheelhouse = pkg.url.startswith("file://") and pkg.url.rsplit("/", 1)[-1] == pin.file
+        if pkg.url != pin.file_url and not from_wheelhouse:
+            return pkg
+        return records.replace(pkg, source=pin.source, url=pin.url, archive_hash=pin.archive_hash)
+
+    return records.replace(captured, packages=tuple(as_locked(p) for p in captured.packages))
 
 
 def compare_image(locked: m.Lock, captured: m.Lock) -> list[Finding]:
@@ -297,9 +353,13 @@ def verify_image(
     python: str = "python",
     runner: str | None = None,
     host: m.Lock | None = None,
+    reuse: bool = False,
 ) -> VerifyReport:
-    """Capture inside ``image``, compare with ``locked``, and check this host's hardware."""
-    captured = capture_image(engine, image, python=python, runner=runner)
+    """Capture inside ``image``, compare with ``locked``, and check this host's hardware.
+
+    ``reuse``: an earlier capture of the same image id may stand in (see ``capture_image``).
+    """
+    captured, reused = capture_image(engine, image, python=python, runner=runner, reuse=reuse)
     findings = compare_image(locked, captured)
     from envlock.byte_verdicts import byte_findings, byte_verdicts, needing_files, summary_line, without_diff_bytes
 
@@ -316,8 +376,10 @@ def verify_image(
     # with the image's own userland (its glibc, libraries and packages).
     running = records.replace(captured, nvidia=host_lock.nvidia, cpu=host_lock.cpu)
     hardware = host_findings(locked, running)
+    notes = ("the capture inside the image was reused: same image id as an earlier verification",) if reused else ()
     return VerifyReport(
         image=image,
+        notes=notes,
         findings=tuple(sort_findings(findings)),
         host_findings=tuple(sort_findings(hardware)),
         captured=captured,

@@ -70,6 +70,13 @@ def test_pinned_lock_replays_identical_bytes_after_the_index_moved(docker_client
         try:
             replayed = run_envlock("replay", str(lock_path), "--json", "-q", "-t", tag, env=env, timeout=900)
             verified = run_envlock("verify", tag, str(lock_path), "--json", env=env, timeout=600)
+            # Again, nothing changed: the tag's image was built from this same context (its label says so),
+            # so nothing is built and the capture of that image id is reused.
+            again = run_envlock("replay", str(lock_path), "--json", "-q", "-t", tag, env=env, timeout=900)
+            # The tag moved to another image: replay builds again (from the engine's cache) and re-points it.
+            built_id = json.loads(replayed.stdout)["image_id"]
+            docker_client.images.get("envlock/python:3.11-debian-bookworm").tag(tag)
+            moved = run_envlock("replay", str(lock_path), "--json", "-q", "-t", tag, env=env, timeout=900)
         finally:
             try:
                 docker_client.images.remove(tag, force=True)
@@ -87,6 +94,17 @@ def test_pinned_lock_replays_identical_bytes_after_the_index_moved(docker_client
     assert report["bytes"].startswith("2 of 3 Python distributions byte-identical"), report["bytes"]
     assert "1 missing" in report["bytes"]
     assert not any("different bytes" in f["message"] for f in report["findings"])
+    # Installed by their pinned URLs, six and MarkupSafe are still the lock's index packages.
+    assert not any("different source" in f["message"] for f in report["findings"]), report["findings"]
+    assert report["build_reused"] is False
+
+    assert again.returncode == 1, again.stdout + again.stderr
+    second = json.loads(again.stdout)
+    assert second["build_reused"] is True and second["image_id"] == built_id
+    assert second["bytes"] == report["bytes"]
+    assert any("capture inside the image was reused" in note for note in second["notes"]), second["notes"]
+    third = json.loads(moved.stdout)
+    assert third["build_reused"] is False and third["image_id"] == built_id, third
 
     assert verified.returncode == 1, verified.stdout + verified.stderr
     proof = json.loads(verified.stdout)
