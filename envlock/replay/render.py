@@ -53,6 +53,10 @@ COMPILE_BYTECODE = True
 DEBS_DIR = "envlock/debs"
 # A pinned file this large gets an image layer of its own (see install_layers).
 LARGE_FILE = 32 * 1024 * 1024
+# A pure-Python wheel this large too, after the compiled ones: transformers or
+# sympy (thousands of modules to unpack and compile) are not rebuilt when a
+# small package changes.
+LARGE_PURE_FILE = 2 * 1024 * 1024
 
 STAGE_NAME = "envlock-python"
 VENV_PYTHON = f"{p.VENV_DIR}/bin/python"
@@ -202,19 +206,31 @@ def _venv_line(plan: p.ReplayPlan) -> str:
 def install_layers(group: p.InstallGroup) -> list[tuple[p.Requirement, ...]]:
     """The group's requirements split into image layers, so a one-package change rebuilds little (pure).
 
-    Files of ``LARGE_FILE`` bytes or more (when the index said their size) get
-    a layer each, largest first; then the other compiled wheels; last the pure
-    Python ones (``-none-any``), which change most often and cost least.  A
-    change rebuilds its own layer and the ones after it; uv's cache mount
-    serves the unchanged files again without a download.
+    A change rebuilds its own layer and every layer after it, so the costly
+    ones go first.  Files of ``LARGE_FILE`` bytes or more (when the index said
+    their size) get a layer each, largest first; then the other compiled
+    wheels together; then each pure-Python wheel (``-none-any``) of
+    ``LARGE_PURE_FILE`` or more, largest first; last the small pure ones, the
+    cheapest to redo.  uv's cache mount serves unchanged files again without
+    a download.
     """
-    large = sorted(
-        (r for r in group.requirements if (r.size or 0) >= LARGE_FILE), key=lambda r: (-(r.size or 0), r.name)
-    )
+
+    def largest_first(items) -> list[p.Requirement]:
+        return sorted(items, key=lambda r: (-(r.size or 0), r.name))
+
+    large = largest_first(r for r in group.requirements if (r.size or 0) >= LARGE_FILE)
     rest = [r for r in group.requirements if r not in large]
     pure = [r for r in rest if (r.filename or "").endswith("-none-any.whl")]
     compiled = [r for r in rest if r not in pure]
-    return [(r,) for r in large] + [tuple(part) for part in (compiled, pure) if part]
+    large_pure = largest_first(r for r in pure if (r.size or 0) >= LARGE_PURE_FILE)
+    small_pure = [r for r in pure if r not in large_pure]
+    layers = [(r,) for r in large]
+    if compiled:
+        layers.append(tuple(compiled))
+    layers += [(r,) for r in large_pure]
+    if small_pure:
+        layers.append(tuple(small_pure))
+    return layers
 
 
 def _layer_file(number: int, part: int) -> str:

@@ -333,10 +333,14 @@ def test_large_and_compiled_wheels_get_layers_before_the_pure_ones():
                 "transformers", "4.57.1", "5" * 64, filename="transformers-4.57.1-py3-none-any.whl", size=11 * mb
             ),
             Requirement("mystery", "1.0", "6" * 64),  # no file name known: treated as compiled
+            Requirement("sympy", "1.14.0", "7" * 64, filename="sympy-1.14.0-py3-none-any.whl", size=6 * mb),
+            Requirement("six", "1.17.0", "8" * 64, filename="six-1.17.0-py2.py3-none-any.whl", size=11_000),
         ),
     )
     names = [[r.name for r in layer] for layer in install_layers(group)]
-    assert names == [["torch"], ["scipy"], ["numpy", "mystery"], ["idna", "transformers"]]
+    # Costly first (a change rebuilds the layers after its own): large files, compiled wheels,
+    # large pure-Python wheels, then the small pure ones together.
+    assert names == [["torch"], ["scipy"], ["numpy", "mystery"], ["transformers"], ["sympy"], ["idna", "six"]]
     small = InstallGroup("index", "https://pypi.org/simple", True, group.requirements[:1])
     assert [[r.name for r in layer] for layer in install_layers(small)] == [["idna"]]
 
