@@ -13,8 +13,14 @@ Every value that reaches the build context is checked here with the narrowest
 rule its use needs (THREATS.md C7/C8): http(s) URLs without credentials or
 shell/Docker metacharacters, plain archive file names, hex digests.  A lock
 whose conda packages cannot all be had (a credential-protected channel, a
-record without URL or hash, another platform) is not replayed half-way: its
-conda layer becomes findings and the image is built as before.
+record without URL or hash, another platform, an archive its channel no
+longer serves) is not replayed half-way: its conda layer becomes findings and
+the image is built as before.  For a gone archive that is the rule the Python
+layer follows for a pinned wheel gone from its index (everything else builds,
+exit 1): the report then lists every difference at once, where a failed build
+would show only the first.  Whether an archive is gone is asked of its server
+before planning (:mod:`envlock.replay.conda_probe`), so it is a finding, not a
+build failure.
 """
 
 from __future__ import annotations
@@ -91,6 +97,35 @@ class CondaInstall:
     archives: tuple[CondaArchive, ...]
     python_version: str  # the conda python package's version: the image's interpreter
     mirror: str | None = None
+    local: CondaLocal | None = None  # from a pack: every file is on this machine, nothing is fetched
+
+
+@record
+class CondaUnavailable:
+    """A conda archive URL whose server answered that it cannot be had (see :mod:`envlock.replay.conda_probe`)."""
+
+    url: str
+    status: int  # the HTTP status the server answered
+
+    @property
+    def needs_credentials(self) -> bool:
+        return self.status in (401, 403)
+
+
+@record
+class CondaLocal:
+    """The conda layer's files on this machine (a pack's): the build stage fetches nothing.
+
+    ``archives`` are (archive file name, path); the installer checks each
+    file's hash itself, as for a download.  ``rattler_wheel`` is the path of
+    the hash-pinned py-rattler wheel; ``installer_debs`` are Debian's
+    ``python3``/``python3-venv`` files for a base without a Python to run the
+    installer (empty when the base has one).
+    """
+
+    archives: tuple[tuple[str, str], ...]
+    rattler_wheel: str
+    installer_debs: tuple[str, ...] = ()
 
 
 def host_platform(machine: str) -> str:
@@ -124,12 +159,13 @@ def _url_problem(url: str | None) -> str | None:
     return None
 
 
-def _finding(pkg: m.CondaPackage, message: str, fix: str, severity: str = BLOCKER) -> Finding:
+def _finding(pkg: m.CondaPackage, message: str, fix: str, severity: str = BLOCKER, why: str | None = None) -> Finding:
     return Finding(
         "conda",
         f"conda.packages[{pkg.name}]",
         severity,
         message,
+        why=why,
         fix=fix,
         locked=pkg.version + (f" {pkg.build}" if pkg.build else ""),
         status=NOT_REPRODUCIBLE,
@@ -137,16 +173,54 @@ def _finding(pkg: m.CondaPackage, message: str, fix: str, severity: str = BLOCKE
     )
 
 
+_CREDENTIALS_FIX = "mirror the channel and pass --conda-channel-url URL (a channel readable without credentials)"
+
+
+def _credentials_finding(pkg: m.CondaPackage, detail: str = "") -> Finding:
+    return _finding(
+        pkg,
+        f"{pkg.name} {pkg.version} comes from a channel that needs credentials{detail}; "
+        "envlock never writes credentials into a lock or an image",
+        _CREDENTIALS_FIX,
+        why="a lock names a private channel's files with ${VAR} placeholders (as conda-lock does), never with a token",
+    )
+
+
+def _unavailable_finding(pkg: m.CondaPackage, archive: CondaArchive, answer: CondaUnavailable) -> Finding:
+    """A package whose archive URL the server says it no longer serves (or serves only with credentials)."""
+    if answer.needs_credentials:
+        return _credentials_finding(pkg, f" ({archive.url} answered HTTP {answer.status})")
+    digest = f"sha256 {archive.sha256}" if archive.sha256 else f"md5 {archive.md5}"
+    return _finding(
+        pkg,
+        f"{pkg.name} {pkg.version} {archive.build}: its archive {archive.url} is gone (HTTP {answer.status}); "
+        f"the lock has {digest}",
+        f"get those bytes back: pass --conda-channel-url MIRROR (a channel that still serves {archive.filename}), "
+        "or replay a pack made while it was served (`envlock replay PACK`)",
+        why="an explicit conda install without one of its packages is another environment; "
+        "no other archive can stand in for the locked bytes",
+    )
+
+
 def plan_conda(
-    lock: m.Lock, platform: str = "linux-64", channel_url: str | None = None
+    lock: m.Lock,
+    platform: str = "linux-64",
+    channel_url: str | None = None,
+    unavailable: tuple[CondaUnavailable, ...] = (),
+    local: CondaLocal | None = None,
 ) -> tuple[CondaInstall | None, list[Finding]]:
     """The conda install for ``lock`` on ``platform`` (pure), or None with the findings that say why not.
 
-    None with no findings means the lock has no conda packages.
+    None with no findings means the lock has no conda packages.  ``unavailable``:
+    what the channel answered for archives it no longer serves (the probe's
+    result, made before planning); ``local``: a pack's files, used instead of
+    the URLs.
     """
     if lock.conda is None or not lock.conda.packages:
         return None, []
     mirror = check_channel_url(channel_url) if channel_url else None
+    answers = {item.url: item for item in unavailable}
+    local_names = {name for name, _ in local.archives} if local is not None else set()
     findings: list[Finding] = []
     packages = lock.conda.packages
     foreign = sorted({p.subdir for p in packages if p.subdir and p.subdir not in ("noarch", platform)})
@@ -183,14 +257,7 @@ def plan_conda(
         sha = (pkg.sha256 or "").lower().removeprefix("sha256:") or None
         md5 = (pkg.md5 or "").lower().removeprefix("md5:") or None
         if problem == "credentials":
-            findings.append(
-                _finding(
-                    pkg,
-                    f"{pkg.name} {pkg.version} comes from a channel that needs credentials; "
-                    "envlock never writes credentials into a lock or an image",
-                    "mirror the channel and pass --conda-channel-url URL (a channel readable without credentials)",
-                )
-            )
+            findings.append(_credentials_finding(pkg))
             continue
         if problem and not mirror:
             findings.append(
@@ -220,19 +287,27 @@ def plan_conda(
             continue
         subdir = pkg.subdir or ("noarch" if "/noarch/" in (pkg.url or "") else platform)
         url = f"{mirror}/{subdir}/{filename}" if mirror else str(pkg.url)
-        archives.append(
-            CondaArchive(
-                name=pkg.name,
-                version=pkg.version,
-                build=pkg.build or "",
-                subdir=subdir,
-                filename=filename,
-                url=url,
-                sha256=sha if sha and _HEX64.fullmatch(sha) else None,
-                md5=None if sha and _HEX64.fullmatch(sha) else md5,
-                locked_url=str(pkg.url) if not problem else url,
-            )
+        archive = CondaArchive(
+            name=pkg.name,
+            version=pkg.version,
+            build=pkg.build or "",
+            subdir=subdir,
+            filename=filename,
+            url=url,
+            sha256=sha if sha and _HEX64.fullmatch(sha) else None,
+            md5=None if sha and _HEX64.fullmatch(sha) else md5,
+            locked_url=str(pkg.url) if not problem else url,
         )
+        answer = answers.get(url)
+        if answer is not None and local is None:
+            findings.append(_unavailable_finding(pkg, archive, answer))
+            continue
+        if local is not None and filename not in local_names:
+            findings.append(
+                _finding(pkg, f"{pkg.name} {pkg.version}: the pack does not carry {filename}", "pack the lock again")
+            )
+            continue
+        archives.append(archive)
     python = next((a for a in archives if a.name == "python"), None)
     if python is None and not findings:
         findings.append(
@@ -265,6 +340,7 @@ def plan_conda(
         archives=tuple(sorted(archives, key=lambda a: a.name)),
         python_version=python.version,
         mirror=mirror,
+        local=local,
     )
     findings.append(
         Finding(
@@ -272,7 +348,7 @@ def plan_conda(
             "conda.packages",
             INFO,
             f"{len(archives)} conda packages are installed into {CONDA_PREFIX} from "
-            + (f"the mirror {mirror}" if mirror else "their recorded URLs")
+            + ("the pack's files" if local else f"the mirror {mirror}" if mirror else "their recorded URLs")
             + ", each archive checked against its locked hash before py-rattler links it",
             status=EXACT,
             rank=200,

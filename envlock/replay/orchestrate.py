@@ -39,6 +39,7 @@ CONTEXT_LABEL = "org.envlock.build-context"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the planner and verify are imported when used
+    from envlock.replay.conda import CondaLocal, CondaUnavailable
     from envlock.replay.engine import ImageInfo
     from envlock.replay.plan import BaseFacts, ReplayOptions, ReplayPlan
     from envlock.replay.snapshot import ArchiveOptions
@@ -70,6 +71,10 @@ class ReplayRequest:
     pins: PinSet | None = None
     local_debs: tuple[str, ...] = ()
     conda_channel_url: str | None = None
+    # The conda layer: archive URLs their server says are gone (filled by replay() before
+    # planning, envlock.replay.conda_probe), or a pack's files (nothing is fetched then).
+    conda_unavailable: tuple[CondaUnavailable, ...] = ()
+    conda_local: CondaLocal | None = None
 
 
 @record
@@ -154,6 +159,17 @@ def resolve_pins(lock: m.Lock, request: ReplayRequest, progress: Progress):
     return resolve.fetch_machine_local(pins)
 
 
+def _probe_conda(lock: m.Lock, request: ReplayRequest, progress: Progress) -> ReplayRequest:
+    """The request with the conda archives their channel no longer serves (network; none from a pack)."""
+    if lock.conda is None or not lock.conda.packages or request.conda_local is not None:
+        return request
+    from envlock.replay.conda_probe import probe_lock
+
+    progress.step(f"asking the conda channels for the {len(lock.conda.packages)} locked archives")
+    found = probe_lock(lock, _conda_platform(), request.conda_channel_url, request.ca_cert)
+    return records.replace(request, conda_unavailable=found)
+
+
 def _conda_platform() -> str:
     import platform
 
@@ -169,7 +185,9 @@ def _pip_layer(lock: m.Lock, request: ReplayRequest) -> m.Lock:
     if lock.conda is None or not lock.conda.packages:
         return lock
     try:
-        install, _ = plan_conda(lock, _conda_platform(), request.conda_channel_url)
+        install, _ = plan_conda(
+            lock, _conda_platform(), request.conda_channel_url, request.conda_unavailable, request.conda_local
+        )
     except ValueError:
         return lock  # the planner reports the bad URL
     return pip_layer_lock(lock) if install is not None else lock
@@ -208,6 +226,8 @@ def _options(
         local_debs=request.local_debs,
         conda_channel_url=request.conda_channel_url,
         conda_platform=_conda_platform(),
+        conda_unavailable=request.conda_unavailable,
+        conda_local=request.conda_local,
     )
 
 
@@ -499,6 +519,7 @@ def replay(
         choice = BuilderChoice(
             "buildkit" if cli else "sdk", cli, "no engine reachable: rendered for the builder this machine has"
         )
+    request = _probe_conda(lock, request, progress)
     pins = request.pins if request.pins is not None else resolve_pins(lock, request, progress)
     plan, notes, extra = plan_with_base(lock, request, pins, choice.builder, engine, progress)
     note = installer_note(request, plan)

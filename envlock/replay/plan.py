@@ -41,7 +41,7 @@ from envlock.replay.snapshot import ArchiveOptions, anchor_stamps, mirror_source
 from envlock.versions import minor
 
 if TYPE_CHECKING:  # the resolver is imported only for its types
-    from envlock.replay.conda import CondaInstall
+    from envlock.replay.conda import CondaInstall, CondaLocal, CondaUnavailable
     from envlock.replay.uv_tool import UvBinary
     from envlock.resolve import PinSet
 
@@ -158,6 +158,9 @@ class ReplayOptions:
     # (a mirror), and the conda platform of the image.
     conda_channel_url: str | None = None
     conda_platform: str = "linux-64"
+    # Archive URLs their server says are gone (a finding each), or a pack's conda files.
+    conda_unavailable: tuple[CondaUnavailable, ...] = ()
+    conda_local: CondaLocal | None = None
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -1091,7 +1094,9 @@ def _conda_layer(lock: m.Lock, opts: ReplayOptions, findings: list[Finding]) -> 
     from envlock.replay.conda import plan_conda
 
     try:
-        install, found = plan_conda(lock, opts.conda_platform, opts.conda_channel_url)
+        install, found = plan_conda(
+            lock, opts.conda_platform, opts.conda_channel_url, opts.conda_unavailable, opts.conda_local
+        )
     except ValueError as exc:
         raise ReplayError(str(exc), hint="pass a plain https URL of a channel readable without credentials") from None
     findings.extend(found)

@@ -13,6 +13,7 @@ both hashes, and no image may be tagged.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,11 @@ from tests.conftest import run_envlock
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
 
 HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-TAG = "envlock-test/conda:e2e"
-TAMPERED_TAG = "envlock-test/conda:tampered"
-GONE_TAG = "envlock-test/conda:gone"
+# Unique per run: helpers and CI jobs share one engine; each run removes what it tagged.
+_RUN = f"{os.getpid()}"
+TAG = f"envlock-test/conda:e2e-{_RUN}"
+TAMPERED_TAG = f"envlock-test/conda:tampered-{_RUN}"
+GONE_TAG = f"envlock-test/conda:gone-{_RUN}"
 MINBASE = "envlock/debian-minbase:bookworm"
 SPECS = ["python ==3.11.7", "libenvlockdemo", "envlock-demo-noarch"]
 PROBE = (
@@ -120,7 +123,9 @@ def replayed(conda_lock, minbase, workdir, engine):
         timeout=1200,
     )
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
-    return result.returncode, json.loads(result.stdout)
+    yield result.returncode, json.loads(result.stdout)
+    if engine.image(TAG) is not None:
+        engine.api.remove_image(TAG, force=True)
 
 
 def test_lock_classifies_conda_and_pip_distributions(conda_lock):
@@ -198,18 +203,22 @@ def test_tampered_archive_fails_the_build(conda_lock, workdir, minbase, engine):
     assert engine.image(TAMPERED_TAG) is None
 
 
-def test_package_gone_from_the_channel_fails_the_build_naming_it(conda_lock, workdir, minbase, engine):
+def test_package_gone_from_the_channel_is_a_finding_and_the_rest_builds(conda_lock, workdir, minbase, engine):
+    """An archive deleted from the channel: asked before planning, a blocker naming it (exit 1), not a failed build."""
     gone = ChannelServer(copy_channel(workdir / "gone"))
     try:
         lock = load_lock(conda_lock).lock
         noarch = next(p for p in lock.conda.packages if p.name == "envlock-demo-noarch")
-        (workdir / "gone/noarch" / noarch.url.rsplit("/", 1)[1]).unlink()
+        filename = noarch.url.rsplit("/", 1)[1]
+        (workdir / "gone/noarch" / filename).unlink()
         result = run_envlock(
             "replay",
             str(conda_lock),
+            "--json",
             "-q",
+            # A base with python3: the conda layer is left out, so the rest builds on the base's Python.
             "--base-image",
-            minbase,
+            "envlock/python:3.11-debian-bookworm",
             "--conda-channel-url",
             gone.url,
             "--ca-cert",
@@ -221,7 +230,19 @@ def test_package_gone_from_the_channel_fails_the_build_naming_it(conda_lock, wor
         )
     finally:
         gone.close()
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-3000:]
-    assert "GONE envlock-demo-noarch 1.0 py_0" in output and "HTTP 404" in output
-    assert engine.image(GONE_TAG) is None
+    try:
+        assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+        report = json.loads(result.stdout)
+        (finding,) = [f for f in report["findings"] if f["path"] == "conda.packages[envlock-demo-noarch]"]
+        assert finding["severity"] == "blocker", finding
+        url = f"{gone.url}/noarch/{filename}"
+        for part in ("envlock-demo-noarch 1.0 py_0", url, "HTTP 404", noarch.sha256.removeprefix("sha256:")):
+            assert part in finding["message"], (part, finding)
+        assert "--conda-channel-url" in finding["fix"] and "pack" in finding["fix"]
+        # The rest was built: the pip layer's six is in the image.
+        assert report["image_id"] and engine.image(GONE_TAG) is not None
+        ran = engine.run(GONE_TAG, ["python", "-c", "import six; print(six.__version__)"])
+        assert ran.stdout.decode().strip() == "1.16.0"
+    finally:
+        if engine.image(GONE_TAG) is not None:
+            engine.api.remove_image(GONE_TAG, force=True)

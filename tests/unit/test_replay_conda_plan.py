@@ -155,3 +155,31 @@ def test_md5_only_archives_are_checked_by_md5_and_said_so(tmp_path):
     assert {a.url: a.md5 for a in install.archives} == expected
     assert all(a.sha256 is None for a in install.archives)
     assert any("md5 only" in f.message for f in found)
+
+
+def test_an_archive_gone_from_its_channel_is_a_blocker_naming_it(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    zlib = next(p for p in _corpus_conda(CLAY) if p["name"] == "libzlib")
+    plan = plan_replay(lock, ReplayOptions(conda_unavailable=(c.CondaUnavailable(zlib["url"], 404),)))
+    # Not replayed half-way: the conda layer is left out and everything else is planned (exit 1, not a failed build).
+    assert plan.conda is None
+    (finding,) = _by_path(plan)["conda.packages[libzlib]"]
+    assert finding.severity == "blocker" and finding.status == "not-reproducible"
+    build = zlib["build"] if "build" in zlib else zlib["url"].rsplit("-", 1)[1].split(".")[0]
+    for part in (zlib["version"], build, zlib["url"], zlib["hash"]["sha256"], "HTTP 404", "gone"):
+        assert part in finding.message, part
+    assert "--conda-channel-url" in finding.fix and "envlock replay PACK" in finding.fix
+    # Only that package is said to be gone; the layer as a whole is reported as not replayed.
+    gone = [f.path for f in plan.findings if f.layer == "conda" and "gone" in f.message]
+    assert gone == ["conda.packages[libzlib]"]
+    assert any("is not replayed" in f.message for f in _by_path(plan)["conda.packages"])
+
+
+def test_a_channel_answering_401_is_a_credentials_finding(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    zlib = next(p for p in _corpus_conda(CLAY) if p["name"] == "libzlib")
+    plan = plan_replay(lock, ReplayOptions(conda_unavailable=(c.CondaUnavailable(zlib["url"], 401),)))
+    (finding,) = _by_path(plan)["conda.packages[libzlib]"]
+    assert "needs credentials" in finding.message and "HTTP 401" in finding.message
+    assert "never writes credentials into a lock or an image" in finding.message
+    assert "--conda-channel-url" in finding.fix and "${VAR}" in finding.why
