@@ -6,7 +6,8 @@ interpreter that has py-rattler (hash-pinned from PyPI).  Standard library
 plus rattler only.
 
 1. Every archive is downloaded from the URL envlock planned (the lock's, or a
-   mirror's) and checked against the lock's sha256 (md5 when that is all the
+   mirror's), or taken from ``--local-dir`` (a pack's files: the build has no
+   network), and checked against the lock's sha256 (md5 when that is all the
    lock has) here, before rattler sees it: rattler checks hashes of what it
    downloads itself but links ``file://`` archives unchecked.
 2. Each archive's own ``info/index.json`` must name the locked package
@@ -68,23 +69,27 @@ def _label(pkg: dict) -> str:
     return f"{pkg['name']} {pkg['version']} {pkg['build']} ({pkg['filename']})"
 
 
-def fetch_and_check(packages: list[dict], directory: str, ca_file: str | None) -> list[str]:
-    """Download every archive and check its hash; the problems, one line each."""
+def fetch_and_check(packages: list[dict], directory: str, ca_file: str | None, local: bool = False) -> list[str]:
+    """Download every archive (``local``: find it in ``directory``) and check its hash; the problems, one line each."""
     context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     os.makedirs(directory, exist_ok=True)
 
     def one(pkg: dict) -> str | None:
         target = os.path.join(directory, pkg["filename"])
-        failed = _download(pkg["url"], target, context)
-        if failed:
-            return f"envlock-conda: GONE {_label(pkg)}: {pkg['url']} answered {failed}"
+        if local:
+            if not os.path.isfile(target):
+                return f"envlock-conda: MISSING {_label(pkg)}: not in {directory}"
+        else:
+            failed = _download(pkg["url"], target, context)
+            if failed:
+                return f"envlock-conda: GONE {_label(pkg)}: {pkg['url']} answered {failed}"
         algorithm = "sha256" if pkg.get("sha256") else "md5"
         digests = _digests(target)
         served = digests[algorithm]
         if served != pkg[algorithm]:
             os.remove(target)  # never left where rattler could pick it up
             return (
-                f"envlock-conda: HASH MISMATCH {_label(pkg)} from {pkg['url']}: "
+                f"envlock-conda: HASH MISMATCH {_label(pkg)} from {target if local else pkg['url']}: "
                 f"locked {algorithm} {pkg[algorithm]}, served {algorithm} {served}"
             )
         pkg["served"] = digests  # both hashes of the checked bytes, for conda-meta
@@ -157,12 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("packages_json")
     parser.add_argument("--ca-file")
     parser.add_argument("--download-dir", default="/tmp/envlock/conda/pkgs")
+    parser.add_argument("--local-dir", help="the archives are here already (a pack's): nothing is downloaded")
     args = parser.parse_args(argv)
     with open(args.packages_json, encoding="utf-8") as fh:
         spec = json.load(fh)
-    problems = fetch_and_check(spec["packages"], args.download_dir, args.ca_file)
+    directory = args.local_dir or args.download_dir
+    problems = fetch_and_check(spec["packages"], directory, args.ca_file, local=bool(args.local_dir))
     if not problems:
-        problems = asyncio.run(install(spec, args.download_dir))
+        problems = asyncio.run(install(spec, directory))
     for line in problems:
         print(line, file=sys.stderr, flush=True)
     if problems:

@@ -7,7 +7,8 @@ import sys
 
 DESCRIPTION = (
     "Gather every artifact of a lock into one file: the lock (pinned on the way in), every pinned Python file "
-    "(checked against its sha256), the OS layer's .deb files at their locked versions, and the base image "
+    "(checked against its sha256), the OS layer's .deb files at their locked versions, the conda packages "
+    "(checked against their locked hashes) with what installs them offline, and the base image "
     "(docker save, recorded by digest), with pack.json and SHA256SUMS. `envlock replay FILE` then rebuilds with "
     "the network off. The same lock packs to the same bytes. Exit 0: written; 1: an artifact cannot be had "
     "(named, nothing written); 2: bad input, or with --check a damaged or hostile pack (the member named)."
@@ -25,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ca-cert", metavar="FILE", help="CA bundle of a TLS-intercepting proxy, for downloads")
     parser.add_argument("--base-image", metavar="IMAGE", help="pack this image instead of the lock's or the matrix's")
+    parser.add_argument(
+        "--conda-channel-url",
+        metavar="URL",
+        help="fetch the lock's conda packages from this channel (a mirror) instead of their recorded URLs",
+    )
     parser.add_argument("--json", action="store_true", help="the result as JSON")
 
 
@@ -49,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         find_links=tuple(args.find_links),
         base_image=args.base_image,
         ca_cert=args.ca_cert,
+        conda_channel_url=args.conda_channel_url,
     )
     engine = DockerEngine()
     engine.ping()

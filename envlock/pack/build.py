@@ -6,12 +6,19 @@
 3. The OS layer's packages at their locked versions: apt inside the base
    image says which ``.deb`` files an install needs (``--print-uris``, with
    their sha256), and they are downloaded here and checked.
-4. The base image (``docker save``), recorded by image id and registry digest.
+4. The conda packages of a conda lock (``conda/<file>``), each from its
+   recorded URL or the ``--conda-channel-url`` mirror, checked against the
+   lock's sha256 (md5 when that is all it has) as it arrives; with them
+   what the build stage needs to install them offline: the hash-pinned
+   py-rattler wheel (``tools/``) and, for a base without a Python to run the
+   installer, Debian's ``python3``/``python3-venv`` .debs as apt in the base
+   would fetch them (``conda/installer/``).
+5. The base image (``docker save``), recorded by image id and registry digest.
 
 Artifacts are written to a private temporary directory first and streamed
 into the pack by :func:`envlock.pack.format.write_pack`; nothing is copied
-twice in memory.  Another artifact kind (conda packages) is one more
-function returning ``Source`` members under its own prefix.
+twice in memory.  Each artifact kind is one function returning ``Source``
+members under its own prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +59,7 @@ class PackRequest:
     find_links: tuple[str, ...] = ()
     base_image: str | None = None
     ca_cert: str | None = None
+    conda_channel_url: str | None = None
 
 
 @record
@@ -63,9 +72,16 @@ class PackResult:
 
 
 def _unpinned(lock: m.Lock) -> list[m.PythonPackage]:
+    from envlock.replay.conda import conda_owned
+
     if lock.python is None:
         return []
-    return [p for p in lock.python.packages if p.source == "index" and not (p.file and p.file_sha256)]
+    # What conda installed comes with the conda packages (conda/), never from an index.
+    return [
+        p
+        for p in lock.python.packages
+        if p.source == "index" and not (p.file and p.file_sha256) and not (lock.conda and conda_owned(p))
+    ]
 
 
 def pin_if_needed(lock: m.Lock, request: PackRequest, notes: list[str]) -> m.Lock:
@@ -121,29 +137,53 @@ class Meter:
         return f"{self.bytes / 1e6:.1f} MB in {seconds:.1f} s ({self.bytes / 1e6 / seconds:.1f} MB/s)"
 
 
-def _download(url: str, target: Path, sha256: str, what: str, context, meter: Meter | None = None) -> None:
-    """Stream ``url`` to ``target``, hashing as it arrives; ``PackBuildError`` when the bytes are not the locked ones."""
+def _download(
+    url: str,
+    target: Path,
+    sha256: str | None,
+    what: str,
+    context,
+    meter: Meter | None = None,
+    md5: str | None = None,
+    unreachable_hint: str | None = None,
+) -> str:
+    """Stream ``url`` to ``target``, hashing as it arrives; its sha256, or ``PackBuildError`` when the bytes
+    are not the locked ones (checked by ``sha256``, or by ``md5`` when that is all the lock has)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("https", "http"):
         raise PackBuildError(f"{what}: {url[:120]} is not an http(s) URL; it cannot be fetched here")
     digest = hashlib.sha256()
+    weak = hashlib.md5(usedforsecurity=False) if sha256 is None else None
     try:
         with urllib.request.urlopen(url, timeout=120, context=context) as answer, open(target, "wb") as out:
             for chunk in iter(lambda: answer.read(_CHUNK), b""):
                 digest.update(chunk)
+                if weak is not None:
+                    weak.update(chunk)
                 out.write(chunk)
                 if meter is not None:
                     meter.add(target.name, len(chunk))
     except OSError as exc:
-        raise PackBuildError(f"{what}: cannot download {url[:160]} ({getattr(exc, 'reason', exc)})") from None
+        target.unlink(missing_ok=True)
+        status = ""
+        if isinstance(exc, urllib.error.HTTPError):
+            status = f"HTTP {exc.code} "
+            exc.close()  # the error carries the open response
+        raise PackBuildError(
+            f"{what}: cannot download {url[:160]} ({status}{getattr(exc, 'reason', exc)})", hint=unreachable_hint
+        ) from None
     if meter is not None:
         meter.done()
-    if digest.hexdigest() != sha256:
+    algorithm, locked, served = (
+        ("sha256", sha256, digest.hexdigest()) if weak is None else ("md5", md5, weak.hexdigest())
+    )
+    if served != locked:
         target.unlink(missing_ok=True)
         raise PackBuildError(
-            f"{what}: {url[:160]} does not have the locked sha256 (it has {digest.hexdigest()})",
+            f"{what}: {url[:160]} does not have the locked {algorithm} {locked} (it has {served})",
             hint="the file changed on its server: replay cannot have those bytes from there",
         )
+    return digest.hexdigest()
 
 
 def _ssl_context(ca_cert: str | None):
@@ -270,16 +310,149 @@ def _ask_apt(base_ref: str, pins: list[str], engine) -> str:
     return result.stdout.decode("utf-8", "replace")
 
 
-def _fetch_debs(output: str, workdir: Path, meter: Meter | None) -> list[Source]:
-    target = workdir / "debs"
-    target.mkdir(exist_ok=True)
+def _fetch_debs(output: str, workdir: Path, meter: Meter | None, prefix: str = "debs") -> list[Source]:
+    target = workdir / prefix
+    target.mkdir(parents=True, exist_ok=True)
     sources = []
     for url, filename, _size, sha in parse_print_uris(output):
-        name = check_member_name(f"debs/{filename}")
-        path = target / name.split("/", 1)[1]
+        name = check_member_name(f"{prefix}/{filename}")
+        path = target / filename
         _download(url, path, sha, name, None, meter)
         sources.append(source_from_file(name, path, sha))
     return sources
+
+
+# --- the conda layer -------------------------------------------------------------------
+
+# Run in the base image: nothing when its python3 can run the conda installer
+# (the same test as the build stage's bootstrap, envlock.replay.conda_stage),
+# else the .deb files apt would fetch for Debian's python3 and python3-venv.
+_INSTALLER_URIS = (
+    "python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && exit 0; "
+    "apt-get -qq -o Acquire::Languages=none update >/dev/null 2>&1; "
+    "exec apt-get install -qq -o Acquire::ForceHash=SHA256 --print-uris -y --no-install-recommends -- python3 python3-venv"
+)
+CONDA_INSTALLER_DIR = "conda/installer"
+
+
+def _conda_install(lock: m.Lock, request: PackRequest):
+    """What a replay of ``lock`` installs into its conda prefix (None: no conda packages); ``PackBuildError``
+    when they cannot all be had, since a pack without some of them replays another environment."""
+    import platform
+
+    from envlock.findings import BLOCKER
+    from envlock.replay.conda import host_platform, plan_conda
+
+    if lock.conda is None or not lock.conda.packages:
+        return None
+    try:
+        install, findings = plan_conda(lock, host_platform(platform.machine()), request.conda_channel_url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if install is None:
+        blockers = [f"{f.path}: {f.message}" for f in findings if f.severity == BLOCKER]
+        raise PackBuildError(
+            f"the conda packages cannot be packed: {'; '.join(blockers[:5])}",
+            hint=next((f.fix for f in findings if f.severity == BLOCKER and f.fix), None),
+        )
+    return install
+
+
+def gather_conda(install, request: PackRequest, workdir: Path, meter: Meter | None = None) -> list[Source]:
+    """Every conda archive of the install as ``conda/<file>``, checked against the lock's hash as it arrives."""
+    if install is None:
+        return []
+    target = workdir / "conda"
+    target.mkdir()
+    context = _ssl_context(request.ca_cert)
+
+    def fetch(archive) -> Source:
+        name = check_member_name(f"conda/{archive.filename}")
+        locked = f"sha256 {archive.sha256}" if archive.sha256 else f"md5 {archive.md5}"
+        what = f"conda.packages[{archive.name}] {archive.version} {archive.build} ({locked})"
+        path = target / archive.filename
+        hint = "pass --conda-channel-url MIRROR, a channel that still serves this file (the same bytes)"
+        sha = _download(archive.url, path, archive.sha256, what, context, meter, archive.md5, hint)
+        return source_from_file(name, path, sha)
+
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+        return list(pool.map(fetch, install.archives))
+
+
+def gather_rattler(install, request: PackRequest, meter: Meter | None = None) -> list[Source]:
+    """The py-rattler wheel the conda build stage installs with, as ``tools/<wheel>`` (checked, cached)."""
+    from envlock import index_client
+    from envlock.capture.cache import cache_dir
+    from envlock.replay import conda as c
+
+    if install is None:
+        return []
+    cache = Path(cache_dir()) / "pack-tools"
+    cache.mkdir(parents=True, exist_ok=True)
+    for path in sorted(cache.glob("py_rattler-*.whl")):
+        if _sha256_of(path) == c.RATTLER_SHA256:
+            return [source_from_file(f"tools/{path.name}", path, c.RATTLER_SHA256)]
+    index = request.index_urls[0] if request.index_urls else c.RATTLER_INDEX
+    try:
+        files = index_client.IndexReader().project_files(index, c.RATTLER_NAME)
+    except (index_client.IndexUnavailable, index_client.NotOnIndex) as exc:
+        raise PackBuildError(
+            f"{c.RATTLER_NAME} {c.RATTLER_VERSION} (the conda installer) cannot be found: {exc}"
+        ) from None
+    found = next((f for f in files if f.sha256 == c.RATTLER_SHA256), None)
+    if found is None:
+        raise PackBuildError(
+            f"{index} serves no {c.RATTLER_NAME} file with the sha256 envlock pins ({c.RATTLER_SHA256})",
+            hint="pass --index-url of an index that mirrors PyPI's files",
+        )
+    filename = check_member_name(f"tools/{found.filename}").split("/", 1)[1]
+    partial = cache / f".{filename}.partial-{os.getpid()}"
+    _download(
+        found.url,
+        partial,
+        c.RATTLER_SHA256,
+        f"{c.RATTLER_NAME} {c.RATTLER_VERSION}",
+        _ssl_context(request.ca_cert),
+        meter,
+    )
+    os.replace(partial, cache / filename)
+    return [source_from_file(f"tools/{filename}", cache / filename, c.RATTLER_SHA256)]
+
+
+def gather_installer_debs(install, base_ref: str, engine, workdir: Path, meter: Meter | None = None) -> list[Source]:
+    """Debian's python3 + python3-venv as ``conda/installer/<file>.deb`` when the base has no Python to run
+    the conda installer (the build's network is off, so the bootstrap apt install reads these)."""
+    if install is None:
+        return []
+    image = engine.image(base_ref)
+    key = hashlib.sha256(f"{image.id if image else base_ref}\nconda-installer".encode()).hexdigest()
+    cached = _uri_cache() / f"{key}.txt"
+    if cached.is_file():
+        try:
+            return _fetch_debs(cached.read_text(encoding="utf-8"), workdir, meter, CONDA_INSTALLER_DIR)
+        except PackBuildError:
+            cached.unlink(missing_ok=True)  # the mirror moved on since: ask apt again
+            shutil.rmtree(workdir / CONDA_INSTALLER_DIR, ignore_errors=True)
+    result = engine.run(base_ref, ["sh", "-c", _INSTALLER_URIS], network=True, timeout=600)
+    if result.exit_code != 0:
+        raise PackBuildError(
+            f"the base image {base_ref} has no python3 >= 3.10 to run the conda installer, and apt in it cannot "
+            "fetch one: " + (result.stderr or result.stdout).decode("utf-8", "replace").strip()[-400:],
+            hint="pack with --base-image IMAGE, a Debian or Ubuntu image (or one with python3 >= 3.10)",
+        )
+    output = result.stdout.decode("utf-8", "replace")
+    sources = _fetch_debs(output, workdir, meter, CONDA_INSTALLER_DIR)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(output, encoding="utf-8")
+    return sources
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def gather_tools(request: PackRequest, notes: list[str]) -> list[Source]:
@@ -448,26 +621,41 @@ def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> Pac
     # The pack's lock carries no creation time: the same lock packs to the same bytes.
     lock = identity.with_fingerprint(records.replace(lock, created_at=None))
     step = progress.step if progress is not None else (lambda text: None)
+    conda = _conda_install(lock, request)  # before anything is fetched: a conda layer that cannot be had stops here
     base_ref, base_notes = pack_base(lock, request, engine)
     notes += base_notes
     with tempfile.TemporaryDirectory(prefix="envlock-pack-") as scratch:
         workdir = Path(scratch)
         step(f"downloading the pinned Python files, the OS packages apt in {base_ref} fetches, and saving it")
-        meters = [Meter(progress, what) for what in ("Python files", ".deb files", "docker save")]
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        meters = [Meter(progress, what) for what in ("Python files", ".deb files", "docker save", "conda packages")]
+        with ThreadPoolExecutor(max_workers=7) as pool:
             wheels_job = pool.submit(gather_wheels, lock, request, workdir, meters[0])
             debs_job = pool.submit(gather_debs, lock, base_ref, engine, workdir, notes, meters[1])
             image_job = pool.submit(save_image, engine, base_ref, workdir, meters[2])
             tools_job = pool.submit(gather_tools, request, notes)
             own_job = pool.submit(_envlock_or_note, request, notes)
+            conda_job = pool.submit(gather_conda, conda, request, workdir, meters[3])
+            installer_job = pool.submit(gather_installer_debs, conda, base_ref, engine, workdir, meters[1])
+            rattler_job = pool.submit(gather_rattler, conda, request, meters[3])
             wheels, debs, (image, image_record), tools = (
                 wheels_job.result(),
                 debs_job.result(),
                 image_job.result(),
-                tools_job.result() + own_job.result(),
+                tools_job.result() + own_job.result() + rattler_job.result(),
             )
+            conda_members = conda_job.result() + installer_job.result()
         step(f"{len(wheels)} Python files: {meters[0].describe()}")
         step(f"{len(debs)} .deb files: {meters[1].describe()}")
+        if conda is not None:
+            step(f"{len(conda.archives)} conda packages: {meters[3].describe()}")
+            notes.append(
+                f"{len(conda.archives)} conda packages, the py-rattler wheel"
+                + (
+                    f", and {len(conda_members) - len(conda.archives)} .deb files of the installer's Python"
+                    if len(conda_members) > len(conda.archives)
+                    else ""
+                )
+            )
         step(f"base image saved: {meters[2].describe()}")
         meta = {
             "envlock-version": __version__,
@@ -475,7 +663,7 @@ def build_pack(lock: m.Lock, request: PackRequest, engine, progress=None) -> Pac
             "platform": _platform(lock),
             "base-image": image_record,
         }
-        members = [*wheels, *debs, image, *tools]
+        members = [*wheels, *debs, *conda_members, image, *tools]
         step(f"writing {request.output}")
         sha = write_pack(request.output, meta, dumps_lock(lock, "envlock pack").encode(), members)
     size = os.path.getsize(request.output)

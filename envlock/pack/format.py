@@ -6,10 +6,13 @@ Layout (every member a regular file; names are ``[A-Za-z0-9._+-]`` path parts)::
                        member's kind, size and sha256 (written first: a reader knows what is coming)
     envlock.lock       the (pinned) lock
     wheels/<file>      each pinned Python file, checked against the lock's sha256 as it was added
-    debs/<file>.deb    the OS layer's packages at their locked versions, and debs/Packages for apt
+    debs/<file>.deb    the OS layer's packages at their locked versions (apt installs them by path)
+    conda/<file>       a conda lock's archives (.tar.bz2 / .conda), checked against the lock's hashes
+    conda/installer/<file>.deb
+                       Debian's python3 + python3-venv, for a base without a Python to run the
+                       conda installer (the build stage's only use of them)
     image/base.tar     the base image (``docker save``), recorded by digest in pack.json
-    tools/<file>       envlock itself and its dependencies as wheels
-    conda/<file>       (reserved for the conda replay's packages: another kind is one more prefix)
+    tools/<file>       uv, py-rattler (a conda lock's installer), envlock itself and its dependencies, as wheels
     SHA256SUMS         ``<hex>  <name>`` for every member above, in order (written last)
 
 Canonical form: members in the order above, each a USTAR header made from

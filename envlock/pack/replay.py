@@ -6,8 +6,11 @@ member is extracted, and a pack that fails is refused (exit 2) before its
 base image reaches the engine.  Members are extracted into a private
 temporary directory (mode 0700) and nowhere else.  The Python layer is
 installed from the pack's wheels with ``--no-index``; the OS layer from its
-``.deb`` files; the build's network is ``none``, and envlock itself makes no
-network call (no index page is read: the pins come from the pack).
+``.deb`` files; a conda layer from its ``conda/`` archives, with the
+installer's py-rattler wheel and (for a base without python3) Debian's
+python3 from the pack too; the build's network is ``none``, and envlock
+itself makes no network call (no index page is read: the pins come from the
+pack, and no conda channel is asked).
 """
 
 from __future__ import annotations
@@ -48,12 +51,15 @@ def private_directory() -> str:
 
 def pins_from_pack(lock: m.Lock, wheel_paths: dict[str, str]):
     """The PinSet of the lock's pinned files, each from the pack's wheelhouse (no index is read)."""
+    from envlock.replay.conda import pip_layer_lock
     from envlock.resolve import Pin, PinSet, Problem, _kind
     from envlock.wheel_select import target_from_lock
 
     by_file = {Path(path).name: path for path in wheel_paths.values()}
     pins, problems = [], []
-    for pkg in lock.python.packages if lock.python else ():
+    # What conda installed comes with the pack's conda packages, not as a wheel (as `envlock pack` packed it).
+    python_layer = pip_layer_lock(lock) if lock.conda and lock.conda.packages else lock
+    for pkg in python_layer.python.packages if python_layer.python else ():
         sha = (pkg.file_sha256 or "").split(":", 1)[-1]
         path = by_file.get(pkg.file or "")
         if path is None or pkg.file is None:
@@ -63,6 +69,38 @@ def pins_from_pack(lock: m.Lock, wheel_paths: dict[str, str]):
             continue
         pins.append(Pin(pkg.name, pkg.version, pkg.file, sha, _kind(pkg.file), wheelhouse_file=path))
     return PinSet(pins=tuple(pins), problems=tuple(problems), target=target_from_lock(lock))
+
+
+def conda_from_pack(lock: m.Lock, extracted: dict[str, str]):
+    """The conda layer's files from the pack (None when the lock has no conda packages).
+
+    The archives' hashes are checked again by the installer in the build
+    stage, as for a download; what the pack lacks is a finding of the plan.
+    """
+    from envlock.replay import conda as c
+    from envlock.replay.conda import CondaLocal
+
+    if lock.conda is None or not lock.conda.packages:
+        return None
+    installer_dir = "conda/installer/"
+    archives = tuple(
+        sorted(
+            (name.split("/", 1)[1], path)
+            for name, path in extracted.items()
+            if name.startswith("conda/") and name.count("/") == 1
+        )
+    )
+    debs = tuple(sorted(path for name, path in extracted.items() if name.startswith(installer_dir)))
+    wheel_prefix = f"tools/{c.RATTLER_NAME.replace('-', '_')}-{c.RATTLER_VERSION}-"
+    rattler = next((path for name, path in sorted(extracted.items()) if name.startswith(wheel_prefix)), None)
+    if rattler is None:
+        if archives:
+            raise PackError(
+                f"carries conda packages but not the {c.RATTLER_NAME} {c.RATTLER_VERSION} wheel that installs them",
+                member="pack.json",
+            )
+        rattler = ""  # nothing to install it with, and nothing to install: the plan names every package
+    return CondaLocal(archives=archives, rattler_wheel=rattler, installer_debs=debs)
 
 
 def load_base_image(engine, checked: CheckedPack, image_path, tag: str) -> str:
@@ -97,7 +135,7 @@ def replay_pack(path: str, args, progress):
     engine.ping()
     workdir = private_directory()
     try:
-        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "tool")]
+        wanted = [mem.name for mem in checked.members if mem.kind in ("wheel", "deb", "tool", "conda")]
         extracted = extract(checked, wanted, workdir)
         image = lambda: extract(checked, ["image/base.tar"], workdir)["image/base.tar"]  # noqa: E731 (only if needed)
         base = load_base_image(engine, checked, image, (lock.fingerprint or "x")[7:19])
@@ -116,6 +154,7 @@ def replay_pack(path: str, args, progress):
             pins=pins_from_pack(lock, wheels),
             local_debs=debs,
             find_links=tools,
+            conda_local=conda_from_pack(lock, extracted),
         )
         return replay(lock, request, engine, progress), lock
     finally:

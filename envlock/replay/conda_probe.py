@@ -43,6 +43,7 @@ def _status(url: str, method: str, context, timeout: float) -> int | None:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # noqa: S310 (http(s) checked by the planner)
             return int(answer.status)
     except urllib.error.HTTPError as exc:
+        exc.close()  # the error carries the open response
         return int(exc.code)
     except (urllib.error.URLError, OSError, ValueError):
         return None

@@ -10,12 +10,22 @@ Stage 1 of a conda replay (it takes the place of the virtual-environment stage):
    hash-pinned ``pip install`` the virtual-environment stage uses, pointed at
    the conda interpreter with pip's ``--python``.
 
+From a pack (``plan.conda.local``) the stage fetches nothing, since its network is
+off: the archives, the py-rattler wheel and, for a base without python3,
+Debian's ``python3``/``python3-venv`` .debs are copied from the build context;
+apt installs those files without reading any source, pip installs the wheel
+with ``--no-index``, and the installer checks each archive's hash as it does
+a download's (``--local-dir``).
+
 The final stage copies only the prefix and puts its ``bin`` first on PATH; no
 installer, download or certificate is in it.  Every ``RUN`` is exec form and
 the lock's values reach the build only as data in ``packages.json``.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from envlock.errors import ReplayError
 from envlock.replay import conda as c
@@ -26,6 +36,15 @@ CONTEXT_DIR = "envlock/conda"
 PACKAGES_FILE = f"{CONTEXT_DIR}/packages.json"
 SCRIPT_FILE = f"{CONTEXT_DIR}/conda_install.py"
 RATTLER_FILE = f"{CONTEXT_DIR}/rattler.txt"
+# A pack's files in the build context, and where the build stage finds them.
+LOCAL_ARCHIVES = f"{CONTEXT_DIR}/pkgs"
+LOCAL_RATTLER = f"{CONTEXT_DIR}/rattler"
+LOCAL_INSTALLER_DEBS = f"{CONTEXT_DIR}/installer"
+BUILD_ARCHIVES = f"{c.CONDA_BUILD_DIR}/pkgs"
+BUILD_RATTLER = f"{c.CONDA_BUILD_DIR}/rattler"
+BUILD_INSTALLER_DEBS = f"{c.CONDA_BUILD_DIR}/installer"
+_WHEEL_FILE = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.+!]+(?:-[A-Za-z0-9_.]+){3}\.whl")
+_DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_%-]{0,200}\.deb")
 # Fixed text (no lockfile value).  The installer needs a python3 >= 3.10 with
 # venv in stage 1 only; a base without one (a minimal Debian: the conda prefix
 # brings its own Python) gets Debian's here, and the final stage never has it.
@@ -34,11 +53,20 @@ _INSTALLER_BOOTSTRAP = (
     " || (apt-get {options}update && DEBIAN_FRONTEND=noninteractive"
     " apt-get {options}install -y --no-install-recommends -- python3 python3-venv && rm -rf /var/lib/apt/lists/*)"
 )
+# From a pack: the same test, then apt installs the pack's .deb files by path (it reads no source).
+_INSTALLER_FROM_DEBS = (
+    "python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null"
+    " || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -- "
+    + BUILD_INSTALLER_DEBS
+    + "/*.deb"
+)
 
 
-def rattler_group() -> p.InstallGroup:
-    """The installer's own hash-pinned install set."""
+def rattler_group(local: bool = False) -> p.InstallGroup:
+    """The installer's own hash-pinned install set (from the build context's wheel when ``local``)."""
     requirement = p.Requirement(c.RATTLER_NAME, c.RATTLER_VERSION, c.RATTLER_SHA256)
+    if local:
+        return p.InstallGroup("wheelhouse", None, True, (requirement,))
     return p.InstallGroup("index", c.RATTLER_INDEX, True, (requirement,))
 
 
@@ -52,27 +80,42 @@ def _onto_conda_python(argv: list[str]) -> list[str]:
 def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: list[str]) -> list[str]:
     """The stage-1 lines (``run(argv, secret, what)`` renders one exec-form RUN)."""
     assert plan.conda is not None
+    local = plan.conda.local
     secret = plan.ca_mode == "secret"
     lines: list[str] = []
     if plan.ca_mode == "stage":
         lines.append(f"COPY envlock/ca.crt {p.CA_STAGE_PATH}")
-    if apt_bootstrap:
+    if local is not None:
+        # The build's network is off: nothing below reads a source, an index or a channel.
+        if local.installer_debs:
+            lines.append(f"COPY {LOCAL_INSTALLER_DEBS}/ {BUILD_INSTALLER_DEBS}/")
+            lines.append(run(["/bin/sh", "-c", _INSTALLER_FROM_DEBS], False, "installer python"))
+    elif apt_bootstrap:
         lines.extend(apt_bootstrap)
     else:
         options = f"-o Acquire::https::CAInfo={ca_path} " if ca_path else ""
         lines.append(run(["/bin/sh", "-c", _INSTALLER_BOOTSTRAP.format(options=options)], secret, "installer python"))
     lines.append(run(["python3", "-m", "venv", c.INSTALLER_VENV], False, "installer venv"))
     lines.append(f"COPY {RATTLER_FILE} {c.CONDA_BUILD_DIR}/rattler.txt")
-    argv = rattler_group().pip_install_argv(
-        c.INSTALLER_PYTHON, f"{c.CONDA_BUILD_DIR}/rattler.txt", p.WHEEL_DIR, ca_path, extra=("--no-cache-dir",)
+    if local is not None:
+        lines.append(f"COPY {LOCAL_RATTLER}/ {BUILD_RATTLER}/")
+    argv = rattler_group(local is not None).pip_install_argv(
+        c.INSTALLER_PYTHON,
+        f"{c.CONDA_BUILD_DIR}/rattler.txt",
+        BUILD_RATTLER if local is not None else p.WHEEL_DIR,
+        ca_path,
+        extra=("--no-cache-dir",),
     )
-    lines.append(run(argv, secret, "py-rattler"))
+    lines.append(run(argv, secret and local is None, "py-rattler"))
     lines.append(f"COPY {SCRIPT_FILE} {PACKAGES_FILE} {c.CONDA_BUILD_DIR}/")
     install = [c.INSTALLER_PYTHON, f"{c.CONDA_BUILD_DIR}/conda_install.py", f"{c.CONDA_BUILD_DIR}/packages.json"]
-    if ca_path:
-        install += ["--ca-file", ca_path]
-    install += ["--download-dir", f"{c.CONDA_BUILD_DIR}/pkgs"]
-    lines.append(run(install, secret, "conda packages"))
+    if local is not None:
+        lines.append(f"COPY {LOCAL_ARCHIVES}/ {BUILD_ARCHIVES}/")
+        install += ["--local-dir", BUILD_ARCHIVES]
+    else:
+        install += ["--ca-file", ca_path] if ca_path else []
+        install += ["--download-dir", BUILD_ARCHIVES]
+    lines.append(run(install, secret and local is None, "conda packages"))
     if plan.wheelhouse:
         lines.append(f"COPY envlock/wheels/ {p.WHEEL_DIR}/")
     for number, group in enumerate(plan.install_groups, start=1):
@@ -100,5 +143,29 @@ def context_files(plan: p.ReplayPlan) -> dict[str, bytes]:
     return {
         PACKAGES_FILE: c.packages_json(plan.conda).encode("utf-8"),
         SCRIPT_FILE: read_template_bytes("conda_install.py"),
-        RATTLER_FILE: render_requirements(rattler_group(), 1, 1).encode("utf-8"),
+        RATTLER_FILE: render_requirements(rattler_group(plan.conda.local is not None), 1, 1).encode("utf-8"),
     }
+
+
+def context_sources(plan: p.ReplayPlan) -> dict[str, str]:
+    """Build-context path -> file on this machine, for a pack's conda files (empty when they are fetched).
+
+    Every name is checked: it becomes a path in the build context and, for the
+    installer's .debs, part of a glob apt reads.
+    """
+    assert plan.conda is not None
+    local = plan.conda.local
+    if local is None:
+        return {}
+    paths = dict(local.archives)
+    out = {f"{LOCAL_ARCHIVES}/{a.filename}": paths[a.filename] for a in plan.conda.archives}
+    wheel = Path(local.rattler_wheel).name
+    if not _WHEEL_FILE.fullmatch(wheel):
+        raise ReplayError(f"{wheel[:80]!r} is not a wheel file name; the pack's py-rattler cannot be installed")
+    out[f"{LOCAL_RATTLER}/{wheel}"] = local.rattler_wheel
+    for path in local.installer_debs:
+        name = Path(path).name
+        if not _DEB_FILE.fullmatch(name):
+            raise ReplayError(f"{name[:80]!r} is not a .deb file name envlock installs")
+        out[f"{LOCAL_INSTALLER_DEBS}/{name}"] = path
+    return out

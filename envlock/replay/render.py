@@ -471,15 +471,18 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
         if not plan.ca_cert:
             raise ReplayError("CA mode 'stage' needs the certificate's bytes")
         files[CA_FILE] = plan.ca_cert
+    conda_sources: dict[str, str] = {}
     if plan.conda:
-        from envlock.replay.conda_stage import context_files
+        from envlock.replay.conda_stage import context_files, context_sources
 
         files.update(context_files(plan))
+        conda_sources = context_sources(plan)  # a pack's archives, rattler wheel and installer .debs
     files[LOCK_FILE] = dumps_lock(plan.lock).encode("utf-8")
     files[PLAN_FILE] = render_plan_json(plan).encode("utf-8")
     wheelhouse = {f"{WHEELS_DIR}/{w.filename}": w.local_path for w in plan.wheelhouse}
     executables = {UV_FILE: plan.uv.path} if plan.uv is not None else {}
     wheelhouse.update({f"{DEBS_DIR}/{name}": path for name, path in plan.os_local_debs})
+    wheelhouse.update(conda_sources)
     secret_ids = (p.CA_SECRET_ID,) if plan.ca_mode == "secret" else ()
     return BuildContext(
         files=dict(sorted(files.items())), wheelhouse=wheelhouse, executables=executables, secret_ids=secret_ids

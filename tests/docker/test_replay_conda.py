@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,142 @@ def test_package_gone_from_the_channel_is_a_finding_and_the_rest_builds(conda_lo
     finally:
         if engine.image(GONE_TAG) is not None:
             engine.api.remove_image(GONE_TAG, force=True)
+
+
+# --- the same environment packed, then replayed with no network at all ---------------------------------
+
+PACK_BASE = f"envlock-test/conda-pack-base:{_RUN}"
+PACK_TAG = f"envlock-test/conda:from-pack-{_RUN}"
+
+
+def _no_proxy_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["PIP_NO_INDEX"] = "1"
+    return env
+
+
+def _envlock_offline(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    """envlock in a network namespace with no connectivity (the Docker socket still works there)."""
+    return subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "envlock", *args],
+        capture_output=True,
+        text=True,
+        env=_no_proxy_env(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def conda_pack(conda_lock, minbase, workdir, docker_client, engine):
+    """The conda lock packed twice from a mirror of the channel that is stopped afterwards.
+
+    The base is a private copy of the minimal Debian (its own image id, via a label), removed
+    from the engine once packed: the replay's base can only come out of the pack.
+    """
+    import io
+
+    dockerfile = io.BytesIO(f"FROM {minbase}\nLABEL org.envlock.test=conda-pack-{_RUN}\n".encode())
+    docker_client.images.build(fileobj=dockerfile, tag=PACK_BASE, rm=True)
+    mirror = ChannelServer(copy_channel(workdir / "pack-mirror"))
+    first, second = workdir / "first.pack", workdir / "second.pack"
+    try:
+        for target in (first, second):
+            result = run_envlock(
+                "pack", str(conda_lock), "-o", str(target), "--base-image", PACK_BASE,
+                "--conda-channel-url", mirror.url, "--ca-cert", str(HOST_BUNDLE), "--json",
+                timeout=1200,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    finally:
+        mirror.close()
+        docker_client.images.remove(PACK_BASE, force=True)
+    yield first, second
+    for ref in (PACK_TAG,):
+        if engine.image(ref) is not None:
+            engine.api.remove_image(ref, force=True)
+    for image in docker_client.images.list(name="envlock-pack-base"):
+        for ref in image.tags:
+            if ref.endswith(":" + (load_lock(conda_lock).lock.fingerprint or "x")[7:19]):
+                docker_client.images.remove(ref)
+
+
+def test_conda_pack_is_deterministic_and_carries_the_conda_layer(conda_pack, conda_lock):
+    first, second = conda_pack
+    assert first.read_bytes() == second.read_bytes()
+    checked = run_envlock("pack", "--check", str(first), "--json")
+    assert checked.returncode == 0, checked.stderr
+    members = {m["name"]: m for m in json.loads(checked.stdout)["members"]}
+    lock = load_lock(conda_lock).lock
+    for pkg in lock.conda.packages:
+        member = members.get(f"conda/{pkg.url.rsplit('/', 1)[1]}")
+        assert member is not None and member["kind"] == "conda", pkg.name
+        assert member["sha256"] == pkg.sha256.removeprefix("sha256:"), pkg.name
+    # The installer's own parts: the hash-pinned py-rattler wheel, and Debian's python3 for a base without one.
+    rattler = [m for name, m in members.items() if name.startswith("tools/py_rattler-0.28.0-")]
+    assert [m["sha256"] for m in rattler] == ["4f4ab1d34d5394e7ce130a86e59009c95ace4f5757d9c3af04de1351bcea47eb"]
+    debs = {name.rsplit("/", 1)[1].split("_", 1)[0] for name in members if name.startswith("conda/installer/")}
+    assert {"python3", "python3-venv", "python3.11-minimal"} <= debs, debs
+    # Conda's own Python distribution is not a wheel in the pack; pip's six is.
+    assert not any("envlock_demo_noarch" in name for name in members if name.startswith("wheels/"))
+    assert any(name.startswith("wheels/six-1.16.0-") for name in members)
+    shown = run_envlock("show", str(first))
+    assert shown.returncode == 0 and "python" in shown.stdout and "3.11.7" in shown.stdout, shown.stdout[-2000:]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
+def test_a_tampered_conda_member_is_refused_before_anything_is_loaded(conda_pack, docker_client, workdir):
+    first, _ = conda_pack
+    data = bytearray(first.read_bytes())
+    name = b"conda/libenvlockdemo-1.0.0-h_envlock_0.tar.bz2"
+    header = data.index(name + b"\0")
+    data[header + 512 + 100] ^= 0x01  # a byte of the archive's data
+    tampered = workdir / "tampered.pack"
+    tampered.write_bytes(bytes(data))
+    before = {image.id for image in docker_client.images.list(all=True)}
+    result = _envlock_offline("replay", str(tampered), "--json", "-t", PACK_TAG)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"pack member '{name.decode()}'" in result.stderr and "Traceback" not in result.stderr
+    assert {image.id for image in docker_client.images.list(all=True)} == before
+    assert docker_client.images.list(name=PACK_TAG) == []
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
+def test_conda_pack_replays_with_no_network_at_all(conda_pack, source_env, engine):
+    first, _ = conda_pack
+    assert engine.image(PACK_BASE) is None  # only the pack has the base now
+    result = _envlock_offline("replay", str(first), "--json", "-q", "-t", PACK_TAG)
+    report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+    assert report.get("image_id"), result.stderr[-3000:] + result.stdout[-3000:]
+    bad = [f for f in report["findings"] if f["status"] != "exact" and f["severity"] != "info"]
+    assert [f for f in bad if f["path"].startswith(("conda", "python"))] == [], bad
+    # Every conda package identical (name, version, build, sha256), read from the image's conda-meta.
+    for name, record in conda_meta(source_env).items():
+        meta = engine.read_file(
+            PACK_TAG, f"/opt/envlock/conda/conda-meta/{name}-{record['version']}-{record['build']}.json"
+        )
+        assert meta is not None, name
+        image_record = json.loads(meta)
+        for key in ("name", "version", "build", "sha256"):
+            assert image_record[key] == record[key], (name, key)
+    local = (source_env / "lib/python3.11/site-packages/six.py").read_bytes()
+    assert engine.read_file(PACK_TAG, "/opt/envlock/conda/lib/python3.11/site-packages/six.py") == local
+    probe = _probe(engine, PACK_TAG)
+    assert probe["answer"] == 42 and probe["prefix"] == "/opt/envlock/conda"
+    # The installer's Debian python3 stayed in the build stage.
+    ran = engine.run(PACK_TAG, ["/bin/sh", "-c", "ls /usr/bin/python3 2>&1; true"])
+    assert "No such file" in ran.stdout.decode()
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
+def test_conda_pack_into_venv_replays_the_pip_layer_as_online(conda_pack, workdir):
+    """As online `--into-venv` does for a conda lock: pip's packages into the venv, the conda layer reported."""
+    first, _ = conda_pack
+    venv = workdir / "from-pack-venv"
+    result = _envlock_offline("replay", str(first), "--into-venv", str(venv), "--json")
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    six = [f for f in report["findings"] if f["path"] == "python.packages[six]"]
+    assert all(f["status"] == "exact" for f in six), six
+    assert any(f["layer"] == "conda" for f in report["findings"]), report["findings"]
+    shown = subprocess.run([str(venv / "bin/python"), "-c", "import six; print(six.__version__)"], capture_output=True)
+    assert shown.stdout.decode().strip() == "1.16.0", shown.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import pytest
+
 from envlock.pack.build import parse_print_uris
 from envlock.pack.format import source_from_bytes, write_pack
 from tests.conftest import run_envlock
@@ -57,3 +61,104 @@ def test_show_and_replay_refuse_a_truncated_pack_by_content_not_name(tmp_path):
         result = run_envlock(*args)
         assert result.returncode == 2, args
         assert "truncated" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- conda archives: downloaded from a channel served on 127.0.0.1 whose files the test changes ----------
+
+
+@pytest.fixture
+def conda_channel(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "channel"
+    (root / "linux-64").mkdir(parents=True)
+    (root / "noarch").mkdir()
+    (root / "linux-64" / "python-3.11.7-h_0.tar.bz2").write_bytes(b"python archive bytes" * 100)
+    (root / "noarch" / "demo-1.0-py_0.conda").write_bytes(b"noarch archive bytes" * 50)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _conda_lock(root, url, md5_only: bool = False):
+    from envlock.lockfile import model as m
+
+    packages = []
+    for subdir, filename in (("linux-64", "python-3.11.7-h_0.tar.bz2"), ("noarch", "demo-1.0-py_0.conda")):
+        data = (root / subdir / filename).read_bytes()
+        name, version, build = filename.rsplit(".tar.bz2", 1)[0].rsplit(".conda", 1)[0].rsplit("-", 2)
+        sha = None if md5_only else "sha256:" + hashlib.sha256(data).hexdigest()
+        packages.append(
+            m.CondaPackage(
+                name=name, version=version, build=build, subdir=subdir, url=f"{url}/{subdir}/{filename}",
+                md5=hashlib.md5(data).hexdigest(), sha256=sha,
+            )
+        )  # fmt: skip
+    return m.Lock(conda=m.CondaSection(packages=tuple(packages)))
+
+
+@pytest.mark.parametrize("md5_only", [False, True], ids=["sha256", "md5-only"])
+def test_conda_archives_are_downloaded_checked_and_named_conda_members(conda_channel, tmp_path, md5_only):
+    from envlock.pack.build import PackRequest, _conda_install, gather_conda
+
+    root, url = conda_channel
+    lock = _conda_lock(root, url, md5_only)
+    work = tmp_path / "work"
+    work.mkdir()
+    request = PackRequest(output=str(tmp_path / "x.pack"))
+    sources = gather_conda(_conda_install(lock, request), request, work)
+    expected = {
+        f"conda/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+    assert {s.name: s.sha256 for s in sources} == expected
+
+
+def _gather_error(lock, tmp_path) -> str:
+    from envlock.pack.build import PackBuildError, PackRequest, _conda_install, gather_conda
+
+    work = tmp_path / "work"
+    work.mkdir()
+    request = PackRequest(output=str(tmp_path / "x.pack"))
+    with pytest.raises(PackBuildError) as caught:
+        gather_conda(_conda_install(lock, request), request, work)
+    # Nothing unchecked is left behind to be packed.
+    left = [path.name for path in (work / "conda").iterdir()]
+    assert all(not name.startswith("demo-") for name in left) or "python" in str(caught.value.message), left
+    return caught.value.message
+
+
+@pytest.mark.parametrize("md5_only", [False, True], ids=["sha256", "md5-only"])
+def test_a_changed_conda_archive_stops_the_pack_naming_package_url_and_both_hashes(conda_channel, tmp_path, md5_only):
+    root, url = conda_channel
+    lock = _conda_lock(root, url, md5_only)
+    archive = root / "noarch" / "demo-1.0-py_0.conda"
+    algorithm = hashlib.md5 if md5_only else hashlib.sha256
+    locked = algorithm(archive.read_bytes()).hexdigest()
+    archive.write_bytes(archive.read_bytes() + b"\0")  # same name, other bytes
+    served = algorithm(archive.read_bytes()).hexdigest()
+    message = _gather_error(lock, tmp_path)
+    for part in ("conda.packages[demo] 1.0 py_0 (", f"{url}/noarch/demo-1.0-py_0.conda", locked, served):
+        assert part in message, (part, message)
+    assert ("md5" if md5_only else "sha256") in message
+
+
+def test_a_conda_archive_gone_from_its_channel_stops_the_pack_naming_it(conda_channel, tmp_path):
+    root, url = conda_channel
+    lock = _conda_lock(root, url)
+    (root / "linux-64" / "python-3.11.7-h_0.tar.bz2").unlink()
+    message = _gather_error(lock, tmp_path)
+    assert "conda.packages[python] 3.11.7 h_0" in message and f"{url}/linux-64/python-3.11.7-h_0.tar.bz2" in message
+    assert "HTTP 404" in message

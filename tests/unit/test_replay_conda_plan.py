@@ -183,3 +183,52 @@ def test_a_channel_answering_401_is_a_credentials_finding(tmp_path):
     assert "needs credentials" in finding.message and "HTTP 401" in finding.message
     assert "never writes credentials into a lock or an image" in finding.message
     assert "--conda-channel-url" in finding.fix and "${VAR}" in finding.why
+
+
+RATTLER_WHEEL = "py_rattler-0.28.0-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+
+
+def _pack_files(plan, drop: str | None = None) -> c.CondaLocal:
+    archives = tuple((a.filename, f"/scratch/conda/{a.filename}") for a in plan.conda.archives if a.name != drop)
+    debs = ("/scratch/conda/installer/python3_3.11.2-1+b1_amd64.deb",)
+    return c.CondaLocal(archives, f"/scratch/tools/{RATTLER_WHEEL}", debs)
+
+
+def test_a_packs_conda_layer_is_built_from_its_files_with_no_network(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    online = plan_replay(lock)
+    plan = plan_replay(lock, ReplayOptions(conda_local=_pack_files(online), base_image="debian:bookworm"))
+    assert plan.conda is not None and plan.conda.local is not None
+    context = render_context(plan)
+    dockerfile = context.dockerfile
+    # Nothing in the build stage reads a source, an index or a channel.
+    assert "apt-get update" not in dockerfile and "--index-url" not in dockerfile and "anaconda.org" not in dockerfile
+    assert "apt-get install -y --no-install-recommends -- /tmp/envlock/conda/installer/*.deb" in dockerfile
+    assert '"--no-index", "--find-links", "/tmp/envlock/conda/rattler"' in dockerfile
+    assert '"--local-dir", "/tmp/envlock/conda/pkgs"' in dockerfile
+    # The pack's files become build-context files, each under a checked name.
+    expected = {f"envlock/conda/pkgs/{p['url'].rsplit('/', 1)[1]}" for p in _corpus_conda(CLAY)}
+    assert {k for k in context.wheelhouse if k.startswith("envlock/conda/pkgs/")} == expected
+    assert context.wheelhouse[f"envlock/conda/rattler/{RATTLER_WHEEL}"] == f"/scratch/tools/{RATTLER_WHEEL}"
+    assert "envlock/conda/installer/python3_3.11.2-1+b1_amd64.deb" in context.wheelhouse
+    rattler = context.files["envlock/conda/rattler.txt"].decode()
+    assert f"py-rattler==0.28.0 --hash=sha256:{c.RATTLER_SHA256}" in rattler and "wheelhouse" in rattler
+
+
+def test_a_pack_without_one_archive_does_not_replay_the_conda_layer_half_way(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    online = plan_replay(lock)
+    plan = plan_replay(lock, ReplayOptions(conda_local=_pack_files(online, drop="libzlib")))
+    assert plan.conda is None
+    (finding,) = _by_path(plan)["conda.packages[libzlib]"]
+    assert "the pack does not carry" in finding.message and finding.severity == "blocker"
+
+
+@pytest.mark.parametrize("name", [".hidden.deb", "a b.deb", "x.deb\nRUN rm", "a*.deb"])
+def test_a_hostile_installer_deb_name_is_refused(tmp_path, name):
+    lock = _imported(tmp_path, CLAY)
+    online = plan_replay(lock)
+    files = records.replace(_pack_files(online), installer_debs=(f"/scratch/{name}",))
+    plan = plan_replay(lock, ReplayOptions(conda_local=files))
+    with pytest.raises(ReplayError, match="not a .deb file name"):
+        render_context(plan)
