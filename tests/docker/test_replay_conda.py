@@ -300,9 +300,10 @@ def conda_pack(conda_lock, minbase, workdir, docker_client, engine):
     for ref in (PACK_TAG,):
         if engine.image(ref) is not None:
             engine.api.remove_image(ref, force=True)
+    # The base replay loaded from the pack and tagged: this run's, known by its label.
     for image in docker_client.images.list(name="envlock-pack-base"):
-        for ref in image.tags:
-            if ref.endswith(":" + (load_lock(conda_lock).lock.fingerprint or "x")[7:19]):
+        if (image.labels or {}).get("org.envlock.test") == f"conda-pack-{_RUN}":
+            for ref in image.tags:
                 docker_client.images.remove(ref)
 
 
