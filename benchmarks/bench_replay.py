@@ -134,7 +134,13 @@ def env_lock(venv: Path, workdir: Path):
     lock = records.replace(lock, cuda=None, nvidia=None)
     path = workdir / "envlock.lock"
     write_lock(identity.with_fingerprint(lock), path, "benchmarks/bench_replay.py")
-    return lock, path
+    # Pinned, as `capture --pin` leaves a lock for months later: replay then installs the recorded files
+    # without asking the index again.  A machine-local wheel (torch's CPU build) has no index file to pin
+    # (exit 1, named) and is found again through --find-links.
+    pinned = subprocess.run([ENVLOCK, "pin", str(path)], cwd=workdir, capture_output=True, text=True)
+    if pinned.returncode not in (0, 1):
+        raise SystemExit(f"envlock pin failed: {pinned.stderr[-500:]}")
+    return load_lock(path).lock, path
 
 
 def replay_request(ca_cert: str, wheels: bool, installer: str = "auto"):
@@ -318,6 +324,7 @@ def bench_env(name: str, args, engine) -> dict:
     out["no-change replay command s"] = round(seconds, 2)
     out["no-change build step s"] = report.get("build_seconds")
     out["no-change exit"] = report.get("returncode")
+    out["no-change build reused"] = report.get("build_reused")
 
     # 3. one small package changed
     package, version = spec["change"]
