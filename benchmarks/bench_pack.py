@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_pack.py [--runs 3] [--ca-cert /etc/ssl/certs/ca-certificates.crt]
 
-The environment: numpy, PyYAML (compiled wheels), six, packaging (pure), on
+The environment: numpy, PyYAML (compiled wheels), six, packaging (pure), and
+the venv's own pip and setuptools (as a capture of a venv records them), on
 envlock's Debian base (a private copy, so it can be removed and loaded again),
 with one hand-installed OS package (tree).  Measured, interleaved run by run:
 
@@ -34,7 +35,16 @@ sys.path.insert(0, str(ROOT))
 
 BASE = "envlock/python:3.11-debian-bookworm"
 PRIVATE_BASE = "envlock-bench/pack-base:1"
-PACKAGES = {"numpy": "1.26.4", "pyyaml": "6.0.1", "six": "1.16.0", "packaging": "24.0"}
+# What `envlock capture` records for a venv made by the base's `python3 -m venv` with these installed:
+# the venv's own pip and setuptools (Debian bookworm's ensurepip wheels) are in every such lock.
+PACKAGES = {
+    "numpy": "1.26.4",
+    "pyyaml": "6.0.1",
+    "six": "1.16.0",
+    "packaging": "24.0",
+    "pip": "23.0.1",
+    "setuptools": "66.1.1",
+}
 OS_PACKAGES = {"tree": "2.1.0-1"}
 
 
@@ -67,7 +77,8 @@ def write_lock(path: Path) -> None:
                 platform_tag="manylinux_2_36_x86_64",
                 environment_kind="venv",
                 packages=tuple(
-                    PythonPackage(name=n, version=v, installer="pip", requested=True) for n, v in PACKAGES.items()
+                    PythonPackage(name=n, version=v, installer="pip", requested=n not in ("pip", "setuptools"))
+                    for n, v in PACKAGES.items()
                 ),
             ),
             os=OsSection(
