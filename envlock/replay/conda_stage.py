@@ -78,13 +78,24 @@ def _onto_conda_python(argv: list[str]) -> list[str]:
 
 
 def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: list[str]) -> list[str]:
-    """The stage-1 lines (``run(argv, secret, what)`` renders one exec-form RUN)."""
+    """The stage-1 lines (``run(argv, secret, what, uv)`` renders one exec-form RUN, with uv at hand when ``uv``).
+
+    With uv (``plan.uv``) the installer venv is made without pip (ensurepip
+    costs seconds) and uv installs py-rattler into it and the lock's pip
+    packages onto the conda interpreter, each hash-pinned as pip would; uv is
+    a bind mount with BuildKit, else copied into this stage, which is not shipped.
+    """
     assert plan.conda is not None
     local = plan.conda.local
     secret = plan.ca_mode == "secret"
+    uv = plan.uv is not None
     lines: list[str] = []
     if plan.ca_mode == "stage":
         lines.append(f"COPY envlock/ca.crt {p.CA_STAGE_PATH}")
+    if uv and plan.builder != "buildkit":
+        from envlock.replay.render import UV_FILE, UV_PATH
+
+        lines.append(f"COPY {UV_FILE} {UV_PATH}")
     if local is not None:
         # The build's network is off: nothing below reads a source, an index or a channel.
         if local.installer_debs:
@@ -95,18 +106,19 @@ def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: lis
     else:
         options = f"-o Acquire::https::CAInfo={ca_path} " if ca_path else ""
         lines.append(run(["/bin/sh", "-c", _INSTALLER_BOOTSTRAP.format(options=options)], secret, "installer python"))
-    lines.append(run(["python3", "-m", "venv", c.INSTALLER_VENV], False, "installer venv"))
+    venv = ["python3", "-m", "venv", *(["--without-pip"] if uv else []), c.INSTALLER_VENV]
+    lines.append(run(venv, False, "installer venv"))
     lines.append(f"COPY {RATTLER_FILE} {c.CONDA_BUILD_DIR}/rattler.txt")
     if local is not None:
         lines.append(f"COPY {LOCAL_RATTLER}/ {BUILD_RATTLER}/")
-    argv = rattler_group(local is not None).pip_install_argv(
-        c.INSTALLER_PYTHON,
-        f"{c.CONDA_BUILD_DIR}/rattler.txt",
-        BUILD_RATTLER if local is not None else p.WHEEL_DIR,
-        ca_path,
-        extra=("--no-cache-dir",),
-    )
-    lines.append(run(argv, secret and local is None, "py-rattler"))
+    group = rattler_group(local is not None)
+    wheel_dir = BUILD_RATTLER if local is not None else p.WHEEL_DIR
+    requirements = f"{c.CONDA_BUILD_DIR}/rattler.txt"
+    if uv:
+        argv = _uv_argv(group, c.INSTALLER_PYTHON, requirements, wheel_dir, ca_path, compile_bytecode=False)
+    else:
+        argv = group.pip_install_argv(c.INSTALLER_PYTHON, requirements, wheel_dir, ca_path, extra=("--no-cache-dir",))
+    lines.append(run(argv, secret and local is None, "py-rattler", uv))
     lines.append(f"COPY {SCRIPT_FILE} {PACKAGES_FILE} {c.CONDA_BUILD_DIR}/")
     install = [c.INSTALLER_PYTHON, f"{c.CONDA_BUILD_DIR}/conda_install.py", f"{c.CONDA_BUILD_DIR}/packages.json"]
     if local is not None:
@@ -121,11 +133,26 @@ def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: lis
     for number, group in enumerate(plan.install_groups, start=1):
         name = f"requirements-{number}.txt"
         lines.append(f"COPY envlock/python/{name} {p.BUILD_DIR}/python/{name}")
-        argv = group.pip_install_argv(
-            c.INSTALLER_PYTHON, f"{p.BUILD_DIR}/python/{name}", p.WHEEL_DIR, ca_path, extra=("--no-cache-dir",)
-        )
-        lines.append(run(_onto_conda_python(argv), secret, f"pip install group {number}"))
+        requirements = f"{p.BUILD_DIR}/python/{name}"
+        if uv:
+            # uv installs into the interpreter it is given: the conda prefix's own site-packages.
+            argv = _uv_argv(group, c.CONDA_PYTHON, requirements, p.WHEEL_DIR, ca_path, compile_bytecode=True)
+        else:
+            argv = group.pip_install_argv(
+                c.INSTALLER_PYTHON, requirements, p.WHEEL_DIR, ca_path, extra=("--no-cache-dir",)
+            )
+            argv = _onto_conda_python(argv)
+        lines.append(run(argv, secret, f"pip install group {number}", uv))
     return lines
+
+
+def _uv_argv(group: p.InstallGroup, python: str, requirements: str, wheel_dir: str, ca_path, compile_bytecode: bool):
+    from envlock.replay.render import UV_PATH
+    from envlock.replay.uv_tool import install_argv
+
+    # A throwaway cache (hard links in this stage): the stage is not shipped, and a
+    # cache mount would outlive a replay for files installed once.
+    return install_argv(group, UV_PATH, python, requirements, wheel_dir, ca_path, None, compile_bytecode)
 
 
 def final_lines(stage_name: str) -> list[str]:

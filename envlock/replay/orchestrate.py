@@ -201,6 +201,7 @@ def _options(
     base_image: str | None,
     base_digest: str | None = None,
     base_facts: BaseFacts | None = None,
+    conda: bool = False,
 ) -> ReplayOptions:
     from envlock.replay.plan import ReplayOptions
 
@@ -221,7 +222,8 @@ def _options(
         ca_mode=ca_mode,
         ca_cert=ca_bytes if ca_mode == "stage" else None,
         archive=request.archive,
-        uv=installer(request) if pins is not None and pins.pins else None,
+        # uv installs the pinned files, and py-rattler for a conda layer.
+        uv=installer(request) if (pins is not None and pins.pins) or conda else None,
         builder=builder,
         local_debs=request.local_debs,
         conda_channel_url=request.conda_channel_url,
@@ -461,6 +463,7 @@ def plan_with_base(
         base.image,
         base.digest,
         base.facts,
+        conda=lock.conda is not None,
     )
     plan = plan_replay(lock, options)
     notes = list(base.notes)

@@ -45,6 +45,7 @@ WHEELS_DIR = "envlock/wheels"
 UV_FILE = "envlock/uv"  # the checked uv executable (envlock.replay.uv_tool)
 UV_PATH = "/tmp/envlock/bin/uv"
 UV_CACHE_PATH = "/tmp/envlock/uv-cache"
+_UV_MOUNT = f"--mount=type=bind,source={UV_FILE},target={UV_PATH} "
 # One cache mount for every replay on this builder: a package is downloaded once.
 UV_CACHE_ID = "envlock-uv"
 # .pyc files are written at build time (in parallel by uv): measured in
@@ -105,14 +106,14 @@ def render_dockerfile(plan: p.ReplayPlan) -> str:
             hint="let replay resolve the digest (the engine must reach the image), or pass --base-image NAME@sha256:<digest>",
         )
     secret = plan.ca_mode == "secret"
-    if plan.uv is not None and plan.builder == "buildkit":
+    if plan.uv is not None and plan.builder == "buildkit" and not plan.conda:
         # One stage: the venv is built where it ships, so nothing is copied between stages.
         text = fill(
             read_template("Dockerfile-buildkit.tmpl"),
             {"from_ref": plan.from_ref, "stage": "\n".join(_one_stage(plan, secret))},
         )
         return text if text.endswith("\n") else text + "\n"
-    if plan.conda:  # the plan has no uv then: pip --python installs onto the conda prefix
+    if plan.conda:  # a build stage makes the prefix; the final stage copies it
         python_stage = _conda_stage(plan)
     else:
         python_stage = _uv_build_stage(plan) if plan.uv is not None else _python_stage(plan)
@@ -124,8 +125,11 @@ def render_dockerfile(plan: p.ReplayPlan) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _run(argv: list[str], secret: bool, what: str) -> str:
+def _run(argv: list[str], secret: bool, what: str, uv: bool = False) -> str:
+    """One exec-form RUN; ``uv`` bind-mounts the checked uv executable for it (BuildKit only)."""
     mount = f"--mount=type=secret,id={p.CA_SECRET_ID},target={p.CA_SECRET_PATH} " if secret else ""
+    if uv:
+        mount = _UV_MOUNT + mount
     return f"RUN {mount}{exec_form(argv, what)}"
 
 
@@ -152,7 +156,12 @@ def _apt_bootstrap(plan: p.ReplayPlan, stage: int) -> list[str]:
 def _conda_stage(plan: p.ReplayPlan) -> list[str]:
     from envlock.replay.conda_stage import conda_stage
 
-    return conda_stage(plan, _run, _ca_path(plan, 1), _apt_bootstrap(plan, 1))
+    mounts = plan.builder == "buildkit"  # the legacy builder gets uv by COPY (conda_stage)
+
+    def run(argv: list[str], secret: bool, what: str, uv: bool = False) -> str:
+        return _run(argv, secret, what, uv and mounts)
+
+    return conda_stage(plan, run, _ca_path(plan, 1), _apt_bootstrap(plan, 1))
 
 
 def _python_stage(plan: p.ReplayPlan) -> list[str]:
@@ -456,10 +465,10 @@ def render_context(plan: p.ReplayPlan) -> BuildContext:
     files: dict[str, bytes] = {"Dockerfile": render_dockerfile(plan).encode("utf-8")}
     total = len(plan.install_groups)
     for number, group in enumerate(plan.install_groups, start=1):
-        if plan.uv is None:
-            files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = render_requirements(group, number, total).encode(
-                "utf-8"
-            )
+        if plan.uv is None or plan.conda:  # one file per group: the conda stage is not shipped layer by layer
+            installer = "pip install" if plan.uv is None else "uv pip install"
+            text = render_requirements(group, number, total, installer)
+            files[f"{REQUIREMENTS_DIR}/requirements-{number}.txt"] = text.encode("utf-8")
             continue
         for part, requirements in enumerate(install_layers(group), start=1):
             layer = records.replace(group, requirements=requirements)
