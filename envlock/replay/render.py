@@ -233,7 +233,7 @@ def install_layers(group: p.InstallGroup) -> list[tuple[p.Requirement, ...]]:
     compiled = [r for r in rest if r not in pure]
     large_pure = largest_first(r for r in pure if (r.size or 0) >= LARGE_PURE_FILE)
     small_pure = [r for r in pure if r not in large_pure]
-    layers = [(r,) for r in large]
+    layers: list[tuple[p.Requirement, ...]] = [(r,) for r in large]
     if compiled:
         layers.append(tuple(compiled))
     layers += [(r,) for r in large_pure]
