@@ -75,7 +75,10 @@ def check_golden(name: str, text: str) -> None:
 
 def _replay(lock: Path, tag: str, *args: str):
     ca = ("--ca-cert", str(CA)) if CA.is_file() else ()
-    return run_envlock("replay", str(lock), "-q", "-t", tag, *ca, *args, timeout=900)
+    # Each golden report is a first replay's: no capture of the same image reused from an earlier test
+    # (that adds a note; tests/docker/test_replay_pinned.py checks it).
+    env = {"ENVLOCK_NO_CACHE": "1"}
+    return run_envlock("replay", str(lock), "-q", "-t", tag, *ca, *args, env=env, timeout=900)
 
 
 @pytest.mark.parametrize("fmt, suffix", [((), "txt"), (("--markdown",), "md")])
