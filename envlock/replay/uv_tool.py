@@ -256,6 +256,7 @@ def install_argv(
     ca_file: str | None,
     cache_dir: str | None,
     compile_bytecode: bool = True,
+    link_mode: str | None = None,
 ) -> list[str]:
     """The ``uv pip install`` command line for one install group (an ``InstallGroup``), in an image or here.
 
@@ -264,11 +265,12 @@ def install_argv(
     configuration of the machine taking part (``--no-config``: no uv.toml; the
     index is named on the command line).  ``cache_dir`` None: a throwaway cache
     (``--no-cache``) whose files are hard-linked into the venv; a named cache may
-    be a build mount on another file system, so its files are copied.
+    be a build mount on another file system, so its files are copied (``link_mode``
+    says otherwise for a target on the cache's own file system).
     """
     argv = [uv, "pip", "install", "--no-config", "--python", python]
     if cache_dir:
-        argv += ["--link-mode", "copy", "--cache-dir", cache_dir]
+        argv += ["--link-mode", link_mode or "copy", "--cache-dir", cache_dir]
     else:
         # A throwaway cache beside the venv (same file system): hard links write each file once.
         argv += ["--link-mode", "hardlink", "--no-cache"]

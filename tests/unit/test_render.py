@@ -235,12 +235,17 @@ def test_whole_uv_dockerfile_matches_the_expected_file(expected, lock_name, pins
 def test_buildkit_with_uv_is_one_stage_and_uv_is_in_no_layer():
     context = render_context(_uv_plan(ca_mode="secret"))
     lines = [line for line in context.dockerfile.splitlines() if line and not line.startswith("#")]
-    assert [line for line in lines if line.startswith("FROM ")] == ["FROM python:3.11-slim-bookworm"]
-    assert not any("--from=" in line for line in lines)  # nothing copied between stages
+    # The image is the first stage continued; the fetch stages branch off it and ship nothing.
+    assert [line for line in lines if line.startswith("FROM ")] == [
+        "FROM python:3.11-slim-bookworm AS envlock-venv",
+        "FROM envlock-venv AS envlock-fetch-1-2",  # the first layer downloads its own files
+        "FROM envlock-venv",
+    ]
+    assert not any(line.startswith("COPY --from") for line in lines)  # nothing copied between stages
     # uv and the requirements files are mounts, never COPY'd; the executable travels with mode 0755
     assert not any(line.startswith("COPY") and ("envlock/uv" in line or "requirements" in line) for line in lines)
     assert context.executables == {"envlock/uv": "/cache/uv"}
-    installs = [line for line in lines if '"pip", "install"' in line]
+    installs = [line for line in lines if '"pip", "install"' in line and '"envlock-fetch"' not in line]
     assert len(installs) == 2  # numpy's compiled wheel, then the pure-Python ones
     mounts = installs[0].split(" [", 1)[0]
     assert "--mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv" in mounts
@@ -249,6 +254,35 @@ def test_buildkit_with_uv_is_one_stage_and_uv_is_in_no_layer():
     # OS packages come before the Python layers, the lock and labels after them
     order = [i for i, line in enumerate(lines) if 'os_packages.py", "--report' in line or line in installs]
     assert order == sorted(order) and "os_packages" in lines[order[0]]
+
+
+def test_each_downloaded_layer_has_a_fetch_stage_that_its_install_waits_for():
+    text = render_dockerfile(_uv_plan("torch-cu121", "torch-cu121-wheelhouse"))
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    stages: dict[str, list[str]] = {}
+    current = ""
+    for line in lines:
+        if line.startswith("FROM "):
+            current = line.split(" AS ")[-1] if " AS " in line else "image"
+        stages.setdefault(current, []).append(line)
+    # The wheelhouse layer (local files) fetches nothing; each index layer has its own fetch stage.
+    assert sorted(stages) == ["envlock-fetch-2-1", "envlock-fetch-2-2", "envlock-venv", "image"]
+    for name in ("2-1", "2-2"):
+        (fetch,) = stages[f"envlock-fetch-{name}"][1:]
+        mounts, command = fetch.split(" [", 1)
+        argv = json.loads("[" + command)
+        assert argv[:2] == ["/bin/sh", "-c"] and argv[3] == "envlock-fetch"
+        # The script is fixed text: the files arrive as the mounted requirements, uv's line as "$@".
+        assert "requirements" not in argv[2] and "http" not in argv[2] and '"$@" --target' in argv[2]
+        assert argv[4:7] == ["/tmp/envlock/bin/uv", "pip", "install"]
+        assert "--compile-bytecode" not in argv and argv[argv.index("--link-mode") + 1] == "hardlink"
+        assert argv[-2:] == ["-r", f"/tmp/envlock/python/requirements-{name}.txt"]
+        assert "--mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache" in mounts
+        (install,) = [line for line in stages["image"] if f"requirements-{name}.txt" in line]
+        assert f"--mount=type=bind,from=envlock-fetch-{name},source=/tmp/envlock/fetched" in install
+        assert "--compile-bytecode" in install
+    (local,) = [line for line in stages["image"] if "requirements-1-1.txt" in line]
+    assert "from=envlock-fetch" not in local
 
 
 def test_legacy_builder_with_uv_copies_uv_into_the_unshipped_stage_only():

@@ -3,13 +3,23 @@
 # into which uv installs the hash-pinned Python packages, then variables.
 # uv, the requirements files and any wheels are bind-mounted from the build
 # context, uv's download cache is a cache mount and a CA certificate is a
-# secret, so none of them is in a layer of the image.
+# secret, so none of them is in a layer of the image.  Stages named
+# envlock-fetch-* only download a layer's files into that cache, all at once,
+# while the layers before it install; they are not part of the image.
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-bookworm AS envlock-venv
 RUN ["python3", "-m", "venv", "--without-pip", "/opt/envlock/venv"]
+
+FROM envlock-venv AS envlock-fetch-2-1
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-1.txt,target=/tmp/envlock/python/requirements-2-1.txt --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/bin/sh", "-c", "set -e; target=$(mktemp -d \"/tmp/envlock/uv-cache/fetch.XXXXXXXX\"); trap 'rm -rf \"$target\"' EXIT; \"$@\" --target \"$target\"; mkdir -p /tmp/envlock/fetched", "envlock-fetch", "/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "hardlink", "--cache-dir", "/tmp/envlock/uv-cache", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-1.txt"]
+
+FROM envlock-venv AS envlock-fetch-2-2
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-2.txt,target=/tmp/envlock/python/requirements-2-2.txt --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/bin/sh", "-c", "set -e; target=$(mktemp -d \"/tmp/envlock/uv-cache/fetch.XXXXXXXX\"); trap 'rm -rf \"$target\"' EXIT; \"$@\" --target \"$target\"; mkdir -p /tmp/envlock/fetched", "envlock-fetch", "/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "hardlink", "--cache-dir", "/tmp/envlock/uv-cache", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-2.txt"]
+
+FROM envlock-venv
 RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-1-1.txt,target=/tmp/envlock/python/requirements-1-1.txt --mount=type=bind,source=envlock/wheels,target=/tmp/envlock/wheels ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "hardlink", "--no-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--no-index", "--find-links", "/tmp/envlock/wheels", "-r", "/tmp/envlock/python/requirements-1-1.txt"]
-RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-1.txt,target=/tmp/envlock/python/requirements-2-1.txt --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-1.txt"]
-RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-2.txt,target=/tmp/envlock/python/requirements-2-2.txt --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-2.txt"]
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-1.txt,target=/tmp/envlock/python/requirements-2-1.txt --mount=type=bind,from=envlock-fetch-2-1,source=/tmp/envlock/fetched,target=/tmp/envlock/fetched --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-1.txt"]
+RUN --mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv --mount=type=bind,source=envlock/python/requirements-2-2.txt,target=/tmp/envlock/python/requirements-2-2.txt --mount=type=bind,from=envlock-fetch-2-2,source=/tmp/envlock/fetched,target=/tmp/envlock/fetched --mount=type=cache,id=envlock-uv,target=/tmp/envlock/uv-cache ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", "/opt/envlock/venv/bin/python", "--link-mode", "copy", "--cache-dir", "/tmp/envlock/uv-cache", "--compile-bytecode", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--default-index", "https://pypi.org/simple", "-r", "/tmp/envlock/python/requirements-2-2.txt"]
 ENV VIRTUAL_ENV="/opt/envlock/venv" PATH="/opt/envlock/venv/bin:${PATH}"
 ENV CUBLAS_WORKSPACE_CONFIG=":4096:8" NVIDIA_TF32_OVERRIDE="0"
 COPY envlock/envlock.lock /opt/envlock/envlock.lock
