@@ -232,3 +232,35 @@ def test_a_hostile_installer_deb_name_is_refused(tmp_path, name):
     plan = plan_replay(lock, ReplayOptions(conda_local=files))
     with pytest.raises(ReplayError, match="not a .deb file name"):
         render_context(plan)
+
+
+def _stage_one(dockerfile: str) -> list[str]:
+    lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    second = [i for i, line in enumerate(lines) if line.startswith("FROM ")][1]
+    return lines[:second]
+
+
+def test_with_uv_the_installer_venv_has_no_pip_and_uv_installs_rattler(tmp_path):
+    from envlock.replay.uv_tool import UvBinary
+
+    lock = _imported(tmp_path, CLAY)
+    uv = UvBinary("0.13.9", "x86_64", "d7" * 32, "/cache/uv")
+    mount = "--mount=type=bind,source=envlock/uv,target=/tmp/envlock/bin/uv"
+    # BuildKit: uv is a bind mount of the RUN that needs it.
+    context = render_context(plan_replay(lock, ReplayOptions(uv=uv, builder="buildkit")))
+    stage = _stage_one(context.dockerfile)
+    assert 'RUN ["python3", "-m", "venv", "--without-pip", "/tmp/envlock/conda-installer"]' in stage
+    (rattler,) = [line for line in stage if "rattler.txt" in line and line.startswith("RUN")]
+    argv = json.loads("[" + rattler.split(" [", 1)[1])
+    assert argv[:6] == ["/tmp/envlock/bin/uv", "pip", "install", "--no-config", "--python", c.INSTALLER_PYTHON]
+    assert "--require-hashes" in argv and "--no-deps" in argv and rattler.startswith(f"RUN {mount} ")
+    assert context.executables == {"envlock/uv": "/cache/uv"}
+    # The legacy builder has no mounts: uv is copied into stage 1, which is not shipped.
+    legacy = render_context(plan_replay(lock, ReplayOptions(uv=uv, builder="sdk"))).dockerfile
+    stage = _stage_one(legacy)
+    assert "COPY envlock/uv /tmp/envlock/bin/uv" in stage and not any("--mount" in line for line in stage)
+    assert "envlock/uv" not in legacy.split("FROM ")[-1]
+    # Without uv (no wheel for the machine): ensurepip and pip, as before.
+    plain = _stage_one(render_context(plan_replay(lock, ReplayOptions(builder="buildkit"))).dockerfile)
+    assert 'RUN ["python3", "-m", "venv", "/tmp/envlock/conda-installer"]' in plain
+    assert not any("envlock/bin/uv" in line for line in plain)
