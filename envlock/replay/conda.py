@@ -98,6 +98,7 @@ class CondaInstall:
     python_version: str  # the conda python package's version: the image's interpreter
     mirror: str | None = None
     local: CondaLocal | None = None  # from a pack: every file is on this machine, nothing is fetched
+    installer_index: str = RATTLER_INDEX  # where the build stage gets py-rattler (hash-pinned)
 
 
 @record

@@ -62,12 +62,12 @@ _INSTALLER_FROM_DEBS = (
 )
 
 
-def rattler_group(local: bool = False) -> p.InstallGroup:
+def rattler_group(local: bool = False, index_url: str = c.RATTLER_INDEX) -> p.InstallGroup:
     """The installer's own hash-pinned install set (from the build context's wheel when ``local``)."""
     requirement = p.Requirement(c.RATTLER_NAME, c.RATTLER_VERSION, c.RATTLER_SHA256)
     if local:
         return p.InstallGroup("wheelhouse", None, True, (requirement,))
-    return p.InstallGroup("index", c.RATTLER_INDEX, True, (requirement,))
+    return p.InstallGroup("index", index_url, True, (requirement,))
 
 
 def _onto_conda_python(argv: list[str]) -> list[str]:
@@ -111,7 +111,7 @@ def conda_stage(plan: p.ReplayPlan, run, ca_path: str | None, apt_bootstrap: lis
     lines.append(f"COPY {RATTLER_FILE} {c.CONDA_BUILD_DIR}/rattler.txt")
     if local is not None:
         lines.append(f"COPY {LOCAL_RATTLER}/ {BUILD_RATTLER}/")
-    group = rattler_group(local is not None)
+    group = rattler_group(local is not None, plan.conda.installer_index)
     wheel_dir = BUILD_RATTLER if local is not None else p.WHEEL_DIR
     requirements = f"{c.CONDA_BUILD_DIR}/rattler.txt"
     if uv:
@@ -170,7 +170,9 @@ def context_files(plan: p.ReplayPlan) -> dict[str, bytes]:
     return {
         PACKAGES_FILE: c.packages_json(plan.conda).encode("utf-8"),
         SCRIPT_FILE: read_template_bytes("conda_install.py"),
-        RATTLER_FILE: render_requirements(rattler_group(plan.conda.local is not None), 1, 1).encode("utf-8"),
+        RATTLER_FILE: render_requirements(
+            rattler_group(plan.conda.local is not None, plan.conda.installer_index), 1, 1
+        ).encode("utf-8"),
     }
 
 

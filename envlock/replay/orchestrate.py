@@ -230,6 +230,7 @@ def _options(
         conda_platform=_conda_platform(),
         conda_unavailable=request.conda_unavailable,
         conda_local=request.conda_local,
+        installer_index_url=request.index_url,
     )
 
 

@@ -161,6 +161,9 @@ class ReplayOptions:
     # Archive URLs their server says are gone (a finding each), or a pack's conda files.
     conda_unavailable: tuple[CondaUnavailable, ...] = ()
     conda_local: CondaLocal | None = None
+    # The index the user named for Python files (None: PyPI): the conda stage's
+    # py-rattler comes from it too, as the pins do.
+    installer_index_url: str | None = None
 
 
 # --- the plan ----------------------------------------------------------------------
@@ -1102,6 +1105,8 @@ def _conda_layer(lock: m.Lock, opts: ReplayOptions, findings: list[Finding]) -> 
     findings.extend(found)
     if install is None:
         _conda_not_replayed(lock, findings)
+    elif opts.installer_index_url:
+        install = records.replace(install, installer_index=opts.installer_index_url)
     return install
 
 

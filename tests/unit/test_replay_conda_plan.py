@@ -264,3 +264,19 @@ def test_with_uv_the_installer_venv_has_no_pip_and_uv_installs_rattler(tmp_path)
     plain = _stage_one(render_context(plan_replay(lock, ReplayOptions(builder="buildkit"))).dockerfile)
     assert 'RUN ["python3", "-m", "venv", "/tmp/envlock/conda-installer"]' in plain
     assert not any("envlock/bin/uv" in line for line in plain)
+
+
+def test_py_rattler_comes_from_the_index_the_user_named(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    mirror = "https://pypi.mirror.example.org/simple"
+    for options, index in (
+        (ReplayOptions(), "https://pypi.org/simple"),
+        (ReplayOptions(installer_index_url=mirror), mirror),
+    ):
+        context = render_context(plan_replay(lock, options))
+        (rattler,) = [
+            line for line in _stage_one(context.dockerfile) if "rattler.txt" in line and line.startswith("RUN")
+        ]
+        argv = json.loads("[" + rattler.split(" [", 1)[1])
+        assert argv[argv.index("--index-url") + 1] == index
+        assert f"from {index}" in context.files["envlock/conda/rattler.txt"].decode()
