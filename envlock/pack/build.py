@@ -93,14 +93,70 @@ def pin_if_needed(lock: m.Lock, request: PackRequest, notes: list[str]) -> m.Loc
 
     notes.append(f"{len(missing)} Python packages were not pinned: pinned now, as `envlock pin` would")
     outcome = pin_lock(lock, PinRequest(index_urls=request.index_urls, extra_index_urls=request.extra_index_urls))
-    still = _unpinned(outcome.lock)
+    pinned = pin_from_find_links(outcome.lock, request.find_links, notes)
+    still = _unpinned(pinned)
     if still:
         names = ", ".join(f"{p.name}=={p.version}" for p in still[:10])
         raise PackBuildError(
             f"{len(still)} Python packages cannot be pinned to a file, so they cannot be packed: {names}",
             hint="run `envlock pin` to see why, or pass --find-links DIR with the files",
         )
-    return outcome.lock
+    return pinned
+
+
+def pin_from_find_links(lock: m.Lock, find_links: tuple[str, ...], notes: list[str]) -> m.Lock:
+    """``lock`` with each package no index could pin pinned to a wheel in a ``--find-links`` directory.
+
+    A machine-local build (torch's ``+cpu`` wheel from a site directory) has no
+    index file; the pack carries the local file instead.  The file is chosen
+    as an index file would be (the installed ``WHEEL``'s tags and build tag, or
+    the best tags for the lock's interpreter when the lock has none) and
+    recorded by name, sha256 and size only: a local path is no place for a
+    replay elsewhere to fetch from.
+    """
+    missing = _unpinned(lock)
+    if not missing or not find_links or lock.python is None:
+        return lock
+    from envlock.index_client import IndexFile
+    from envlock.wheel_select import choose_file, match_installed, target_from_lock, target_tags
+
+    local: dict[str, Path] = {}
+    for directory in find_links:
+        folder = Path(directory)
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.name.endswith(".whl") and path.is_file():
+                    local.setdefault(path.name, path)
+    files = [IndexFile(name, url="", sha256=None) for name in local]
+    target = target_from_lock(lock)
+    ranks = target_tags(target)
+    chosen_files: dict[str, Path] = {}
+    for pkg in missing:
+        if pkg.wheel_tags:
+            chosen, _why, _ = match_installed(files, pkg.name, pkg.version, pkg.wheel_tags, pkg.build_tag)
+        else:
+            chosen, _why = choose_file(files, pkg.name, pkg.version, target, ranks)
+        if chosen is not None:
+            chosen_files[pkg.name] = local[chosen.filename]
+    if not chosen_files:
+        return lock
+
+    def pinned(pkg: m.PythonPackage) -> m.PythonPackage:
+        path = chosen_files.get(pkg.name)
+        if path is None or pkg not in missing:
+            return pkg
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(chunk)
+        return records.replace(
+            pkg, file=path.name, file_url=None, file_sha256=f"sha256:{digest.hexdigest()}", file_size=path.stat().st_size
+        )
+
+    packages = tuple(pinned(p) for p in lock.python.packages)
+    names = ", ".join(sorted(chosen_files))
+    notes.append(f"pinned from --find-links (no index has them): {names}")
+    return records.replace(lock, python=records.replace(lock.python, packages=packages))
 
 
 class Meter:

@@ -162,3 +162,48 @@ def test_a_conda_archive_gone_from_its_channel_stops_the_pack_naming_it(conda_ch
     message = _gather_error(lock, tmp_path)
     assert "conda.packages[python] 3.11.7 h_0" in message and f"{url}/linux-64/python-3.11.7-h_0.tar.bz2" in message
     assert "HTTP 404" in message
+
+
+def _local_lock(*packages):
+    from envlock.lockfile import Lock, PythonPackage, PythonSection
+
+    return Lock(
+        python=PythonSection(
+            version="3.11.7",
+            packages=tuple(PythonPackage(name, version, wheel_tags=tags) for name, version, tags in packages),
+        )
+    )
+
+
+def test_a_package_no_index_has_is_pinned_to_the_find_links_wheel_with_the_installed_tags(tmp_path):
+    from envlock.pack.build import pin_from_find_links
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    right = b"the cp311 manylinux build"
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(right)
+    (wheels / "torch-2.13.0+cpu-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"another interpreter's")
+    (wheels / "torch-2.12.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"another version")
+    lock = _local_lock(
+        ("torch", "2.13.0+cpu", ("cp311-cp311-manylinux_2_28_x86_64",)),
+        ("gone", "1.0", ("py3-none-any",)),
+    )
+    notes: list[str] = []
+    pinned = pin_from_find_links(lock, (str(tmp_path / "absent"), str(wheels)), notes)
+    torch, gone = pinned.python.packages
+    assert torch.file == "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    assert torch.file_sha256 == "sha256:" + hashlib.sha256(right).hexdigest()
+    assert torch.file_size == len(right)
+    assert torch.file_url is None  # a local path is nowhere a replay elsewhere could fetch from
+    assert gone == lock.python.packages[1]
+    assert notes == ["pinned from --find-links (no index has them): torch"]
+
+
+def test_find_links_without_a_matching_wheel_leaves_the_lock_as_it_was(tmp_path):
+    from envlock.pack.build import pin_from_find_links
+
+    (tmp_path / "torch-2.13.0+cpu-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"x")
+    lock = _local_lock(("torch", "2.13.0+cpu", ("cp311-cp311-manylinux_2_28_x86_64",)))
+    notes: list[str] = []
+    assert pin_from_find_links(lock, (str(tmp_path),), notes) is lock
+    assert notes == []
