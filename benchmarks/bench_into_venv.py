@@ -93,18 +93,16 @@ def bench_env(name: str, args, scratch: Path) -> dict:
     if not args.no_pack:
         make_pack(lock_path, pack, args.ca_cert, spec["wheels"])
     print(f"[{name}] {len(lock.python.packages)} distributions; {load()}", flush=True)
-    figures: dict[str, list[float]] = {k: [] for k in ("cold envlock", "cold hand", "warm envlock", "warm hand", "pack")}
+    figures: dict[str, list[float]] = {
+        k: [] for k in ("cold envlock", "cold hand", "warm envlock", "warm hand", "pack")
+    }
     for run in range(args.runs):
         case = scratch / f"{name}-{run}"
         cache, pip_cache = case / "envlock-cache", case / "pip-cache"
-        figures["cold envlock"].append(
-            envlock_into_venv(lock_path, case / "a", cache, args.ca_cert, spec["wheels"])
-        )
+        figures["cold envlock"].append(envlock_into_venv(lock_path, case / "a", cache, args.ca_cert, spec["wheels"]))
         figures["cold hand"].append(by_hand(requirements, case / "b", None, args.ca_cert, spec["wheels"]))
         by_hand(requirements, case / "c", pip_cache, args.ca_cert, spec["wheels"])  # fills pip's cache
-        figures["warm envlock"].append(
-            envlock_into_venv(lock_path, case / "d", cache, args.ca_cert, spec["wheels"])
-        )
+        figures["warm envlock"].append(envlock_into_venv(lock_path, case / "d", cache, args.ca_cert, spec["wheels"]))
         figures["warm hand"].append(by_hand(requirements, case / "e", pip_cache, args.ca_cert, spec["wheels"]))
         if not args.no_pack:
             figures["pack"].append(envlock_into_venv(pack, case / "f", case / "pack-cache", args.ca_cert, False))

@@ -150,7 +150,11 @@ def pin_from_find_links(lock: m.Lock, find_links: tuple[str, ...], notes: list[s
             for chunk in iter(lambda: handle.read(_CHUNK), b""):
                 digest.update(chunk)
         return records.replace(
-            pkg, file=path.name, file_url=None, file_sha256=f"sha256:{digest.hexdigest()}", file_size=path.stat().st_size
+            pkg,
+            file=path.name,
+            file_url=None,
+            file_sha256=f"sha256:{digest.hexdigest()}",
+            file_size=path.stat().st_size,
         )
 
     packages = tuple(pinned(p) for p in lock.python.packages)
