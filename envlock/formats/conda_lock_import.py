@@ -172,6 +172,10 @@ def _pip_package(entry: dict, hashes: dict, where: str, line: int | None, ctx: I
         "archive_hash": sha256,
     }
     vcs = _split_vcs(url) if url else None
+    file = _distribution_file(url) if sha256 and vcs is None else None
+    if file is not None:
+        # conda-lock resolved this exact file: replay installs it, as after `envlock pin`.
+        values.update(file=file, file_url=url, file_sha256=sha256)
     if vcs is not None:
         values.update(
             source="vcs",
@@ -182,3 +186,15 @@ def _pip_package(entry: dict, hashes: dict, where: str, line: int | None, ctx: I
             archive_hash=None,
         )
     return checked(m.PythonPackage, values, where, ctx, line)
+
+
+def _distribution_file(url: str) -> str | None:
+    """The wheel or sdist file name an http(s) URL ends in, or None (a URL of another kind pins no file)."""
+    import posixpath
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or parts.query or not parts.netloc:
+        return None
+    name = urllib.parse.unquote(posixpath.basename(parts.path))
+    return name if name.endswith((".whl", ".tar.gz", ".zip")) else None

@@ -19,6 +19,7 @@ from envlock.lockfile import model as m
 from envlock.replay import conda as c
 from envlock.replay.plan import ReplayOptions, plan_replay
 from envlock.replay.render import render_context
+from envlock.resolve import resolve_lock
 from tests.conftest import run_envlock
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "conda_lock"
@@ -81,6 +82,25 @@ def test_pip_packages_go_on_top_of_the_conda_python(tmp_path):
     paths = _by_path(plan)
     assert paths["python.version"][0].status == "exact"
     assert "3.12" in paths["python.version"][0].message
+
+
+def test_conda_lock_pip_entries_pin_their_exact_files_so_replay_resolves_nothing(tmp_path):
+    lock = _imported(tmp_path, PIP_DEPS)
+    listed = {
+        p["name"]: p
+        for p in yaml.safe_load((CORPUS / PIP_DEPS).read_text())["package"]
+        if p["manager"] == "pip" and p["platform"] == "linux-64"
+    }
+    pinned = {p.name: p for p in c.pip_layer_lock(lock).python.packages}
+    for name, entry in listed.items():
+        assert pinned[name].file_url == entry["url"]
+        assert pinned[name].file_sha256 == "sha256:" + entry["hash"]["sha256"]
+        assert pinned[name].file == entry["url"].rsplit("/", 1)[1]
+    # No index answers (a closed loopback port): the pinned URLs are the record, nothing is resolved.
+    pins = resolve_lock(c.pip_layer_lock(lock), index_url="http://127.0.0.1:9/simple", timeout=2)
+    plan = plan_replay(lock, ReplayOptions(base_image="debian:bookworm", pins=pins))
+    planned = {r.name: (r.url, r.sha256) for group in plan.install_groups for r in group.requirements}
+    assert planned == {name: (entry["url"], entry["hash"]["sha256"]) for name, entry in listed.items()}
 
 
 def test_other_platform_is_a_blocker_and_nothing_is_installed(tmp_path):
