@@ -256,7 +256,26 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
                 captured.os, kernel=None, packages=tuple(p for p in captured.os.packages if p.name in wanted)
             )
     captured = records.replace(captured, python=installed_from_pins(locked.python, captured.python))
+    captured = records.replace(captured, python=without_unlisted_conda(locked, captured.python))
     return trim(locked, locked_os), trim(captured, captured_os)
+
+
+def without_unlisted_conda(locked: m.Lock, captured: m.PythonSection | None) -> m.PythonSection | None:
+    """``captured`` without the Python distributions conda installed that the lock's Python layer does not list.
+
+    A lock imported from conda-lock or an explicit list names conda's Python
+    libraries only as conda packages (the conda layer compares them by name,
+    version, build and sha256); the image's capture also finds them in
+    site-packages, where they would read as "only in image".
+    """
+    from envlock.replay.conda import conda_owned
+
+    if locked.conda is None or not locked.conda.packages or captured is None:
+        return captured
+    # Not matched by name: a conda package's name is not always its distribution's (pytorch ships torch).
+    listed = {canonical_name(p.name) for p in (locked.python.packages if locked.python else ())}
+    kept = tuple(p for p in captured.packages if not (conda_owned(p) and canonical_name(p.name) not in listed))
+    return records.replace(captured, packages=kept) if len(kept) != len(captured.packages) else captured
 
 
 def installed_from_pins(locked: m.PythonSection | None, captured: m.PythonSection | None):

@@ -94,3 +94,45 @@ def test_anything_else_is_left_as_captured() -> None:
     unpinned = _section(records.replace(_pinned(), file_url=None))
     package = m.PythonPackage(name="six", version="1.16.0", source="url", url=SIX_URL)
     assert installed_from_pins(unpinned, _section(package)).packages == (package,)
+
+
+def _conda_lock(*python: m.PythonPackage) -> m.Lock:
+    conda = m.CondaSection(
+        packages=(
+            m.CondaPackage(name="pytorch", version="2.1.0", build="py3.11_cpu_0", sha256="sha256:" + "2" * 64),
+            m.CondaPackage(name="six", version="1.16.0", build="pyhd8ed1ab_0", sha256="sha256:" + "3" * 64),
+        )
+    )
+    return m.Lock(conda=conda, python=m.PythonSection(version="3.11.7", packages=python))
+
+
+def test_conda_libraries_an_imported_lock_names_only_as_conda_packages_are_not_only_in_the_image() -> None:
+    from envlock.replay.verify import compare_image
+
+    requests = m.PythonPackage(name="requests", version="2.31.0", installer="pip")
+    # conda-lock's lock: pip's requests in the Python layer, conda's torch and six only as conda packages.
+    imported = _conda_lock(requests)
+    image = records.replace(
+        imported,
+        python=m.PythonSection(
+            version="3.11.7",
+            packages=(
+                requests,
+                m.PythonPackage(name="torch", version="2.1.0", installer="conda"),
+                m.PythonPackage(name="six", version="1.16.0", installer="conda"),
+            ),
+        ),
+    )
+    assert compare_image(imported, image) == []
+    # What pip put there without the lock is still reported, and so is a conda library a captured lock lists.
+    stray = m.PythonPackage(name="idna", version="3.4", installer="pip")
+    with_stray = records.replace(image, python=records.replace(image.python, packages=(*image.python.packages, stray)))
+    assert [f.path for f in compare_image(imported, with_stray)] == ["python.packages[idna]"]
+    captured = _conda_lock(requests, m.PythonPackage(name="six", version="1.16.0", installer="conda"))
+    older_six = records.replace(
+        image,
+        python=m.PythonSection(
+            version="3.11.7", packages=(requests, m.PythonPackage(name="six", version="1.15.0", installer="conda"))
+        ),
+    )
+    assert [f.path for f in compare_image(captured, older_six)] == ["python.packages[six]"]
