@@ -249,6 +249,72 @@ def test_package_gone_from_the_channel_is_a_finding_and_the_rest_builds(conda_lo
             engine.api.remove_image(GONE_TAG, force=True)
 
 
+# --- a conda-lock.yml from a paper's repository becomes an image ------------------------------------
+
+IMPORTED_TAG = f"envlock-test/conda:imported-{_RUN}"
+SIX_URL = (
+    "https://files.pythonhosted.org/packages/d9/5a/e7c31adbe875f2abbb91bd84cf2dc52d792b5a01506781dbcf25c91daf11/"
+    "six-1.16.0-py2.py3-none-any.whl"
+)
+SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"  # PyPI's, for that file
+
+
+def _conda_lock_document(source_env: Path, channel_url: str) -> dict:
+    """The source prefix as conda-lock writes it (lockfile version 1), with six from PyPI by URL and sha256."""
+
+    def entry() -> dict:  # a new mapping each time: PyYAML writes a shared one as an anchor, conda-lock never does
+        return {"manager": "conda", "platform": "linux-64", "dependencies": {}, "category": "main", "optional": False}
+
+    packages = [
+        {**entry(), "name": name, "version": meta["version"], "url": meta["url"],
+         "hash": {"md5": meta["md5"], "sha256": meta["sha256"]}}
+        for name, meta in sorted(conda_meta(source_env).items())
+    ]  # fmt: skip
+    packages.append({**entry(), "manager": "pip", "name": "six", "version": "1.16.0", "url": SIX_URL,
+                     "hash": {"sha256": SIX_SHA256}})  # fmt: skip
+    metadata = {
+        "content_hash": {"linux-64": "0" * 64},
+        "channels": [{"url": channel_url, "used_env_vars": []}],
+        "platforms": ["linux-64"],
+        "sources": ["environment.yml"],
+    }
+    return {"version": 1, "metadata": metadata, "package": packages}
+
+
+def test_an_imported_conda_lock_file_replays_into_an_image(source_env, channel, minbase, workdir, engine):
+    import yaml
+
+    conda_lock_yml = workdir / "conda-lock.yml"
+    conda_lock_yml.write_text(yaml.safe_dump(_conda_lock_document(source_env, channel.url), sort_keys=False))
+    imported = workdir / "imported.lock"
+    result = run_envlock("import", "conda-lock", str(conda_lock_yml), "-o", str(imported))
+    assert result.returncode == 0, result.stderr
+    try:
+        result = run_envlock(
+            "replay", str(imported), "--json", "-q", "--base-image", minbase, "--ca-cert", str(HOST_BUNDLE),
+            "-t", IMPORTED_TAG, cwd=workdir, timeout=1200,
+        )  # fmt: skip
+        assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+        report = json.loads(result.stdout)
+        wrong = [f for f in report["findings"] if f["path"].startswith(("conda", "python.packages"))]
+        assert [f for f in wrong if f["status"] != "exact" and f["severity"] != "info"] == []
+        for name, meta in conda_meta(source_env).items():
+            found = engine.read_file(
+                IMPORTED_TAG, f"/opt/envlock/conda/conda-meta/{name}-{meta['version']}-{meta['build']}.json"
+            )
+            assert found is not None, name
+            assert json.loads(found)["sha256"] == meta["sha256"], name
+        image = _probe(engine, IMPORTED_TAG)
+        assert (image["answer"], image["six"], image["noarch"]) == (42, "1.16.0", "1.0")
+        assert (
+            engine.read_file(IMPORTED_TAG, "/opt/envlock/conda/lib/python3.11/site-packages/six.py")
+            == (source_env / "lib/python3.11/site-packages/six.py").read_bytes()
+        )
+    finally:
+        if engine.image(IMPORTED_TAG) is not None:
+            engine.api.remove_image(IMPORTED_TAG, force=True)
+
+
 # --- the same environment packed, then replayed with no network at all ---------------------------------
 
 PACK_BASE = f"envlock-test/conda-pack-base:{_RUN}"
