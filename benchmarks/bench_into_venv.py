@@ -78,7 +78,7 @@ def make_pack(lock_path: Path, out: Path, ca_cert: str, wheels: bool) -> None:
     if wheels:
         argv += ["--find-links", LOCAL_WHEELS]
     done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode not in (0, 1):  # 1: findings (e.g. a local wheel not on the index), the pack is made
+    if not out.is_file():
         raise SystemExit(f"envlock pack failed ({done.returncode}): {done.stderr[-1500:]}")
 
 
