@@ -8,17 +8,15 @@ with its copy) and serves the copy on 127.0.0.1 on a port the OS picks.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 from tests.conda_channel import PYENV_PREFIX
 from tests.envs import CACHE_ROOT, REPO, conda_tools_venv
+from tests.served_directory import ServedDirectory
 
 
 def _channel_key() -> str:
@@ -52,28 +50,8 @@ def copy_channel(target: Path) -> Path:
     return target
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        pass
-
-
-class ChannelServer:
+class ChannelServer(ServedDirectory):
     """A conda channel directory served over HTTP on 127.0.0.1 (port chosen by the OS)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # os._exit: py-rattler's Rust runtime can abort the interpreter while it finalizes ("PyGILState_Release: thread state must be current", seen in CI at load 10) after the work is done;

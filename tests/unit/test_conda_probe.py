@@ -7,21 +7,16 @@ ranged-GET fallback is exercised.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
 
 from envlock.replay.conda_probe import probe_urls
+from tests.served_directory import QuietHandler, ServedDirectory
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     refuse_head = False
-
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        pass
 
     def _private(self) -> bool:
         for code, prefix in ((401, "/private401/"), (403, "/private403/")):
@@ -45,15 +40,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def channel(tmp_path: Path, request):
     (tmp_path / "linux-64").mkdir()
     (tmp_path / "linux-64" / "here-1.0-0.tar.bz2").write_bytes(b"archive bytes")
-    handler = type("Handler", (_Handler,), {"refuse_head": request.param})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = ServedDirectory(tmp_path, type("Handler", (_Handler,), {"refuse_head": request.param}))
     try:
-        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+        yield tmp_path, served.url
     finally:
-        server.shutdown()
-        server.server_close()
+        served.close()
 
 
 def test_gone_and_private_archives_are_named_and_served_ones_are_not(channel):

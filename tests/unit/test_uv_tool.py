@@ -9,10 +9,8 @@ on 127.0.0.1 whose bytes the test changes.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import stat
-import threading
 import zipfile
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 from envlock.errors import ReplayError
 from envlock.replay import uv_tool
 from envlock.replay.plan import InstallGroup, Requirement
+from tests.served_directory import ServedDirectory
 
 EXECUTABLE = b"#!/bin/sh\necho stand-in uv\n"
 NAME = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -39,25 +38,16 @@ def _pins(sha: str) -> dict:
     return {"x86_64": uv_tool.UvWheel("x86_64", NAME, sha)}
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def loopback_index(tmp_path):
     """An index on 127.0.0.1 serving tmp_path/root; yields its /simple URL."""
     root = tmp_path / "root"
     (root / "simple" / "uv").mkdir(parents=True)
-    handler = lambda *a, **k: _QuietHandler(*a, directory=str(root), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = ServedDirectory(root)
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/simple"
+        yield root, f"{served.url}/simple"
     finally:
-        server.shutdown()
-        server.server_close()
+        served.close()
 
 
 def test_the_recorded_pins_are_pypi_file_names_and_sha256_values():
