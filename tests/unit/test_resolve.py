@@ -9,8 +9,6 @@ PyPI publishes (written out as literals).
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 import zipfile
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 from envlock import resolve
 from envlock.lockfile import model as m
 from tests.conftest import DATA
+from tests.served_directory import ServedDirectory
 
 RESOLVE_DATA = DATA / "resolve"
 SIX_1_16_WHEEL_SHA = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
@@ -241,11 +240,6 @@ def test_a_file_index_the_user_names_is_used_as_given_and_fetched_on_this_host(t
     assert not copy.exists()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
 def test_a_loopback_http_index_the_user_names_is_pinned_with_its_urls(tmp_path):
     wheel = make_wheel(tmp_path / "root" / "files", "loopy", "1.0")
     project = tmp_path / "root" / "simple" / "loopy"
@@ -253,17 +247,13 @@ def test_a_loopback_http_index_the_user_names_is_pinned_with_its_urls(tmp_path):
     (project / "index.html").write_text(
         f'<a href="../../files/{wheel.name}#sha256={sha256_of(wheel)}">{wheel.name}</a>'
     )
-    handler = lambda *a, **k: _QuietHandler(*a, directory=str(tmp_path / "root"), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = ServedDirectory(tmp_path / "root")
     try:
-        index = f"http://127.0.0.1:{server.server_address[1]}/simple"
+        index = f"{served.url}/simple"
         pins = resolve.resolve_packages([m.PythonPackage(name="loopy", version="1.0")], target(), index_url=index)
         fetched = resolve.fetch_machine_local(pins, tmp_path / "cache")
     finally:
-        server.shutdown()
-        server.server_close()
+        served.close()
     assert pins.pins[0].url == f"{index.rsplit('/', 1)[0]}/files/{wheel.name}"
     assert pins.pins[0].sha256 == sha256_of(wheel)
     assert Path(fetched.pins[0].wheelhouse_file or "").read_bytes() == wheel.read_bytes()
