@@ -6,7 +6,8 @@ platform is taken: ``--platform`` when given, else the only one, else
 Both key orders conda-lock has written are read (``version`` first, or
 alphabetical keys with ``version`` last).  ``manager: conda`` entries become
 conda packages (channel, subdir and build from the URL; md5 and sha256 from
-``hash``), ``manager: pip`` entries Python packages with their sha256.
+``hash``), ``manager: pip`` entries Python packages pinned to the file their
+``url`` and sha256 name (replay installs that file, as after ``envlock pin``).
 Packages marked ``optional: true`` (dev/extra categories) are installed only
 on request, so they are left out, with a count in the warnings.  A package
 entry without its name, version, manager or platform means the file was cut
