@@ -177,11 +177,12 @@ def _finding(pkg: m.CondaPackage, message: str, fix: str, severity: str = BLOCKE
 _CREDENTIALS_FIX = "mirror the channel and pass --conda-channel-url URL (a channel readable without credentials)"
 
 
-def _credentials_finding(pkg: m.CondaPackage, detail: str = "") -> Finding:
+def _credentials_finding(
+    pkg: m.CondaPackage, detail: str = "", cause: str = "comes from a channel that needs credentials"
+) -> Finding:
     return _finding(
         pkg,
-        f"{pkg.name} {pkg.version} comes from a channel that needs credentials{detail}; "
-        "envlock never writes credentials into a lock or an image",
+        f"{pkg.name} {pkg.version} {cause}{detail}; envlock never writes credentials into a lock or an image",
         _CREDENTIALS_FIX,
         why="a lock names a private channel's files with ${VAR} placeholders (as conda-lock does), never with a token",
     )
@@ -190,7 +191,11 @@ def _credentials_finding(pkg: m.CondaPackage, detail: str = "") -> Finding:
 def _unavailable_finding(pkg: m.CondaPackage, archive: CondaArchive, answer: CondaUnavailable) -> Finding:
     """A package whose archive URL the server says it no longer serves (or serves only with credentials)."""
     if answer.needs_credentials:
-        return _credentials_finding(pkg, f" ({archive.url} answered HTTP {answer.status})")
+        detail = f" ({archive.url} answered HTTP {answer.status})"
+        if answer.status == 403:  # also what a proxy answers for a host it will not pass: say both
+            cause = "cannot be fetched: its channel needs credentials, or a proxy on the way refuses it"
+            return _credentials_finding(pkg, detail, cause)
+        return _credentials_finding(pkg, detail)
     digest = f"sha256 {archive.sha256}" if archive.sha256 else f"md5 {archive.md5}"
     return _finding(
         pkg,

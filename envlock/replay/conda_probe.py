@@ -8,7 +8,8 @@ becomes a finding that names it (:func:`envlock.replay.conda.plan_conda`),
 as a pinned wheel gone from its index does.
 
 Only the server's own answer counts: 404 and 410 mean gone, 401 and 403 mean
-the channel wants credentials.  A connection that fails, a timeout or a 5xx
+the channel wants credentials (a 403 may also come from a proxy refusing the
+host, and the finding says so).  A connection that fails, a timeout or a 5xx
 is no evidence about the file (the build has its own network and proxy, and a
 busy server may answer later), so it is left to the build, which fetches and
 checks every archive anyway.

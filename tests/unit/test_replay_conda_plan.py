@@ -203,6 +203,16 @@ def test_a_channel_answering_401_is_a_credentials_finding(tmp_path):
     assert "needs credentials" in finding.message and "HTTP 401" in finding.message
     assert "never writes credentials into a lock or an image" in finding.message
     assert "--conda-channel-url" in finding.fix and "${VAR}" in finding.why
+    assert "proxy" not in finding.message
+
+
+def test_a_403_names_a_refusing_proxy_as_the_other_cause(tmp_path):
+    lock = _imported(tmp_path, CLAY)
+    zlib = next(p for p in _corpus_conda(CLAY) if p["name"] == "libzlib")
+    plan = plan_replay(lock, ReplayOptions(conda_unavailable=(c.CondaUnavailable(zlib["url"], 403),)))
+    (finding,) = _by_path(plan)["conda.packages[libzlib]"]
+    assert "needs credentials, or a proxy on the way refuses it" in finding.message
+    assert "answered HTTP 403" in finding.message and "--conda-channel-url" in finding.fix
 
 
 RATTLER_WHEEL = "py_rattler-0.28.0-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
