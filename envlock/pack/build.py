@@ -117,44 +117,36 @@ def pin_from_find_links(lock: m.Lock, find_links: tuple[str, ...], notes: list[s
     missing = _unpinned(lock)
     if not missing or not find_links or lock.python is None:
         return lock
-    from envlock.index_client import IndexFile
+    from envlock.resolve import Wheelhouse
     from envlock.wheel_select import choose_file, match_installed, target_from_lock, target_tags
 
-    local: dict[str, Path] = {}
-    for directory in find_links:
-        folder = Path(directory)
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.name.endswith(".whl") and path.is_file():
-                    local.setdefault(path.name, path)
-    files = [IndexFile(name, url="", sha256=None) for name in local]
+    houses = [Wheelhouse(directory) for directory in find_links]
+    wheels_in = [(house, [f for f in house.files if f.filename.endswith(".whl")]) for house in houses]
     target = target_from_lock(lock)
     ranks = target_tags(target)
-    chosen_files: dict[str, Path] = {}
+    chosen_files: dict[str, tuple[Wheelhouse, str]] = {}
     for pkg in missing:
-        if pkg.wheel_tags:
-            chosen, _why, _ = match_installed(files, pkg.name, pkg.version, pkg.wheel_tags, pkg.build_tag)
-        else:
-            chosen, _why = choose_file(files, pkg.name, pkg.version, target, ranks)
-        if chosen is not None:
-            chosen_files[pkg.name] = local[chosen.filename]
+        for house, wheels in wheels_in:
+            if pkg.wheel_tags:
+                chosen, _why, _ = match_installed(wheels, pkg.name, pkg.version, pkg.wheel_tags, pkg.build_tag)
+            else:
+                chosen, _why = choose_file(wheels, pkg.name, pkg.version, target, ranks)
+            if chosen is not None:
+                chosen_files[pkg.name] = (house, chosen.filename)
+                break
     if not chosen_files:
         return lock
 
     def pinned(pkg: m.PythonPackage) -> m.PythonPackage:
-        path = chosen_files.get(pkg.name)
-        if path is None or pkg not in missing:
+        if pkg.name not in chosen_files:
             return pkg
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
+        house, filename = chosen_files[pkg.name]
         return records.replace(
             pkg,
-            file=path.name,
+            file=filename,
             file_url=None,
-            file_sha256=f"sha256:{digest.hexdigest()}",
-            file_size=path.stat().st_size,
+            file_sha256=f"sha256:{house.sha256(filename)}",
+            file_size=(house.directory / filename).stat().st_size,
         )
 
     packages = tuple(pinned(p) for p in lock.python.packages)
