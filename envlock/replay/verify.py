@@ -255,8 +255,8 @@ def scope_to_image(locked: m.Lock, captured: m.Lock) -> tuple[m.Lock, m.Lock]:
             captured_os = records.replace(
                 captured.os, kernel=None, packages=tuple(p for p in captured.os.packages if p.name in wanted)
             )
-    captured = records.replace(captured, python=installed_from_pins(locked.python, captured.python))
-    captured = records.replace(captured, python=without_unlisted_conda(locked, captured.python))
+    python = without_unlisted_conda(locked, installed_from_pins(locked.python, captured.python))
+    captured = records.replace(captured, python=python)
     return trim(locked, locked_os), trim(captured, captured_os)
 
 
